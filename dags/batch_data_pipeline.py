@@ -1,0 +1,93 @@
+"""Batch data pipeline: the old queue-table chain of ECS containers as one DAG."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param
+
+from eksflow.assets import curated_events
+from eksflow.kit import default_args, ecs_overrides, ecs_run_task, role_task
+from eksflow.settings import load_settings
+
+settings = load_settings()
+curated = curated_events(settings)
+
+DOC = f"""
+### Batch data pipeline
+The ECS steps that used to be chained through queue tables:
+
+1. **plan_partitions** (plain Python) splits the day into `partitions` work items;
+2. **transform_partition** runs the `{settings.ecs_task_definition}` ECS task once per partition
+   (dynamic task mapping), at most 16 at a time;
+3. **merge_partitions** runs the same task definition in `merge` mode and publishes the
+   `{curated.uri}` Asset, which schedules the ML pipeline.
+
+Every ECS step runs as the `ecs-runner` role, waits deferred (no worker pod while ECS runs) and
+re-attaches to its ECS task after a lost worker.
+"""
+
+with DAG(
+    dag_id="batch_data_pipeline",
+    description="ECS tasks fanned out over partitions, producing the curated_events Asset",
+    schedule=settings.schedule("@daily"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(owner="data-eng"),
+    tags=["eksflow", "reference", "data", "ecs"],
+    doc_md=DOC,
+    params={
+        "partitions": Param(4, type="integer", minimum=1, maximum=500, description="Number of partitions"),
+        "day": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="Day to process (YYYY-MM-DD); defaults to the run's logical date",
+        ),
+    },
+) as dag:
+
+    @role_task()
+    def plan_partitions(params=None, ds=None, dag_run=None) -> list[dict]:
+        # Manual runs have no logical date (no ds): they process the day they run after.
+        day = params["day"] or ds or dag_run.run_after.date().isoformat()
+        count = int(params["partitions"])
+        return [
+            ecs_overrides(
+                settings.ecs_container,
+                command=["transform", "--day", day, "--partition", str(index), "--of", str(count)],
+                environment={"OUTPUT_URI": f"{settings.curated_prefix_uri}day={day}/part={index:04d}/"},
+            )
+            for index in range(count)
+        ]
+
+    transform = ecs_run_task(
+        task_id="transform_partition",
+        cluster=settings.ecs_cluster,
+        task_definition=settings.ecs_task_definition,
+        map_overrides=plan_partitions(),
+        subnets=settings.ecs_subnets,
+        security_groups=settings.ecs_security_groups,
+        max_active_tis_per_dag=16,
+    )
+
+    merge = ecs_run_task(
+        task_id="merge_partitions",
+        cluster=settings.ecs_cluster,
+        task_definition=settings.ecs_task_definition,
+        overrides=ecs_overrides(
+            settings.ecs_container,
+            command=[
+                "merge",
+                "--day",
+                "{{ params.day or (ds if ds is defined else dag_run.run_after | ds) }}",
+            ],
+            environment={"OUTPUT_URI": settings.curated_prefix_uri},
+        ),
+        subnets=settings.ecs_subnets,
+        security_groups=settings.ecs_security_groups,
+        outlets=[curated],
+    )
+
+    transform >> merge

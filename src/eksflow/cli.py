@@ -1,0 +1,114 @@
+"""``eksflow`` command line: the role model as data, and the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_STATE_DIR = Path(".eksflow")
+
+
+def _cmd_roles(args) -> int:
+    from eksflow.model import platform_model
+
+    model = platform_model(env=args.env)
+    if args.format == "json":
+        print(json.dumps(model, indent=2, sort_keys=True))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(model, sort_keys=True), end="")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from eksflow.local.demo import demo, summary_table
+    from eksflow.local.stack import StackOptions, reset_state
+
+    state_dir = args.state_dir / "demo"
+    reset_state(state_dir)
+    try:
+        result = demo(StackOptions(state_dir=state_dir, database_url=args.database_url))
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    print()
+    print(summary_table(result))
+    print()
+    for dag_id, run in result.runs.items():
+        print(f"{dag_id}: {run['state']}")
+    print(f"demo {'succeeded' if result.ok else 'FAILED'} in {result.seconds:.0f}s; logs: {state_dir / 'logs'}")
+    return 0 if result.ok else 1
+
+
+def _cmd_up(args) -> int:
+    from eksflow.local.stack import LocalStack, StackOptions, stop_from_state
+
+    state_dir = args.state_dir / "up"
+    if stop_from_state(state_dir):
+        print("stopped the previous local stack")
+    stack = LocalStack(StackOptions(state_dir=state_dir, database_url=args.database_url, schedules=False))
+    try:
+        stack.start()
+        stack.api.wait_for_dags({"batch_data_pipeline", "ml_pipeline", "aws_housekeeping"}, timeout=120)
+    except BaseException:
+        stack.stop()
+        raise
+    print(
+        f"\nAirflow UI: {stack.api_url}  (local simple auth manager, all users are admin: no login)\n"
+        f"AWS emulator: {stack.emulator_url}\n"
+        f"DAGs are paused: unpause and trigger them in the UI. Logs: {stack.log_dir}\n"
+        "Stop with: make down"
+    )
+    return 0
+
+
+def _cmd_down(args) -> int:
+    from eksflow.local.stack import stop_from_state
+
+    stopped = stop_from_state(args.state_dir / "up")
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no local stack was running")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eksflow", description=__doc__)
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="local stack state (default .eksflow)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    roles = sub.add_parser("roles", help="print the role model and platform names (one home for the chart/Terraform)")
+    roles.add_argument("--format", choices=("json", "yaml"), default="json")
+    roles.add_argument("--env", default=None, help="also resolve per-environment names (IAM roles, buckets), e.g. dev")
+    roles.set_defaults(func=_cmd_roles)
+
+    for name, func, text in (
+        ("demo", _cmd_demo, "run the reference pipelines end to end on the local stack, then stop"),
+        ("up", _cmd_up, "start the local stack and keep it running (Airflow UI on 127.0.0.1)"),
+        ("down", _cmd_down, "stop the stack started by 'up'"),
+    ):
+        command = sub.add_parser(name, help=text)
+        if name != "down":
+            command.add_argument(
+                "--database-url",
+                default=None,
+                help="metadata DB SQLAlchemy URL (default: SQLite in the state dir)",
+            )
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as error:
+        print(f"eksflow: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

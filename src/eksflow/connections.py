@@ -1,0 +1,35 @@
+"""Airflow connections per task role.
+
+In the cluster every role's connection is an empty ``aws://`` connection: boto3 then takes the pod's
+IRSA identity (web identity token + role ARN injected by EKS). Locally the same connection ids point at
+the emulator. DAG code is the same in both places.
+"""
+
+from __future__ import annotations
+
+import json
+
+from eksflow.roles import ROLES
+
+
+def _env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def cluster_connections(region: str) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values for EKS: no credentials, region only."""
+    value = json.dumps({"conn_type": "aws", "extra": {"region_name": region}})
+    return {_env_var(role.conn_id): value for role in ROLES.values() if role.services}
+
+
+def local_connections(endpoint_url: str, region: str) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values for the local emulator (fixed dummy keys; the emulator accepts any)."""
+    value = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": region, "endpoint_url": endpoint_url},
+        }
+    )
+    return {_env_var(role.conn_id): value for role in ROLES.values() if role.services}

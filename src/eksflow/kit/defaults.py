@@ -1,0 +1,91 @@
+"""What every task of the platform gets: its role's worker pod, connection, retries and AWS retry mode."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from eksflow.roles import DEFAULT_ROLE, TaskRole, get_role
+
+ROLE_LABEL = "eksflow.io/role"
+
+# Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local stack
+# shortens the first delay with EKSFLOW_RETRY_DELAY_SECONDS so a failing demo fails fast.
+RETRIES = 3
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("EKSFLOW_RETRY_DELAY_SECONDS", "60")))
+RETRY_BACKOFF_MULTIPLIER = 2.0
+MAX_RETRY_DELAY = timedelta(minutes=15)
+
+# botocore retries ride out throttling and 5xx inside one try, before Airflow retries the task.
+BOTOCORE_CONFIG: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 10}}
+
+# Deferred waits poll AWS this often (seconds). A SageMaker/ECS status call every 30 s is well
+# below the describe rate limits even with hundreds of tasks waiting. The local stack polls faster.
+WAITER_DELAY_SECONDS = int(os.environ.get("EKSFLOW_WAITER_DELAY_SECONDS", "30"))
+
+
+def executor_config(role: TaskRole | str) -> dict[str, Any]:
+    """KubernetesExecutor config selecting the role's pod template and service account.
+
+    The pod template (served by the chart) already names the service account; the pod_override repeats
+    it and adds the role label so the pod is right even where a template is overridden.
+    """
+    from kubernetes.client import models as k8s
+
+    role = get_role(role) if isinstance(role, str) else role
+    return {
+        "pod_template_file": role.pod_template_path,
+        "pod_override": k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(labels={ROLE_LABEL: role.name}),
+            spec=k8s.V1PodSpec(
+                service_account_name=role.service_account,
+                containers=[k8s.V1Container(name="base")],
+            ),
+        ),
+    }
+
+
+def retry_kwargs() -> dict[str, Any]:
+    return {
+        "retries": RETRIES,
+        "retry_delay": RETRY_DELAY,
+        "retry_exponential_backoff": RETRY_BACKOFF_MULTIPLIER,
+        "max_retry_delay": MAX_RETRY_DELAY,
+    }
+
+
+def role_kwargs(role_name: str) -> dict[str, Any]:
+    """Operator kwargs binding a task to a role: pod, connection, retries."""
+    role = get_role(role_name)
+    kwargs: dict[str, Any] = {"executor_config": executor_config(role), **retry_kwargs()}
+    if role.services:
+        kwargs["aws_conn_id"] = role.conn_id
+    return kwargs
+
+
+def aws_operator_kwargs(role_name: str) -> dict[str, Any]:
+    return {**role_kwargs(role_name), "botocore_config": BOTOCORE_CONFIG}
+
+
+def default_args(owner: str, **extra: Any) -> dict[str, Any]:
+    """``default_args`` for a platform DAG: the default role's pod and the platform retry policy."""
+    if not isinstance(owner, str) or not owner.strip():
+        from eksflow.kit.errors import KitArgumentError
+
+        raise KitArgumentError("default_args", "owner", f"must be a team name, got {owner!r}", "e.g. 'data-eng'")
+    args = {"owner": owner, **role_kwargs(DEFAULT_ROLE), **extra}
+    args.pop("aws_conn_id", None)
+    return args
+
+
+def role_task(role: str = DEFAULT_ROLE, **task_kwargs: Any):
+    """``@task`` bound to a role: ``@role_task("ec2-ops")`` runs the function in that role's pod.
+
+    Inside the function, use ``get_role(...).conn_id`` (or the kit helpers) for AWS access.
+    """
+    from airflow.sdk import task
+
+    kwargs = role_kwargs(role)
+    kwargs.pop("aws_conn_id", None)
+    return task(**{**kwargs, **task_kwargs})

@@ -1,0 +1,75 @@
+"""Definition-time argument checking for the DAG kit: every error names the argument and the fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+
+class KitArgumentError(ValueError):
+    """A kit helper was called with a bad argument; raised while the DAG file is parsed."""
+
+    def __init__(self, helper: str, argument: str, problem: str, fix: str):
+        self.helper = helper
+        self.argument = argument
+        super().__init__(f"{helper}(): argument '{argument}' {problem}; {fix}")
+
+
+def is_deferred_value(value: Any) -> bool:
+    """True for values only known at run time (XComArg, mapped args, Jinja templates)."""
+    if isinstance(value, str):
+        return "{{" in value
+    return type(value).__module__.startswith("airflow.")
+
+
+def require_non_empty_str(helper: str, argument: str, value: Any, example: str) -> None:
+    if is_deferred_value(value):
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise KitArgumentError(helper, argument, f"must be a non-empty string, got {value!r}", f"e.g. {example!r}")
+
+
+def require_positive_int(helper: str, argument: str, value: Any, *, minimum: int = 1) -> None:
+    if is_deferred_value(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise KitArgumentError(
+            helper,
+            argument,
+            f"must be an integer >= {minimum}, got {value!r}",
+            f"pass a whole number >= {minimum}",
+        )
+
+
+def require_choice(helper: str, argument: str, value: Any, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise KitArgumentError(helper, argument, f"is {value!r}", f"use one of {', '.join(choices)}")
+
+
+# SageMaker ML instance types look like ml.m5.xlarge / ml.g5.12xlarge; EC2 ones like m5.large / t3a.nano.
+_ML_INSTANCE_RE = re.compile(r"^ml\.[a-z][a-z0-9-]*\.(?:[0-9]*x?large|medium|small|micro|nano|metal)$")
+_EC2_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9-]*\.(?:[0-9]*x?large|medium|small|micro|nano|metal(?:-[0-9]+xl)?)$")
+
+
+def require_ml_instance_type(helper: str, argument: str, value: Any) -> None:
+    if is_deferred_value(value):
+        return
+    if not isinstance(value, str) or not _ML_INSTANCE_RE.fullmatch(value):
+        raise KitArgumentError(
+            helper,
+            argument,
+            f"is not a SageMaker instance type: {value!r}",
+            "use the form ml.<family>.<size>, e.g. 'ml.m5.xlarge'",
+        )
+
+
+def require_ec2_instance_type(helper: str, argument: str, value: Any) -> None:
+    if not isinstance(value, str) or not _EC2_INSTANCE_RE.fullmatch(value):
+        raise KitArgumentError(
+            helper,
+            argument,
+            f"is not an EC2 instance type: {value!r}",
+            "use the form <family>.<size>, e.g. 'm5.large'",
+        )

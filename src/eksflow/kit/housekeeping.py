@@ -1,0 +1,393 @@
+"""Housekeeping steps under the ``ec2-ops`` role: find idle or expired managed EC2 instances and idle
+SageMaker endpoints, then stop/terminate/delete them.
+
+Safety rules, enforced here *and* by IAM (tag conditions in the role's policy):
+- only resources tagged ``eksflow:managed=true`` are ever considered, and every action re-reads the tags
+  right before acting, so an instance re-tagged between discovery and action is left alone;
+- endpoints tagged ``eksflow:protected=true`` or with any invocation in the look-back window are in use
+  and never deleted;
+- terminate and delete default to ``dry_run=True``: they log what they would do and do nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
+from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.operators.ec2 import EC2TerminateInstanceOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from eksflow.kit.defaults import aws_operator_kwargs
+from eksflow.kit.errors import (
+    KitArgumentError,
+    is_deferred_value,
+    require_ec2_instance_type,
+    require_positive_int,
+)
+from eksflow.platform import (
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    PROTECTED_TAG_KEY,
+    SAGEMAKER_NAME_PREFIX,
+    TTL_TAG_KEY,
+)
+
+ROLE = "ec2-ops"
+MANAGED_FILTER = [{"Name": f"tag:{MANAGED_TAG_KEY}", "Values": [MANAGED_TAG_VALUE]}]
+
+
+def _tags(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def _is_managed(tags: dict[str, str]) -> bool:
+    return tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+
+
+def _parse_expiry(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Ec2ClientMixin:
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "api_type": "client_type"}  # type: ignore[misc]
+
+    def _cloudwatch(self):
+        return AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            client_type="cloudwatch",
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        ).conn
+
+    def _managed_instances(self, instance_ids: Sequence[str] | None = None) -> list[dict]:
+        kwargs: dict[str, Any] = {"Filters": MANAGED_FILTER}
+        if instance_ids is not None:
+            kwargs["InstanceIds"] = list(instance_ids)
+        found = []
+        for page in self.hook.conn.get_paginator("describe_instances").paginate(**kwargs):
+            for reservation in page["Reservations"]:
+                found.extend(reservation["Instances"])
+        return [i for i in found if _is_managed(_tags(i))]
+
+
+class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
+    """Find managed instances that are idle (running, average CPU below threshold over the look-back)
+    or expired (``eksflow:expires-at`` in the past). Pushes XComs ``idle`` and ``expired`` (id lists)."""
+
+    aws_hook_class = EC2Hook
+    template_fields = aws_template_fields("cpu_threshold", "lookback_hours")
+
+    def __init__(
+        self,
+        *,
+        cpu_threshold: float = 5.0,
+        lookback_hours: int = 6,
+        instance_types: Sequence[str] = (),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.cpu_threshold = cpu_threshold
+        self.lookback_hours = lookback_hours
+        self.instance_types = list(instance_types)
+
+    def _avg_cpu(self, cloudwatch, instance_id: str, start: dt.datetime, end: dt.datetime) -> float | None:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/EC2",
+            MetricName="CPUUtilization",
+            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            StartTime=start,
+            EndTime=end,
+            Period=3600,
+            Statistics=["Average"],
+        )["Datapoints"]
+        if not points:
+            return None
+        return sum(p["Average"] for p in points) / len(points)
+
+    def execute(self, context):
+        now = _now()
+        start = now - dt.timedelta(hours=float(self.lookback_hours))
+        cloudwatch = self._cloudwatch()
+        idle, expired, report = [], [], []
+        for instance in self._managed_instances():
+            if self.instance_types and instance["InstanceType"] not in self.instance_types:
+                continue
+            iid, state = instance["InstanceId"], instance["State"]["Name"]
+            tags = _tags(instance)
+            expiry = _parse_expiry(tags.get(TTL_TAG_KEY))
+            entry: dict[str, Any] = {"instance_id": iid, "state": state}
+            if expiry and expiry <= now and state in {"running", "stopped", "stopping"}:
+                expired.append(iid)
+                entry["verdict"] = "expired"
+            elif state == "running":
+                cpu = self._avg_cpu(cloudwatch, iid, start, now)
+                entry["avg_cpu"] = cpu
+                # No datapoints means CloudWatch has nothing on it yet: treat as unknown, not idle.
+                if cpu is not None and cpu < float(self.cpu_threshold):
+                    idle.append(iid)
+                    entry["verdict"] = "idle"
+                else:
+                    entry["verdict"] = "busy" if cpu is not None else "no-metrics"
+            else:
+                entry["verdict"] = "not-running"
+            report.append(entry)
+        self.log.info("Managed instances inspected: %s", report)
+        ti = context["ti"]
+        ti.xcom_push(key="idle", value=sorted(idle))
+        ti.xcom_push(key="expired", value=sorted(expired))
+        return report
+
+
+class StopManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
+    """Stop the given instances, after re-checking each is managed and still running.
+
+    (The provider's EC2StopInstanceOperator handles one instance per task; housekeeping stops a batch in
+    one pod, through the same EC2Hook.)"""
+
+    aws_hook_class = EC2Hook
+    template_fields = aws_template_fields("instance_ids", "dry_run")
+
+    def __init__(self, *, instance_ids: Any, dry_run: Any = False, **kwargs):
+        super().__init__(**kwargs)
+        self.instance_ids = instance_ids
+        self.dry_run = dry_run
+
+    def execute(self, context):
+        wanted = list(self.instance_ids or [])
+        if not wanted:
+            self.log.info("Nothing to stop")
+            return []
+        targets = sorted(i["InstanceId"] for i in self._managed_instances(wanted) if i["State"]["Name"] == "running")
+        skipped = sorted(set(wanted) - set(targets))
+        if skipped:
+            self.log.warning("Not stopping %s: no longer managed or not running", skipped)
+        if _truthy(self.dry_run):
+            self.log.info("DRY RUN: would stop %s", targets)
+            return []
+        if targets:
+            self.hook.stop_instances(instance_ids=targets)
+            self.log.info("Stopped %s", targets)
+        return targets
+
+
+class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOperator):
+    """The provider's EC2TerminateInstanceOperator behind a managed-tag re-check and a dry-run switch."""
+
+    template_fields = (*EC2TerminateInstanceOperator.template_fields, "dry_run")
+
+    def __init__(self, *, instance_ids: Any, dry_run: Any = True, **kwargs):
+        super().__init__(instance_ids=instance_ids, **kwargs)
+        self.dry_run = dry_run
+
+    def execute(self, context):
+        wanted = list(self.instance_ids or [])
+        if not wanted:
+            self.log.info("Nothing to terminate")
+            return []
+        targets = sorted(i["InstanceId"] for i in self._managed_instances(wanted) if i["State"]["Name"] != "terminated")
+        skipped = sorted(set(wanted) - set(targets))
+        if skipped:
+            self.log.warning("Not terminating %s: no longer managed or already gone", skipped)
+        if _truthy(self.dry_run):
+            self.log.info("DRY RUN: would terminate %s", targets)
+            return []
+        if targets:
+            self.instance_ids = targets
+            super().execute(context)
+        return targets
+
+
+class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
+    """Managed ``eksflow-`` endpoints with zero invocations in the look-back window and not protected."""
+
+    aws_hook_class = SageMakerHook
+    template_fields = aws_template_fields("lookback_hours")
+
+    def __init__(self, *, lookback_hours: int = 24, **kwargs):
+        super().__init__(**kwargs)
+        self.lookback_hours = lookback_hours
+
+    def execute(self, context):
+        conn = self.hook.conn
+        cloudwatch = AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            client_type="cloudwatch",
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        ).conn
+        now = _now()
+        start = now - dt.timedelta(hours=float(self.lookback_hours))
+        idle, report = [], []
+        for page in conn.get_paginator("list_endpoints").paginate(NameContains=SAGEMAKER_NAME_PREFIX):
+            for endpoint in page["Endpoints"]:
+                name = endpoint["EndpointName"]
+                if not name.startswith(SAGEMAKER_NAME_PREFIX):
+                    continue
+                tags = _tags({"Tags": conn.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]})
+                entry: dict[str, Any] = {"endpoint": name, "status": endpoint["EndpointStatus"]}
+                if not _is_managed(tags):
+                    entry["verdict"] = "unmanaged"
+                elif tags.get(PROTECTED_TAG_KEY) == "true":
+                    entry["verdict"] = "protected"
+                elif endpoint["EndpointStatus"] != "InService":
+                    entry["verdict"] = "changing"
+                else:
+                    invocations = _endpoint_invocations(cloudwatch, name, start, now)
+                    entry["invocations"] = invocations
+                    entry["verdict"] = "idle" if invocations == 0 else "in-use"
+                    if invocations == 0:
+                        idle.append(name)
+                report.append(entry)
+        self.log.info("Endpoints inspected: %s", report)
+        context["ti"].xcom_push(key="idle", value=sorted(idle))
+        return report
+
+
+def _endpoint_invocations(cloudwatch, endpoint_name: str, start: dt.datetime, end: dt.datetime) -> float:
+    points = cloudwatch.get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="Invocations",
+        Dimensions=[
+            {"Name": "EndpointName", "Value": endpoint_name},
+            {"Name": "VariantName", "Value": "primary"},
+        ],
+        StartTime=start,
+        EndTime=end,
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
+class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
+    """Delete the given endpoints after re-checking managed/protected tags; dry run by default."""
+
+    aws_hook_class = SageMakerHook
+    template_fields = aws_template_fields("endpoint_names", "dry_run")
+
+    def __init__(self, *, endpoint_names: Any, dry_run: Any = True, **kwargs):
+        super().__init__(**kwargs)
+        self.endpoint_names = endpoint_names
+        self.dry_run = dry_run
+
+    def execute(self, context):
+        conn = self.hook.conn
+        targets = []
+        for name in list(self.endpoint_names or []):
+            if not name.startswith(SAGEMAKER_NAME_PREFIX):
+                continue
+            arn = conn.describe_endpoint(EndpointName=name)["EndpointArn"]
+            tags = _tags({"Tags": conn.list_tags(ResourceArn=arn)["Tags"]})
+            if _is_managed(tags) and tags.get(PROTECTED_TAG_KEY) != "true":
+                targets.append(name)
+            else:
+                self.log.warning("Not deleting %s: unmanaged or protected", name)
+        if _truthy(self.dry_run):
+            self.log.info("DRY RUN: would delete endpoints %s", targets)
+            return []
+        for name in targets:
+            conn.delete_endpoint(EndpointName=name)
+            self.log.info("Deleted endpoint %s", name)
+        return targets
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers DAG authors call.
+
+
+def find_managed_instances(
+    *,
+    task_id: str,
+    cpu_threshold: float = 5.0,
+    lookback_hours: int = 6,
+    instance_types: Sequence[str] = (),
+    **kw,
+):
+    """Discovery; ``instance_types`` optionally limits it to those types (e.g. ``["g5.xlarge"]``)."""
+    for index, instance_type in enumerate(instance_types):
+        require_ec2_instance_type("find_managed_instances", f"instance_types[{index}]", instance_type)
+    if not is_deferred_value(cpu_threshold) and (
+        isinstance(cpu_threshold, bool) or not isinstance(cpu_threshold, (int, float)) or not 0 < cpu_threshold < 100
+    ):
+        raise KitArgumentError(
+            "find_managed_instances",
+            "cpu_threshold",
+            f"must be a percentage between 0 and 100, got {cpu_threshold!r}",
+            "e.g. 5.0",
+        )
+    require_positive_int("find_managed_instances", "lookback_hours", lookback_hours)
+    return FindManagedInstancesOperator(
+        task_id=task_id,
+        cpu_threshold=cpu_threshold,
+        lookback_hours=lookback_hours,
+        instance_types=list(instance_types),
+        **{**aws_operator_kwargs(ROLE), **kw},
+    )
+
+
+def stop_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = False, **kw):
+    return StopManagedInstancesOperator(
+        task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
+    )
+
+
+def terminate_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = True, **kw):
+    return TerminateManagedInstancesOperator(
+        task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
+    )
+
+
+def find_idle_endpoints(*, task_id: str, lookback_hours: int = 24, **kw):
+    require_positive_int("find_idle_endpoints", "lookback_hours", lookback_hours)
+    return FindIdleEndpointsOperator(
+        task_id=task_id, lookback_hours=lookback_hours, **{**aws_operator_kwargs(ROLE), **kw}
+    )
+
+
+def delete_idle_endpoints(*, task_id: str, endpoint_names: Any, dry_run: Any = True, **kw):
+    return DeleteEndpointsOperator(
+        task_id=task_id, endpoint_names=endpoint_names, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
+    )
+
+
+def write_s3_report(*, task_id: str, bucket: str, key: str, data: Any, **kw):
+    """Write a report (templated ``data``) to S3 with the provider's S3CreateObjectOperator."""
+    from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator
+
+    from eksflow.kit.errors import require_non_empty_str
+
+    require_non_empty_str("write_s3_report", "bucket", bucket, "eksflow-dev-data")
+    require_non_empty_str("write_s3_report", "key", key, "reports/housekeeping/{{ ds }}.json")
+    return S3CreateObjectOperator(
+        task_id=task_id,
+        s3_bucket=bucket,
+        s3_key=key,
+        data=data,
+        replace=True,
+        **{**aws_operator_kwargs(ROLE), **kw},
+    )

@@ -1,0 +1,177 @@
+"""The local AWS emulator: moto in server mode, plus the few behaviours moto lacks that the reference
+pipelines need. Run as ``python -m eksflow.local.emulator --port N`` (binds 127.0.0.1 only).
+
+Patches (each small, each documented in docs/local-stack.md):
+- ECS: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``);
+- ECS: a task's containers follow the task's status (moto leaves them PENDING, which makes
+  EcsRunTaskOperator fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment
+  overrides (default 0), so tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object
+  under the ``OUTPUT_URI`` of its environment overrides, as the real container writes its output;
+- ECS: with ``EKSFLOW_EMULATOR_JOB_SECONDS`` > 0, tasks take that long to stop (moto's state manager);
+- SageMaker: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config;
+- SageMaker: training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object)
+  as FinalMetricDataList instead of moto's fixed ``train:progress``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+DEFAULT_TRAINING_METRICS = {"validation:auc": 0.91, "train:auc": 0.95}
+ECS_TASK_TRANSITIONS = 4  # RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
+
+
+def _container_exit_code(task: Any, container_name: str | None) -> int:
+    for override in task.overrides.get("containerOverrides", []) or []:
+        if container_name and override.get("name") not in (None, container_name):
+            continue
+        for item in override.get("environment", []) or []:
+            if item.get("name") == "EMULATED_EXIT_CODE":
+                return int(item.get("value", "0"))
+    return 0
+
+
+def _override_env(task: Any) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for override in task.overrides.get("containerOverrides", []) or []:
+        for item in override.get("environment", []) or []:
+            env[item.get("name", "")] = item.get("value", "")
+    return env
+
+
+def _write_output_marker(task: Any) -> None:
+    """What the real container would do: leave its output under OUTPUT_URI (here a _SUCCESS marker)."""
+    uri = _override_env(task).get("OUTPUT_URI", "")
+    if not uri.startswith("s3://"):
+        return
+    from moto.s3.models import s3_backends
+
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    backend = s3_backends[task._account_id]["aws"]
+    if bucket in backend.buckets:
+        key = f"{prefix.rstrip('/')}/_SUCCESS".lstrip("/")
+        backend.put_object(bucket, key, f"written by ECS task {task.id}\n".encode())
+
+
+def _sync_task(task: Any) -> None:
+    status = task.last_status  # reading advances moto's state manager
+    for container in task.containers:
+        if status == "STOPPED":
+            container.last_status = "STOPPED"
+            container.exitCode = _container_exit_code(task, container.name)
+        else:
+            container.last_status = "RUNNING"
+    if status == "STOPPED" and task.desired_status != "STOPPED":
+        task.desired_status = "STOPPED"
+        if not task.stopped_reason:
+            task.stopped_reason = "Essential container in task exited"
+        if all(c.exitCode == 0 for c in task.containers):
+            _write_output_marker(task)
+
+
+def patch_ecs() -> None:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 lacks it.
+        NetworkInterface.private_dns_name = property(
+            lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
+        )
+
+    original_describe = EC2ContainerServiceBackend.describe_tasks
+    original_list = EC2ContainerServiceBackend.list_tasks
+
+    def describe_tasks(self, cluster_str, tasks):
+        found = original_describe(self, cluster_str, tasks)
+        for task in found:
+            _sync_task(task)
+        return found
+
+    def list_tasks(self, *args, **kwargs):
+        for cluster_tasks in self.tasks.values():
+            for task in cluster_tasks.values():
+                _sync_task(task)
+        return original_list(self, *args, **kwargs)
+
+    EC2ContainerServiceBackend.describe_tasks = describe_tasks
+    EC2ContainerServiceBackend.list_tasks = list_tasks
+
+
+def configure_job_durations(seconds: float) -> None:
+    if seconds <= 0:
+        return
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "time", "seconds": seconds / ECS_TASK_TRANSITIONS}
+    )
+
+
+def patch_sagemaker(training_metrics: dict[str, float]) -> None:
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeTrainingJob, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint_backend(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
+        if endpoint_name not in self.endpoints:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        try:
+            config = self.describe_endpoint_config(endpoint_config_name)
+        except KeyError:
+            raise ValidationError(message=f"Could not find endpoint configuration '{endpoint_config_name}'.") from None
+        endpoint = self.endpoints[endpoint_name]
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.last_modified_time = utcnow()
+        endpoint.endpoint_status = "InService"
+        return endpoint
+
+    def update_endpoint_response(self):
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerModelBackend.update_endpoint = update_endpoint_backend
+    SageMakerResponse.update_endpoint = update_endpoint_response
+
+    original_init = FakeTrainingJob.__init__
+
+    def training_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.final_metric_data_list = [
+            {"MetricName": name, "Value": float(value), "Timestamp": self.creation_time}
+            for name, value in sorted(training_metrics.items())
+        ]
+
+    FakeTrainingJob.__init__ = training_init
+
+
+def apply_patches(environ: dict[str, str] | None = None) -> None:
+    env = os.environ if environ is None else environ
+    patch_ecs()
+    metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
+    patch_sagemaker(metrics)
+    configure_job_durations(float(env.get("EKSFLOW_EMULATOR_JOB_SECONDS", "0") or 0))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="eksflow local AWS emulator (moto server, patched)")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    apply_patches()
+    from moto.server import main as moto_main
+
+    moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
+
+
+if __name__ == "__main__":
+    main()

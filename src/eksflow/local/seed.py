@@ -1,0 +1,171 @@
+"""Seed the local emulator with what the reference pipelines expect to find in an AWS account.
+
+EC2 instances cover every housekeeping case, named by the ``Name`` tag:
+- ``managed-idle``: managed, running, CPU ~1 %            -> stopped
+- ``managed-busy``: managed, running, CPU ~60 %           -> left running
+- ``managed-expired``: managed, TTL tag in the past       -> terminated (when not a dry run)
+- ``managed-no-metrics``: managed, running, no CPU data   -> left alone (unknown is not idle)
+- ``unmanaged-idle``: no managed tag, CPU ~1 %            -> never touched
+- ``unmanaged-expired``: TTL tag in the past, not managed  -> never touched
+SageMaker endpoints: ``eksflow-local-idle`` (managed, no invocations -> deleted when not a dry run),
+``eksflow-local-in-use`` (managed, invocations -> kept), ``eksflow-local-unmanaged`` (no tag -> kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import boto3
+
+from eksflow.platform import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, TTL_TAG_KEY, bucket_names, name_prefix
+from eksflow.settings import ENV_PREFIX
+
+ACCOUNT_ID = "123456789012"
+SAMPLE_INPUT_KEY = "raw/events/sample.csv"
+
+
+@dataclass
+class SeedResult:
+    instances: dict[str, str] = field(default_factory=dict)  # Name tag -> instance id
+    endpoints: list[str] = field(default_factory=list)
+    settings_env: dict[str, str] = field(default_factory=dict)
+
+
+def _clients(endpoint_url: str, region: str):
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy key
+        region_name=region,
+    )
+    return lambda service: session.client(service, endpoint_url=endpoint_url)
+
+
+def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6):
+    now = dt.datetime.now(dt.UTC)
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": dimensions,
+                "Timestamp": now - dt.timedelta(minutes=30 + 60 * h),
+                "Value": value,
+                "Unit": "Percent" if metric == "CPUUtilization" else "Count",
+            }
+            for h in range(hours)
+        ],
+    )
+
+
+def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
+    client = _clients(endpoint_url, region)
+    prefix = name_prefix(env)
+    result = SeedResult()
+
+    s3 = client("s3")
+    for bucket in bucket_names(env).values():
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(
+        Bucket=bucket_names(env)["data"],
+        Key=SAMPLE_INPUT_KEY,
+        Body=b"user_id,events,churned\n1,42,0\n2,3,1\n",
+    )
+
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="ECS tasks", VpcId=vpc)["GroupId"]
+
+    ecs = client("ecs")
+    ecs.create_cluster(clusterName=f"{prefix}-batch")
+    ecs.register_task_definition(
+        family=f"{prefix}-etl-step",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "etl",
+                "image": "public.ecr.aws/docker/library/busybox:stable",
+                "essential": True,
+                "cpu": 256,
+                "memory": 512,
+            }
+        ],
+    )
+
+    iam = client("iam")
+    iam.create_role(
+        RoleName=f"{prefix}-sagemaker-execution",
+        AssumeRolePolicyDocument=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+        ),
+    )
+
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    managed = {"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}
+    instances = {
+        "managed-idle": ([managed], 1.0),
+        "managed-busy": ([managed], 60.0),
+        "managed-expired": ([managed, {"Key": TTL_TAG_KEY, "Value": past}], 30.0),
+        "managed-no-metrics": ([managed], None),
+        "unmanaged-idle": ([], 1.0),
+        "unmanaged-expired": ([{"Key": TTL_TAG_KEY, "Value": past}], 1.0),
+    }
+    cloudwatch = client("cloudwatch")
+    for name, (tags, cpu) in instances.items():
+        instance = ec2.run_instances(
+            ImageId=image_id,
+            InstanceType="t3.micro",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=subnet,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}, *tags]}],
+        )["Instances"][0]
+        result.instances[name] = instance["InstanceId"]
+        if cpu is not None:
+            dims = [{"Name": "InstanceId", "Value": instance["InstanceId"]}]
+            _put_hourly_metric(cloudwatch, "AWS/EC2", "CPUUtilization", dims, cpu)
+
+    sagemaker = client("sagemaker")
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{prefix}-sagemaker-execution"
+    sagemaker.create_model(
+        ModelName=f"{prefix}-seed-model",
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={"Image": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{prefix}-serve:seed"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{prefix}-seed-config",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": f"{prefix}-seed-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    endpoints = {
+        f"{prefix}-idle": ([managed], 0),
+        f"{prefix}-in-use": ([managed], 25),
+        f"{prefix}-unmanaged": ([], 0),
+    }
+    for name, (tags, invocations) in endpoints.items():
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{prefix}-seed-config", Tags=tags)
+        result.endpoints.append(name)
+        if invocations:
+            dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "primary"}]
+            _put_hourly_metric(cloudwatch, "AWS/SageMaker", "Invocations", dims, invocations, hours=12)
+
+    result.settings_env = {
+        f"{ENV_PREFIX}ENV": env,
+        f"{ENV_PREFIX}AWS_ACCOUNT_ID": ACCOUNT_ID,
+        f"{ENV_PREFIX}AWS_REGION": region,
+        f"{ENV_PREFIX}ECS_SUBNETS": subnet,
+        f"{ENV_PREFIX}ECS_SECURITY_GROUPS": group,
+    }
+    return result

@@ -1,0 +1,63 @@
+"""The platform model as plain data (``eksflow roles``): what the chart and Terraform derive from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eksflow.connections import cluster_connections
+from eksflow.kit.defaults import ROLE_LABEL
+from eksflow.platform import (
+    CONTROL_PLANE,
+    MANAGED_TAG_KEY,
+    NAMESPACE,
+    POD_TEMPLATE_BASE_FILE,
+    POD_TEMPLATE_DIR,
+    PROJECT,
+    SAGEMAKER_NAME_PREFIX,
+    bucket_names,
+    ecr_repository_name,
+)
+from eksflow.roles import ROLES
+
+
+def platform_model(env: str | None = None) -> dict[str, Any]:
+    model: dict[str, Any] = {
+        "project": PROJECT,
+        "namespace": NAMESPACE,
+        "pod_template_dir": POD_TEMPLATE_DIR,
+        "pod_template_base_file": POD_TEMPLATE_BASE_FILE,
+        "role_label": ROLE_LABEL,
+        "managed_tag_key": MANAGED_TAG_KEY,
+        "sagemaker_name_prefix": SAGEMAKER_NAME_PREFIX,
+        "ecr_repository": ecr_repository_name(),
+        "task_roles": {
+            role.name: {
+                "description": role.description,
+                "service_account": role.service_account,
+                "iam_role_name_pattern": role.iam_role_name_pattern,
+                "pod_template_file": role.pod_template_file,
+                "conn_id": role.conn_id,
+                "aws_services": sorted(role.services),
+                "aws_permissions": list(role.aws_permissions),
+                "resources": role.resources.as_k8s(),
+            }
+            for role in ROLES.values()
+        },
+        "control_plane": {
+            c.name: {
+                "service_account": c.service_account,
+                "description": c.description,
+                "aws_access": c.aws_access,
+            }
+            for c in CONTROL_PLANE
+        },
+    }
+    if env is not None:
+        model["env"] = env
+        model["buckets"] = bucket_names(env)
+        for role in ROLES.values():
+            model["task_roles"][role.name]["iam_role_name"] = role.iam_role_name(env)
+        for component in CONTROL_PLANE:
+            model["control_plane"][component.name]["iam_role_name"] = component.iam_role_name(env)
+        model["cluster_connections"] = sorted(cluster_connections("<region>"))
+    return model
