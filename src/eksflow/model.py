@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from eksflow.connections import cluster_connections
-from eksflow.kit.defaults import ROLE_LABEL
 from eksflow.platform import (
     CONTROL_PLANE,
     MANAGED_TAG_KEY,
@@ -13,6 +12,7 @@ from eksflow.platform import (
     POD_TEMPLATE_BASE_FILE,
     POD_TEMPLATE_DIR,
     PROJECT,
+    ROLE_LABEL,
     SAGEMAKER_NAME_PREFIX,
     bucket_names,
     ecr_repository_name,

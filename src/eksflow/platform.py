@@ -17,6 +17,9 @@ NAMESPACE = "eksflow"
 POD_TEMPLATE_DIR = "/opt/airflow/pod_templates"
 POD_TEMPLATE_BASE_FILE = "base.yaml"
 
+# Label on every worker pod naming its task role (SREs select pods by it).
+ROLE_LABEL = "eksflow.io/role"
+
 # Tag that marks an AWS resource as owned by the platform's housekeeping. Nothing without it is touched.
 MANAGED_TAG_KEY = "eksflow:managed"
 MANAGED_TAG_VALUE = "true"

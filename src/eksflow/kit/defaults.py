@@ -6,9 +6,8 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from eksflow.platform import ROLE_LABEL
 from eksflow.roles import DEFAULT_ROLE, TaskRole, get_role
-
-ROLE_LABEL = "eksflow.io/role"
 
 # Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local stack
 # shortens the first delay with EKSFLOW_RETRY_DELAY_SECONDS so a failing demo fails fast.

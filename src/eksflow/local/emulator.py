@@ -10,7 +10,8 @@ Patches (each small, each documented in docs/local-stack.md):
 - ECS: with ``EKSFLOW_EMULATOR_JOB_SECONDS`` > 0, tasks take that long to stop (moto's state manager);
 - SageMaker: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config;
 - SageMaker: training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object)
-  as FinalMetricDataList instead of moto's fixed ``train:progress``.
+  as FinalMetricDataList instead of moto's fixed ``train:progress``; a job with the hyperparameter
+  ``eksflow_emulated_failure`` ends Failed with that FailureReason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import os
 from typing import Any
 
+# A training job with this hyperparameter fails with its value as FailureReason (for failure tests).
+EMULATED_FAILURE_HYPERPARAMETER = "eksflow_emulated_failure"
 DEFAULT_TRAINING_METRICS = {"validation:auc": 0.91, "train:auc": 0.95}
 ECS_TASK_TRANSITIONS = 4  # RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
 
@@ -151,6 +154,11 @@ def patch_sagemaker(training_metrics: dict[str, float]) -> None:
             {"MetricName": name, "Value": float(value), "Timestamp": self.creation_time}
             for name, value in sorted(training_metrics.items())
         ]
+        failure = (self.hyper_parameters or {}).get(EMULATED_FAILURE_HYPERPARAMETER)
+        if failure:
+            self.training_job_status = "Failed"
+            self.secondary_status = "Failed"
+            self.failure_reason = failure
 
     FakeTrainingJob.__init__ = training_init
 

@@ -1,0 +1,208 @@
+"""Every bad argument to a kit helper fails at definition time, naming the argument and the fix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from eksflow import kit
+from eksflow.kit import KitArgumentError
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-sagemaker-execution"
+TRAINING = dict(
+    task_id="train",
+    job_base_name="churn",
+    image="repo/train:1",
+    execution_role_arn=ROLE_ARN,
+    input_s3_uri="s3://b/in/",
+    output_s3_uri="s3://b/out/",
+)
+ECS = dict(task_id="t", cluster="c", task_definition="td", subnets=["subnet-1"])
+
+CASES = [
+    (
+        "unknown role",
+        lambda: kit.role_kwargs("admin"),
+        ValueError,
+        "role 'admin' is unknown: use one of default, ec2-ops, ecs-runner, sagemaker-runner",
+    ),
+    ("unknown role via role_task", lambda: kit.role_task("root"), ValueError, "role 'root' is unknown"),
+    (
+        "bad SageMaker instance type",
+        lambda: kit.sagemaker_training(**{**TRAINING, "instance_type": "m5.xlarge"}),
+        KitArgumentError,
+        "sagemaker_training(): argument 'instance_type' is not a SageMaker instance type: 'm5.xlarge'; "
+        "use the form ml.<family>.<size>, e.g. 'ml.m5.xlarge'",
+    ),
+    (
+        "bad EC2 instance type",
+        lambda: kit.find_managed_instances(task_id="f", instance_types=["m5.large", "huge"]),
+        KitArgumentError,
+        "find_managed_instances(): argument 'instance_types[1]' is not an EC2 instance type: 'huge'",
+    ),
+    (
+        "empty training image",
+        lambda: kit.sagemaker_training(**{**TRAINING, "image": "  "}),
+        KitArgumentError,
+        "sagemaker_training(): argument 'image' must be a non-empty string, got '  '",
+    ),
+    (
+        "empty serving image",
+        lambda: kit.sagemaker_register_model(
+            task_id="r", endpoint_name="eksflow-x", image="", model_data="s3://m", execution_role_arn=ROLE_ARN
+        ),
+        KitArgumentError,
+        "sagemaker_register_model(): argument 'image' must be a non-empty string",
+    ),
+    (
+        "negative instance count",
+        lambda: kit.sagemaker_training(**{**TRAINING, "instance_count": -1}),
+        KitArgumentError,
+        "sagemaker_training(): argument 'instance_count' must be an integer >= 1, got -1",
+    ),
+    (
+        "zero runtime",
+        lambda: kit.sagemaker_training(**{**TRAINING, "max_runtime_seconds": 0}),
+        KitArgumentError,
+        "argument 'max_runtime_seconds' must be an integer >= 1, got 0",
+    ),
+    (
+        "bool is not a count",
+        lambda: kit.sagemaker_training(**{**TRAINING, "volume_size_gb": True}),
+        KitArgumentError,
+        "argument 'volume_size_gb' must be an integer >= 1, got True",
+    ),
+    (
+        "execution role not an ARN",
+        lambda: kit.sagemaker_training(**{**TRAINING, "execution_role_arn": "my-role"}),
+        KitArgumentError,
+        "argument 'execution_role_arn' must be a full IAM role ARN, got 'my-role'",
+    ),
+    (
+        "endpoint outside the IAM prefix",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="churn"),
+        KitArgumentError,
+        "sagemaker_deploy_endpoint(): argument 'endpoint_name' must start with 'eksflow-' "
+        "(IAM scopes the role to that prefix), got 'churn'; rename it to 'eksflow-churn'",
+    ),
+    (
+        "negative bake time",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", bake_seconds=-5),
+        KitArgumentError,
+        "argument 'bake_seconds' must be an integer >= 0, got -5",
+    ),
+    (
+        "empty smoke payload",
+        lambda: kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-x", payload=""),
+        KitArgumentError,
+        "sagemaker_smoke_check(): argument 'payload' must be a non-empty string",
+    ),
+    (
+        "empty cluster",
+        lambda: kit.ecs_run_task(**{**ECS, "cluster": ""}),
+        KitArgumentError,
+        "ecs_run_task(): argument 'cluster' must be a non-empty string, got ''",
+    ),
+    (
+        "empty task definition",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": None}),
+        KitArgumentError,
+        "ecs_run_task(): argument 'task_definition' must be a non-empty string, got None",
+    ),
+    (
+        "unknown launch type",
+        lambda: kit.ecs_run_task(**{**ECS, "launch_type": "LAMBDA"}),
+        KitArgumentError,
+        "ecs_run_task(): argument 'launch_type' is 'LAMBDA'; use one of FARGATE, EC2",
+    ),
+    (
+        "Fargate without subnets",
+        lambda: kit.ecs_run_task(**{**ECS, "subnets": []}),
+        KitArgumentError,
+        "argument 'subnets' is empty but launch_type is FARGATE (awsvpc needs subnets); pass private subnet ids",
+    ),
+    (
+        "subnets as a string",
+        lambda: kit.ecs_run_task(**{**ECS, "subnets": "subnet-1"}),
+        KitArgumentError,
+        "argument 'subnets' must be a list of subnet ids, not a string",
+    ),
+    (
+        "zero fan-out limit",
+        lambda: kit.ecs_run_task(**{**ECS, "max_active_tis_per_dag": 0}),
+        KitArgumentError,
+        "argument 'max_active_tis_per_dag' must be an integer >= 1, got 0",
+    ),
+    (
+        "both overrides and map_overrides",
+        lambda: kit.ecs_run_task(**ECS, overrides={}, map_overrides=[{}]),
+        KitArgumentError,
+        "argument 'map_overrides' was given together with 'overrides'; pass only one of them",
+    ),
+    (
+        "map_overrides not an XComArg",
+        lambda: kit.ecs_run_task(**ECS, map_overrides=[{}]),
+        KitArgumentError,
+        "argument 'map_overrides' must be an XComArg (the output of a task), got list",
+    ),
+    (
+        "command as a string",
+        lambda: kit.ecs_overrides("etl", command="run --all"),
+        KitArgumentError,
+        "ecs_overrides(): argument 'command' must be a list of strings",
+    ),
+    (
+        "negative container memory",
+        lambda: kit.ecs_overrides("etl", memory=-512),
+        KitArgumentError,
+        "ecs_overrides(): argument 'memory' must be an integer >= 1, got -512",
+    ),
+    (
+        "empty container name",
+        lambda: kit.ecs_overrides(""),
+        KitArgumentError,
+        "ecs_overrides(): argument 'container' must be a non-empty string",
+    ),
+    (
+        "CPU threshold out of range",
+        lambda: kit.find_managed_instances(task_id="f", cpu_threshold=150),
+        KitArgumentError,
+        "find_managed_instances(): argument 'cpu_threshold' must be a percentage between 0 and 100, got 150",
+    ),
+    (
+        "negative look-back",
+        lambda: kit.find_idle_endpoints(task_id="f", lookback_hours=-1),
+        KitArgumentError,
+        "find_idle_endpoints(): argument 'lookback_hours' must be an integer >= 1, got -1",
+    ),
+    (
+        "empty report bucket",
+        lambda: kit.write_s3_report(task_id="w", bucket="", key="k", data="x"),
+        KitArgumentError,
+        "write_s3_report(): argument 'bucket' must be a non-empty string",
+    ),
+    (
+        "DAG without owner",
+        lambda: kit.default_args(owner=""),
+        KitArgumentError,
+        "default_args(): argument 'owner' must be a team name, got ''",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "error", "message"), CASES, ids=[c[0] for c in CASES])
+def test_bad_argument_fails_with_a_message_naming_it(case, call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+def test_kit_errors_name_the_argument_programmatically():
+    with pytest.raises(KitArgumentError) as caught:
+        kit.sagemaker_training(**{**TRAINING, "instance_count": 0})
+    assert (caught.value.helper, caught.value.argument) == ("sagemaker_training", "instance_count")
+
+
+def test_templated_values_are_checked_at_run_time_not_parse_time():
+    op = kit.sagemaker_training(**{**TRAINING, "instance_type": "{{ params.instance_type }}"})
+    assert op.config["ResourceConfig"]["InstanceType"] == "{{ params.instance_type }}"

@@ -1,0 +1,198 @@
+"""The kit's operators: platform wiring, and idempotency against the emulator over HTTP.
+
+The operator tests call ``execute`` with a minimal context (only ``ti`` with the task instance key):
+that stub stands in for Airflow's runtime, which the end-to-end tests exercise for real.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+from airflow.providers.common.compat.sdk import AirflowException
+
+from eksflow import kit
+from eksflow.connections import local_connections
+from eksflow.kit.defaults import BOTOCORE_CONFIG, RETRIES
+from eksflow.kit.naming import SAGEMAKER_NAME_MAX, retry_name, stable_job_name
+from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
+from eksflow.roles import ROLES
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
+
+
+def context(run_id="manual__1", task_id="train", dag_id="ml_pipeline", map_index=-1):
+    return {"ti": SimpleNamespace(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)}
+
+
+def pod_role(executor_config) -> tuple[str, str]:
+    pod = executor_config["pod_override"]
+    return pod.metadata.labels["eksflow.io/role"], pod.spec.service_account_name
+
+
+def test_ecs_helper_wires_role_deferral_reattach_and_retries():
+    op = kit.ecs_run_task(task_id="t", cluster="c", task_definition="td", subnets=["subnet-1"], security_groups=["sg"])
+    assert isinstance(op, EcsRunTaskOperator)
+    assert (op.aws_conn_id, op.deferrable, op.reattach) == ("aws_ecs_runner", True, True)
+    assert op.retries == RETRIES and op.retry_exponential_backoff == 2.0
+    assert op.botocore_config == BOTOCORE_CONFIG
+    assert op.executor_config["pod_template_file"] == "/opt/airflow/pod_templates/ecs-runner.yaml"
+    assert pod_role(op.executor_config) == ("ecs-runner", "eksflow-task-ecs-runner")
+    assert op.network_configuration["awsvpcConfiguration"] == {
+        "subnets": ["subnet-1"],
+        "securityGroups": ["sg"],
+        "assignPublicIp": "DISABLED",
+    }
+
+
+def test_ecs_overrides_shape():
+    assert kit.ecs_overrides("etl", command=["run"], environment={"B": 2, "A": "x"}, cpu=256, memory=512) == {
+        "containerOverrides": [
+            {
+                "name": "etl",
+                "command": ["run"],
+                "environment": [{"name": "A", "value": "x"}, {"name": "B", "value": "2"}],
+                "cpu": 256,
+                "memory": 512,
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("op", "role"),
+    [
+        (
+            lambda: kit.sagemaker_training(
+                task_id="t",
+                job_base_name="j",
+                image="i",
+                execution_role_arn=ROLE_ARN,
+                input_s3_uri="s3://b/i",
+                output_s3_uri="s3://b/o",
+            ),
+            "sagemaker-runner",
+        ),
+        (lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x"), "sagemaker-runner"),
+        (lambda: kit.find_managed_instances(task_id="f"), "ec2-ops"),
+        (lambda: kit.delete_idle_endpoints(task_id="d", endpoint_names=[]), "ec2-ops"),
+    ],
+)
+def test_aws_helpers_run_under_their_role(op, role):
+    operator = op()
+    assert operator.aws_conn_id == ROLES[role].conn_id
+    assert pod_role(operator.executor_config) == (role, ROLES[role].service_account)
+
+
+def test_waiting_sagemaker_helpers_defer():
+    train = kit.sagemaker_training(
+        task_id="t", job_base_name="j", image="i", execution_role_arn=ROLE_ARN, input_s3_uri="s", output_s3_uri="o"
+    )
+    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
+    assert train.deferrable and deploy.deferrable
+    assert train.check_if_job_exists is False  # the kit's own look-up replaces the provider's renaming
+
+
+def test_default_args_bind_the_default_role():
+    args = kit.default_args(owner="data-eng")
+    assert args["owner"] == "data-eng" and args["retries"] >= 2
+    assert pod_role(args["executor_config"]) == ("default", "eksflow-task-default")
+    assert "aws_conn_id" not in args
+
+
+def test_stable_names_are_deterministic_valid_and_distinct():
+    a = stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t")
+    assert a == stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t")
+    assert a != stable_job_name("churn-train", dag_id="d", run_id="r2", task_id="t")
+    assert a != stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t", map_index=0)
+    long = stable_job_name("x" * 200 + "_Weird Name!", dag_id="d", run_id="r", task_id="t")
+    for name in (a, long, retry_name(long, 7)):
+        assert len(name) <= SAGEMAKER_NAME_MAX
+        assert name.startswith("eksflow-")
+        assert all(c.isalnum() or c == "-" for c in name) and "--" not in name
+
+
+@pytest.fixture()
+def sagemaker_conn(monkeypatch, fresh_emulator):
+    for key, value in local_connections(fresh_emulator.url, "eu-west-1").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fresh_emulator.client("s3").put_object(Bucket="eksflow-local-data", Key="curated/x", Body=b"1")
+    return fresh_emulator
+
+
+def training(**hyperparameters):
+    return kit.sagemaker_training(
+        task_id="train",
+        job_base_name="churn-train",
+        image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/train:1",
+        execution_role_arn=ROLE_ARN,
+        input_s3_uri="s3://eksflow-local-data/curated/",
+        output_s3_uri="s3://eksflow-local-ml-artifacts/models/",
+        hyperparameters=hyperparameters,
+        deferrable=False,
+        check_interval=1,
+    )
+
+
+def job_names(emulator) -> list[str]:
+    return sorted(
+        j["TrainingJobName"] for j in emulator.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    )
+
+
+def test_training_retry_reuses_the_job_of_the_earlier_try(sagemaker_conn):
+    first = training().execute(context())
+    second = training().execute(context())  # a retry of the same task instance
+    assert job_names(sagemaker_conn) == [first["Training"]["TrainingJobName"]]
+    assert second["Training"]["TrainingJobName"] == first["Training"]["TrainingJobName"]
+    training().execute(context(run_id="manual__2"))  # another DAG run trains anew
+    assert len(job_names(sagemaker_conn)) == 2
+
+
+def test_training_after_a_failed_job_starts_the_next_generation_with_the_reason_logged(sagemaker_conn):
+    with pytest.raises(AirflowException, match="out of memory"):
+        training(**{EMULATED_FAILURE_HYPERPARAMETER: "out of memory"}).execute(context())
+    (failed,) = job_names(sagemaker_conn)
+    result = training().execute(context())
+    assert result["Training"]["TrainingJobName"] == f"{failed}-g2"
+    assert job_names(sagemaker_conn) == [failed, f"{failed}-g2"]
+
+
+def test_model_and_endpoint_steps_are_idempotent_and_update_blue_green(sagemaker_conn):
+    sagemaker = sagemaker_conn.client("sagemaker")
+
+    def register(run_id):
+        return kit.sagemaker_register_model(
+            task_id="register_model",
+            endpoint_name="eksflow-local-churn",
+            image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
+            model_data="s3://eksflow-local-ml-artifacts/models/model.tar.gz",
+            execution_role_arn=ROLE_ARN,
+        ).execute(context(run_id=run_id, task_id="register_model"))
+
+    def deploy(run_id):
+        return kit.sagemaker_deploy_endpoint(
+            task_id="deploy_endpoint", endpoint_name="eksflow-local-churn", deferrable=False, check_interval=1
+        ).execute(context(run_id=run_id, task_id="deploy_endpoint"))
+
+    names = register("run-1")
+    assert register("run-1") == names  # retry: nothing created twice
+    first = deploy("run-1")
+    assert first["EndpointConfig"] == names["endpoint_config"]
+    assert deploy("run-1") == first  # retry: re-attached, no update
+    names_2 = register("run-2")
+    second = deploy("run-2")
+    assert second["EndpointConfig"] == names_2["endpoint_config"] != names["endpoint_config"]
+    endpoint = sagemaker.describe_endpoint(EndpointName="eksflow-local-churn")
+    assert endpoint["EndpointConfigName"] == names_2["endpoint_config"]
+    models = [m["ModelName"] for m in sagemaker.list_models()["Models"] if "churn" in m["ModelName"]]
+    assert sorted(models) == sorted([names["model"], names_2["model"]])
+
+
+def test_blue_green_policy_shape():
+    policy = kit.sagemaker.blue_green_deployment(bake_seconds=120, alarms=("eksflow-5xx",))
+    assert policy["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"] == 120
+    assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "eksflow-5xx"}]}
