@@ -31,10 +31,10 @@ def pytest_configure(config):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and os.environ.get("EKSFLOW_STRICT_SKIPS") == "1":
-        if item.get_closest_marker(ALLOWED_CI_SKIP_MARK) is None:
-            report.outcome = "failed"
-            report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+    strict = os.environ.get("EKSFLOW_STRICT_SKIPS") == "1"
+    if report.skipped and strict and item.get_closest_marker(ALLOWED_CI_SKIP_MARK) is None:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Emulator:
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
+            aws_secret_access_key="testing",
         )
 
     def reset(self) -> None:
