@@ -93,6 +93,7 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
     or expired (``eksflow:expires-at`` in the past). Pushes XComs ``idle`` and ``expired`` (id lists)."""
 
     aws_hook_class = EC2Hook
+    extra_aws_services = ("cloudwatch",)
     template_fields = aws_template_fields("cpu_threshold", "lookback_hours")
 
     def __init__(
@@ -219,6 +220,7 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
     """Managed ``eksflow-`` endpoints with zero invocations in the look-back window and not protected."""
 
     aws_hook_class = SageMakerHook
+    extra_aws_services = ("cloudwatch",)
     template_fields = aws_template_fields("lookback_hours")
 
     def __init__(self, *, lookback_hours: int = 24, **kwargs):

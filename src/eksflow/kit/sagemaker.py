@@ -61,6 +61,8 @@ def _describe_or_none(describe, name: str) -> dict | None:
 class ReattachingTrainingOperator(SageMakerTrainingOperator):
     """SageMakerTrainingOperator whose retries re-attach to the job an earlier try started."""
 
+    extra_aws_services = ("s3",)  # the provider checks the input prefix exists
+
     template_fields = (*SageMakerTrainingOperator.template_fields, "job_base_name")
 
     def __init__(self, *, job_base_name: str, **kwargs: Any):
@@ -285,6 +287,7 @@ class EndpointSmokeCheckOperator(AwsBaseOperator[SageMakerHook]):
     """Invoke the endpoint once with a sample payload; fail unless it is InService and answers."""
 
     aws_hook_class = SageMakerHook
+    extra_aws_services = ("sagemaker-runtime",)
     template_fields = aws_template_fields("endpoint_name", "payload")
 
     def __init__(self, *, endpoint_name: str, payload: str, content_type: str = "text/csv", **kwargs):

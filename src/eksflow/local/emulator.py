@@ -105,10 +105,12 @@ def patch_ecs() -> None:
 
 
 def configure_job_durations(seconds: float) -> None:
-    if seconds <= 0:
-        return
+    """0: ECS tasks stop as soon as they are described; > 0: they run about that many seconds."""
     from moto.moto_api import state_manager
 
+    if seconds <= 0:
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "immediate"})
+        return
     state_manager.set_transition(
         model_name="ecs::task", transition={"progression": "time", "seconds": seconds / ECS_TASK_TRANSITIONS}
     )

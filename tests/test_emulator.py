@@ -1,0 +1,91 @@
+"""The local emulator's patches, checked over HTTP with plain boto3."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Emulator, start_emulator
+from eksflow.local import processes
+from eksflow.local.seed import seed
+
+CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
+
+
+def run_task(emulator, environment=None, started_by="test"):
+    ecs = emulator.client("ecs")
+    return ecs.run_task(
+        cluster=CLUSTER,
+        taskDefinition=FAMILY,
+        launchType="FARGATE",
+        startedBy=started_by,
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]],
+                "securityGroups": [emulator.seeded.settings_env["EKSFLOW_ECS_SECURITY_GROUPS"]],
+            }
+        },
+        overrides={"containerOverrides": [{"name": "etl", "environment": environment or []}]},
+    )["tasks"][0]["taskArn"]
+
+
+def test_ecs_containers_follow_the_task_and_write_their_output(fresh_emulator):
+    arn = run_task(fresh_emulator, [{"name": "OUTPUT_URI", "value": "s3://eksflow-local-data/curated/x/"}])
+    task = fresh_emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert task["lastStatus"] == "STOPPED" and task["desiredStatus"] == "STOPPED"
+    assert [(c["lastStatus"], c["exitCode"]) for c in task["containers"]] == [("STOPPED", 0)]
+    body = fresh_emulator.client("s3").get_object(Bucket="eksflow-local-data", Key="curated/x/_SUCCESS")["Body"]
+    assert arn.split("/")[-1] in body.read().decode()
+
+
+def test_ecs_container_exit_code_comes_from_the_overrides(fresh_emulator):
+    arn = run_task(fresh_emulator, [{"name": "EMULATED_EXIT_CODE", "value": "3"}])
+    task = fresh_emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert task["containers"][0]["exitCode"] == 3
+
+
+def test_sagemaker_update_endpoint_moves_to_the_new_config(fresh_emulator):
+    sagemaker = fresh_emulator.client("sagemaker")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="eksflow-local-next",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": "eksflow-local-seed-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 2,
+            }
+        ],
+    )
+    sagemaker.update_endpoint(EndpointName="eksflow-local-idle", EndpointConfigName="eksflow-local-next")
+    endpoint = sagemaker.describe_endpoint(EndpointName="eksflow-local-idle")
+    assert (endpoint["EndpointConfigName"], endpoint["EndpointStatus"]) == ("eksflow-local-next", "InService")
+    with pytest.raises(sagemaker.exceptions.ClientError, match="Could not find endpoint"):
+        sagemaker.update_endpoint(EndpointName="eksflow-local-nope", EndpointConfigName="eksflow-local-next")
+
+
+def test_training_jobs_report_the_configured_metrics(fresh_emulator):
+    sagemaker = fresh_emulator.client("sagemaker")
+    sagemaker.create_training_job(
+        TrainingJobName="eksflow-metrics",
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution",
+        OutputDataConfig={"S3OutputPath": "s3://eksflow-local-ml-artifacts/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    metrics = sagemaker.describe_training_job(TrainingJobName="eksflow-metrics")["FinalMetricDataList"]
+    assert {m["MetricName"]: m["Value"] for m in metrics} == {"validation:auc": 0.91, "train:auc": 0.95}
+
+
+def test_ecs_tasks_take_the_configured_time(tmp_path):
+    managed, url = start_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "2"})
+    try:
+        emulator = Emulator(url=url, pid=managed.process.pid, seeded=seed(url, "eu-west-1"))
+        arn = run_task(emulator, started_by="slow")
+        ecs = emulator.client("ecs")
+        assert ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
+        assert ecs.list_tasks(cluster=CLUSTER, startedBy="slow", desiredStatus="RUNNING")["taskArns"] == [arn]
+        waiter = ecs.get_waiter("tasks_stopped")
+        waiter.wait(cluster=CLUSTER, tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    finally:
+        processes.stop_pid(managed.process.pid)
