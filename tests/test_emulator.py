@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Emulator, start_emulator
 from eksflow.local import processes
 from eksflow.local.seed import seed
+from tests.conftest import Emulator, start_emulator
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
 

@@ -38,7 +38,7 @@ def test_pipelines_on_postgres_and_training_rerun_reattaches(postgres, tmp_path)
             endpoint_url=stack.emulator_url,
             region_name="eu-west-1",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106
+            aws_secret_access_key="testing",
         )
         jobs_before = sagemaker.list_training_jobs()["TrainingJobSummaries"]
         assert len(jobs_before) == 1
@@ -56,7 +56,7 @@ def test_pipelines_on_postgres_and_training_rerun_reattaches(postgres, tmp_path)
         )
         rerun = wait_for_run(stack, ML_DAG, ml_run, timeout=300, progress=lambda _: None)
         assert rerun["state"] == "success"
-        train = [ti for ti in stack.api.task_instances(ML_DAG, ml_run) if ti["task_id"] == "train"][0]
+        train = next(ti for ti in stack.api.task_instances(ML_DAG, ml_run) if ti["task_id"] == "train")
         assert train["try_number"] == 2
         assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
     finally:
