@@ -133,15 +133,16 @@ def test_role_fit_reports_an_operator_under_the_wrong_role():
         EcsRunTaskOperator(task_id="bare", cluster="c", task_definition="t", overrides={})
     assert check_dag(dag) == [
         "misfit.run: calls ['ecs'] but runs as 'ec2-ops'; use role ecs-runner",
-        "misfit.bare: no platform role (executor_config lacks the eksflow.io/role label); build it with eksflow.kit",
+        "misfit.bare: no platform role (executor_config pod_template_file None is not a role's template); "
+        "build the task with eksflow.kit",
     ]
 
 
 def test_mapped_ecs_task_keeps_its_role(dagbag):
     task = dagbag.dags["batch_data_pipeline"].get_task("transform_partition")
     info = describe("batch_data_pipeline", task)
-    assert (info.role, info.conn_id, info.service_account) == (
+    assert (info.role, info.conn_id, info.pod_template_file) == (
         "ecs-runner",
         ROLES["ecs-runner"].conn_id,
-        ROLES["ecs-runner"].service_account,
+        ROLES["ecs-runner"].pod_template_path,
     )

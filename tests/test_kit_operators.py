@@ -17,7 +17,7 @@ from eksflow.connections import local_connections
 from eksflow.kit.defaults import BOTOCORE_CONFIG, RETRIES
 from eksflow.kit.naming import SAGEMAKER_NAME_MAX, retry_name, stable_job_name
 from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
-from eksflow.roles import ROLES
+from eksflow.roles import ROLES, role_for_pod_template
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
 
@@ -27,8 +27,8 @@ def context(run_id="manual__1", task_id="train", dag_id="ml_pipeline", map_index
 
 
 def pod_role(executor_config) -> tuple[str, str]:
-    pod = executor_config["pod_override"]
-    return pod.metadata.labels["eksflow.io/role"], pod.spec.service_account_name
+    role = role_for_pod_template(executor_config["pod_template_file"])
+    return role.name, role.service_account
 
 
 def test_ecs_helper_wires_role_deferral_reattach_and_retries():
@@ -37,7 +37,7 @@ def test_ecs_helper_wires_role_deferral_reattach_and_retries():
     assert (op.aws_conn_id, op.deferrable, op.reattach) == ("aws_ecs_runner", True, True)
     assert op.retries == RETRIES and op.retry_exponential_backoff == 2.0
     assert op.botocore_config == BOTOCORE_CONFIG
-    assert op.executor_config["pod_template_file"] == "/opt/airflow/pod_templates/ecs-runner.yaml"
+    assert op.executor_config == {"pod_template_file": "/opt/airflow/pod_templates/ecs-runner.yaml"}
     assert pod_role(op.executor_config) == ("ecs-runner", "eksflow-task-ecs-runner")
     assert op.network_configuration["awsvpcConfiguration"] == {
         "subnets": ["subnet-1"],
@@ -196,3 +196,13 @@ def test_blue_green_policy_shape():
     policy = kit.sagemaker.blue_green_deployment(bake_seconds=120, alarms=("eksflow-5xx",))
     assert policy["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"] == 120
     assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": "eksflow-5xx"}]}
+
+
+def test_kit_exports_resolve_lazily():
+    import eksflow.kit as kit_module
+
+    assert kit_module.__all__ == sorted(kit_module._EXPORTS)
+    for name in kit_module.__all__:
+        assert callable(getattr(kit_module, name)), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = kit_module.nope

@@ -125,6 +125,16 @@ def get_role(name: str) -> TaskRole:
         raise ValueError(f"role {name!r} is unknown: use one of {known}") from None
 
 
+def role_for_pod_template(path: str | None) -> TaskRole | None:
+    """The role whose pod template this is (``executor_config["pod_template_file"]``), if any."""
+    if not path:
+        return None
+    for role in ROLES.values():
+        if path == role.pod_template_path:
+            return role
+    return None
+
+
 def role_owning(service: str) -> list[TaskRole]:
     """Roles whose job includes calling the given AWS service (boto3 client name)."""
     return [role for role in ROLES.values() if service in role.services]

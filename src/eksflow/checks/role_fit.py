@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eksflow.platform import ROLE_LABEL
-from eksflow.roles import ROLES
+from eksflow.roles import ROLES, role_for_pod_template
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,7 @@ class TaskRoleInfo:
     dag_id: str
     task_id: str
     role: str | None
-    service_account: str | None
+    pod_template_file: str | None
     conn_id: str | None
     services: frozenset[str]
 
@@ -47,14 +46,12 @@ def aws_services(operator_class: type) -> frozenset[str]:
 
 def describe(dag_id: str, task: Any) -> TaskRoleInfo:
     config = _kwarg(task, "executor_config") or {}
-    pod = config.get("pod_override")
-    labels = (pod.metadata.labels or {}) if pod is not None and pod.metadata is not None else {}
-    service_account = pod.spec.service_account_name if pod is not None and pod.spec is not None else None
+    role = role_for_pod_template(config.get("pod_template_file"))
     return TaskRoleInfo(
         dag_id=dag_id,
         task_id=task.task_id,
-        role=labels.get(ROLE_LABEL),
-        service_account=service_account,
+        role=role.name if role else None,
+        pod_template_file=config.get("pod_template_file"),
         conn_id=_kwarg(task, "aws_conn_id"),
         services=aws_services(_operator_class(task)),
     )
@@ -63,11 +60,12 @@ def describe(dag_id: str, task: Any) -> TaskRoleInfo:
 def violations(info: TaskRoleInfo) -> list[str]:
     where = f"{info.dag_id}.{info.task_id}"
     if info.role not in ROLES:
-        return [f"{where}: no platform role (executor_config lacks the {ROLE_LABEL} label); build it with eksflow.kit"]
+        return [
+            f"{where}: no platform role (executor_config pod_template_file {info.pod_template_file!r} is not a "
+            "role's template); build the task with eksflow.kit"
+        ]
     role = ROLES[info.role]
     problems = []
-    if info.service_account != role.service_account:
-        problems.append(f"{where}: service account {info.service_account!r} is not {role.service_account!r}")
     if info.services:
         missing = sorted(info.services - role.services)
         if missing:

@@ -6,7 +6,6 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from eksflow.platform import ROLE_LABEL
 from eksflow.roles import DEFAULT_ROLE, TaskRole, get_role
 
 # Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local stack
@@ -25,24 +24,14 @@ WAITER_DELAY_SECONDS = int(os.environ.get("EKSFLOW_WAITER_DELAY_SECONDS", "30"))
 
 
 def executor_config(role: TaskRole | str) -> dict[str, Any]:
-    """KubernetesExecutor config selecting the role's pod template and service account.
+    """KubernetesExecutor config selecting the role's pod template.
 
-    The pod template (served by the chart) already names the service account; the pod_override repeats
-    it and adds the role label so the pod is right even where a template is overridden.
+    The template (served by the chart from pod_templates/) carries the role's service account, its
+    ``eksflow.io/role`` label and resources. A plain path keeps DAG parsing free of the kubernetes client
+    import (~2 s per parse in the dag-processor).
     """
-    from kubernetes.client import models as k8s
-
     role = get_role(role) if isinstance(role, str) else role
-    return {
-        "pod_template_file": role.pod_template_path,
-        "pod_override": k8s.V1Pod(
-            metadata=k8s.V1ObjectMeta(labels={ROLE_LABEL: role.name}),
-            spec=k8s.V1PodSpec(
-                service_account_name=role.service_account,
-                containers=[k8s.V1Container(name="base")],
-            ),
-        ),
-    }
+    return {"pod_template_file": role.pod_template_path}
 
 
 def retry_kwargs() -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""``make bench``: DAG parse time per file and the demo's wall time. Prints a table; no assertions.
+
+Parse time is measured in a fresh process per DAG file with Airflow already imported (as in the
+dag-processor): *first* is the file's first parse, which also imports what it imports (the kit and the
+Amazon provider); *repeat* is the median of later parses of the same file, imports cached — what each
+re-parse costs the dag-processor. Goal: repeat <= 150 ms per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from eksflow.local.stack import REPO_ROOT
+
+PARSE_GOAL_MS = 150.0
+DEMO_GOAL_S = 120.0
+_PARSE_SCRIPT = r"""
+import json, statistics, sys, time, logging
+import airflow, airflow.sdk
+from airflow.dag_processing.dagbag import DagBag
+logging.disable(logging.CRITICAL)
+path = sys.argv[1]
+t = time.perf_counter(); bag = DagBag(dag_folder=path); first = time.perf_counter() - t
+assert not bag.import_errors, bag.import_errors
+repeats = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter(); DagBag(dag_folder=path); repeats.append(time.perf_counter() - t)
+print(json.dumps({"first": first, "repeat": statistics.median(repeats), "dags": len(bag.dag_ids)}))
+"""
+
+BENCH_ENV = {"EKSFLOW_ENV": "dev", "EKSFLOW_ECS_SUBNETS": "subnet-0a,subnet-0b", "EKSFLOW_ECS_SECURITY_GROUPS": "sg-0a"}
+
+
+def parse_times(dags_folder: Path, repeats: int = 5) -> list[dict]:
+    home = tempfile.mkdtemp(prefix="eksflow-bench-")
+    env = {**os.environ, **BENCH_ENV, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    rows = []
+    for path in sorted(dags_folder.glob("*.py")):
+        out = subprocess.run(
+            [sys.executable, "-c", _PARSE_SCRIPT, str(path), str(repeats)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        data = json.loads(out.strip().splitlines()[-1])
+        rows.append({"file": path.name, **data})
+    return rows
+
+
+def demo_seconds() -> tuple[float, bool]:
+    from eksflow.local.demo import demo
+    from eksflow.local.stack import StackOptions, reset_state
+
+    state = REPO_ROOT / ".eksflow" / "bench-demo"
+    reset_state(state)
+    started = time.monotonic()
+    result = demo(StackOptions(state_dir=state), progress=lambda _: None)
+    return time.monotonic() - started, result.ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-demo", action="store_true", help="only measure parse times")
+    args = parser.parse_args(argv)
+
+    rows = parse_times(REPO_ROOT / "dags")
+    print(f"{'benchmark':<40} {'value':>10}  {'goal':>10}  verdict")
+    print("-" * 74)
+    for row in rows:
+        repeat_ms, first_ms = row["repeat"] * 1000, row["first"] * 1000
+        verdict = "ok" if repeat_ms <= PARSE_GOAL_MS else "OVER"
+        print(f"{'parse ' + row['file'] + ' (repeat)':<40} {repeat_ms:>8.1f}ms  {PARSE_GOAL_MS:>8.0f}ms  {verdict}")
+        print(f"{'parse ' + row['file'] + ' (first, cold imports)':<40} {first_ms:>8.1f}ms  {'-':>10}")
+    if not args.skip_demo:
+        seconds, ok = demo_seconds()
+        verdict = ("ok" if seconds <= DEMO_GOAL_S else "OVER") if ok else "DEMO FAILED"
+        print(f"{'demo wall time (warm venv)':<40} {seconds:>9.1f}s  {DEMO_GOAL_S:>9.0f}s  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
