@@ -1,0 +1,138 @@
+"""The front door: the lock pins what pyproject asks for, `make help` documents every target, and the
+local stack's up/down and Ctrl-C paths leave nothing running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EKSFLOW = [sys.executable, "-m", "eksflow.cli"]
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if match:
+            pins.setdefault(match.group(1).lower().replace("_", "-"), match.group(2))
+    return pins
+
+
+def test_lock_is_universal_and_pins_every_direct_dependency():
+    header = (REPO / "requirements.lock").read_text().splitlines()[:3]
+    assert any("--universal" in line and "--python-version 3.11" in line for line in header)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = lock_pins()
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        name = re.split(r"[\[=<>~ ]", requirement, maxsplit=1)[0].lower()
+        assert name in pins, f"{name} is not pinned in requirements.lock: run `make lock`"
+        exact = re.search(r"==([\w.]+)", requirement)
+        if exact:
+            assert pins[name] == exact.group(1), f"{name}: pyproject says {exact.group(1)}, lock {pins[name]}"
+    assert pins["apache-airflow"] == "3.3.2"
+    assert "aiobotocore" in pins  # deferrable AWS operators need it
+
+
+def test_installed_versions_match_the_lock():
+    from importlib.metadata import version
+
+    pins = lock_pins()
+    for name in ("apache-airflow", "apache-airflow-providers-amazon", "moto", "boto3", "sqlalchemy"):
+        assert version(name) == pins[name], f"venv has {name} {version(name)}, lock {pins[name]}: run `make venv`"
+
+
+def test_make_help_lists_every_target_with_a_description():
+    makefile = (REPO / "Makefile").read_text()
+    phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.M).group(1).split())
+    documented = set(re.findall(r"^([a-z][a-z-]*):.*## ", makefile, re.M))
+    assert phony == documented
+    out = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert {line.split()[1] for line in out.splitlines()} == phony
+    assert {"demo", "test", "up", "down", "bench"} <= phony
+
+
+def test_ci_entry_point_runs_make_test_with_strict_skips():
+    script = (REPO / ".ci" / "run").read_text()
+    assert "make test" in script and "EKSFLOW_STRICT_SKIPS=1" in script
+
+
+def test_down_without_a_stack_says_so(tmp_path):
+    result = subprocess.run(
+        [*EKSFLOW, "--state-dir", str(tmp_path), "down"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "no local stack was running"
+
+
+def _processes_with_env(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_gone(marker: str, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _processes_with_env(marker):
+        time.sleep(0.5)
+    return _processes_with_env(marker)
+
+
+@pytest.mark.slow
+def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
+    up = subprocess.run(
+        [*EKSFLOW, "--state-dir", str(tmp_path), "up"], capture_output=True, text=True, timeout=300, check=False
+    )
+    marker = f"AIRFLOW_HOME={tmp_path / 'up' / 'airflow'}"
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        url = re.search(r"Airflow UI: (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=10) as response:  # noqa: S310
+            assert response.status == 200
+        assert "make down" in up.stdout
+        assert _processes_with_env(marker)
+    finally:
+        down = subprocess.run(
+            [*EKSFLOW, "--state-dir", str(tmp_path), "down"], capture_output=True, text=True, timeout=120, check=False
+        )
+    assert down.stdout.startswith("stopped: ")
+    assert _wait_gone(marker) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_demo_stops_everything_it_started(tmp_path):
+    demo = subprocess.Popen(
+        [*EKSFLOW, "--state-dir", str(tmp_path), "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    marker = f"AIRFLOW_HOME={tmp_path / 'demo' / 'airflow'}"
+    output = []
+    deadline = time.monotonic() + 180
+    for line in demo.stdout:
+        output.append(line)
+        if "starting Airflow" in line or time.monotonic() > deadline:
+            break
+    time.sleep(3)
+    demo.send_signal(signal.SIGINT)
+    rest, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 130, "".join(output) + rest
+    assert "interrupted; everything started was stopped" in rest
+    assert _wait_gone(marker) == []
