@@ -20,6 +20,7 @@ import pytest
 
 from eksflow.local import processes
 from eksflow.local.seed import SeedResult, seed
+from eksflow.local.stack import offline_env
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -111,7 +112,7 @@ class AirflowHome:
 def airflow_home(tmp_path_factory) -> AirflowHome:
     """A migrated SQLite Airflow home for `airflow dags test` (no emulator settings yet)."""
     home = tmp_path_factory.mktemp("airflow")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "EKSFLOW_"))}
+    env = offline_env()
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -119,12 +120,6 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__FERNET_KEY": "",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
             "EKSFLOW_WAITER_DELAY_SECONDS": "1",
             "EKSFLOW_RETRY_DELAY_SECONDS": "1",
             "EKSFLOW_SCHEDULES": "off",

@@ -206,3 +206,33 @@ def test_kit_exports_resolve_lazily():
         assert callable(getattr(kit_module, name)), name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = kit_module.nope
+
+
+def test_housekeeping_actions_recheck_tags_right_before_acting(sagemaker_conn):
+    ids = sagemaker_conn.seeded.instances
+    ec2 = sagemaker_conn.client("ec2")
+    # Discovery said both are idle; one lost its managed tag since. Only the managed one may stop.
+    stop = kit.stop_managed_instances(task_id="stop", instance_ids=[ids["managed-idle"], ids["unmanaged-idle"]])
+    assert stop.execute(context(task_id="stop")) == [ids["managed-idle"]]
+    ec2.delete_tags(Resources=[ids["managed-busy"]], Tags=[{"Key": "eksflow:managed"}])
+    terminate = kit.terminate_managed_instances(
+        task_id="terminate", instance_ids=[ids["managed-busy"], ids["managed-expired"]], dry_run="False"
+    )
+    assert terminate.execute(context(task_id="terminate")) == [ids["managed-expired"]]
+    states = {
+        i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    }
+    assert states[ids["unmanaged-idle"]] == "running" and states[ids["managed-busy"]] == "running"
+
+
+def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sagemaker_conn):
+    sagemaker = sagemaker_conn.client("sagemaker")
+    arn = sagemaker.describe_endpoint(EndpointName="eksflow-local-in-use")["EndpointArn"]
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": "eksflow:protected", "Value": "true"}])
+    names = ["eksflow-local-idle", "eksflow-local-in-use", "eksflow-local-unmanaged"]
+    dry = kit.delete_idle_endpoints(task_id="delete", endpoint_names=names)  # dry run by default
+    assert dry.execute(context(task_id="delete")) == []
+    real = kit.delete_idle_endpoints(task_id="delete", endpoint_names=names, dry_run=False)
+    assert real.execute(context(task_id="delete")) == ["eksflow-local-idle"]
+    left = {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]}
+    assert left == {"eksflow-local-in-use", "eksflow-local-unmanaged"}

@@ -63,6 +63,24 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def act_on_eligible(log, *, verb: str, wanted: list[str], eligible: list[str], dry_run: Any, act) -> list[str]:
+    """Act on ``eligible`` (the re-checked subset of ``wanted``), or only log it on a dry run."""
+    if not wanted:
+        log.info("Nothing to %s", verb)
+        return []
+    targets = sorted(eligible)
+    skipped = sorted(set(wanted) - set(targets))
+    if skipped:
+        log.warning("Not going to %s %s: no longer managed, protected, or not in a state for it", verb, skipped)
+    if _truthy(dry_run):
+        log.info("DRY RUN: would %s %s", verb, targets)
+        return []
+    if targets:
+        act(targets)
+        log.info("Did %s %s", verb, targets)
+    return targets
+
+
 class _Ec2ClientMixin:
     @property
     def _hook_parameters(self) -> dict[str, Any]:
@@ -173,20 +191,16 @@ class StopManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
 
     def execute(self, context):
         wanted = list(self.instance_ids or [])
-        if not wanted:
-            self.log.info("Nothing to stop")
-            return []
-        targets = sorted(i["InstanceId"] for i in self._managed_instances(wanted) if i["State"]["Name"] == "running")
-        skipped = sorted(set(wanted) - set(targets))
-        if skipped:
-            self.log.warning("Not stopping %s: no longer managed or not running", skipped)
-        if _truthy(self.dry_run):
-            self.log.info("DRY RUN: would stop %s", targets)
-            return []
-        if targets:
-            self.hook.stop_instances(instance_ids=targets)
-            self.log.info("Stopped %s", targets)
-        return targets
+        found = self._managed_instances(wanted) if wanted else []
+        running = [i["InstanceId"] for i in found if i["State"]["Name"] == "running"]
+        return act_on_eligible(
+            self.log,
+            verb="stop",
+            wanted=wanted,
+            eligible=running,
+            dry_run=self.dry_run,
+            act=lambda ids: self.hook.stop_instances(instance_ids=ids),
+        )
 
 
 class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOperator):
@@ -200,20 +214,21 @@ class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOpe
 
     def execute(self, context):
         wanted = list(self.instance_ids or [])
-        if not wanted:
-            self.log.info("Nothing to terminate")
-            return []
-        targets = sorted(i["InstanceId"] for i in self._managed_instances(wanted) if i["State"]["Name"] != "terminated")
-        skipped = sorted(set(wanted) - set(targets))
-        if skipped:
-            self.log.warning("Not terminating %s: no longer managed or already gone", skipped)
-        if _truthy(self.dry_run):
-            self.log.info("DRY RUN: would terminate %s", targets)
-            return []
-        if targets:
-            self.instance_ids = targets
-            super().execute(context)
-        return targets
+        found = self._managed_instances(wanted) if wanted else []
+        alive = [i["InstanceId"] for i in found if i["State"]["Name"] != "terminated"]
+
+        def terminate(ids: list[str]) -> None:
+            self.instance_ids = ids
+            super(TerminateManagedInstancesOperator, self).execute(context)
+
+        return act_on_eligible(
+            self.log,
+            verb="terminate",
+            wanted=wanted,
+            eligible=alive,
+            dry_run=self.dry_run,
+            act=terminate,
+        )
 
 
 class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
@@ -293,23 +308,21 @@ class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
 
     def execute(self, context):
         conn = self.hook.conn
-        targets = []
-        for name in list(self.endpoint_names or []):
-            if not name.startswith(SAGEMAKER_NAME_PREFIX):
-                continue
+        wanted = [name for name in list(self.endpoint_names or []) if name.startswith(SAGEMAKER_NAME_PREFIX)]
+        eligible = []
+        for name in wanted:
             arn = conn.describe_endpoint(EndpointName=name)["EndpointArn"]
             tags = _tags({"Tags": conn.list_tags(ResourceArn=arn)["Tags"]})
             if _is_managed(tags) and tags.get(PROTECTED_TAG_KEY) != "true":
-                targets.append(name)
-            else:
-                self.log.warning("Not deleting %s: unmanaged or protected", name)
-        if _truthy(self.dry_run):
-            self.log.info("DRY RUN: would delete endpoints %s", targets)
-            return []
-        for name in targets:
-            conn.delete_endpoint(EndpointName=name)
-            self.log.info("Deleted endpoint %s", name)
-        return targets
+                eligible.append(name)
+
+        def delete(names: list[str]) -> None:
+            for name in names:
+                conn.delete_endpoint(EndpointName=name)
+
+        return act_on_eligible(
+            self.log, verb="delete", wanted=wanted, eligible=eligible, dry_run=self.dry_run, act=delete
+        )
 
 
 def _truthy(value: Any) -> bool:

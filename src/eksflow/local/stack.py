@@ -38,6 +38,23 @@ class StackOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
+def offline_env() -> dict[str, str]:
+    """This process's environment without AWS/Airflow/eksflow settings, plus dummy AWS credentials and no
+    AWS config files: nothing started with it can reach a real account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "EKSFLOW_"))}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return env
+
+
 class LocalStack:
     def __init__(self, options: StackOptions):
         self.options = options
@@ -129,20 +146,7 @@ class LocalStack:
         return managed
 
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "EKSFLOW_"))}
-        # Dummy credentials and no AWS config files: nothing in the local stack can reach a real account.
-        env.update(
-            {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "MOTO_ALLOW_NONEXISTENT_REGION": "false",
-            }
-        )
-        return env
+        return offline_env()
 
     def _airflow_env(self, api_port: int) -> dict[str, str]:
         db_url = self.options.database_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
