@@ -33,6 +33,11 @@ def test_pipelines_on_postgres_and_training_rerun_reattaches(postgres, tmp_path)
             result
         )
 
+        # Bad DAG params are refused at trigger time, naming the param.
+        for conf, field in (({"partitions": 0}, "partitions"), ({"day": "28.11.2026"}, "day")):
+            with pytest.raises(RuntimeError, match=rf"HTTP 400: .*{field}"):
+                stack.api.trigger("batch_data_pipeline", conf)
+
         sagemaker = boto3.client(
             "sagemaker",
             endpoint_url=stack.emulator_url,
