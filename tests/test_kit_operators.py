@@ -236,3 +236,40 @@ def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sa
     assert real.execute(context(task_id="delete")) == ["eksflow-local-idle"]
     left = {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]}
     assert left == {"eksflow-local-in-use", "eksflow-local-unmanaged"}
+
+
+def test_ecs_retry_reattaches_to_the_running_task_instead_of_starting_another(tmp_path, monkeypatch):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from tests.conftest import Emulator, start_emulator
+
+    managed, url = start_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"})
+    try:
+        from eksflow.local import processes
+        from eksflow.local.seed import seed
+
+        emulator = Emulator(url=url, pid=managed.process.pid, seeded=seed(url, "eu-west-1"))
+        for key, value in local_connections(url, "eu-west-1").items():
+            monkeypatch.setenv(key, value)
+
+        def try_once():
+            op = kit.ecs_run_task(
+                task_id="transform",
+                cluster="eksflow-local-batch",
+                task_definition="eksflow-local-etl-step",
+                overrides=kit.ecs_overrides("etl", command=["run"]),
+                subnets=[emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]],
+            )
+            ctx = context(task_id="transform", dag_id="batch_data_pipeline")
+            ctx["ti"].xcom_push = lambda **_: None
+            with pytest.raises(TaskDeferred) as deferred:  # the worker pod would exit here
+                op.execute(ctx)
+            return deferred.value.trigger.task_arn
+
+        first = try_once()
+        second = try_once()  # the worker pod was lost; Airflow retries the same task instance
+        assert second == first
+        tasks = emulator.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"]
+        assert tasks == [first]
+    finally:
+        processes.stop_pid(managed.process.pid)
