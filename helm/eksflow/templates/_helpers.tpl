@@ -1,0 +1,17 @@
+{{/* Common labels of every object of the release. */}}
+{{- define "eksflow.labels" -}}
+app.kubernetes.io/name: eksflow
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* The task-role deltas from pod_templates/roles/, as a list of dicts (sorted by file name). */}}
+{{- define "eksflow.roleDeltas" -}}
+{{- $deltas := list -}}
+{{- range $path, $_ := .Files.Glob "files/pod_templates/roles/*.yaml" -}}
+{{- $deltas = append $deltas ($.Files.Get $path | fromYaml) -}}
+{{- end -}}
+{{- toYaml (dict "items" $deltas) -}}
+{{- end -}}

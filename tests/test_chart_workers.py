@@ -1,0 +1,200 @@
+"""The chart's worker side, rendered by real helm: per-role service accounts and pod templates derived
+from pod_templates/ and the role model, and the pods Airflow's KubernetesExecutor builds from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+import yaml
+
+from eksflow.platform import NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
+from eksflow.roles import ROLES, role_for_pod_template
+from tests.helm import CHART, REPO, helm, render
+
+POD_TEMPLATES = REPO / "pod_templates"
+ARN = "arn:aws:iam::123456789012:role/eksflow-dev-task-ecs-runner"
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def rendered_templates(docs: list[dict]) -> dict[str, dict]:
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
+    return {name: yaml.safe_load(body) for name, body in configmap["data"].items()}
+
+
+def test_helm_lint_strict():
+    result = helm("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_role_deltas_equal_the_role_model():
+    deltas = {p.stem: yaml.safe_load(p.read_text()) for p in (POD_TEMPLATES / "roles").glob("*.yaml")}
+    assert set(deltas) == set(ROLES)
+    for name, role in ROLES.items():
+        assert deltas[name] == {
+            "role": name,
+            "serviceAccountName": role.service_account,
+            "resources": role.resources.as_k8s(),
+        }
+
+
+def test_chart_serves_the_repository_pod_templates_through_a_symlink():
+    link = CHART / "files" / "pod_templates"
+    assert link.is_symlink() and link.resolve() == POD_TEMPLATES.resolve()
+
+
+def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
+    docs = render(sets=(f"workers.roles.ecs-runner.iamRoleArn={ARN}",))
+    accounts = by_kind(docs, "ServiceAccount")
+    assert set(accounts) == {r.service_account for r in ROLES.values()}
+    for role in ROLES.values():
+        account = accounts[role.service_account]
+        annotations = account["metadata"].get("annotations", {})
+        expected = {"eks.amazonaws.com/role-arn": ARN} if role.name == "ecs-runner" else {}
+        assert annotations == expected
+        assert account["automountServiceAccountToken"] is False
+        assert account["metadata"]["labels"][ROLE_LABEL] == role.name
+
+
+def test_each_role_template_is_the_base_plus_its_delta():
+    base = yaml.safe_load((POD_TEMPLATES / POD_TEMPLATE_BASE_FILE).read_text())
+    templates = rendered_templates(render())
+    assert set(templates) == {role.pod_template_file for role in ROLES.values()}
+    for role in ROLES.values():
+        pod = templates[role.pod_template_file]
+        assert pod["metadata"]["labels"] == {**base["metadata"]["labels"], ROLE_LABEL: role.name}
+        assert pod["spec"]["serviceAccountName"] == role.service_account
+        (container,) = pod["spec"]["containers"]
+        assert container["resources"] == role.resources.as_k8s()
+        # Everything else is the base file as written, apart from image and placement from values.
+        stripped = {
+            k: v for k, v in pod["spec"].items() if k not in {"serviceAccountName", "nodeSelector", "tolerations"}
+        }
+        base_spec = {k: v for k, v in base["spec"].items()}
+        container_base = dict(base_spec["containers"][0])
+        container_rendered = {k: v for k, v in container.items() if k not in {"resources", "image", "imagePullPolicy"}}
+        container_base.pop("image"), container_base.pop("imagePullPolicy")
+        assert container_rendered == container_base
+        assert {k: v for k, v in stripped.items() if k != "containers"} == {
+            k: v for k, v in base_spec.items() if k != "containers"
+        }
+
+
+def test_image_and_placement_come_from_values(tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "image": {
+                    "repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/eksflow/airflow",
+                    "tag": "abc123",
+                },
+                # helm merges maps with the defaults: null removes a default key
+                "workers": {"nodeSelector": {"eksflow.io/node-group": None, "pool": "batch"}, "tolerations": []},
+            }
+        )
+    )
+    pod = rendered_templates(render(values))["ecs-runner.yaml"]
+    assert pod["spec"]["containers"][0]["image"].endswith("/eksflow/airflow:abc123")
+    assert pod["spec"]["nodeSelector"] == {"pool": "batch"}
+    assert "tolerations" not in pod["spec"]
+    assert "tolerations" not in pod["spec"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        (("workers.roles.ecs-runner.iamRoleArn=not-an-arn",), "iamRoleArn"),
+        (("workers.roles.admin.iamRoleArn=",), "admin"),
+        (("workers.replicas=3",), "replicas"),
+        (("image.tag=",), "tag"),
+        (("image.pullPolicy=Sometimes",), "pullPolicy"),
+        (("workers.tolerations[0].effect=Maybe",), "effect"),
+    ],
+)
+def test_bad_values_fail_naming_the_field(sets, field):
+    args = ["template", "eksflow", str(CHART)]
+    for item in sets:
+        args += ["--set", item]
+    result = helm(*args, check=False)
+    assert result.returncode != 0
+    assert field in result.stderr, result.stderr
+
+
+def test_renders_are_byte_identical():
+    assert helm("template", "eksflow", str(CHART)).stdout == helm("template", "eksflow", str(CHART)).stdout
+
+
+# --------------------------------------------------------------------------------------------------------
+# The pods Airflow itself builds: for every task of every DAG, the KubernetesExecutor's PodGenerator with
+# the chart's rendered template for the task's role.
+
+RESTRICTED_CONTAINER = {
+    "allow_privilege_escalation": False,
+    "read_only_root_filesystem": True,
+    "privileged": False,
+}
+
+
+@pytest.fixture(scope="module")
+def worker_pods():
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+    from tests.test_dag_integrity import PARSE_ENV
+
+    templates = rendered_templates(render())
+    saved = {k: os.environ.get(k) for k in PARSE_ENV}
+    os.environ.update(PARSE_ENV)
+    try:
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    pods = []
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            config = getattr(task, "partial_kwargs", {}).get("executor_config") or task.executor_config
+            role = role_for_pod_template(config["pod_template_file"])
+            base = PodGenerator.deserialize_model_dict(templates[role.pod_template_file])
+            pod = PodGenerator.construct_pod(
+                dag_id=dag.dag_id,
+                task_id=task.task_id,
+                pod_id=f"{dag.dag_id}-{task.task_id}".replace("_", "-"),
+                try_number=1,
+                kube_image="eksflow/airflow:test",
+                date=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+                args=["airflow", "tasks", "run", dag.dag_id, task.task_id, "manual__x"],
+                pod_override_object=config.get("pod_override"),
+                base_worker_pod=base,
+                namespace=NAMESPACE,
+                scheduler_job_id="1",
+                run_id="manual__2026-11-28",
+                map_index=-1,
+            )
+            pods.append((dag.dag_id, task.task_id, role, pod))
+    return pods
+
+
+def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods):
+    assert len(worker_pods) == 15  # every task of the three reference DAGs
+    for dag_id, task_id, role, pod in worker_pods:
+        where = f"{dag_id}.{task_id}"
+        assert pod.spec.service_account_name == role.service_account, where
+        assert pod.spec.automount_service_account_token is False, where
+        security = pod.spec.security_context
+        assert security.run_as_non_root is True and security.seccomp_profile.type == "RuntimeDefault", where
+        (container,) = pod.spec.containers
+        for key, value in RESTRICTED_CONTAINER.items():
+            assert getattr(container.security_context, key) == value, (where, key)
+        assert container.security_context.capabilities.drop == ["ALL"], where
+        assert container.resources.requests["memory"] and container.resources.limits["memory"], where
+        labels = pod.metadata.labels
+        assert {"dag_id", "task_id", "run_id", "try_number"} <= set(labels), where
+        assert labels[ROLE_LABEL] == role.name, where
+        env = {e.name for e in (container.env or [])}
+        assert not any("SQL_ALCHEMY_CONN" in name or "DATABASE" in name for name in env), where
