@@ -198,3 +198,28 @@ def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods
         assert labels[ROLE_LABEL] == role.name, where
         env = {e.name for e in (container.env or [])}
         assert not any("SQL_ALCHEMY_CONN" in name or "DATABASE" in name for name in env), where
+
+
+EKS_KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0")
+
+
+@pytest.mark.parametrize("version", EKS_KUBERNETES_VERSIONS)
+def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods):
+    from kubernetes.client import ApiClient
+    from kubernetes_validate import utils
+
+    docs = render(sets=(f"workers.roles.ecs-runner.iamRoleArn={ARN}",))
+    objects = docs + list(rendered_templates(docs).values())
+    objects += [ApiClient().sanitize_for_serialization(pod) for *_, pod in worker_pods]
+    for obj in objects:
+        utils.validate(obj, version, strict=True)  # raises ValidationError naming the bad field
+
+
+def test_strict_validation_catches_an_unknown_field():
+    from kubernetes_validate import utils
+    from kubernetes_validate.utils import ValidationError
+
+    pod = yaml.safe_load((POD_TEMPLATES / POD_TEMPLATE_BASE_FILE).read_text())
+    pod["spec"]["containers"][0]["securityContex"] = {}
+    with pytest.raises(ValidationError, match="securityContex"):
+        utils.validate(pod, "1.35.0", strict=True)
