@@ -49,7 +49,11 @@ def test_chart_serves_the_repository_pod_templates_through_a_symlink():
 
 def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
     docs = render(sets=(f"workers.roles.ecs-runner.iamRoleArn={ARN}",))
-    accounts = by_kind(docs, "ServiceAccount")
+    accounts = {
+        name: sa
+        for name, sa in by_kind(docs, "ServiceAccount").items()
+        if sa["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+    }
     assert set(accounts) == {r.service_account for r in ROLES.values()}
     for role in ROLES.values():
         account = accounts[role.service_account]
@@ -208,8 +212,19 @@ def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods
     from kubernetes.client import ApiClient
     from kubernetes_validate import utils
 
-    docs = render(sets=(f"workers.roles.ecs-runner.iamRoleArn={ARN}",))
-    objects = docs + list(rendered_templates(docs).values())
+    objects = []
+    for docs in (
+        render(),
+        render(
+            sets=(
+                f"workers.roles.ecs-runner.iamRoleArn={ARN}",
+                "controlPlane.triggerer.iamRoleArn=arn:aws:iam::123456789012:role/eksflow-dev-triggerer",
+                "airflow.secretsBackend.enabled=true",
+                "airflow.remoteLogging.enabled=false",
+            )
+        ),
+    ):
+        objects += docs + list(rendered_templates(docs).values())
     objects += [ApiClient().sanitize_for_serialization(pod) for *_, pod in worker_pods]
     for obj in objects:
         utils.validate(obj, version, strict=True)  # raises ValidationError naming the bad field

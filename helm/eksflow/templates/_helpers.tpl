@@ -15,3 +15,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- toYaml (dict "items" $deltas) -}}
 {{- end -}}
+
+{{/* The api-server Service name; the execution API URL in airflow.cfg points at it. */}}
+{{- define "eksflow.apiServerService" -}}
+{{ .Release.Name }}-api-server
+{{- end -}}
+
+{{/* Control-plane components; names must equal `eksflow roles` (control_plane), checked by a test. */}}
+{{- define "eksflow.controlPlane" -}}
+scheduler: eksflow-scheduler
+api-server: eksflow-api-server
+triggerer: eksflow-triggerer
+dag-processor: eksflow-dag-processor
+{{- end -}}

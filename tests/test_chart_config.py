@@ -1,0 +1,112 @@
+"""The chart's Airflow config, control-plane service accounts and RBAC, rendered by real helm."""
+
+from __future__ import annotations
+
+import configparser
+import json
+
+import pytest
+
+from eksflow.platform import CONTROL_PLANE
+from tests.helm import CHART, helm, render
+
+SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
+
+
+def airflow_cfg(docs) -> configparser.ConfigParser:
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("airflow-config")]
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(configmap["data"]["airflow.cfg"])
+    return parser
+
+
+def test_airflow_config_runs_the_kubernetes_executor_against_the_api_server_service():
+    cfg = airflow_cfg(render(namespace="eksflow"))
+    assert cfg["core"]["executor"] == "KubernetesExecutor"
+    assert cfg["core"]["execution_api_server_url"] == (
+        "http://eksflow-api-server.eksflow.svc.cluster.local:8080/execution/"
+    )
+    assert cfg["kubernetes_executor"]["namespace"] == "eksflow"
+    assert cfg["kubernetes_executor"]["pod_template_file"] == "/opt/airflow/pod_templates/default.yaml"
+    assert (
+        cfg["kubernetes_executor"]["delete_worker_pods"],
+        cfg["kubernetes_executor"]["delete_worker_pods_on_failure"],
+    ) == (
+        "True",
+        "False",
+    )
+    assert cfg["logging"]["remote_base_log_folder"] == "s3://eksflow-dev-logs/task-logs"
+    assert cfg["operators"]["default_deferrable"] == "True"
+    assert not cfg.has_section("secrets")
+
+
+def test_secrets_manager_backend_when_enabled():
+    cfg = airflow_cfg(render(sets=("airflow.secretsBackend.enabled=true", "region=us-east-1")))
+    assert cfg["secrets"]["backend"].endswith("SecretsManagerBackend")
+    assert json.loads(cfg["secrets"]["backend_kwargs"]) == {
+        "connections_prefix": "eksflow/connections",
+        "variables_prefix": "eksflow/variables",
+        "region_name": "us-east-1",
+    }
+
+
+def test_no_database_connection_or_secret_in_any_rendered_object():
+    text = helm("template", "eksflow", str(CHART), "--set", "airflow.secretsBackend.enabled=true").stdout.lower()
+    for needle in ("sql_alchemy_conn", "postgresql://", "fernet", "jwt_secret", "password"):
+        assert needle not in text, needle
+
+
+def test_remote_logging_without_a_bucket_fails_naming_the_field():
+    result = helm("template", "eksflow", str(CHART), "--set", "airflow.remoteLogging.bucket=", check=False)
+    assert result.returncode != 0
+    assert "airflow.remoteLogging.bucket is empty" in result.stderr
+
+
+def test_control_plane_service_accounts_follow_the_role_model():
+    docs = render(sets=(f"controlPlane.scheduler.iamRoleArn={SCHED_ARN}",))
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    for component in CONTROL_PLANE:
+        account = accounts[component.service_account]
+        expected = {"eks.amazonaws.com/role-arn": SCHED_ARN} if component.name == "scheduler" else {}
+        assert account["metadata"].get("annotations", {}) == expected
+        # Only the components that call the Kubernetes API mount its token.
+        assert account["automountServiceAccountToken"] is (component.name in {"scheduler", "api-server"})
+
+
+def _rules(docs, name_suffix):
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith(name_suffix)]
+    return {(r["resources"][0], verb) for r in role["rules"] for verb in r["verbs"]}
+
+
+def test_rbac_only_the_scheduler_manages_pods_and_the_api_server_reads_logs():
+    docs = render()
+    roles = [d for d in docs if d["kind"] == "Role"]
+    creators = [r["metadata"]["name"] for r in roles if ("pods", "create") in _rules(docs, r["metadata"]["name"])]
+    assert creators == ["eksflow-scheduler"]
+    assert ("pods", "delete") in _rules(docs, "-scheduler")
+    assert _rules(docs, "-api-server") == {("pods", "get"), ("pods", "list"), ("pods/log", "get")}
+    assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
+    accounts = {d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"}
+    for binding in (d for d in docs if d["kind"] == "RoleBinding"):
+        for subject in binding["subjects"]:
+            assert subject["name"] in accounts and subject["namespace"] == "eksflow"
+
+
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        (("region=europe",), "region"),
+        (("controlPlane.worker.iamRoleArn=",), "worker"),
+        (("controlPlane.triggerer.iamRoleArn=arn:aws:iam::1:role/x",), "iamRoleArn"),
+        (("airflow.parallelism=0",), "parallelism"),
+        (("airflow.remoteLogging.bucket=s3://logs",), "bucket"),
+        (("airflow.kubernetesExecutor.workerPodsPendingTimeoutSeconds=5",), "workerPodsPendingTimeoutSeconds"),
+        (("airflow.secretsBackend.enabled=yes",), "enabled"),
+    ],
+)
+def test_bad_config_values_fail_naming_the_field(sets, field):
+    args = ["template", "eksflow", str(CHART)]
+    for item in sets:
+        args += ["--set-string" if "enabled=yes" in item else "--set", item]
+    result = helm(*args, check=False)
+    assert result.returncode != 0 and field in result.stderr, result.stderr
