@@ -50,10 +50,27 @@ def test_secrets_manager_backend_when_enabled():
     }
 
 
-def test_no_database_connection_or_secret_in_any_rendered_object():
-    text = helm("template", "eksflow", str(CHART), "--set", "airflow.secretsBackend.enabled=true").stdout.lower()
-    for needle in ("sql_alchemy_conn", "postgresql://", "fernet", "jwt_secret", "password"):
-        assert needle not in text, needle
+SECRET_ENV = ("SQL_ALCHEMY_CONN", "FERNET_KEY", "SECRET_KEY", "JWT_SECRET")
+
+
+def _containers(doc: dict) -> list[dict]:
+    spec = doc.get("spec", {})
+    pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get(
+        "spec"
+    )
+    return [*(pod or {}).get("initContainers", []), *(pod or {}).get("containers", [])] if pod else []
+
+
+def test_secrets_only_by_reference_and_never_rendered():
+    docs = render(sets=("airflow.secretsBackend.enabled=true",))
+    assert not [d for d in docs if d["kind"] == "Secret"]  # no secret values in any template
+    text = helm("template", "eksflow", str(CHART)).stdout.lower()
+    assert "postgresql://" not in text and "password" not in text
+    for doc in docs:
+        for container in _containers(doc):
+            for env in container.get("env", []):
+                if any(marker in env["name"] for marker in SECRET_ENV):
+                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], (doc["metadata"]["name"], env)
 
 
 def test_remote_logging_without_a_bucket_fails_naming_the_field():

@@ -52,7 +52,7 @@ def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
     accounts = {
         name: sa
         for name, sa in by_kind(docs, "ServiceAccount").items()
-        if sa["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+        if sa["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"
     }
     assert set(accounts) == {r.service_account for r in ROLES.values()}
     for role in ROLES.values():

@@ -28,3 +28,200 @@ api-server: eksflow-api-server
 triggerer: eksflow-triggerer
 dag-processor: eksflow-dag-processor
 {{- end -}}
+
+{{/* Secret with fernet key, API secret key and JWT secret. */}}
+{{- define "eksflow.airflowSecretsName" -}}
+{{ .Values.airflowSecrets.existingSecret | default (printf "%s-airflow-secrets" .Release.Name) }}
+{{- end -}}
+
+{{/* Restricted security contexts (Pod Security Standard "restricted"). */}}
+{{- define "eksflow.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 50000
+runAsGroup: 0
+fsGroup: 0
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+{{- define "eksflow.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Environment of control-plane containers: DB URL and Airflow secrets from Secrets, never literals. */}}
+{{- define "eksflow.controlPlaneEnv" -}}
+- name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.database.existingSecret }}
+      key: {{ .Values.database.secretKey }}
+- name: AIRFLOW__CORE__FERNET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "eksflow.airflowSecretsName" . }}
+      key: fernet-key
+- name: AIRFLOW__API__SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "eksflow.airflowSecretsName" . }}
+      key: api-secret-key
+- name: AIRFLOW__API_AUTH__JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "eksflow.airflowSecretsName" . }}
+      key: jwt-secret
+- name: AWS_DEFAULT_REGION
+  value: {{ .Values.region | quote }}
+- name: AIRFLOW_CONN_AWS_DEFAULT
+  value: {{ dict "conn_type" "aws" "extra" (dict "region_name" .Values.region) | toJson | quote }}
+{{- end -}}
+
+{{/* Volumes every control-plane pod mounts: airflow.cfg and writable emptyDirs. */}}
+{{- define "eksflow.controlPlaneVolumes" -}}
+- name: config
+  configMap:
+    name: {{ .Release.Name }}-airflow-config
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+- name: logs
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end -}}
+{{- define "eksflow.controlPlaneMounts" -}}
+- name: config
+  mountPath: /opt/airflow/airflow.cfg
+  subPath: airflow.cfg
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+- name: logs
+  mountPath: /opt/airflow/logs
+{{- end -}}
+
+{{/* An init container that waits until the DB schema matches this Airflow version. */}}
+{{- define "eksflow.waitForMigrations" -}}
+- name: wait-for-migrations
+  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
+  args: ["airflow", "db", "check-migrations", "--migration-wait-timeout=600"]
+  securityContext:
+    {{- include "eksflow.containerSecurityContext" . | nindent 4 }}
+  resources:
+    requests: {cpu: 50m, memory: 256Mi}
+    limits: {memory: 512Mi}
+  env:
+    {{- include "eksflow.controlPlaneEnv" . | nindent 4 }}
+  volumeMounts:
+    {{- include "eksflow.controlPlaneMounts" . | nindent 4 }}
+{{- end -}}
+
+{{/*
+A control-plane Deployment. Call with (dict "root" $ "name" "scheduler" "values" .Values.components.scheduler
+"args" (list ...) "probes" "<yaml>" "ports" "<yaml>" "extraVolumes" "<yaml>" "extraMounts" "<yaml>").
+*/}}
+{{- define "eksflow.deployment" -}}
+{{- $root := .root -}}
+{{- $accounts := include "eksflow.controlPlane" $root | fromYaml -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $root.Release.Name }}-{{ .name }}
+  labels:
+    {{- include "eksflow.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .name }}
+spec:
+  replicas: {{ .values.replicas | default 1 }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ $root.Release.Name }}
+      app.kubernetes.io/component: {{ .name }}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: eksflow
+        app.kubernetes.io/instance: {{ $root.Release.Name }}
+        app.kubernetes.io/component: {{ .name }}
+      annotations:
+        # Roll the pods when airflow.cfg changes.
+        checksum/airflow-config: {{ include (print $root.Template.BasePath "/config/airflow-config.yaml") $root | sha256sum }}
+    spec:
+      serviceAccountName: {{ get $accounts .name }}
+      automountServiceAccountToken: {{ ternary "true" "false" (has .name (list "scheduler" "api-server")) }}
+      enableServiceLinks: false
+      securityContext:
+        {{- include "eksflow.podSecurityContext" $root | nindent 8 }}
+      {{- with $root.Values.controlPlaneNodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: topology.kubernetes.io/zone
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+              app.kubernetes.io/component: {{ .name }}
+      initContainers:
+        {{- include "eksflow.waitForMigrations" $root | nindent 8 }}
+      containers:
+        - name: {{ .name }}
+          image: {{ printf "%s:%s" $root.Values.image.repository $root.Values.image.tag }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy | default "IfNotPresent" }}
+          args: {{ toJson .args }}
+          securityContext:
+            {{- include "eksflow.containerSecurityContext" $root | nindent 12 }}
+          resources:
+            {{- toYaml .values.resources | nindent 12 }}
+          env:
+            {{- include "eksflow.controlPlaneEnv" $root | nindent 12 }}
+          {{- with .ports }}
+          ports:
+            {{- . | nindent 12 }}
+          {{- end }}
+          {{- .probes | nindent 10 }}
+          volumeMounts:
+            {{- include "eksflow.controlPlaneMounts" $root | nindent 12 }}
+            {{- with .extraMounts }}{{ . | nindent 12 }}{{ end }}
+      volumes:
+        {{- include "eksflow.controlPlaneVolumes" $root | nindent 8 }}
+        {{- with .extraVolumes }}{{ . | nindent 8 }}{{ end }}
+{{- end -}}
+
+{{/* Liveness/readiness/startup probes from `airflow jobs check` for a job type. */}}
+{{- define "eksflow.jobProbes" -}}
+startupProbe:
+  exec:
+    command: ["airflow", "jobs", "check", "--job-type", "{{ . }}", "--local"]
+  periodSeconds: 10
+  timeoutSeconds: 30
+  failureThreshold: 30
+livenessProbe:
+  exec:
+    command: ["airflow", "jobs", "check", "--job-type", "{{ . }}", "--local"]
+  periodSeconds: 60
+  timeoutSeconds: 30
+  failureThreshold: 5
+{{- end -}}
+
+{{/* A PodDisruptionBudget keeping one pod of a component up during node drains. */}}
+{{- define "eksflow.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .root.Release.Name }}-{{ .name }}
+  labels:
+    {{- include "eksflow.labels" .root | nindent 4 }}
+    app.kubernetes.io/component: {{ .name }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .root.Release.Name }}
+      app.kubernetes.io/component: {{ .name }}
+{{- end -}}

@@ -1,0 +1,138 @@
+"""The chart's Airflow components, rendered by real helm: restricted pods with resources and probes,
+migrations that cannot deadlock `helm upgrade --install --wait --atomic`, secrets generated once."""
+
+from __future__ import annotations
+
+import pytest
+
+from eksflow.platform import CONTROL_PLANE, POD_TEMPLATE_DIR
+from tests.helm import render
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def pod_specs(docs):
+    for doc in docs:
+        if doc["kind"] in {"Deployment", "Job"}:
+            yield doc, doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "CronJob":
+            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def deployments(docs):
+    return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"}
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return render()
+
+
+def test_every_component_is_deployed_with_its_service_account(docs):
+    found = deployments(docs)
+    assert set(found) == set(COMPONENTS)
+    accounts = {c.name: c.service_account for c in CONTROL_PLANE}
+    for name, deployment in found.items():
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == accounts[name]
+        assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"eksflow.io/node-group": "system"}
+
+
+def test_every_pod_is_restricted_and_every_container_has_requests_and_a_memory_limit(docs):
+    specs = list(pod_specs(docs))
+    assert len(specs) >= 6
+    for doc, spec in specs:
+        where = doc["metadata"]["name"]
+        security = spec["securityContext"]
+        assert security["runAsNonRoot"] is True and security["seccompProfile"]["type"] == "RuntimeDefault", where
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"], where
+            assert container["resources"]["limits"]["memory"], where
+
+
+def test_long_running_components_have_probes(docs):
+    for name, deployment in deployments(docs).items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "livenessProbe" in container, name
+        assert "startupProbe" in container or "readinessProbe" in container, name
+    api = deployments(docs)["api-server"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/api/v2/monitor/health"
+
+
+def test_migrations_run_before_the_release_applies_and_components_wait_for_them(docs):
+    (migrate,) = [d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("migrate-db")]
+    assert migrate["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert migrate["spec"]["template"]["spec"]["containers"][0]["args"] == ["airflow", "db", "migrate"]
+    # No post-install/post-upgrade hook: nothing runs after the resources --wait is waiting on.
+    hooks = [d["metadata"].get("annotations", {}).get("helm.sh/hook", "") for d in docs]
+    assert not [h for h in hooks if "post-" in h]
+    for name, deployment in deployments(docs).items():
+        (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert init["args"][:3] == ["airflow", "db", "check-migrations"], name
+
+
+def test_secrets_are_bootstrapped_once_by_a_hook_before_migrations(docs):
+    weights = {
+        d["kind"] + "/" + d["metadata"]["name"]: int(d["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
+        for d in docs
+        if "helm.sh/hook" in d["metadata"].get("annotations", {})
+    }
+    assert weights["ServiceAccount/eksflow-secrets-bootstrap"] < weights["Job/eksflow-secrets-bootstrap"]
+    assert weights["Job/eksflow-secrets-bootstrap"] < weights["Job/eksflow-migrate-db"]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "eksflow-secrets-bootstrap"]
+    assert {"resources": ["secrets"], "resourceNames": ["eksflow-airflow-secrets"], "verbs": ["get"]} in [
+        {k: v for k, v in rule.items() if k != "apiGroups"} for rule in role["rules"]
+    ]
+
+
+def test_an_existing_airflow_secret_replaces_the_bootstrap():
+    docs = render(sets=("airflowSecrets.existingSecret=airflow-keys",))
+    assert not [d for d in docs if "secrets-bootstrap" in d["metadata"]["name"]]
+    env = deployments(docs)["scheduler"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    fernet = next(e for e in env if e["name"] == "AIRFLOW__CORE__FERNET_KEY")
+    assert fernet["valueFrom"]["secretKeyRef"]["name"] == "airflow-keys"
+
+
+def test_scheduler_mounts_the_pod_templates_where_the_kit_points(docs):
+    spec = deployments(docs)["scheduler"]["spec"]["template"]["spec"]
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "pod-templates")
+    assert mount["mountPath"] == POD_TEMPLATE_DIR
+    volume = next(v for v in spec["volumes"] if v["name"] == "pod-templates")
+    assert volume["configMap"]["name"] == "eksflow-pod-templates"
+
+
+def test_api_server_service_serves_the_execution_api_port(docs):
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert service["metadata"]["name"] == "eksflow-api-server" and service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api-server"
+    assert service["spec"]["ports"][0]["port"] == 8080
+
+
+def test_multi_replica_components_have_disruption_budgets(docs):
+    budgets = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"] for d in docs if d["kind"] == "PodDisruptionBudget"
+    }
+    assert budgets == {name for name, d in deployments(docs).items() if d["spec"]["replicas"] > 1}
+
+
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        (("components.scheduler.replicas=0",), "replicas"),
+        (("components.triggerer.resources.limits.memory=2G",), "memory"),
+        (("components.apiServer.resources.limits=null",), "limits"),
+        (("database.existingSecret=",), "existingSecret"),
+        (("components.worker.replicas=1",), "worker"),
+    ],
+)
+def test_bad_component_values_fail_naming_the_field(sets, field):
+    from tests.helm import CHART, helm
+
+    args = ["template", "eksflow", str(CHART)]
+    for item in sets:
+        args += ["--set", item]
+    result = helm(*args, check=False)
+    assert result.returncode != 0 and field in result.stderr, result.stderr
