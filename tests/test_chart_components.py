@@ -55,7 +55,8 @@ def test_every_pod_is_restricted_and_every_container_has_requests_and_a_memory_l
 
 def test_long_running_components_have_probes(docs):
     for name, deployment in deployments(docs).items():
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["name"] == name
         assert "livenessProbe" in container, name
         assert "startupProbe" in container or "readinessProbe" in container, name
     api = deployments(docs)["api-server"]["spec"]["template"]["spec"]["containers"][0]
@@ -129,6 +130,39 @@ def test_multi_replica_components_have_disruption_budgets(docs):
     ],
 )
 def test_bad_component_values_fail_naming_the_field(sets, field):
+    from tests.helm import CHART, helm
+
+    args = ["template", "eksflow", str(CHART)]
+    for item in sets:
+        args += ["--set", item]
+    result = helm(*args, check=False)
+    assert result.returncode != 0 and field in result.stderr, result.stderr
+
+
+def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(docs):
+    from tests.test_chart_config import airflow_cfg
+
+    assert airflow_cfg(docs)["core"]["dags_folder"] == "/opt/airflow/dags/repo/dags"
+    for name in ("dag-processor", "triggerer"):
+        containers = deployments(docs)[name]["spec"]["template"]["spec"]["containers"]
+        assert [c["name"] for c in containers] == [name, "git-sync"]
+        sidecar_env = {e["name"]: e.get("value") for e in containers[1]["env"]}
+        assert sidecar_env["GITSYNC_ONE_TIME"] == "false" and sidecar_env["GITSYNC_PERIOD"] == "60s"
+    without = deployments(render(sets=("gitSync.enabled=false",)))
+    assert [c["name"] for c in without["triggerer"]["spec"]["template"]["spec"]["containers"]] == ["triggerer"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        (("gitSync.auth.type=ssh",), "existingSecret"),
+        (("gitSync.auth.type=token",), "type"),
+        (("gitSync.repo=ftp://example.com/dags",), "repo"),
+        (("gitSync.period=1h",), "period"),
+        (("gitSync.subPath=/abs",), "subPath"),
+    ],
+)
+def test_bad_git_sync_values_fail_naming_the_field(sets, field):
     from tests.helm import CHART, helm
 
     args = ["template", "eksflow", str(CHART)]

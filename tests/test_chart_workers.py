@@ -66,11 +66,15 @@ def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
 
 def test_each_role_template_is_the_base_plus_its_delta():
     base = yaml.safe_load((POD_TEMPLATES / POD_TEMPLATE_BASE_FILE).read_text())
-    templates = rendered_templates(render())
+    templates = rendered_templates(render(sets=("gitSync.enabled=false",)))
     assert set(templates) == {role.pod_template_file for role in ROLES.values()}
     for role in ROLES.values():
         pod = templates[role.pod_template_file]
-        assert pod["metadata"]["labels"] == {**base["metadata"]["labels"], ROLE_LABEL: role.name}
+        assert pod["metadata"]["labels"] == {
+            **base["metadata"]["labels"],
+            ROLE_LABEL: role.name,
+            "app.kubernetes.io/instance": "eksflow",
+        }
         assert pod["spec"]["serviceAccountName"] == role.service_account
         (container,) = pod["spec"]["containers"]
         assert container["resources"] == role.resources.as_k8s()
@@ -238,3 +242,20 @@ def test_strict_validation_catches_an_unknown_field():
     pod["spec"]["containers"][0]["securityContex"] = {}
     with pytest.raises(ValidationError, match="securityContex"):
         utils.validate(pod, "1.35.0", strict=True)
+
+
+@pytest.mark.parametrize("auth", ["none", "https", "ssh"])
+def test_worker_pods_sync_their_dags_once_before_the_task(auth):
+    sets = ("gitSync.auth.type=" + auth,) + (() if auth == "none" else ("gitSync.auth.existingSecret=git-creds",))
+    for name, pod in rendered_templates(render(sets=sets)).items():
+        (init,) = pod["spec"]["initContainers"]
+        env = {e["name"]: e for e in init["env"]}
+        assert env["GITSYNC_ONE_TIME"]["value"] == "true", name
+        assert {"name": "dags", "mountPath": "/opt/airflow/dags", "readOnly": True} in pod["spec"]["containers"][0][
+            "volumeMounts"
+        ]
+        if auth == "https":
+            assert env["GITSYNC_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "git-creds", "key": "token"}
+        if auth == "ssh":
+            secret = next(v for v in pod["spec"]["volumes"] if v["name"] == "git-secret")
+            assert secret["secret"]["secretName"] == "git-creds"

@@ -188,6 +188,7 @@ spec:
           volumeMounts:
             {{- include "eksflow.controlPlaneMounts" $root | nindent 12 }}
             {{- with .extraMounts }}{{ . | nindent 12 }}{{ end }}
+        {{- with .sidecars }}{{ . | nindent 8 }}{{ end }}
       volumes:
         {{- include "eksflow.controlPlaneVolumes" $root | nindent 8 }}
         {{- with .extraVolumes }}{{ . | nindent 8 }}{{ end }}
@@ -224,4 +225,85 @@ spec:
     matchLabels:
       app.kubernetes.io/instance: {{ .root.Release.Name }}
       app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* Where DAG files appear in every Airflow container. */}}
+{{- define "eksflow.dagsFolder" -}}
+{{- if .Values.gitSync.enabled -}}
+/opt/airflow/dags/repo{{ with .Values.gitSync.subPath }}/{{ . }}{{ end }}
+{{- else -}}
+/opt/airflow/dags
+{{- end -}}
+{{- end -}}
+
+{{/* A git-sync container; call with (dict "root" $ "oneTime" true|false). */}}
+{{- define "eksflow.gitSyncContainer" -}}
+{{- $g := .root.Values.gitSync -}}
+- name: {{ ternary "git-sync-init" "git-sync" .oneTime }}
+  image: {{ printf "%s:%s" $g.image.repository $g.image.tag }}
+  imagePullPolicy: IfNotPresent
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    privileged: false
+    capabilities:
+      drop: ["ALL"]
+  resources:
+    {{- toYaml $g.resources | nindent 4 }}
+  env:
+    - {name: GITSYNC_REPO, value: {{ $g.repo | quote }}}
+    - {name: GITSYNC_REF, value: {{ $g.ref | quote }}}
+    - {name: GITSYNC_DEPTH, value: {{ $g.depth | quote }}}
+    - {name: GITSYNC_PERIOD, value: {{ $g.period | quote }}}
+    - {name: GITSYNC_ROOT, value: /git}
+    - {name: GITSYNC_LINK, value: repo}
+    - {name: GITSYNC_ONE_TIME, value: {{ .oneTime | quote }}}
+    - {name: HOME, value: /tmp}
+    {{- if eq $g.auth.type "https" }}
+    - name: GITSYNC_USERNAME
+      valueFrom: {secretKeyRef: {name: {{ $g.auth.existingSecret }}, key: username}}
+    - name: GITSYNC_PASSWORD
+      valueFrom: {secretKeyRef: {name: {{ $g.auth.existingSecret }}, key: token}}
+    {{- else if eq $g.auth.type "ssh" }}
+    - {name: GITSYNC_SSH_KEY_FILE, value: /etc/git-secret/ssh-key}
+    - {name: GITSYNC_SSH_KNOWN_HOSTS, value: "true"}
+    - {name: GITSYNC_SSH_KNOWN_HOSTS_FILE, value: /etc/git-secret/known_hosts}
+    {{- end }}
+  volumeMounts:
+    - {name: dags, mountPath: /git}
+    - {name: git-tmp, mountPath: /tmp}
+    {{- if eq $g.auth.type "ssh" }}
+    - {name: git-secret, mountPath: /etc/git-secret, readOnly: true}
+    {{- end }}
+{{- end -}}
+
+{{/* Volumes of a pod that runs git-sync. */}}
+{{- define "eksflow.gitSyncVolumes" -}}
+- name: dags
+  emptyDir:
+    sizeLimit: 1Gi
+- name: git-tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if eq .Values.gitSync.auth.type "ssh" }}
+- name: git-secret
+  secret:
+    secretName: {{ .Values.gitSync.auth.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* git-sync wiring for the deployments that read DAG files continuously. */}}
+{{- define "eksflow.gitSyncSidecar" -}}
+{{- if .Values.gitSync.enabled }}{{ include "eksflow.gitSyncContainer" (dict "root" . "oneTime" false) }}{{ end -}}
+{{- end -}}
+{{- define "eksflow.gitSyncPodVolumes" -}}
+{{- if .Values.gitSync.enabled }}{{ include "eksflow.gitSyncVolumes" . }}{{ end -}}
+{{- end -}}
+{{- define "eksflow.dagsMount" -}}
+{{- if .Values.gitSync.enabled }}
+- name: dags
+  mountPath: /opt/airflow/dags
+  readOnly: true
+{{- end -}}
 {{- end -}}
