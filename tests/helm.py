@@ -12,6 +12,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "helm" / "eksflow"
+DEV_VALUES = CHART / "values-dev.yaml"
+VALUE_FILES = {name: CHART / f"values-{name}.yaml" for name in ("dev", "prod", "local-dev")}
 
 
 def helm_binary() -> str:
@@ -28,9 +30,26 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-def render(*value_files: Path, sets: tuple[str, ...] = (), namespace: str = "eksflow") -> list[dict]:
+# The inputs the chart requires beyond its defaults (no defaults exist for them).
+REQUIRED_SETS = (
+    "auth.aws.samlMetadataUrl=https://portal.sso.eu-west-1.amazonaws.com/saml/metadata/TEST",
+    "auth.aws.avpPolicyStoreId=PSTEST",
+)
+
+
+def template_args(*sets: str, base: Path | None = DEV_VALUES) -> list[str]:
+    """`helm template` arguments: the chart with the dev example values (the required inputs) and --set."""
+    args = ["template", "eksflow", str(CHART)] + (["-f", str(base)] if base else [])
+    for item in sets:
+        args += ["--set", item]
+    return args
+
+
+def render(
+    *value_files: Path, sets: tuple[str, ...] = (), namespace: str = "eksflow", base: Path | None = DEV_VALUES
+) -> list[dict]:
     args = ["template", "eksflow", str(CHART), "--namespace", namespace]
-    for path in value_files:
+    for path in (base, *value_files) if base else value_files:
         args += ["-f", str(path)]
     for item in sets:
         args += ["--set", item]

@@ -130,12 +130,9 @@ def test_multi_replica_components_have_disruption_budgets(docs):
     ],
 )
 def test_bad_component_values_fail_naming_the_field(sets, field):
-    from tests.helm import CHART, helm
+    from tests.helm import helm, template_args
 
-    args = ["template", "eksflow", str(CHART)]
-    for item in sets:
-        args += ["--set", item]
-    result = helm(*args, check=False)
+    result = helm(*template_args(*sets), check=False)
     assert result.returncode != 0 and field in result.stderr, result.stderr
 
 
@@ -163,10 +160,7 @@ def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(doc
     ],
 )
 def test_bad_git_sync_values_fail_naming_the_field(sets, field):
-    from tests.helm import CHART, helm
+    from tests.helm import helm, template_args
 
-    args = ["template", "eksflow", str(CHART)]
-    for item in sets:
-        args += ["--set", item]
-    result = helm(*args, check=False)
+    result = helm(*template_args(*sets), check=False)
     assert result.returncode != 0 and field in result.stderr, result.stderr

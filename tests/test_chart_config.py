@@ -8,7 +8,7 @@ import json
 import pytest
 
 from eksflow.platform import CONTROL_PLANE
-from tests.helm import CHART, helm, render
+from tests.helm import REQUIRED_SETS, helm, render, template_args
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
 
@@ -64,7 +64,7 @@ def _containers(doc: dict) -> list[dict]:
 def test_secrets_only_by_reference_and_never_rendered():
     docs = render(sets=("airflow.secretsBackend.enabled=true",))
     assert not [d for d in docs if d["kind"] == "Secret"]  # no secret values in any template
-    text = helm("template", "eksflow", str(CHART)).stdout.lower()
+    text = helm(*template_args()).stdout.lower()
     assert "postgresql://" not in text and "password" not in text
     for doc in docs:
         for container in _containers(doc):
@@ -74,13 +74,13 @@ def test_secrets_only_by_reference_and_never_rendered():
 
 
 def test_remote_logging_without_a_bucket_fails_naming_the_field():
-    result = helm("template", "eksflow", str(CHART), "--set", "airflow.remoteLogging.bucket=", check=False)
+    result = helm(*template_args("airflow.remoteLogging.bucket="), check=False)
     assert result.returncode != 0
     assert "airflow.remoteLogging.bucket is empty" in result.stderr
 
 
 def test_control_plane_service_accounts_follow_the_role_model():
-    docs = render(sets=(f"controlPlane.scheduler.iamRoleArn={SCHED_ARN}",))
+    docs = render(base=None, sets=(*REQUIRED_SETS, f"controlPlane.scheduler.iamRoleArn={SCHED_ARN}"))
     accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
     for component in CONTROL_PLANE:
         account = accounts[component.service_account]
@@ -122,7 +122,7 @@ def test_rbac_only_the_scheduler_manages_pods_and_the_api_server_reads_logs():
     ],
 )
 def test_bad_config_values_fail_naming_the_field(sets, field):
-    args = ["template", "eksflow", str(CHART)]
+    args = template_args()
     for item in sets:
         args += ["--set-string" if "enabled=yes" in item else "--set", item]
     result = helm(*args, check=False)

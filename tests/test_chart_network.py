@@ -70,7 +70,7 @@ def test_network_policies_can_be_turned_off():
 
 
 def test_bad_cidr_fails_naming_the_field():
-    from tests.helm import CHART, helm
+    from tests.helm import helm, template_args
 
-    result = helm("template", "eksflow", str(CHART), "--set", "networkPolicy.databaseCidrs[0]=10.0.0.0", check=False)
+    result = helm(*template_args("networkPolicy.databaseCidrs[0]=10.0.0.0"), check=False)
     assert result.returncode != 0 and "databaseCidrs" in result.stderr

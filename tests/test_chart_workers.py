@@ -11,7 +11,7 @@ import yaml
 
 from eksflow.platform import NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
 from eksflow.roles import ROLES, role_for_pod_template
-from tests.helm import CHART, REPO, helm, render
+from tests.helm import CHART, REPO, REQUIRED_SETS, VALUE_FILES, helm, render, template_args
 
 POD_TEMPLATES = REPO / "pod_templates"
 ARN = "arn:aws:iam::123456789012:role/eksflow-dev-task-ecs-runner"
@@ -48,7 +48,7 @@ def test_chart_serves_the_repository_pod_templates_through_a_symlink():
 
 
 def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
-    docs = render(sets=(f"workers.roles.ecs-runner.iamRoleArn={ARN}",))
+    docs = render(base=None, sets=(*REQUIRED_SETS, f"workers.roles.ecs-runner.iamRoleArn={ARN}"))
     accounts = {
         name: sa
         for name, sa in by_kind(docs, "ServiceAccount").items()
@@ -125,16 +125,13 @@ def test_image_and_placement_come_from_values(tmp_path):
     ],
 )
 def test_bad_values_fail_naming_the_field(sets, field):
-    args = ["template", "eksflow", str(CHART)]
-    for item in sets:
-        args += ["--set", item]
-    result = helm(*args, check=False)
+    result = helm(*template_args(*sets), check=False)
     assert result.returncode != 0
     assert field in result.stderr, result.stderr
 
 
 def test_renders_are_byte_identical():
-    assert helm("template", "eksflow", str(CHART)).stdout == helm("template", "eksflow", str(CHART)).stdout
+    assert helm(*template_args()).stdout == helm(*template_args()).stdout
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -219,6 +216,8 @@ def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods
     objects = []
     for docs in (
         render(),
+        render(base=VALUE_FILES["prod"]),
+        render(base=VALUE_FILES["local-dev"]),
         render(
             sets=(
                 f"workers.roles.ecs-runner.iamRoleArn={ARN}",

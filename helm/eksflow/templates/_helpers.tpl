@@ -210,8 +210,9 @@ livenessProbe:
   failureThreshold: 5
 {{- end -}}
 
-{{/* A PodDisruptionBudget keeping one pod of a component up during node drains. */}}
+{{/* A PodDisruptionBudget keeping a multi-replica component up during node drains. */}}
 {{- define "eksflow.pdb" -}}
+{{- if gt (int .values.replicas) 1 -}}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
@@ -225,6 +226,7 @@ spec:
     matchLabels:
       app.kubernetes.io/instance: {{ .root.Release.Name }}
       app.kubernetes.io/component: {{ .name }}
+{{- end -}}
 {{- end -}}
 
 {{/* Where DAG files appear in every Airflow container. */}}
