@@ -33,7 +33,8 @@ def _rows(schema: dict, node: dict, defaults: Any, path: str, rows: list[tuple[s
     description = node.get("description", "")
     node = {**_resolve(schema, node), **({"description": description} if description else {})}
     properties = node.get("properties")
-    if properties and node.get("type", "object") == "object" and path.count(".") < 3:
+    # An object with its own description is documented as one row (e.g. resources, image).
+    if properties and node.get("type", "object") == "object" and not description:
         for key, child in properties.items():
             child_default = defaults.get(key) if isinstance(defaults, dict) else None
             _rows(schema, child, child_default, f"{path}.{key}" if path else key, rows)
