@@ -164,3 +164,17 @@ def test_bad_git_sync_values_fail_naming_the_field(sets, field):
 
     result = helm(*template_args(*sets), check=False)
     assert result.returncode != 0 and field in result.stderr, result.stderr
+
+
+def test_metrics_are_optional_and_restricted():
+    from tests.test_chart_config import airflow_cfg
+
+    assert not airflow_cfg(render()).has_section("metrics")
+    docs = render(sets=("metrics.enabled=true",))
+    cfg = airflow_cfg(docs)
+    assert cfg["metrics"]["statsd_on"] == "True"
+    assert cfg["metrics"]["statsd_host"] == "eksflow-statsd.eksflow.svc.cluster.local"
+    statsd = deployments(docs)["statsd"]["spec"]["template"]["spec"]
+    assert statsd["securityContext"]["runAsNonRoot"] is True
+    assert statsd["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert statsd["containers"][0]["resources"]["limits"]["memory"]

@@ -31,12 +31,12 @@ def pod_labels(docs):
 
 
 def test_default_deny_and_dns_cover_every_pod_and_each_pod_has_its_own_policy():
-    docs = render()
+    docs = render(sets=("metrics.enabled=true",))
     found = policies(docs)
     for name, labels in pod_labels(docs):
         assert selects(found["default-deny"], labels), name
         assert selects(found["dns"], labels), name
-        own = [p for p in ("workers", "control-plane") if selects(found[p], labels)]
+        own = [p for p in ("workers", "control-plane", "statsd") if selects(found[p], labels)]
         assert len(own) == 1, (name, own)
     assert found["default-deny"]["policyTypes"] == ["Ingress", "Egress"]
 

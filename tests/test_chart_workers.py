@@ -224,6 +224,7 @@ def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods
                 "controlPlane.triggerer.iamRoleArn=arn:aws:iam::123456789012:role/eksflow-dev-triggerer",
                 "airflow.secretsBackend.enabled=true",
                 "airflow.remoteLogging.enabled=false",
+                "metrics.enabled=true",
             )
         ),
     ):
