@@ -64,18 +64,3 @@ def test_example_values_files_render_lint_and_are_deterministic(name):
 
 def test_required_sets_are_enough_without_a_values_file():
     assert render(base=None, sets=REQUIRED_SETS)
-
-
-BAD_VALUES = sorted((VALUE_FILES["dev"].parents[2] / "tests" / "chart_bad_values").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", BAD_VALUES, ids=lambda p: p.stem)
-def test_bad_values_file_fails_naming_the_field(path):
-    expected = path.read_text().splitlines()[0].removeprefix("# expect: ").strip()
-    result = helm(*template_args(), "-f", str(path), check=False)
-    assert result.returncode != 0, f"{path.name} rendered"
-    assert expected in result.stderr, result.stderr
-
-
-def test_there_are_at_least_ten_bad_values_files():
-    assert len(BAD_VALUES) >= 10

@@ -119,23 +119,6 @@ def test_multi_replica_components_have_disruption_budgets(docs):
     assert budgets == {name for name, d in deployments(docs).items() if d["spec"]["replicas"] > 1}
 
 
-@pytest.mark.parametrize(
-    ("sets", "field"),
-    [
-        (("components.scheduler.replicas=0",), "replicas"),
-        (("components.triggerer.resources.limits.memory=2G",), "memory"),
-        (("components.apiServer.resources.limits=null",), "limits"),
-        (("database.existingSecret=",), "existingSecret"),
-        (("components.worker.replicas=1",), "worker"),
-    ],
-)
-def test_bad_component_values_fail_naming_the_field(sets, field):
-    from tests.helm import helm, template_args
-
-    result = helm(*template_args(*sets), check=False)
-    assert result.returncode != 0 and field in result.stderr, result.stderr
-
-
 def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(docs):
     from tests.test_chart_config import airflow_cfg
 
@@ -147,23 +130,6 @@ def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(doc
         assert sidecar_env["GITSYNC_ONE_TIME"] == "false" and sidecar_env["GITSYNC_PERIOD"] == "60s"
     without = deployments(render(sets=("gitSync.enabled=false",)))
     assert [c["name"] for c in without["triggerer"]["spec"]["template"]["spec"]["containers"]] == ["triggerer"]
-
-
-@pytest.mark.parametrize(
-    ("sets", "field"),
-    [
-        (("gitSync.auth.type=ssh",), "existingSecret"),
-        (("gitSync.auth.type=token",), "type"),
-        (("gitSync.repo=ftp://example.com/dags",), "repo"),
-        (("gitSync.period=1h",), "period"),
-        (("gitSync.subPath=/abs",), "subPath"),
-    ],
-)
-def test_bad_git_sync_values_fail_naming_the_field(sets, field):
-    from tests.helm import helm, template_args
-
-    result = helm(*template_args(*sets), check=False)
-    assert result.returncode != 0 and field in result.stderr, result.stderr
 
 
 def test_metrics_are_optional_and_restricted():

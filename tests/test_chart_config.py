@@ -5,8 +5,6 @@ from __future__ import annotations
 import configparser
 import json
 
-import pytest
-
 from eksflow.platform import CONTROL_PLANE
 from tests.helm import REQUIRED_SETS, helm, render, template_args
 
@@ -107,23 +105,3 @@ def test_rbac_only_the_scheduler_manages_pods_and_the_api_server_reads_logs():
     for binding in (d for d in docs if d["kind"] == "RoleBinding"):
         for subject in binding["subjects"]:
             assert subject["name"] in accounts and subject["namespace"] == "eksflow"
-
-
-@pytest.mark.parametrize(
-    ("sets", "field"),
-    [
-        (("region=europe",), "region"),
-        (("controlPlane.worker.iamRoleArn=",), "worker"),
-        (("controlPlane.triggerer.iamRoleArn=arn:aws:iam::1:role/x",), "iamRoleArn"),
-        (("airflow.parallelism=0",), "parallelism"),
-        (("airflow.remoteLogging.bucket=s3://logs",), "bucket"),
-        (("airflow.kubernetesExecutor.workerPodsPendingTimeoutSeconds=5",), "workerPodsPendingTimeoutSeconds"),
-        (("airflow.secretsBackend.enabled=yes",), "enabled"),
-    ],
-)
-def test_bad_config_values_fail_naming_the_field(sets, field):
-    args = template_args()
-    for item in sets:
-        args += ["--set-string" if "enabled=yes" in item else "--set", item]
-    result = helm(*args, check=False)
-    assert result.returncode != 0 and field in result.stderr, result.stderr

@@ -67,10 +67,3 @@ def test_ssh_git_sync_opens_port_22_and_the_database_cidrs_are_configurable():
 
 def test_network_policies_can_be_turned_off():
     assert policies(render(sets=("networkPolicy.enabled=false",))) == {}
-
-
-def test_bad_cidr_fails_naming_the_field():
-    from tests.helm import helm, template_args
-
-    result = helm(*template_args("networkPolicy.databaseCidrs[0]=10.0.0.0"), check=False)
-    assert result.returncode != 0 and "databaseCidrs" in result.stderr
