@@ -133,9 +133,12 @@ def worker_pods():
     from airflow.dag_processing.dagbag import DagBag
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
+    from tests.test_chart_config import airflow_cfg
     from tests.test_dag_integrity import PARSE_ENV
 
-    templates = rendered_templates(render())
+    docs = render()
+    templates = rendered_templates(docs)
+    namespace = airflow_cfg(docs)["kubernetes_executor"]["namespace"]  # the chart's rendered config
     saved = {k: os.environ.get(k) for k in PARSE_ENV}
     os.environ.update(PARSE_ENV)
     try:
@@ -159,7 +162,7 @@ def worker_pods():
                 args=["airflow", "tasks", "run", dag.dag_id, task.task_id, "manual__x"],
                 pod_override_object=config.get("pod_override"),
                 base_worker_pod=base,
-                namespace=NAMESPACE,
+                namespace=namespace,
                 scheduler_job_id="1",
                 run_id="manual__2026-11-28",
                 map_index=-1,
@@ -242,3 +245,20 @@ def test_worker_pods_sync_their_dags_once_before_the_task(auth):
         if auth == "ssh":
             secret = next(v for v in pod["spec"]["volumes"] if v["name"] == "git-secret")
             assert secret["secret"]["secretName"] == "git-creds"
+
+
+def test_pod_templates_are_rendered_for_the_role_models_namespace():
+    from tests.test_chart_config import airflow_cfg
+
+    assert airflow_cfg(render(namespace=NAMESPACE))["kubernetes_executor"]["namespace"] == NAMESPACE
+
+
+def test_packaged_chart_carries_the_linked_pod_templates(tmp_path):
+    import tarfile
+
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("eksflow-*.tgz")
+    with tarfile.open(archive) as packaged:
+        names = set(packaged.getnames())
+    for path in [POD_TEMPLATES / POD_TEMPLATE_BASE_FILE, *(POD_TEMPLATES / "roles").glob("*.yaml")]:
+        assert f"eksflow/files/pod_templates/{path.relative_to(POD_TEMPLATES)}" in names
