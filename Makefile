@@ -14,7 +14,7 @@ K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f978
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles chart-docs render clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs render clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ down: $(STAMP) ## stop the stack started by `make up`
 test: $(STAMP) $(HELM_DEP) ## all tests: lint, unit, DAG integrity, end to end (emulator, SQLite and PostgreSQL)
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) $(BIN)/pytest
+	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP) $(HELM_DEP) ## the tests not marked slow
 	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -m "not slow"
@@ -74,6 +74,9 @@ lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, 
 
 roles: $(STAMP) ## print the role model (service accounts, IAM role names, pod templates, connections)
 	$(BIN)/eksflow roles --format yaml
+
+role-model: $(STAMP) ## regenerate terraform/role-model.json from the role model (Terraform reads it)
+	$(BIN)/eksflow roles --format json > terraform/role-model.json
 
 chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md from the schema
 	$(BIN)/python -m eksflow.chartdocs

@@ -1,0 +1,120 @@
+"""Terraform with the real terraform binary: format, init (offline from the provider mirror), validate,
+and the irsa module applied for real against the AWS emulator over HTTP — then a plan with no changes,
+then destroy. Trust subjects must be exactly the service accounts the chart renders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eksflow.model import platform_model
+from eksflow.platform import CONTROL_PLANE, NAMESPACE
+from eksflow.roles import ROLES
+from tests.conftest import start_emulator
+from tests.terraform_cli import cli_env, terraform
+
+REPO = Path(__file__).resolve().parents[1]
+TERRAFORM = REPO / "terraform"
+MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
+FIXTURE = REPO / "tests" / "terraform" / "irsa_moto"
+
+
+@pytest.fixture(scope="module")
+def tf_env(tmp_path_factory):
+    return cli_env(tmp_path_factory.mktemp("terraform"))
+
+
+def test_role_model_export_is_current():
+    exported = json.loads((TERRAFORM / "role-model.json").read_text())
+    assert exported == json.loads(json.dumps(platform_model())), "run `make role-model`"
+
+
+def test_terraform_is_formatted(tf_env):
+    result = terraform(
+        "fmt", "-check", "-recursive", "-diff", str(TERRAFORM), str(FIXTURE), cwd=REPO, env=tf_env, check=False
+    )
+    assert result.returncode == 0, f"run `terraform fmt -recursive`:\n{result.stdout}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_module_inits_and_validates(module, tf_env, tmp_path):
+    work = tmp_path / module.name
+    shutil.copytree(module, work)
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
+    result = terraform("validate", "-no-color", cwd=work, env=tf_env)
+    assert "Success" in result.stdout
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module / name).is_file(), f"{module.name} lacks {name}"
+
+
+@pytest.mark.slow
+def test_irsa_applies_against_the_emulator_then_plans_clean_and_destroys(tf_env, tmp_path):
+    managed, url = start_emulator(tmp_path / "emulator")
+    from eksflow.local import processes
+
+    work = tmp_path / "work"
+    shutil.copytree(FIXTURE, work / "tests" / "terraform" / "irsa_moto")
+    shutil.copytree(TERRAFORM, work / "terraform")
+    fixture = work / "tests" / "terraform" / "irsa_moto"
+    var = ["-var", f"endpoint={url}"]
+    try:
+        terraform("init", "-input=false", "-no-color", cwd=fixture, env=tf_env)
+        terraform("apply", "-auto-approve", "-input=false", "-no-color", *var, cwd=fixture, env=tf_env)
+        outputs = json.loads(terraform("output", "-json", cwd=fixture, env=tf_env).stdout)
+        subjects = outputs["trust_subjects"]["value"]
+        accounts = {r.service_account for r in ROLES.values()} | {c.service_account for c in CONTROL_PLANE}
+        assert set(subjects.values()) == {f"system:serviceaccount:{NAMESPACE}:{sa}" for sa in accounts}
+        assert set(outputs["task_role_arns"]["value"]) == set(ROLES)
+        assert outputs["task_role_arns"]["value"]["ecs-runner"].endswith(":role/eksflow-test-task-ecs-runner")
+
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=url,
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        trust = iam.get_role(RoleName="eksflow-test-task-ec2-ops")["Role"]["AssumeRolePolicyDocument"]
+        (statement,) = trust["Statement"]
+        conditions = statement["Condition"]["StringEquals"]
+        issuer = "oidc.eks.eu-west-1.amazonaws.com/id/EKSFLOWTEST"
+        assert conditions == {
+            f"{issuer}:sub": "system:serviceaccount:eksflow:eksflow-task-ec2-ops",
+            f"{issuer}:aud": "sts.amazonaws.com",
+        }
+        job = json.loads(json.dumps(iam.get_role_policy(RoleName="eksflow-test-task-ec2-ops", PolicyName="job")))
+        stop = next(s for s in job["PolicyDocument"]["Statement"] if s["Sid"] == "StopOrTerminateManagedOnly")
+        assert stop["Condition"] == {"StringEquals": {"aws:ResourceTag/eksflow:managed": "true"}}
+
+        plan = terraform(
+            "plan", "-detailed-exitcode", "-input=false", "-no-color", *var, cwd=fixture, env=tf_env, check=False
+        )
+        assert plan.returncode == 0, f"second plan is not clean:\n{plan.stdout[-4000:]}"
+        terraform("destroy", "-auto-approve", "-input=false", "-no-color", *var, cwd=fixture, env=tf_env)
+        assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("eksflow-test-task")]
+    finally:
+        processes.stop_pid(managed.process.pid)
+
+
+def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
+    work = tmp_path / "bad"
+    work.mkdir()
+    (work / "main.tf").write_text(
+        'module "irsa" {\n  source = "' + str(TERRAFORM / "modules" / "irsa") + '"\n'
+        '  env = "Prod_1"\n  role_model = jsondecode(file("' + str(TERRAFORM / "role-model.json") + '"))\n'
+        '  oidc_provider_arn = "not-an-arn"\n  oidc_issuer = "https://x"\n  log_bucket_arn = "a"\n'
+        '  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n  ecs_task_definition_families = []\n'
+        '  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n}\n'
+    )
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
+    result = terraform("validate", "-no-color", cwd=work, env=tf_env, check=False)
+    assert result.returncode != 0
+    text = " ".join(result.stderr.split())
+    assert "env must be 2-16 lowercase letters" in text
+    assert "oidc_provider_arn must be an IAM OIDC provider ARN" in text
+    assert "oidc_issuer must be the issuer host and path without the https:// scheme" in text
