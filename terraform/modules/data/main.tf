@@ -1,0 +1,6 @@
+# The platform's data stores, one file each: s3.tf (buckets), ecr.tf (image repository), rds.tf
+# (metadata DB).
+
+locals {
+  name_prefix = "eksflow-${var.env}"
+}

@@ -1,0 +1,24 @@
+output "bucket_names" {
+  description = "Bucket names by purpose (the chart's airflow.remoteLogging.bucket is `logs`)."
+  value       = { for key, bucket in aws_s3_bucket.this : key => bucket.bucket }
+}
+
+output "bucket_arns" {
+  description = "Bucket ARNs by purpose (inputs of the irsa module)."
+  value       = { for key, bucket in aws_s3_bucket.this : key => bucket.arn }
+}
+
+output "ecr_repository_url" {
+  description = "URL of the Airflow image repository."
+  value       = aws_ecr_repository.airflow.repository_url
+}
+
+output "db_secret_arn" {
+  description = "Secrets Manager secret with the metadata DB master credentials (managed by RDS)."
+  value       = aws_db_instance.metadata.master_user_secret[0].secret_arn
+}
+
+output "db_endpoint" {
+  description = "host:port of the metadata DB."
+  value       = aws_db_instance.metadata.endpoint
+}
