@@ -53,7 +53,7 @@ up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) a
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) $(HELM_DEP) ## all tests: lint, unit, DAG integrity, end to end (emulator, SQLite and PostgreSQL)
+test: $(STAMP) $(HELM_DEP) ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
 	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -n 2 --dist loadfile
