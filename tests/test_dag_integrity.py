@@ -44,18 +44,22 @@ def dagbag():
                 os.environ[key] = value
 
 
-def test_dags_import_with_the_network_closed():
-    env = {**os.environ, **PARSE_ENV}
+def parse_offline(folder: Path, **extra_env: str) -> dict:
+    """Parse a DAG folder in a fresh process whose every network connection is refused."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "dag_parse_offline.py"), str(DAGS)],
-        env=env,
+        [sys.executable, str(REPO / "tests" / "dag_parse_offline.py"), str(folder)],
+        env={**os.environ, **PARSE_ENV, **extra_env},
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_dags_import_with_the_network_closed():
+    report = parse_offline(DAGS)
     assert report["import_errors"] == {}
     assert report["connect_attempts"] == []
     assert set(report["dag_ids"]) == REFERENCE_DAGS
@@ -68,16 +72,7 @@ def test_the_offline_guard_does_catch_parse_time_network_access(tmp_path):
         "boto3.client('s3', region_name='eu-west-1').list_buckets()\n"
         "with DAG('bad', schedule=None): pass\n"
     )
-    env = {**os.environ, **PARSE_ENV, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_MAX_ATTEMPTS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "dag_parse_offline.py"), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = parse_offline(tmp_path, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_MAX_ATTEMPTS="1")
     assert report["connect_attempts"], "the guard saw no connection attempt"
     assert "bad_dag.py" in " ".join(report["import_errors"])
 
