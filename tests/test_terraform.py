@@ -118,3 +118,19 @@ def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
     assert "env must be 2-16 lowercase letters" in text
     assert "oidc_provider_arn must be an IAM OIDC provider ARN" in text
     assert "oidc_issuer must be the issuer host and path without the https:// scheme" in text
+
+
+def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
+    work = tmp_path / "bad-network"
+    work.mkdir()
+    (work / "main.tf").write_text(
+        'module "network" {\n  source = "' + str(TERRAFORM / "modules" / "network") + '"\n'
+        '  env = "dev"\n  cluster_name = ""\n  vpc_cidr = "10.0.0.0/8"\n  availability_zones = ["eu-west-1a"]\n}\n'
+    )
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
+    result = terraform("validate", "-no-color", cwd=work, env=tf_env, check=False)
+    assert result.returncode != 0
+    text = " ".join(result.stderr.split())
+    assert "cluster_name must start with a letter" in text
+    assert "vpc_cidr must be a valid IPv4 CIDR between /16 and /20" in text
+    assert "availability_zones needs two or three zones" in text
