@@ -1,0 +1,135 @@
+# EKS: private API endpoint (public only from given CIDRs), secrets envelope-encrypted with a KMS key,
+# all control-plane logs, API access entries, the IRSA OIDC provider, core add-ons.
+
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  policy    = "arn:${local.partition}:iam::aws:policy"
+}
+
+resource "aws_kms_key" "secrets" {
+  description             = "${var.cluster_name} Kubernetes secrets envelope encryption"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  tags                    = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "cluster" {
+  name              = "/aws/eks/${var.cluster_name}/cluster"
+  retention_in_days = var.control_plane_log_retention_days
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "cluster_trust" {
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    principals {
+      type        = "Service"
+      identifiers = ["eks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "cluster" {
+  name               = "${var.cluster_name}-cluster"
+  assume_role_policy = data.aws_iam_policy_document.cluster_trust.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "cluster" {
+  role       = aws_iam_role.cluster.name
+  policy_arn = "${local.policy}/AmazonEKSClusterPolicy"
+}
+
+resource "aws_eks_cluster" "this" {
+  name     = var.cluster_name
+  version  = var.kubernetes_version
+  role_arn = aws_iam_role.cluster.arn
+
+  vpc_config {
+    subnet_ids              = var.subnet_ids
+    endpoint_private_access = true
+    endpoint_public_access  = length(var.public_access_cidrs) > 0
+    public_access_cidrs     = length(var.public_access_cidrs) > 0 ? var.public_access_cidrs : null
+  }
+
+  access_config {
+    authentication_mode                         = "API"
+    bootstrap_cluster_creator_admin_permissions = false
+  }
+
+  encryption_config {
+    resources = ["secrets"]
+    provider {
+      key_arn = aws_kms_key.secrets.arn
+    }
+  }
+
+  enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  tags                      = var.tags
+
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+}
+
+# IRSA: the cluster's OIDC issuer as an IAM identity provider (AWS validates EKS issuers itself; the
+# thumbprint is the issuer's root CA, kept for providers that still require one).
+resource "aws_iam_openid_connect_provider" "this" {
+  url             = aws_eks_cluster.this.identity[0].oidc[0].issuer
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
+  tags            = var.tags
+}
+
+resource "aws_eks_addon" "core" {
+  for_each = toset(["vpc-cni", "coredns", "kube-proxy"])
+
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = each.value
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "PRESERVE"
+  tags                        = var.tags
+
+  depends_on = [aws_eks_node_group.this]
+}
+
+resource "aws_eks_access_entry" "admins" {
+  for_each = toset(var.admin_principal_arns)
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  tags          = var.tags
+}
+
+resource "aws_eks_access_policy_association" "admins" {
+  for_each = toset(var.admin_principal_arns)
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+  access_scope {
+    type = "cluster"
+  }
+  depends_on = [aws_eks_access_entry.admins]
+}
+
+resource "aws_eks_access_entry" "deploy" {
+  count = var.deploy_role_arn == "" ? 0 : 1
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = var.deploy_role_arn
+  tags          = var.tags
+}
+
+resource "aws_eks_access_policy_association" "deploy" {
+  count = var.deploy_role_arn == "" ? 0 : 1
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = var.deploy_role_arn
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
+  access_scope {
+    type       = "namespace"
+    namespaces = [var.namespace]
+  }
+  depends_on = [aws_eks_access_entry.deploy]
+}

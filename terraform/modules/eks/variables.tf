@@ -1,0 +1,108 @@
+variable "cluster_name" {
+  description = "EKS cluster name."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,99}$", var.cluster_name))
+    error_message = "cluster_name must start with a letter and use letters, digits or '-' (max 100)."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version (the chart is validated against 1.32-1.35)."
+  type        = string
+  default     = "1.34"
+  validation {
+    condition     = contains(["1.32", "1.33", "1.34", "1.35"], var.kubernetes_version)
+    error_message = "kubernetes_version must be one of 1.32, 1.33, 1.34, 1.35."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (two or more zones) for the control plane ENIs and the nodes."
+  type        = list(string)
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "subnet_ids needs at least two private subnets in different zones."
+  }
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for cidr in var.public_access_cidrs : can(cidrhost(cidr, 0)) && cidr != "0.0.0.0/0"])
+    error_message = "public_access_cidrs must be valid CIDRs and never 0.0.0.0/0; leave it empty for a private endpoint."
+  }
+}
+
+variable "control_plane_log_retention_days" {
+  description = "Retention of the control-plane logs in CloudWatch."
+  type        = number
+  default     = 90
+}
+
+variable "system_instance_types" {
+  description = "Instance types of the on-demand system node group (Airflow control plane)."
+  type        = list(string)
+  default     = ["m6i.large"]
+  validation {
+    condition     = alltrue([for t in var.system_instance_types : can(regex("^[a-z][a-z0-9-]*\\.[0-9]*x?(large|medium|small|micro|nano|metal)$", t))])
+    error_message = "system_instance_types entries must look like <family>.<size>, e.g. m6i.large."
+  }
+}
+
+variable "task_instance_types" {
+  description = "Instance types of the tasks node group (several help spot capacity)."
+  type        = list(string)
+  default     = ["m6i.large", "m5.large", "m6a.large"]
+  validation {
+    condition     = alltrue([for t in var.task_instance_types : can(regex("^[a-z][a-z0-9-]*\\.[0-9]*x?(large|medium|small|micro|nano|metal)$", t))])
+    error_message = "task_instance_types entries must look like <family>.<size>, e.g. m6i.large."
+  }
+}
+
+variable "tasks_capacity_type" {
+  description = "SPOT (cheaper; tasks retry and re-attach) or ON_DEMAND."
+  type        = string
+  default     = "SPOT"
+  validation {
+    condition     = contains(["SPOT", "ON_DEMAND"], var.tasks_capacity_type)
+    error_message = "tasks_capacity_type must be SPOT or ON_DEMAND."
+  }
+}
+
+variable "system_nodes" {
+  description = "min/desired/max of the system node group."
+  type        = object({ min = number, desired = number, max = number })
+  default     = { min = 2, desired = 2, max = 4 }
+}
+
+variable "task_nodes" {
+  description = "min/desired/max of the tasks node group (scales from a low minimum)."
+  type        = object({ min = number, desired = number, max = number })
+  default     = { min = 0, desired = 1, max = 20 }
+}
+
+variable "namespace" {
+  description = "Namespace of the platform (the role model's namespace): the deploy role's access scope."
+  type        = string
+}
+
+variable "deploy_role_arn" {
+  description = "IAM role of the deploy workflow, given admin rights in the platform namespace only; empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "admin_principal_arns" {
+  description = "IAM principals with cluster-admin access (break-glass, platform team)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
