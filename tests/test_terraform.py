@@ -134,3 +134,48 @@ def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
     assert "cluster_name must start with a letter" in text
     assert "vpc_cidr must be a valid IPv4 CIDR between /16 and /20" in text
     assert "availability_zones needs two or three zones" in text
+
+
+ENVS = sorted(p.name for p in (TERRAFORM / "envs").iterdir() if p.is_dir())
+
+
+def _env_workdir(tmp_path: Path, env: str, tf_env: dict) -> Path:
+    """A copy of terraform/ with a local backend for envs/<env> (the S3 backend needs a real bucket)."""
+    shutil.copytree(TERRAFORM, tmp_path / "terraform")
+    work = tmp_path / "terraform" / "envs" / env
+    (work / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
+    return work
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_validates(env, tf_env, tmp_path):
+    assert {"dev", "prod"} <= set(ENVS)
+    work = _env_workdir(tmp_path, env, tf_env)
+    assert "Success" in terraform("validate", "-no-color", cwd=work, env=tf_env).stdout
+    assert (TERRAFORM / "envs" / env / "backend.hcl.example").is_file()
+
+
+BAD_TFVARS = {
+    "vpc_cidr=10.0.0.0/8": "vpc_cidr must be a valid IPv4 CIDR between /16 and /20",
+    "cluster_name=": "cluster_name must start with a letter",
+    'task_instance_types=["huge"]': "task_instance_types entries must look like <family>.<size>",
+    "region=mars": "region must be an AWS region name such as eu-west-1",
+    'availability_zones=["eu-west-1a"]': "availability_zones needs two or three zones",
+    'public_access_cidrs=["0.0.0.0/0"]': "never 0.0.0.0/0",
+    "database_instance_class=t4g.medium": "database_instance_class must look like db.<family>.<size>",
+    "env=Prod": "env must be 2-16 lowercase letters",
+}
+
+
+def test_bad_tfvars_fail_plan_with_every_validation_message(tf_env, tmp_path):
+    """One plan with all the bad values at once: terraform reports every invalid variable before any
+    AWS call (the AWS endpoint points at a closed port)."""
+    work = _env_workdir(tmp_path, "dev", tf_env)
+    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    args = [arg for bad in BAD_TFVARS for arg in ("-var", bad)]
+    result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
+    assert result.returncode != 0
+    errors = " ".join(result.stderr.split())
+    missing = [message for message in BAD_TFVARS.values() if message not in errors]
+    assert not missing, f"missing validation messages {missing}:\n{result.stderr[-3000:]}"

@@ -6,6 +6,7 @@ from typing import Any
 
 from eksflow.connections import cluster_connections
 from eksflow.platform import (
+    BUCKET_NAME_PATTERNS,
     CONTROL_PLANE,
     MANAGED_TAG_KEY,
     NAMESPACE,
@@ -30,6 +31,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         "managed_tag_key": MANAGED_TAG_KEY,
         "sagemaker_name_prefix": SAGEMAKER_NAME_PREFIX,
         "ecr_repository": ecr_repository_name(),
+        "bucket_name_patterns": dict(BUCKET_NAME_PATTERNS),
         "task_roles": {
             role.name: {
                 "description": role.description,

@@ -76,14 +76,17 @@ CONTROL_PLANE: tuple[ControlPlaneComponent, ...] = (
 )
 
 
+BUCKET_NAME_PATTERNS = {
+    "logs": PROJECT + "-{env}-logs",
+    "data": PROJECT + "-{env}-data",
+    "ml_artifacts": PROJECT + "-{env}-ml-artifacts",
+}
+
+
 def bucket_names(env: str) -> dict[str, str]:
     """S3 buckets of one environment, by purpose."""
-    prefix = name_prefix(env)
-    return {
-        "logs": f"{prefix}-logs",
-        "data": f"{prefix}-data",
-        "ml_artifacts": f"{prefix}-ml-artifacts",
-    }
+    validate_env(env)
+    return {purpose: pattern.format(env=env) for purpose, pattern in BUCKET_NAME_PATTERNS.items()}
 
 
 def ecr_repository_name() -> str:

@@ -1,0 +1,70 @@
+# The platform of one environment: network → EKS → data → IRSA roles → GitHub OIDC. Names of service
+# accounts, the namespace, buckets and the ECR repository come from the role model (role-model.json).
+
+locals {
+  model   = jsondecode(file("${path.module}/../../role-model.json"))
+  buckets = { for purpose, pattern in local.model.bucket_name_patterns : purpose => replace(pattern, "{env}", var.env) }
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  env                = var.env
+  cluster_name       = var.cluster_name
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
+  single_nat_gateway = var.env != "prod"
+}
+
+module "eks" {
+  source = "../../modules/eks"
+
+  cluster_name         = var.cluster_name
+  subnet_ids           = module.network.private_subnet_ids
+  public_access_cidrs  = var.public_access_cidrs
+  task_instance_types  = var.task_instance_types
+  namespace            = local.model.namespace
+  deploy_role_arn      = module.github_oidc.deploy_role_arn
+  admin_principal_arns = var.admin_principal_arns
+}
+
+module "data" {
+  source = "../../modules/data"
+
+  env                     = var.env
+  bucket_names            = local.buckets
+  ecr_repository          = local.model.ecr_repository
+  vpc_id                  = module.network.vpc_id
+  database_subnet_ids     = module.network.private_subnet_ids
+  database_client_cidrs   = [module.network.vpc_cidr]
+  database_instance_class = var.database_instance_class
+  multi_az                = var.multi_az
+  deletion_protection     = var.deletion_protection
+}
+
+module "irsa" {
+  source = "../../modules/irsa"
+
+  env                          = var.env
+  role_model                   = local.model
+  oidc_provider_arn            = module.eks.oidc_provider_arn
+  oidc_issuer                  = module.eks.oidc_issuer
+  log_bucket_arn               = module.data.bucket_arns["logs"]
+  data_bucket_arn              = module.data.bucket_arns["data"]
+  ecs_cluster_arns             = var.ecs_cluster_arns
+  ecs_task_definition_families = var.ecs_task_definition_families
+  ecs_pass_role_arns           = var.ecs_pass_role_arns
+  sagemaker_execution_role_arn = var.sagemaker_execution_role_arn
+}
+
+module "github_oidc" {
+  source = "../../modules/github_oidc"
+
+  env                = var.env
+  github_repository  = var.github_repository
+  deploy_environment = var.env
+  ecr_repository_arn = "arn:aws:ecr:${var.region}:${data.aws_caller_identity.current.account_id}:repository/${local.model.ecr_repository}"
+  eks_cluster_arn    = "arn:aws:eks:${var.region}:${data.aws_caller_identity.current.account_id}:cluster/${var.cluster_name}"
+}
+
+data "aws_caller_identity" "current" {}

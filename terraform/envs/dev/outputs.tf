@@ -1,0 +1,51 @@
+# What the Helm chart needs (a make target will turn these into a values file).
+
+output "region" {
+  description = "AWS region (chart: region)."
+  value       = var.region
+}
+
+output "cluster_name" {
+  description = "EKS cluster name."
+  value       = module.eks.cluster_name
+}
+
+output "task_role_arns" {
+  description = "chart: workers.roles.<role>.iamRoleArn"
+  value       = module.irsa.task_role_arns
+}
+
+output "control_plane_role_arns" {
+  description = "chart: controlPlane.<component>.iamRoleArn"
+  value       = module.irsa.control_plane_role_arns
+}
+
+output "log_bucket" {
+  description = "chart: airflow.remoteLogging.bucket"
+  value       = module.data.bucket_names["logs"]
+}
+
+output "bucket_names" {
+  description = "All buckets by purpose."
+  value       = module.data.bucket_names
+}
+
+output "db_secret_arn" {
+  description = "Secrets Manager secret of the metadata DB credentials (the deploy builds the chart's DB Secret from it)."
+  value       = module.data.db_secret_arn
+}
+
+output "ecr_repository_url" {
+  description = "Repository of the Airflow image."
+  value       = module.data.ecr_repository_url
+}
+
+output "github_push_role_arn" {
+  description = "Role of the image workflow."
+  value       = module.github_oidc.push_role_arn
+}
+
+output "github_deploy_role_arn" {
+  description = "Role of the deploy workflow."
+  value       = module.github_oidc.deploy_role_arn
+}

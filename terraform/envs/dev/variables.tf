@@ -1,0 +1,97 @@
+variable "env" {
+  description = "Environment name."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.env))
+    error_message = "env must be 2-16 lowercase letters, digits or '-', starting with a letter (e.g. dev, prod)."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "cluster_name" {
+  description = "EKS cluster name."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,99}$", var.cluster_name))
+    error_message = "cluster_name must start with a letter and use letters, digits or '-' (max 100); it may not be empty."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "VPC CIDR (/16 to /20)."
+  type        = string
+}
+
+variable "availability_zones" {
+  description = "Two or three zones."
+  type        = list(string)
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs allowed to the public EKS API endpoint; empty: private only."
+  type        = list(string)
+  default     = []
+}
+
+variable "task_instance_types" {
+  description = "Instance types of the tasks node group."
+  type        = list(string)
+  default     = ["m6i.large", "m5.large", "m6a.large"]
+}
+
+variable "database_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "multi_az" {
+  description = "Metadata DB Multi-AZ."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Metadata DB deletion protection."
+  type        = bool
+  default     = false
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository that builds and deploys eksflow."
+  type        = string
+}
+
+variable "ecs_cluster_arns" {
+  description = "ECS clusters the ecs-runner role may use."
+  type        = list(string)
+}
+
+variable "ecs_task_definition_families" {
+  description = "Task-definition families the ecs-runner role may run."
+  type        = list(string)
+}
+
+variable "ecs_pass_role_arns" {
+  description = "ECS task/execution roles ecs-runner may pass."
+  type        = list(string)
+}
+
+variable "sagemaker_execution_role_arn" {
+  description = "SageMaker execution role (passed by sagemaker-runner)."
+  type        = string
+}
+
+variable "admin_principal_arns" {
+  description = "Cluster admins."
+  type        = list(string)
+  default     = []
+}
