@@ -56,6 +56,20 @@ def aws_operator_kwargs(role_name: str) -> dict[str, Any]:
     return {**role_kwargs(role_name), "botocore_config": BOTOCORE_CONFIG}
 
 
+def side_client(operator, client_type: str):
+    """A boto3 client for another AWS API, with the operator's connection, region and botocore config
+    (e.g. CloudWatch beside EC2); declare it in the operator's ``extra_aws_services`` for the role fit."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(
+        aws_conn_id=operator.aws_conn_id,
+        client_type=client_type,
+        region_name=operator.region_name,
+        verify=operator.verify,
+        config=operator.botocore_config,
+    ).conn
+
+
 def default_args(owner: str, **extra: Any) -> dict[str, Any]:
     """``default_args`` for a platform DAG: the default role's pod and the platform retry policy."""
     if not isinstance(owner, str) or not owner.strip():

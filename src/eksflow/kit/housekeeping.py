@@ -15,14 +15,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.operators.ec2 import EC2TerminateInstanceOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from eksflow.kit.defaults import aws_operator_kwargs
+from eksflow.kit.defaults import aws_operator_kwargs, side_client
 from eksflow.kit.errors import (
     KitArgumentError,
     is_deferred_value,
@@ -86,15 +85,6 @@ class _Ec2ClientMixin:
     def _hook_parameters(self) -> dict[str, Any]:
         return {**super()._hook_parameters, "api_type": "client_type"}  # type: ignore[misc]
 
-    def _cloudwatch(self):
-        return AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
-            client_type="cloudwatch",
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        ).conn
-
     def _managed_instances(self, instance_ids: Sequence[str] | None = None) -> list[dict]:
         kwargs: dict[str, Any] = {"Filters": MANAGED_FILTER}
         if instance_ids is not None:
@@ -127,24 +117,10 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
         self.lookback_hours = lookback_hours
         self.instance_types = list(instance_types)
 
-    def _avg_cpu(self, cloudwatch, instance_id: str, start: dt.datetime, end: dt.datetime) -> float | None:
-        points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/EC2",
-            MetricName="CPUUtilization",
-            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
-            StartTime=start,
-            EndTime=end,
-            Period=3600,
-            Statistics=["Average"],
-        )["Datapoints"]
-        if not points:
-            return None
-        return sum(p["Average"] for p in points) / len(points)
-
     def execute(self, context):
         now = _now()
         start = now - dt.timedelta(hours=float(self.lookback_hours))
-        cloudwatch = self._cloudwatch()
+        cloudwatch = side_client(self, "cloudwatch")
         idle, expired, report = [], [], []
         for instance in self._managed_instances():
             if self.instance_types and instance["InstanceType"] not in self.instance_types:
@@ -157,7 +133,10 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
                 expired.append(iid)
                 entry["verdict"] = "expired"
             elif state == "running":
-                cpu = self._avg_cpu(cloudwatch, iid, start, now)
+                points = _hourly_points(
+                    cloudwatch, "AWS/EC2", "CPUUtilization", {"InstanceId": iid}, "Average", start, now
+                )
+                cpu = sum(points) / len(points) if points else None
                 entry["avg_cpu"] = cpu
                 # No datapoints means CloudWatch has nothing on it yet: treat as unknown, not idle.
                 if cpu is not None and cpu < float(self.cpu_threshold):
@@ -244,13 +223,7 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
 
     def execute(self, context):
         conn = self.hook.conn
-        cloudwatch = AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
-            client_type="cloudwatch",
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        ).conn
+        cloudwatch = side_client(self, "cloudwatch")
         now = _now()
         start = now - dt.timedelta(hours=float(self.lookback_hours))
         idle, report = [], []
@@ -268,7 +241,10 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
                 elif endpoint["EndpointStatus"] != "InService":
                     entry["verdict"] = "changing"
                 else:
-                    invocations = _endpoint_invocations(cloudwatch, name, start, now)
+                    dimensions = {"EndpointName": name, "VariantName": "primary"}
+                    invocations = sum(
+                        _hourly_points(cloudwatch, "AWS/SageMaker", "Invocations", dimensions, "Sum", start, now)
+                    )
                     entry["invocations"] = invocations
                     entry["verdict"] = "idle" if invocations == 0 else "in-use"
                     if invocations == 0:
@@ -279,20 +255,18 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
         return report
 
 
-def _endpoint_invocations(cloudwatch, endpoint_name: str, start: dt.datetime, end: dt.datetime) -> float:
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/SageMaker",
-        MetricName="Invocations",
-        Dimensions=[
-            {"Name": "EndpointName", "Value": endpoint_name},
-            {"Name": "VariantName", "Value": "primary"},
-        ],
+def _hourly_points(cloudwatch, namespace, metric, dimensions, statistic, start, end) -> list[float]:
+    """One CloudWatch statistic per hour of [start, end] (empty when CloudWatch has no data)."""
+    datapoints = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": name, "Value": value} for name, value in dimensions.items()],
         StartTime=start,
         EndTime=end,
         Period=3600,
-        Statistics=["Sum"],
+        Statistics=[statistic],
     )["Datapoints"]
-    return sum(p["Sum"] for p in points)
+    return [point[statistic] for point in datapoints]
 
 
 class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):

@@ -15,7 +15,6 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.operators.sagemaker import (
@@ -28,7 +27,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import ClientError
 
-from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs
+from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, side_client
 from eksflow.kit.errors import (
     KitArgumentError,
     require_ml_instance_type,
@@ -300,13 +299,7 @@ class EndpointSmokeCheckOperator(AwsBaseOperator[SageMakerHook]):
         status = self.hook.describe_endpoint(self.endpoint_name)["EndpointStatus"]
         if status != "InService":
             raise AirflowException(f"Endpoint {self.endpoint_name} is {status}, expected InService")
-        runtime = AwsBaseHook(
-            aws_conn_id=self.aws_conn_id,
-            client_type="sagemaker-runtime",
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        ).conn
+        runtime = side_client(self, "sagemaker-runtime")
         response = runtime.invoke_endpoint(
             EndpointName=self.endpoint_name, ContentType=self.content_type, Body=self.payload.encode()
         )

@@ -64,24 +64,21 @@ def run_pipelines(stack: LocalStack, *, timeout: float = 600, progress=print) ->
         api.unpause(dag_id)
     known_ml = {r["dag_run_id"] for r in api.runs(ML_DAG)}
 
-    progress(f"triggering {DATA_DAG} {DEMO_CONF[DATA_DAG]}")
-    data_run = api.trigger(DATA_DAG, DEMO_CONF[DATA_DAG])
-    result.runs[DATA_DAG] = wait_for_run(stack, DATA_DAG, data_run, timeout, progress)
-    result.task_instances[DATA_DAG] = api.task_instances(DATA_DAG, data_run)
-    if result.runs[DATA_DAG]["state"] != "success":
-        return result
+    def finish(dag_id: str, run_id: str) -> bool:
+        result.runs[dag_id] = wait_for_run(stack, dag_id, run_id, timeout, progress)
+        result.task_instances[dag_id] = api.task_instances(dag_id, run_id)
+        return result.runs[dag_id]["state"] == "success"
 
+    def trigger(dag_id: str) -> str:
+        progress(f"triggering {dag_id} {DEMO_CONF[dag_id]}")
+        return api.trigger(dag_id, DEMO_CONF[dag_id])
+
+    if not finish(DATA_DAG, trigger(DATA_DAG)):
+        return result
     progress(f"waiting for {ML_DAG}, scheduled by the curated_events Asset")
-    ml_run = wait_for_new_run(stack, ML_DAG, known_ml, timeout=120)
-    result.runs[ML_DAG] = wait_for_run(stack, ML_DAG, ml_run, timeout, progress)
-    result.task_instances[ML_DAG] = api.task_instances(ML_DAG, ml_run)
-    if result.runs[ML_DAG]["state"] != "success":
+    if not finish(ML_DAG, wait_for_new_run(stack, ML_DAG, known_ml, timeout=120)):
         return result
-
-    progress(f"triggering {HOUSEKEEPING_DAG} {DEMO_CONF[HOUSEKEEPING_DAG]}")
-    hk_run = api.trigger(HOUSEKEEPING_DAG, DEMO_CONF[HOUSEKEEPING_DAG])
-    result.runs[HOUSEKEEPING_DAG] = wait_for_run(stack, HOUSEKEEPING_DAG, hk_run, timeout, progress)
-    result.task_instances[HOUSEKEEPING_DAG] = api.task_instances(HOUSEKEEPING_DAG, hk_run)
+    finish(HOUSEKEEPING_DAG, trigger(HOUSEKEEPING_DAG))
     return result
 
 

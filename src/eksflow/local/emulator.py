@@ -27,19 +27,12 @@ DEFAULT_TRAINING_METRICS = {"validation:auc": 0.91, "train:auc": 0.95}
 ECS_TASK_TRANSITIONS = 4  # RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
 
 
-def _container_exit_code(task: Any, container_name: str | None) -> int:
+def _override_env(task: Any, container_name: str | None = None) -> dict[str, str]:
+    """Environment overrides of the task's containers (of one container when a name is given)."""
+    env: dict[str, str] = {}
     for override in task.overrides.get("containerOverrides", []) or []:
         if container_name and override.get("name") not in (None, container_name):
             continue
-        for item in override.get("environment", []) or []:
-            if item.get("name") == "EMULATED_EXIT_CODE":
-                return int(item.get("value", "0"))
-    return 0
-
-
-def _override_env(task: Any) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for override in task.overrides.get("containerOverrides", []) or []:
         for item in override.get("environment", []) or []:
             env[item.get("name", "")] = item.get("value", "")
     return env
@@ -64,7 +57,7 @@ def _sync_task(task: Any) -> None:
     for container in task.containers:
         if status == "STOPPED":
             container.last_status = "STOPPED"
-            container.exitCode = _container_exit_code(task, container.name)
+            container.exitCode = int(_override_env(task, container.name).get("EMULATED_EXIT_CODE", "0"))
         else:
             container.last_status = "RUNNING"
     if status == "STOPPED" and task.desired_status != "STOPPED":

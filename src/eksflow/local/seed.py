@@ -32,13 +32,13 @@ class SeedResult:
     settings_env: dict[str, str] = field(default_factory=dict)
 
 
-def _clients(endpoint_url: str, region: str):
-    session = boto3.session.Session(
+def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1"):
+    """A boto3 client for the local emulator (its fixed dummy keys)."""
+    return boto3.session.Session(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy key
         region_name=region,
-    )
-    return lambda service: session.client(service, endpoint_url=endpoint_url)
+    ).client(service, endpoint_url=endpoint_url)
 
 
 def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6):
@@ -59,7 +59,10 @@ def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6
 
 
 def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
-    client = _clients(endpoint_url, region)
+
+    def client(service: str):
+        return emulator_client(endpoint_url, service, region)
+
     prefix = name_prefix(env)
     result = SeedResult()
 

@@ -79,7 +79,7 @@ class LocalStack:
         emulator = self._spawn(
             "emulator",
             [sys.executable, "-m", "eksflow.local.emulator", "--port", str(emulator_port)],
-            {**self._base_env(), **self.options.emulator_env},
+            {**offline_env(), **self.options.emulator_env},
         )
         processes.wait_http(f"{self.emulator_url}/moto-api/data.json", 30, process=emulator)
 
@@ -145,13 +145,10 @@ class LocalStack:
         self.processes.append(managed)
         return managed
 
-    def _base_env(self) -> dict[str, str]:
-        return offline_env()
-
     def _airflow_env(self, api_port: int) -> dict[str, str]:
         db_url = self.options.database_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
         secret = self._persistent_secret()
-        env = self._base_env()
+        env = offline_env()
         env["AWS_ENDPOINT_URL"] = self.emulator_url
         env.update(local_connections(self.emulator_url, REGION))
         env.update(
