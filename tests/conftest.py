@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -64,25 +65,27 @@ class Emulator:
         self.seeded = seed(self.url, REGION)
 
 
-def start_emulator(tmp_path: Path, extra_env: dict[str, str] | None = None) -> tuple[processes.Managed, str]:
+@contextlib.contextmanager
+def running_emulator(log_dir: Path, extra_env: dict[str, str] | None = None, *, seeded: bool = True):
+    """The patched emulator on a free loopback port (seeded unless told not to), stopped by PID on exit."""
     port = processes.free_port()
     env = {**os.environ, **(extra_env or {})}
     managed = processes.start(
-        "emulator", [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)], env, tmp_path
+        "emulator", [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)], env, log_dir
     )
     url = f"http://127.0.0.1:{port}"
-    processes.wait_http(f"{url}/moto-api/data.json", 30, process=managed)
-    return managed, url
+    try:
+        processes.wait_http(f"{url}/moto-api/data.json", 30, process=managed)
+        yield Emulator(url=url, pid=managed.process.pid, seeded=seed(url, REGION) if seeded else SeedResult())
+    finally:
+        processes.stop_pid(managed.process.pid)
+        managed.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> Iterator[Emulator]:
-    managed, url = start_emulator(tmp_path_factory.mktemp("emulator"))
-    try:
-        yield Emulator(url=url, pid=managed.process.pid, seeded=seed(url, REGION))
-    finally:
-        processes.stop_pid(managed.process.pid)
-        managed.process.wait(timeout=10)
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
 
 
 @pytest.fixture()

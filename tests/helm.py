@@ -54,3 +54,12 @@ def render(
     for item in sets:
         args += ["--set", item]
     return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+
+
+def pod_spec(doc: dict) -> dict | None:
+    """The pod spec of a rendered workload (Deployment, Job, CronJob), else None."""
+    if doc["kind"] in {"Deployment", "Job"}:
+        return doc["spec"]["template"]["spec"]
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return None

@@ -6,17 +6,13 @@ from __future__ import annotations
 import pytest
 
 from eksflow.platform import CONTROL_PLANE, POD_TEMPLATE_DIR
-from tests.helm import render
+from tests.helm import VALUE_FILES, pod_spec, render
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 def pod_specs(docs):
-    for doc in docs:
-        if doc["kind"] in {"Deployment", "Job"}:
-            yield doc, doc["spec"]["template"]["spec"]
-        elif doc["kind"] == "CronJob":
-            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return [(doc, spec) for doc in docs if (spec := pod_spec(doc)) is not None]
 
 
 def deployments(docs):
@@ -112,11 +108,13 @@ def test_api_server_service_serves_the_execution_api_port(docs):
     assert service["spec"]["ports"][0]["port"] == 8080
 
 
-def test_multi_replica_components_have_disruption_budgets(docs):
+@pytest.mark.parametrize(("env", "expected"), [("dev", set()), ("prod", {"api-server", "scheduler", "triggerer"})])
+def test_multi_replica_components_have_disruption_budgets(env, expected):
+    docs = render(base=VALUE_FILES[env])
     budgets = {
         d["metadata"]["labels"]["app.kubernetes.io/component"] for d in docs if d["kind"] == "PodDisruptionBudget"
     }
-    assert budgets == {name for name, d in deployments(docs).items() if d["spec"]["replicas"] > 1}
+    assert budgets == {name for name, d in deployments(docs).items() if d["spec"]["replicas"] > 1} == expected
 
 
 def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(docs):

@@ -6,7 +6,7 @@ import configparser
 import json
 
 from eksflow.platform import CONTROL_PLANE
-from tests.helm import REQUIRED_SETS, helm, render, template_args
+from tests.helm import REQUIRED_SETS, helm, pod_spec, render, template_args
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
 
@@ -52,11 +52,8 @@ SECRET_ENV = ("SQL_ALCHEMY_CONN", "FERNET_KEY", "SECRET_KEY", "JWT_SECRET")
 
 
 def _containers(doc: dict) -> list[dict]:
-    spec = doc.get("spec", {})
-    pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get(
-        "spec"
-    )
-    return [*(pod or {}).get("initContainers", []), *(pod or {}).get("containers", [])] if pod else []
+    pod = pod_spec(doc) or {}
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
 def test_secrets_only_by_reference_and_never_rendered():

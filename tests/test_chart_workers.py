@@ -4,7 +4,6 @@ from pod_templates/ and the role model, and the pods Airflow's KubernetesExecuto
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pytest
 import yaml
@@ -79,17 +78,16 @@ def test_each_role_template_is_the_base_plus_its_delta():
         (container,) = pod["spec"]["containers"]
         assert container["resources"] == role.resources.as_k8s()
         # Everything else is the base file as written, apart from image and placement from values.
-        stripped = {
-            k: v for k, v in pod["spec"].items() if k not in {"serviceAccountName", "nodeSelector", "tolerations"}
-        }
-        base_spec = {k: v for k, v in base["spec"].items()}
-        container_base = dict(base_spec["containers"][0])
-        container_rendered = {k: v for k, v in container.items() if k not in {"resources", "image", "imagePullPolicy"}}
-        container_base.pop("image"), container_base.pop("imagePullPolicy")
-        assert container_rendered == container_base
-        assert {k: v for k, v in stripped.items() if k != "containers"} == {
-            k: v for k, v in base_spec.items() if k != "containers"
-        }
+        assert without(container, "resources", "image", "imagePullPolicy") == without(
+            base["spec"]["containers"][0], "image", "imagePullPolicy"
+        )
+        assert without(pod["spec"], "serviceAccountName", "nodeSelector", "tolerations", "containers") == without(
+            base["spec"], "containers"
+        )
+
+
+def without(mapping: dict, *keys: str) -> dict:
+    return {k: v for k, v in mapping.items() if k not in keys}
 
 
 def test_image_and_placement_come_from_values(tmp_path):
@@ -130,22 +128,15 @@ RESTRICTED_CONTAINER = {
 
 @pytest.fixture(scope="module")
 def worker_pods():
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
     from tests.test_chart_config import airflow_cfg
-    from tests.test_dag_integrity import PARSE_ENV
+    from tests.test_dag_integrity import reference_dagbag
 
     docs = render()
     templates = rendered_templates(docs)
     namespace = airflow_cfg(docs)["kubernetes_executor"]["namespace"]  # the chart's rendered config
-    saved = {k: os.environ.get(k) for k in PARSE_ENV}
-    os.environ.update(PARSE_ENV)
-    try:
-        bag = DagBag(dag_folder=str(REPO / "dags"))
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    bag = reference_dagbag()
     pods = []
     for dag in bag.dags.values():
         for task in dag.tasks:

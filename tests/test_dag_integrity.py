@@ -28,20 +28,19 @@ PARSE_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def dagbag():
+def reference_dagbag():
+    """The reference DAGs parsed in this process, with the deployment settings of PARSE_ENV."""
     from airflow.dag_processing.dagbag import DagBag
 
-    saved = {k: os.environ.get(k) for k in PARSE_ENV}
-    os.environ.update(PARSE_ENV)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in PARSE_ENV.items():
+            patch.setenv(key, value)
         return DagBag(dag_folder=str(DAGS))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    return reference_dagbag()
 
 
 def parse_offline(folder: Path, **extra_env: str) -> dict:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eksflow.local import processes
-from eksflow.local.seed import seed
-from tests.conftest import Emulator, start_emulator
+from tests.conftest import running_emulator
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
 
@@ -78,14 +76,10 @@ def test_training_jobs_report_the_configured_metrics(fresh_emulator):
 
 
 def test_ecs_tasks_take_the_configured_time(tmp_path):
-    managed, url = start_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "2"})
-    try:
-        emulator = Emulator(url=url, pid=managed.process.pid, seeded=seed(url, "eu-west-1"))
+    with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "2"}) as emulator:
         arn = run_task(emulator, started_by="slow")
         ecs = emulator.client("ecs")
         assert ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
         assert ecs.list_tasks(cluster=CLUSTER, startedBy="slow", desiredStatus="RUNNING")["taskArns"] == [arn]
         waiter = ecs.get_waiter("tasks_stopped")
         waiter.wait(cluster=CLUSTER, tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    finally:
-        processes.stop_pid(managed.process.pid)

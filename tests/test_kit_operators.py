@@ -241,15 +241,10 @@ def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sa
 def test_ecs_retry_reattaches_to_the_running_task_instead_of_starting_another(tmp_path, monkeypatch):
     from airflow.providers.common.compat.sdk import TaskDeferred
 
-    from tests.conftest import Emulator, start_emulator
+    from tests.conftest import running_emulator
 
-    managed, url = start_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"})
-    try:
-        from eksflow.local import processes
-        from eksflow.local.seed import seed
-
-        emulator = Emulator(url=url, pid=managed.process.pid, seeded=seed(url, "eu-west-1"))
-        for key, value in local_connections(url, "eu-west-1").items():
+    with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"}) as emulator:
+        for key, value in local_connections(emulator.url, "eu-west-1").items():
             monkeypatch.setenv(key, value)
 
         def try_once():
@@ -271,5 +266,3 @@ def test_ecs_retry_reattaches_to_the_running_task_instead_of_starting_another(tm
         assert second == first
         tasks = emulator.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"]
         assert tasks == [first]
-    finally:
-        processes.stop_pid(managed.process.pid)

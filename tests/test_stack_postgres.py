@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 
-import boto3
 import pytest
 
 from eksflow.local.demo import ML_DAG, run_pipelines, summary_table
+from eksflow.local.seed import emulator_client
 from eksflow.local.stack import LocalStack, StackOptions, wait_for_run
 
 pytestmark = pytest.mark.slow
@@ -38,13 +38,7 @@ def test_pipelines_on_postgres_and_training_rerun_reattaches(postgres, tmp_path)
             with pytest.raises(RuntimeError, match=rf"HTTP 400: .*{field}"):
                 stack.api.trigger("batch_data_pipeline", conf)
 
-        sagemaker = boto3.client(
-            "sagemaker",
-            endpoint_url=stack.emulator_url,
-            region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        sagemaker = emulator_client(stack.emulator_url, "sagemaker")
         jobs_before = sagemaker.list_training_jobs()["TrainingJobSummaries"]
         assert len(jobs_before) == 1
         ml_run = result.runs[ML_DAG]["dag_run_id"]

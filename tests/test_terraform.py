@@ -13,7 +13,7 @@ import pytest
 from eksflow.model import platform_model
 from eksflow.platform import CONTROL_PLANE, NAMESPACE
 from eksflow.roles import ROLES
-from tests.conftest import start_emulator
+from tests.conftest import running_emulator
 from tests.terraform_cli import cli_env, terraform
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,15 +52,12 @@ def test_module_inits_and_validates(module, tf_env, tmp_path):
 
 @pytest.mark.slow
 def test_irsa_applies_against_the_emulator_then_plans_clean_and_destroys(tf_env, tmp_path):
-    managed, url = start_emulator(tmp_path / "emulator")
-    from eksflow.local import processes
-
     work = tmp_path / "work"
     shutil.copytree(FIXTURE, work / "tests" / "terraform" / "irsa_moto")
     shutil.copytree(TERRAFORM, work / "terraform")
     fixture = work / "tests" / "terraform" / "irsa_moto"
-    var = ["-var", f"endpoint={url}"]
-    try:
+    with running_emulator(tmp_path / "emulator", seeded=False) as emulator:
+        var = ["-var", f"endpoint={emulator.url}"]
         terraform("init", "-input=false", "-no-color", cwd=fixture, env=tf_env)
         terraform("apply", "-auto-approve", "-input=false", "-no-color", *var, cwd=fixture, env=tf_env)
         outputs = json.loads(terraform("output", "-json", cwd=fixture, env=tf_env).stdout)
@@ -70,15 +67,7 @@ def test_irsa_applies_against_the_emulator_then_plans_clean_and_destroys(tf_env,
         assert set(outputs["task_role_arns"]["value"]) == set(ROLES)
         assert outputs["task_role_arns"]["value"]["ecs-runner"].endswith(":role/eksflow-test-task-ecs-runner")
 
-        import boto3
-
-        iam = boto3.client(
-            "iam",
-            endpoint_url=url,
-            region_name="eu-west-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        iam = emulator.client("iam")
         trust = iam.get_role(RoleName="eksflow-test-task-ec2-ops")["Role"]["AssumeRolePolicyDocument"]
         (statement,) = trust["Statement"]
         conditions = statement["Condition"]["StringEquals"]
@@ -87,7 +76,7 @@ def test_irsa_applies_against_the_emulator_then_plans_clean_and_destroys(tf_env,
             f"{issuer}:sub": "system:serviceaccount:eksflow:eksflow-task-ec2-ops",
             f"{issuer}:aud": "sts.amazonaws.com",
         }
-        job = json.loads(json.dumps(iam.get_role_policy(RoleName="eksflow-test-task-ec2-ops", PolicyName="job")))
+        job = iam.get_role_policy(RoleName="eksflow-test-task-ec2-ops", PolicyName="job")
         stop = next(s for s in job["PolicyDocument"]["Statement"] if s["Sid"] == "StopOrTerminateManagedOnly")
         assert stop["Condition"] == {"StringEquals": {"aws:ResourceTag/eksflow:managed": "true"}}
 
@@ -97,8 +86,6 @@ def test_irsa_applies_against_the_emulator_then_plans_clean_and_destroys(tf_env,
         assert plan.returncode == 0, f"second plan is not clean:\n{plan.stdout[-4000:]}"
         terraform("destroy", "-auto-approve", "-input=false", "-no-color", *var, cwd=fixture, env=tf_env)
         assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("eksflow-test-task")]
-    finally:
-        processes.stop_pid(managed.process.pid)
 
 
 def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):

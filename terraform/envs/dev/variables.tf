@@ -1,10 +1,8 @@
+# Inputs a module also takes are validated there, once (the messages name the variable).
+
 variable "env" {
   description = "Environment name."
   type        = string
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.env))
-    error_message = "env must be 2-16 lowercase letters, digits or '-', starting with a letter (e.g. dev, prod)."
-  }
 }
 
 variable "region" {
@@ -19,10 +17,6 @@ variable "region" {
 variable "cluster_name" {
   description = "EKS cluster name."
   type        = string
-  validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,99}$", var.cluster_name))
-    error_message = "cluster_name must start with a letter and use letters, digits or '-' (max 100); it may not be empty."
-  }
 }
 
 variable "vpc_cidr" {
