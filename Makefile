@@ -14,7 +14,7 @@ K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f978
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs render clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -82,10 +82,18 @@ chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md fr
 	$(BIN)/python -m eksflow.chartdocs
 
 ENV ?= dev
-render: $(STAMP) $(HELM_DEP) ## render the chart with values-$(ENV).yaml into build/render/$(ENV)/ for review
+TF_VALUES := build/chart-values-$(ENV).yaml
+chart-values: $(STAMP) ## write build/chart-values-$(ENV).yaml (role ARNs, bucket, region, image repo) from Terraform outputs
+	@test -d terraform/envs/$(ENV) || { echo "ENV=$(ENV): no terraform/envs/$(ENV) (use dev or prod)"; exit 2; }
+	@mkdir -p build
+	terraform -chdir=terraform/envs/$(ENV) output -json > build/terraform-outputs-$(ENV).json
+	$(BIN)/eksflow chart-values --terraform-output build/terraform-outputs-$(ENV).json --output $(TF_VALUES)
+
+render: $(STAMP) $(HELM_DEP) ## render the chart with values-$(ENV).yaml (+ build/chart-values-$(ENV).yaml if made) into build/render/$(ENV)/
 	@test -f helm/eksflow/values-$(ENV).yaml || { echo "ENV=$(ENV): no helm/eksflow/values-$(ENV).yaml (use dev, prod or local-dev)"; exit 2; }
 	rm -rf build/render/$(ENV)
-	$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml --output-dir build/render/$(ENV)
+	$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml \
+		$(if $(wildcard $(TF_VALUES)),-f $(TF_VALUES)) --output-dir build/render/$(ENV)
 	@echo "manifests in build/render/$(ENV)/"
 
 clean: ## remove the venv and local stack state

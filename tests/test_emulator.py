@@ -83,3 +83,61 @@ def test_ecs_tasks_take_the_configured_time(tmp_path):
         assert ecs.list_tasks(cluster=CLUSTER, startedBy="slow", desiredStatus="RUNNING")["taskArns"] == [arn]
         waiter = ecs.get_waiter("tasks_stopped")
         waiter.wait(cluster=CLUSTER, tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def _cluster(emulator, name="eksflow-test"):
+    eks = emulator.client("eks")
+    eks.create_cluster(
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/cluster",
+        resourcesVpcConfig={"subnetIds": []},
+        accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
+    )
+    return eks
+
+
+def test_eks_addons_have_a_create_read_delete_cycle(fresh_emulator):
+    eks = _cluster(fresh_emulator)
+    created = eks.create_addon(clusterName="eksflow-test", addonName="coredns", tags={"a": "b"})["addon"]
+    assert created["status"] == "ACTIVE" and created["tags"] == {"a": "b"}
+    assert eks.describe_addon(clusterName="eksflow-test", addonName="coredns")["addon"] == created
+    assert eks.list_addons(clusterName="eksflow-test")["addons"] == ["coredns"]
+    eks.delete_addon(clusterName="eksflow-test", addonName="coredns")
+    with pytest.raises(eks.exceptions.ResourceNotFoundException):
+        eks.describe_addon(clusterName="eksflow-test", addonName="coredns")
+    with pytest.raises(eks.exceptions.InvalidRequestException, match="not emulated by eksflow: POST addons/x/update"):
+        eks.update_addon(clusterName="eksflow-test", addonName="x")
+
+
+def test_eks_access_entries_and_policies_keep_arn_paths_apart(fresh_emulator):
+    eks = _cluster(fresh_emulator)
+    principal = "arn:aws:iam::123456789012:role/path/deployer"
+    policy = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
+    eks.create_access_entry(clusterName="eksflow-test", principalArn=principal)
+    scope = {"type": "namespace", "namespaces": ["eksflow"]}
+    eks.associate_access_policy(clusterName="eksflow-test", principalArn=principal, policyArn=policy, accessScope=scope)
+    listed = eks.list_associated_access_policies(clusterName="eksflow-test", principalArn=principal)
+    assert [(p["policyArn"], p["accessScope"]) for p in listed["associatedAccessPolicies"]] == [(policy, scope)]
+    assert eks.describe_access_entry(clusterName="eksflow-test", principalArn=principal)["accessEntry"]["type"] == (
+        "STANDARD"
+    )
+    eks.disassociate_access_policy(clusterName="eksflow-test", principalArn=principal, policyArn=policy)
+    eks.delete_access_entry(clusterName="eksflow-test", principalArn=principal)
+    assert eks.list_access_entries(clusterName="eksflow-test")["accessEntries"] == []
+    with pytest.raises(eks.exceptions.ResourceNotFoundException):
+        eks.create_addon(clusterName="no-such-cluster", addonName="coredns")
+
+
+def test_eks_cluster_and_nodegroup_read_back_what_was_written(fresh_emulator):
+    eks = _cluster(fresh_emulator)
+    cluster = eks.describe_cluster(name="eksflow-test")["cluster"]
+    assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    eks.create_nodegroup(
+        clusterName="eksflow-test",
+        nodegroupName="tasks",
+        subnets=["subnet-1"],
+        nodeRole="arn:aws:iam::123456789012:role/node",
+        updateConfig={"maxUnavailable": 1},
+    )
+    nodegroup = eks.describe_nodegroup(clusterName="eksflow-test", nodegroupName="tasks")["nodegroup"]
+    assert "remoteAccess" not in nodegroup and nodegroup["updateConfig"] == {"maxUnavailable": 1}

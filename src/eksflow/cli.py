@@ -1,4 +1,4 @@
-"""``eksflow`` command line: the role model as data, and the local stack."""
+"""``eksflow`` command line: the role model as data, chart values from Terraform, and the local stack."""
 
 from __future__ import annotations
 
@@ -20,6 +20,20 @@ def _cmd_roles(args) -> int:
         import yaml
 
         print(yaml.safe_dump(model, sort_keys=True), end="")
+    return 0
+
+
+def _cmd_chart_values(args) -> int:
+    from eksflow.chartvalues import render
+
+    source = sys.stdin.read() if args.terraform_output == "-" else Path(args.terraform_output).read_text()
+    text = render(source)
+    if args.output == "-":
+        print(text, end="")
+    else:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -84,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--format", choices=("json", "yaml"), default="json")
     roles.add_argument("--env", default=None, help="also resolve per-environment names (IAM roles, buckets), e.g. dev")
     roles.set_defaults(func=_cmd_roles)
+
+    values = sub.add_parser("chart-values", help="turn `terraform output -json` into a values layer for the chart")
+    values.add_argument("--terraform-output", default="-", help="file with `terraform output -json` (default stdin)")
+    values.add_argument("--output", default="-", help="values file to write (default stdout)")
+    values.set_defaults(func=_cmd_chart_values)
 
     for name, func, text in (
         ("demo", _cmd_demo, "run the reference pipelines end to end on the local stack, then stop"),

@@ -8,6 +8,9 @@ Patches (each small, each documented in docs/local-stack.md):
   overrides (default 0), so tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object
   under the ``OUTPUT_URI`` of its environment overrides, as the real container writes its output;
 - ECS: with ``EKSFLOW_EMULATOR_JOB_SECONDS`` > 0, tasks take that long to stop (moto's state manager);
+- EKS: add-ons and access entries (moto has neither; Terraform's eks module manages both) and a few
+  attributes moto drops, see ``emulator_eks``; RDS and EC2 read-back fixes, see ``emulator_infra``
+  (together they let ``terraform/envs/dev`` apply and then plan clean);
 - SageMaker: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config;
 - SageMaker: training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object)
   as FinalMetricDataList instead of moto's fixed ``train:progress``; a job with the hyperparameter
@@ -20,6 +23,9 @@ import argparse
 import json
 import os
 from typing import Any
+
+from eksflow.local.emulator_eks import patch_eks
+from eksflow.local.emulator_infra import patch_infra
 
 # A training job with this hyperparameter fails with its value as FailureReason (for failure tests).
 EMULATED_FAILURE_HYPERPARAMETER = "eksflow_emulated_failure"
@@ -73,10 +79,15 @@ def patch_ecs() -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
 
     if not hasattr(NetworkInterface, "private_dns_name"):
-        # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 lacks it.
-        NetworkInterface.private_dns_name = property(
-            lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
-        )
+        # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 sets it only in VPCs with
+        # DNS hostnames enabled (NAT gateways and VPC endpoints set it, so the property needs a setter).
+        def get_dns_name(eni):
+            return eni.__dict__.get("_dns_name") or f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
+
+        def set_dns_name(eni, value):
+            eni.__dict__["_dns_name"] = value
+
+        NetworkInterface.private_dns_name = property(get_dns_name, set_dns_name)
 
     original_describe = EC2ContainerServiceBackend.describe_tasks
     original_list = EC2ContainerServiceBackend.list_tasks
@@ -161,6 +172,8 @@ def patch_sagemaker(training_metrics: dict[str, float]) -> None:
 def apply_patches(environ: dict[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
     patch_ecs()
+    patch_eks()
+    patch_infra()
     metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
     patch_sagemaker(metrics)
     configure_job_durations(float(env.get("EKSFLOW_EMULATOR_JOB_SECONDS", "0") or 0))

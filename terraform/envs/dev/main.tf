@@ -24,8 +24,9 @@ module "eks" {
   public_access_cidrs  = var.public_access_cidrs
   task_instance_types  = var.task_instance_types
   namespace            = local.model.namespace
-  deploy_role_arn      = module.github_oidc.deploy_role_arn
   admin_principal_arns = var.admin_principal_arns
+
+  namespace_admin_principal_arns = { github-deploy = module.github_oidc.deploy_role_arn }
 }
 
 module "data" {

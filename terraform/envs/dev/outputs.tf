@@ -49,3 +49,8 @@ output "github_deploy_role_arn" {
   description = "Role of the deploy workflow."
   value       = module.github_oidc.deploy_role_arn
 }
+
+output "cluster_oidc_issuer" {
+  description = "OIDC issuer of the cluster without https:// (the IRSA trust condition keys start with it)."
+  value       = module.eks.oidc_issuer
+}

@@ -113,23 +113,23 @@ resource "aws_eks_access_policy_association" "admins" {
   depends_on = [aws_eks_access_entry.admins]
 }
 
-resource "aws_eks_access_entry" "deploy" {
-  count = var.deploy_role_arn == "" ? 0 : 1
+resource "aws_eks_access_entry" "namespace_admins" {
+  for_each = var.namespace_admin_principal_arns
 
   cluster_name  = aws_eks_cluster.this.name
-  principal_arn = var.deploy_role_arn
+  principal_arn = each.value
   tags          = var.tags
 }
 
-resource "aws_eks_access_policy_association" "deploy" {
-  count = var.deploy_role_arn == "" ? 0 : 1
+resource "aws_eks_access_policy_association" "namespace_admins" {
+  for_each = var.namespace_admin_principal_arns
 
   cluster_name  = aws_eks_cluster.this.name
-  principal_arn = var.deploy_role_arn
+  principal_arn = each.value
   policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
   access_scope {
     type       = "namespace"
     namespaces = [var.namespace]
   }
-  depends_on = [aws_eks_access_entry.deploy]
+  depends_on = [aws_eks_access_entry.namespace_admins]
 }

@@ -89,10 +89,10 @@ variable "namespace" {
   type        = string
 }
 
-variable "deploy_role_arn" {
-  description = "IAM role of the deploy workflow, given admin rights in the platform namespace only; empty for none."
-  type        = string
-  default     = ""
+variable "namespace_admin_principal_arns" {
+  description = "IAM principals (e.g. the deploy workflow's role) with admin rights in the platform namespace only, by a static key (the ARNs may be unknown until apply)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "admin_principal_arns" {

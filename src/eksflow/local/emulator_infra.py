@@ -1,0 +1,56 @@
+"""Where moto 5.2.5 reads back differently what Terraform wrote, so that a second ``plan`` after applying
+``terraform/envs/dev`` to the emulator would show changes that real AWS would not:
+
+- RDS: parameters set through ModifyDBParameterGroup carry ``Source: user`` (the provider keeps only
+  user-sourced parameters, so without it every plan re-adds ``rds.force_ssl``);
+- RDS: ``PerformanceInsightsEnabled`` is kept from CreateDBInstance (moto drops it);
+- EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
+  data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
+
+EKS gaps are in ``emulator_eks``. Each patch is covered by the Terraform apply test's clean second plan.
+"""
+
+from __future__ import annotations
+
+
+def _rds_user_parameters() -> None:
+    from moto.rds.models import DBParameterGroup
+
+    original = DBParameterGroup.update_parameters
+
+    def update_parameters(self, new_parameters):
+        original(self, [{**parameter, "Source": "user"} for parameter in new_parameters])
+
+    DBParameterGroup.update_parameters = update_parameters
+
+
+def _rds_performance_insights() -> None:
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.create_db_instance
+
+    def create_db_instance(self, db_kwargs):
+        database = original(self, db_kwargs)
+        database.performance_insights_enabled = bool(db_kwargs.get("enable_performance_insights"))
+        return database
+
+    RDSBackend.create_db_instance = create_db_instance
+
+
+def _launch_template_own_tags_apart() -> None:
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+
+    original = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(self, name, description, template_data, tag_spec):
+        specs = template_data.get("TagSpecifications") or []
+        kept = [spec for spec in specs if spec.get("ResourceType") != "launch-template"]
+        return original(self, name, description, {**template_data, "TagSpecifications": kept}, tag_spec)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template
+
+
+def patch_infra() -> None:
+    _rds_user_parameters()
+    _rds_performance_insights()
+    _launch_template_own_tags_apart()

@@ -1,0 +1,67 @@
+"""`eksflow chart-values`: Terraform outputs → the chart's values layer, and clear errors for bad input.
+(The layer made from a real apply is rendered with helm in test_terraform_apply.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from eksflow.platform import CONTROL_PLANE
+from eksflow.roles import ROLES
+
+ARN = "arn:aws:iam::210987654321:role/"
+
+
+def _outputs(**overrides) -> dict:
+    outputs = {
+        "region": "eu-central-1",
+        "ecr_repository_url": "210987654321.dkr.ecr.eu-central-1.amazonaws.com/eksflow/airflow",
+        "task_role_arns": {name: ARN + role.iam_role_name("prod") for name, role in ROLES.items()},
+        "control_plane_role_arns": {c.name: ARN + c.name for c in CONTROL_PLANE},
+        "log_bucket": "eksflow-prod-logs",
+        "db_secret_arn": "arn:aws:secretsmanager:eu-central-1:210987654321:secret:rds!db-1",
+        **overrides,
+    }
+    return {name: {"sensitive": False, "type": "string", "value": value} for name, value in outputs.items()}
+
+
+def _run(outputs) -> subprocess.CompletedProcess:
+    text = outputs if isinstance(outputs, str) else json.dumps(outputs)
+    command = [sys.executable, "-m", "eksflow.cli", "chart-values"]
+    return subprocess.run(command, input=text, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_outputs_become_the_values_layer():
+    result = _run(_outputs())
+    assert result.returncode == 0, result.stderr
+    values = yaml.safe_load(result.stdout)
+    assert values["region"] == "eu-central-1"
+    assert values["image"] == {"repository": "210987654321.dkr.ecr.eu-central-1.amazonaws.com/eksflow/airflow"}
+    assert values["workers"]["roles"]["ecs-runner"] == {"iamRoleArn": ARN + "eksflow-prod-task-ecs-runner"}
+    assert set(values["controlPlane"]) == {c.name for c in CONTROL_PLANE}
+    assert values["airflow"] == {"remoteLogging": {"bucket": "eksflow-prod-logs"}}
+    assert "db_secret" not in result.stdout, "the DB secret is the deploy's business, not a chart value"
+
+
+def test_missing_outputs_are_named():
+    outputs = _outputs()
+    del outputs["log_bucket"], outputs["region"]
+    result = _run(outputs)
+    assert result.returncode == 2
+    assert "terraform outputs lack region, log_bucket: run `terraform apply`" in result.stderr
+
+
+def test_roles_that_differ_from_the_role_model_are_refused():
+    tasks = {name: ARN + name for name in ROLES if name != "ec2-ops"} | {"gpu-runner": ARN + "gpu"}
+    result = _run(_outputs(task_role_arns=tasks))
+    assert result.returncode == 2
+    assert "task_role_arns does not match the role model (missing ['ec2-ops'], unknown ['gpu-runner'])" in result.stderr
+
+
+def test_input_that_is_not_terraform_json_is_refused():
+    result = _run("Error: No outputs found")
+    assert result.returncode == 2
+    assert "input is not `terraform output -json` JSON" in result.stderr
