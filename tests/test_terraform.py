@@ -67,7 +67,8 @@ def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
     work.mkdir()
     (work / "main.tf").write_text(
         'module "network" {\n  source = "' + str(TERRAFORM / "modules" / "network") + '"\n'
-        '  env = "dev"\n  cluster_name = ""\n  vpc_cidr = "10.0.0.0/8"\n  availability_zones = ["eu-west-1a"]\n}\n'
+        '  env = "dev"\n  cluster_name = ""\n  vpc_cidr = "10.0.0.0/8"\n  availability_zones = ["eu-west-1a"]\n'
+        '  flow_log_bucket_arn = "eksflow-dev-logs"\n}\n'
     )
     terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
     result = terraform("validate", "-no-color", cwd=work, env=tf_env, check=False)
@@ -76,6 +77,7 @@ def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
     assert "cluster_name must start with a letter" in text
     assert "vpc_cidr must be a valid IPv4 CIDR between /16 and /20" in text
     assert "availability_zones needs two or three zones" in text
+    assert "flow_log_bucket_arn must be an S3 bucket ARN" in text
 
 
 ENVS = sorted(p.name for p in (TERRAFORM / "envs").iterdir() if p.is_dir())

@@ -3,7 +3,10 @@
 
 - RDS: parameters set through ModifyDBParameterGroup carry ``Source: user`` (the provider keeps only
   user-sourced parameters, so without it every plan re-adds ``rds.force_ssl``);
-- RDS: ``PerformanceInsightsEnabled`` is kept from CreateDBInstance (moto drops it);
+- RDS: ``PerformanceInsightsEnabled`` and ``PerformanceInsightsKMSKeyId`` are kept from CreateDBInstance
+  (moto drops them);
+- EC2: a flow log into ``arn:aws:s3:::bucket/prefix/`` checks that the bucket exists (moto looks for a
+  bucket named ``bucket/prefix/`` and refuses);
 - EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
   data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
 
@@ -11,6 +14,8 @@ EKS gaps are in ``emulator_eks``. Each patch is covered by the Terraform apply t
 """
 
 from __future__ import annotations
+
+import inspect
 
 
 def _rds_user_parameters() -> None:
@@ -32,6 +37,7 @@ def _rds_performance_insights() -> None:
     def create_db_instance(self, db_kwargs):
         database = original(self, db_kwargs)
         database.performance_insights_enabled = bool(db_kwargs.get("enable_performance_insights"))
+        database.performance_insights_kms_key_id = db_kwargs.get("performance_insights_kms_key_id")
         return database
 
     RDSBackend.create_db_instance = create_db_instance
@@ -50,7 +56,29 @@ def _launch_template_own_tags_apart() -> None:
     LaunchTemplateBackend.create_launch_template = create_launch_template
 
 
+def _flow_logs_into_a_bucket_prefix() -> None:
+    from moto.ec2.models.flow_logs import FlowLogsBackend
+
+    original = FlowLogsBackend.create_flow_logs
+    signature = inspect.signature(original)
+
+    def create_flow_logs(self, *args, **kwargs):
+        call = dict(signature.bind(self, *args, **kwargs).arguments)
+        del call["self"]
+        destination = call.get("log_destination") or ""
+        if call.get("log_destination_type") != "s3" or "/" not in destination.split(":::", 1)[-1]:
+            return original(self, **call)
+        bucket_arn = destination.split("/", 1)[0]
+        flow_logs, unsuccessful = original(self, **{**call, "log_destination": bucket_arn})
+        for flow_log in flow_logs:
+            flow_log.log_destination = destination
+        return flow_logs, unsuccessful
+
+    FlowLogsBackend.create_flow_logs = create_flow_logs
+
+
 def patch_infra() -> None:
     _rds_user_parameters()
     _rds_performance_insights()
     _launch_template_own_tags_apart()
+    _flow_logs_into_a_bucket_prefix()

@@ -14,6 +14,8 @@ module "network" {
   vpc_cidr           = var.vpc_cidr
   availability_zones = var.availability_zones
   single_nat_gateway = var.env != "prod"
+
+  flow_log_bucket_arn = module.data.bucket_arns["logs"]
 }
 
 module "eks" {

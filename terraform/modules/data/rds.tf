@@ -40,6 +40,9 @@ resource "aws_db_parameter_group" "metadata" {
 }
 
 resource "aws_db_instance" "metadata" {
+  # checkov:skip=CKV_AWS_157: Multi-AZ is the multi_az input: true in prod (envs/prod/terraform.tfvars, tested), off in dev for cost
+  # checkov:skip=CKV_AWS_293: deletion protection is the deletion_protection input: true in prod (tested), off in dev so it can be torn down
+  # checkov:skip=CKV_AWS_118: Performance Insights and CloudWatch RDS metrics cover the metadata DB; enhanced OS monitoring needs its own role, add it when OS metrics are wanted
   identifier                          = "${local.name_prefix}-metadata"
   engine                              = "postgres"
   engine_version                      = "16"
@@ -48,9 +51,11 @@ resource "aws_db_instance" "metadata" {
   max_allocated_storage               = var.database_allocated_storage_gb * 5
   storage_type                        = "gp3"
   storage_encrypted                   = true
+  kms_key_id                          = aws_kms_key.database.arn
   db_name                             = "airflow"
   username                            = "airflow"
   manage_master_user_password         = true
+  master_user_secret_kms_key_id       = aws_kms_key.database.arn
   db_subnet_group_name                = aws_db_subnet_group.metadata.name
   vpc_security_group_ids              = [aws_security_group.metadata.id]
   parameter_group_name                = aws_db_parameter_group.metadata.name
@@ -62,6 +67,7 @@ resource "aws_db_instance" "metadata" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.database.arn
   monitoring_interval                 = 0
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   skip_final_snapshot                 = !var.deletion_protection

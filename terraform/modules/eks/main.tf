@@ -8,16 +8,56 @@ locals {
   policy    = "arn:${local.partition}:iam::aws:policy"
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+
+# The account administers the key (IAM decides who); CloudWatch Logs may use it for this cluster's log group.
+data "aws_iam_policy_document" "key" {
+  # checkov:skip=CKV_AWS_109: key policy: Resource "*" is this key only; the account root delegates to IAM (AWS default key policy)
+  # checkov:skip=CKV_AWS_111: key policy: Resource "*" is this key only
+  # checkov:skip=CKV_AWS_356: key policy: Resource "*" is this key only
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "ControlPlaneLogs"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = [local.log_group_arn]
+    }
+  }
+}
+
+locals {
+  log_group_name = "/aws/eks/${var.cluster_name}/cluster"
+  log_group_arn  = "arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group_name}"
+}
+
 resource "aws_kms_key" "secrets" {
-  description             = "${var.cluster_name} Kubernetes secrets envelope encryption"
+  description             = "${var.cluster_name} Kubernetes secrets envelope encryption and control-plane logs"
   enable_key_rotation     = true
   deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.key.json
   tags                    = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
-  name              = "/aws/eks/${var.cluster_name}/cluster"
+  name              = local.log_group_name
   retention_in_days = var.control_plane_log_retention_days
+  kms_key_id        = aws_kms_key.secrets.arn
   tags              = var.tags
 }
 

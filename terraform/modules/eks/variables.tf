@@ -37,9 +37,13 @@ variable "public_access_cidrs" {
 }
 
 variable "control_plane_log_retention_days" {
-  description = "Retention of the control-plane logs in CloudWatch."
+  description = "Retention of the control-plane (audit) logs in CloudWatch; at least a year."
   type        = number
-  default     = 90
+  default     = 365
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.control_plane_log_retention_days)
+    error_message = "control_plane_log_retention_days must be a CloudWatch retention of at least a year (365, 400, 545, 731, ... 3653)."
+  }
 }
 
 variable "system_instance_types" {

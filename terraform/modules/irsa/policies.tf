@@ -114,9 +114,10 @@ data "aws_iam_policy_document" "ec2_ops" {
 # The triggerer runs every deferred wait, so it may read the status of what tasks start — nothing more.
 data "aws_iam_policy_document" "triggerer" {
   statement {
-    sid       = "DescribeEcsTasks"
-    actions   = ["ecs:DescribeTasks"]
-    resources = ["*"]
+    sid     = "DescribeEcsTasks"
+    actions = ["ecs:DescribeTasks"]
+    resources = [for cluster in var.ecs_cluster_arns :
+    "arn:${local.partition}:ecs:${local.region}:${local.account}:task/${element(split("/", cluster), 1)}/*"]
   }
   statement {
     sid = "DescribeSageMakerJobs"

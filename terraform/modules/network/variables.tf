@@ -51,3 +51,12 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "flow_log_bucket_arn" {
+  description = "ARN of the S3 bucket that receives the VPC flow logs (the platform's log bucket)."
+  type        = string
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.flow_log_bucket_arn))
+    error_message = "flow_log_bucket_arn must be an S3 bucket ARN such as arn:aws:s3:::eksflow-dev-logs."
+  }
+}
