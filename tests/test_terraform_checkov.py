@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.checkov import failures, scan, skips_without_reason
+from tests.scanners import failures, scan, skips_without_reason
 
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"
 

@@ -1,4 +1,4 @@
-"""Run checkov (static security scan) from the tool venv `make tools` creates, or from PATH."""
+"""Run the scanners (checkov, hadolint, check-jsonschema) from the tool venv `make tools` creates, or PATH."""
 
 from __future__ import annotations
 
@@ -15,19 +15,20 @@ REPO = Path(__file__).resolve().parents[1]
 SKIP_COMMENT = re.compile(r"checkov:skip=(?P<check>[A-Z0-9_]+)(?P<rest>.*)")
 
 
-def checkov_binary() -> str:
-    for candidate in (os.environ.get("EKSFLOW_CHECKOV"), str(REPO / ".tools" / "checkov" / "bin" / "checkov")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("checkov")
+def scan_tool(name: str) -> str:
+    for folder in (os.environ.get("EKSFLOW_SCAN_BIN"), str(REPO / ".tools" / "scan" / "bin")):
+        candidate = Path(folder or "") / name
+        if folder and candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
     if not found:
-        pytest.skip("checkov is not installed: run `make tools` (or `make test`, which installs it)")
+        pytest.skip(f"{name} is not installed: run `make tools` (or `make test`, which installs it)")
     return found
 
 
 def scan(*args: str) -> dict:
     """checkov's JSON report for one framework (offline: --skip-download, no platform calls)."""
-    command = [checkov_binary(), *args, "--skip-download", "--output", "json"]
+    command = [scan_tool("checkov"), *args, "--skip-download", "--output", "json"]
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, env=env, cwd=REPO)
     try:

@@ -1,0 +1,109 @@
+"""The Airflow image's Dockerfile, checked without Docker: it installs exactly the pins the tests run with,
+bakes in neither DAGs nor pod templates, runs as the pod templates' non-root user, and passes hadolint and
+checkov's Dockerfile checks. (Building it needs a Docker engine: the image workflow does that.)"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from tests.scanners import failures, scan, scan_tool
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+INSTRUCTIONS = re.findall(r"^(FROM|COPY|RUN|USER|LABEL|ARG)\s+((?:[^\n]*\\\n)*[^\n]*)", DOCKERFILE, re.MULTILINE)
+
+
+def _lock() -> dict[str, list[tuple[str, Marker | None]]]:
+    pins: dict[str, list[tuple[str, Marker | None]]] = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            pins.setdefault(requirement.name.lower(), []).append((spec.version, requirement.marker))
+    return pins
+
+
+def _pinned(name: str, environment: dict | None = None) -> str | None:
+    for version, marker in _lock()[name]:
+        if marker is None or marker.evaluate(environment or {}):
+            return version
+    return None
+
+
+def test_base_image_is_the_locked_airflow_on_a_supported_python():
+    images = [args.split()[0] for kind, args in INSTRUCTIONS if kind == "FROM"]
+    assert len(images) == 2, "build stage + final stage"
+    python_312 = {"python_version": "3.12", "python_full_version": "3.12.0"}
+    for image in images:
+        match = re.fullmatch(r"apache/airflow:(?P<airflow>[0-9.]+)-python(?P<python>3\.\d+)", image)
+        assert match, f"{image}: base must be the official apache/airflow:<version>-python<x.y> image"
+        assert match["airflow"] == _pinned("apache-airflow", python_312), "base image Airflow != requirements.lock"
+        requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+        assert SpecifierSet(requires).contains(match["python"] + ".0")
+
+
+def test_image_and_venv_install_the_same_lock():
+    """The image resolves every dependency under `-c requirements.lock`; `make venv` syncs the same file;
+    and the venv running this test holds exactly those versions (so tests and image cannot drift)."""
+    run = " ".join(args for kind, args in INSTRUCTIONS if kind == "RUN" and "pip install" in args)
+    assert "-c /tmp/requirements.lock" in run and "eksflow-" in run
+    assert any(kind == "COPY" and args.startswith("requirements.lock ") for kind, args in INSTRUCTIONS)
+    assert "uv pip sync --quiet --python $(BIN)/python requirements.lock" in (REPO / "Makefile").read_text()
+    drift = []
+    for name, entries in _lock().items():
+        for version, marker in entries:
+            if marker is not None and not marker.evaluate():
+                continue
+            try:
+                installed = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                drift.append(f"{name}=={version} not installed")
+                continue
+            if installed != version:
+                drift.append(f"{name}: venv {installed}, lock {version}")
+    assert not drift, "the venv differs from requirements.lock (run `make venv`): " + "; ".join(drift)
+
+
+def test_neither_dags_nor_pod_templates_are_baked_in():
+    copies = " ".join(args for kind, args in INSTRUCTIONS if kind == "COPY")
+    assert "dags" not in copies and "pod_templates" not in copies
+    allowed = {
+        line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
+    assert allowed == {"pyproject.toml", "README.md", "requirements.lock", "src"}
+    assert "*" in (REPO / ".dockerignore").read_text().splitlines()
+
+
+def test_runs_as_the_pod_templates_non_root_user_with_oci_labels():
+    users = [args.strip() for kind, args in INSTRUCTIONS if kind == "USER"]
+    pod = yaml.safe_load((REPO / "pod_templates" / "base.yaml").read_text())
+    assert users[-1] == str(pod["spec"]["securityContext"]["runAsUser"]) != "0"
+    labels = " ".join(args for kind, args in INSTRUCTIONS if kind == "LABEL")
+    for key in ("source", "revision", "version"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_hadolint_is_clean():
+    result = subprocess.run(
+        [scan_tool("hadolint"), "--failure-threshold", "info", str(REPO / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_dockerfile_checks_pass():
+    report = scan("--file", str(REPO / "Dockerfile"), "--framework", "dockerfile")
+    assert report["summary"]["passed"] > 20
+    assert not failures(report)
