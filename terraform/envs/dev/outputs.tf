@@ -54,3 +54,8 @@ output "cluster_oidc_issuer" {
   description = "OIDC issuer of the cluster without https:// (the IRSA trust condition keys start with it)."
   value       = module.eks.oidc_issuer
 }
+
+output "db_endpoint" {
+  description = "host:port of the metadata DB (the deploy builds the chart's DB Secret from it and db_secret_arn)."
+  value       = module.data.db_endpoint
+}

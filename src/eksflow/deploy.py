@@ -1,0 +1,170 @@
+"""``make deploy ENV=…``: Terraform, chart values from its outputs, namespace and DB Secret, helm upgrade, helm
+test — each step printed before it runs; ``DRY_RUN=1`` prints the exact commands and runs nothing.
+
+The DB Secret is built from the RDS-managed secret in Secrets Manager inside this process: its value is never
+printed, written to disk or put on a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from eksflow.platform import NAMESPACE
+
+ENVIRONMENTS = ("dev", "prod")
+RELEASE = "eksflow"
+# The chart's database.existingSecret (a test checks they agree); a Secret's name, not a value.
+DB_SECRET = "eksflow-metadata-db"  # noqa: S105
+TOOLS = ("terraform", "aws", "kubectl", "helm")
+STAGES = ("all", "infra", "release")  # infra: init, plan, apply; release: the rest (separately approvable in CI)
+
+
+@dataclass
+class Step:
+    title: str
+    argv: list[str] = field(default_factory=list)
+    action: Callable[[], None] | None = None  # in-process steps (secrets); described, never echoed with values
+    confirm: bool = False
+    stdout_to: str | None = None
+
+
+@dataclass
+class Deploy:
+    env: str
+    image_tag: str
+    repo: Path = Path(".")
+    auto_approve: bool = False
+    stage: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"--stage {self.stage}: use one of {', '.join(STAGES)}")
+        if self.env not in ENVIRONMENTS:
+            raise ValueError(f"ENV={self.env}: no such environment (use {' or '.join(ENVIRONMENTS)})")
+        if not self.image_tag:
+            raise ValueError("IMAGE_TAG is empty: pass the image tag to deploy, e.g. IMAGE_TAG=$(git rev-parse HEAD)")
+        self.tf_dir = f"terraform/envs/{self.env}"
+        self.namespace_file = f"build/namespace-{self.env}.json"
+        # The same files `make chart-values ENV=…` writes.
+        self.outputs_file = f"build/terraform-outputs-{self.env}.json"
+        self.values_layer = f"build/chart-values-{self.env}.yaml"
+
+    def steps(self) -> list[Step]:
+        every = self._all_steps()
+        return {"all": every, "infra": every[:3], "release": every[3:]}[self.stage]
+
+    def _all_steps(self) -> list[Step]:
+        tf = ["terraform", f"-chdir={self.tf_dir}"]
+        plan = f"../../../build/terraform-{self.env}.tfplan"  # relative to -chdir
+        return [
+            Step("terraform init (S3 backend)", [*tf, "init", "-input=false", "-backend-config=backend.hcl"]),
+            Step("terraform plan", [*tf, "plan", "-input=false", f"-out={plan}"]),
+            Step("terraform apply the reviewed plan", [*tf, "apply", "-input=false", plan], confirm=True),
+            Step("read Terraform outputs", [*tf, "output", "-json"], stdout_to=self.outputs_file),
+            Step(
+                "chart values from Terraform outputs",
+                ["eksflow", "chart-values", "--terraform-output", self.outputs_file, "--output", self.values_layer],
+            ),
+            Step(
+                "kubeconfig for the cluster",
+                ["aws", "eks", "update-kubeconfig", "--name", "<output cluster_name>", "--region", "<output region>"],
+            ),
+            Step("namespace with restricted Pod Security", ["kubectl", "apply", "-f", self.namespace_file]),
+            Step(
+                f"Secret {DB_SECRET} from Secrets Manager <output db_secret_arn> (value never printed)",
+                action=self._apply_db_secret,
+            ),
+            Step(
+                "helm upgrade",
+                [
+                    "helm", "upgrade", "--install", RELEASE, "helm/eksflow", "--namespace", NAMESPACE,
+                    "-f", f"helm/eksflow/values-{self.env}.yaml", "-f", self.values_layer,
+                    "--set", f"image.tag={self.image_tag}", "--wait", "--atomic", "--timeout", "15m",
+                ],
+            ),
+            Step("helm test", ["helm", "test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m"]),
+        ]  # fmt: skip
+
+    def outputs(self) -> dict:
+        entries = json.loads((self.repo / self.outputs_file).read_text())
+        return {name: entry["value"] for name, entry in entries.items()}
+
+    def resolve(self, argv: list[str]) -> list[str]:
+        """Placeholders like ``<output cluster_name>`` become Terraform output values (after the apply)."""
+        if argv[:1] == ["eksflow"]:
+            argv = [sys.executable, "-m", "eksflow.cli", *argv[1:]]
+        if not any(arg.startswith("<output ") for arg in argv):
+            return argv
+        outputs = self.outputs()
+        return [outputs[arg[8:-1]] if arg.startswith("<output ") else arg for arg in argv]
+
+    def namespace_manifest(self) -> str:
+        labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+        return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
+
+    def _apply_db_secret(self) -> None:
+        outputs = self.outputs()
+        secret = json.loads(
+            _run(["aws", "secretsmanager", "get-secret-value", "--secret-id", outputs["db_secret_arn"],
+                  "--query", "SecretString", "--output", "text"], capture=True)
+        )  # fmt: skip
+        user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+        url = f"postgresql+psycopg2://{user}:{password}@{outputs['db_endpoint']}/airflow?sslmode=require"
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": DB_SECRET, "namespace": NAMESPACE},
+            "stringData": {"connection": url},
+        }
+        _run(["kubectl", "apply", "-f", "-"], stdin=json.dumps(manifest))
+
+
+def _run(argv: list[str], *, capture: bool = False, stdin: str | None = None) -> str:
+    result = subprocess.run(argv, input=stdin, text=True, capture_output=capture, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} failed (exit {result.returncode})")
+    return result.stdout if capture else ""
+
+
+def preflight(deploy: Deploy) -> None:
+    """Everything that can be checked before anything changes, each as one clear line."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise ValueError(f"missing tools: {', '.join(missing)} (install them; `make tools` provides helm and kubectl)")
+    if not (deploy.repo / deploy.tf_dir / "backend.hcl").is_file():
+        raise ValueError(f"{deploy.tf_dir}/backend.hcl is missing: copy backend.hcl.example and set the state bucket")
+    probe = subprocess.run(["aws", "sts", "get-caller-identity"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        raise ValueError("no AWS credentials: `aws sts get-caller-identity` failed (log in, or set AWS_PROFILE)")
+
+
+def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
+    steps = deploy.steps()
+    if dry_run:
+        for number, step in enumerate(steps, 1):
+            command = " ".join(step.argv) if step.argv else "(in-process)"
+            command += f" > {step.stdout_to}" if step.stdout_to else ""
+            confirm = "   # asks for confirmation" if step.confirm and not deploy.auto_approve else ""
+            print(f"[{number}/{len(steps)}] {step.title}\n    {command}{confirm}", file=out)
+        return
+    preflight(deploy)
+    (deploy.repo / "build").mkdir(exist_ok=True)
+    (deploy.repo / deploy.namespace_file).write_text(deploy.namespace_manifest())
+    for number, step in enumerate(steps, 1):
+        print(f"[{number}/{len(steps)}] {step.title}", file=out, flush=True)
+        if step.confirm and not deploy.auto_approve and input("apply this plan? [yes/no] ").strip() != "yes":
+            raise ValueError("not applied: nothing changed after the plan")
+        if step.action:
+            step.action()
+        elif step.stdout_to:
+            (deploy.repo / step.stdout_to).write_text(_run(step.argv, capture=True))
+        else:
+            _run(deploy.resolve(step.argv))

@@ -1,0 +1,72 @@
+"""`make deploy`: the dry-run command plan, the order of its steps, and clear errors before anything changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from eksflow.deploy import DB_SECRET, Deploy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _deploy(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "eksflow.cli", "deploy", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, cwd=REPO, env=env)
+
+
+def test_dry_run_prints_the_complete_plan_in_order():
+    result = _deploy("--env", "dev", "--image-tag", "0123abc", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("    ")]
+    assert commands == [
+        "terraform -chdir=terraform/envs/dev init -input=false -backend-config=backend.hcl",
+        "terraform -chdir=terraform/envs/dev plan -input=false -out=../../../build/terraform-dev.tfplan",
+        "terraform -chdir=terraform/envs/dev apply -input=false ../../../build/terraform-dev.tfplan"
+        "   # asks for confirmation",
+        "terraform -chdir=terraform/envs/dev output -json > build/terraform-outputs-dev.json",
+        "eksflow chart-values --terraform-output build/terraform-outputs-dev.json --output build/chart-values-dev.yaml",
+        "aws eks update-kubeconfig --name <output cluster_name> --region <output region>",
+        "kubectl apply -f build/namespace-dev.json",
+        "(in-process)",
+        "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
+        "-f build/chart-values-dev.yaml --set image.tag=0123abc --wait --atomic --timeout 15m",
+        "helm test eksflow --namespace eksflow --timeout 5m",
+    ]
+    assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
+
+
+def test_stages_split_terraform_from_the_release():
+    infra = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "infra", "--yes").stdout
+    release = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "release").stdout
+    assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
+    assert "terraform -chdir=terraform/envs/prod output -json" in release and "apply -input" not in release
+
+
+def test_bad_input_is_refused_by_name():
+    assert "ENV=qa: no such environment (use dev or prod)" in _deploy("--env", "qa", "--image-tag", "t").stderr
+    assert "IMAGE_TAG is empty" in _deploy("--env", "dev", "--dry-run").stderr
+
+
+def test_missing_tools_stop_it_before_anything_changes(tmp_path):
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # python only: no terraform/aws/kubectl/helm
+    build = REPO / "build"
+    existed = build.exists()
+    result = _deploy("--env", "dev", "--image-tag", "t", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "eksflow: error: missing tools: terraform, aws, kubectl, helm "
+        "(install them; `make tools` provides helm and kubectl)"
+    ]
+    assert build.exists() == existed, "nothing may be written before the checks pass"
+
+
+def test_the_db_secret_is_the_one_the_chart_reads_and_the_namespace_is_restricted():
+    values = yaml.safe_load((REPO / "helm" / "eksflow" / "values.yaml").read_text())
+    assert values["database"]["existingSecret"] == DB_SECRET
+    namespace = yaml.safe_load(Deploy(env="dev", image_tag="t").namespace_manifest())
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
