@@ -44,7 +44,8 @@ def test_stages_split_terraform_from_the_release():
     infra = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "infra", "--yes").stdout
     release = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "release").stdout
     assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
-    assert "terraform -chdir=terraform/envs/prod output -json" in release and "apply -input" not in release
+    assert "[1/8] terraform init" in release and "apply -input" not in release
+    assert "terraform -chdir=terraform/envs/prod output -json" in release
 
 
 def test_bad_input_is_refused_by_name():

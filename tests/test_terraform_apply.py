@@ -29,7 +29,7 @@ from tests.terraform_cli import cli_env, terraform
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs")
+SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs", "sns", "cloudwatch")
 ENV = "dev"
 
 
@@ -170,3 +170,12 @@ def test_dag_settings_of_dev_are_what_the_roles_may_use(applied):
 
 def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def test_database_alarms_notify_the_alarm_topic(applied):
+    alarms = applied.emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"eksflow-{ENV}-metadata-db-")
+    metrics = {alarm["MetricName"]: alarm for alarm in alarms["MetricAlarms"]}
+    assert set(metrics) == {"CPUUtilization", "FreeStorageSpace", "FreeableMemory", "DatabaseConnections"}
+    for alarm in metrics.values():
+        assert alarm["AlarmActions"] == [applied.outputs["alarm_topic_arn"]] == alarm["OKActions"]
+        assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": f"eksflow-{ENV}-metadata"}]

@@ -58,7 +58,8 @@ class Deploy:
 
     def steps(self) -> list[Step]:
         every = self._all_steps()
-        return {"all": every, "infra": every[:3], "release": every[3:]}[self.stage]
+        # release starts with init too: it may run on a fresh machine (its own CI job) and reads the outputs.
+        return {"all": every, "infra": every[:3], "release": [every[0], *every[3:]]}[self.stage]
 
     def _all_steps(self) -> list[Step]:
         tf = ["terraform", f"-chdir={self.tf_dir}"]

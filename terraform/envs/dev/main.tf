@@ -1,5 +1,5 @@
-# The platform of one environment: network → EKS → data → IRSA roles → GitHub OIDC. Names of service
-# accounts, the namespace, buckets and the ECR repository come from the role model (role-model.json).
+# The platform of one environment: network → EKS → data → IRSA roles → GitHub OIDC → alarms. Names of
+# service accounts, the namespace, buckets and the ECR repository come from the role model (role-model.json).
 
 locals {
   model   = jsondecode(file("${path.module}/../../role-model.json"))
@@ -68,6 +68,13 @@ module "github_oidc" {
   deploy_environment = var.env
   ecr_repository_arn = "arn:aws:ecr:${var.region}:${data.aws_caller_identity.current.account_id}:repository/${local.model.ecr_repository}"
   eks_cluster_arn    = "arn:aws:eks:${var.region}:${data.aws_caller_identity.current.account_id}:cluster/${var.cluster_name}"
+}
+
+module "alarms" {
+  source = "../../modules/alarms"
+
+  env                 = var.env
+  database_identifier = module.data.db_identifier
 }
 
 data "aws_caller_identity" "current" {}

@@ -59,3 +59,8 @@ output "db_endpoint" {
   description = "host:port of the metadata DB (the deploy builds the chart's DB Secret from it and db_secret_arn)."
   value       = module.data.db_endpoint
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the CloudWatch alarms (subscribe on-call to it)."
+  value       = module.alarms.topic_arn
+}

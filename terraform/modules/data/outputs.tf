@@ -22,3 +22,8 @@ output "db_endpoint" {
   description = "host:port of the metadata DB."
   value       = aws_db_instance.metadata.endpoint
 }
+
+output "db_identifier" {
+  description = "RDS instance identifier of the metadata DB (alarms)."
+  value       = aws_db_instance.metadata.identifier
+}
