@@ -4,3 +4,5 @@
 locals {
   name_prefix = "eksflow-${var.env}"
 }
+
+data "aws_caller_identity" "current" {}

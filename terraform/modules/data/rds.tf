@@ -51,11 +51,11 @@ resource "aws_db_instance" "metadata" {
   max_allocated_storage               = var.database_allocated_storage_gb * 5
   storage_type                        = "gp3"
   storage_encrypted                   = true
-  kms_key_id                          = aws_kms_key.database.arn
+  kms_key_id                          = module.database_key.arn
   db_name                             = "airflow"
   username                            = "airflow"
   manage_master_user_password         = true
-  master_user_secret_kms_key_id       = aws_kms_key.database.arn
+  master_user_secret_kms_key_id       = module.database_key.arn
   db_subnet_group_name                = aws_db_subnet_group.metadata.name
   vpc_security_group_ids              = [aws_security_group.metadata.id]
   parameter_group_name                = aws_db_parameter_group.metadata.name
@@ -67,7 +67,7 @@ resource "aws_db_instance" "metadata" {
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
   performance_insights_enabled        = true
-  performance_insights_kms_key_id     = aws_kms_key.database.arn
+  performance_insights_kms_key_id     = module.database_key.arn
   monitoring_interval                 = 0
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   skip_final_snapshot                 = !var.deletion_protection

@@ -11,20 +11,15 @@ locals {
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
-# The account administers the key (IAM decides who); CloudWatch Logs may use it for this cluster's log group.
-data "aws_iam_policy_document" "key" {
-  # checkov:skip=CKV_AWS_109: key policy: Resource "*" is this key only; the account root delegates to IAM (AWS default key policy)
-  # checkov:skip=CKV_AWS_111: key policy: Resource "*" is this key only
+locals {
+  log_group_name = "/aws/eks/${var.cluster_name}/cluster"
+  log_group_arn  = "arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group_name}"
+}
+
+# CloudWatch Logs may use the key for this cluster's log group only.
+data "aws_iam_policy_document" "logs_use_key" {
+  # checkov:skip=CKV_AWS_111: key policy: Resource "*" is this key only; the service is limited to one log group by condition
   # checkov:skip=CKV_AWS_356: key policy: Resource "*" is this key only
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
   statement {
     sid       = "ControlPlaneLogs"
     actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
@@ -41,23 +36,23 @@ data "aws_iam_policy_document" "key" {
   }
 }
 
-locals {
-  log_group_name = "/aws/eks/${var.cluster_name}/cluster"
-  log_group_arn  = "arn:${local.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group_name}"
+module "secrets_key" {
+  source = "../kms_key"
+
+  description         = "${var.cluster_name} Kubernetes secrets envelope encryption and control-plane logs"
+  service_policy_json = data.aws_iam_policy_document.logs_use_key.json
+  tags                = var.tags
 }
 
-resource "aws_kms_key" "secrets" {
-  description             = "${var.cluster_name} Kubernetes secrets envelope encryption and control-plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.key.json
-  tags                    = var.tags
+moved {
+  from = aws_kms_key.secrets
+  to   = module.secrets_key.aws_kms_key.this
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = local.log_group_name
   retention_in_days = var.control_plane_log_retention_days
-  kms_key_id        = aws_kms_key.secrets.arn
+  kms_key_id        = module.secrets_key.arn
   tags              = var.tags
 }
 
@@ -102,7 +97,7 @@ resource "aws_eks_cluster" "this" {
   encryption_config {
     resources = ["secrets"]
     provider {
-      key_arn = aws_kms_key.secrets.arn
+      key_arn = module.secrets_key.arn
     }
   }
 
