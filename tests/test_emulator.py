@@ -141,3 +141,11 @@ def test_eks_cluster_and_nodegroup_read_back_what_was_written(fresh_emulator):
     )
     nodegroup = eks.describe_nodegroup(clusterName="eksflow-test", nodegroupName="tasks")["nodegroup"]
     assert "remoteAccess" not in nodegroup and nodegroup["updateConfig"] == {"maxUnavailable": 1}
+
+
+def test_revoking_an_unknown_security_group_rule_is_not_found_as_in_aws(fresh_emulator):
+    ec2 = fresh_emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="rules", Description="rules", VpcId=vpc)["GroupId"]
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSecurityGroupRuleId\.NotFound"):
+        ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=["sgr-00000000000000000"])

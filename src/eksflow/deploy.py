@@ -33,6 +33,7 @@ class Step:
     action: Callable[[], None] | None = None  # in-process steps (secrets); described, never echoed with values
     confirm: bool = False
     stdout_to: str | None = None
+    failure: str | None = None  # one clear line instead of the tool's exit status
 
 
 @dataclass
@@ -76,6 +77,12 @@ class Deploy:
             Step(
                 "kubeconfig for the cluster",
                 ["aws", "eks", "update-kubeconfig", "--name", "<output cluster_name>", "--region", "<output region>"],
+            ),
+            Step(
+                "check that the cluster answers (before anything in it changes)",
+                ["kubectl", "get", "--raw", "/readyz", "--request-timeout=15s"],
+                failure="the cluster's API does not answer: check network access to its endpoint "
+                "(private endpoint: VPN/bastion; public: public_access_cidrs) and your access entry",
             ),
             Step("namespace with restricted Pod Security", ["kubectl", "apply", "-f", self.namespace_file]),
             Step(
@@ -168,4 +175,9 @@ def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
         elif step.stdout_to:
             (deploy.repo / step.stdout_to).write_text(_run(step.argv, capture=True))
         else:
-            _run(deploy.resolve(step.argv))
+            try:
+                _run(deploy.resolve(step.argv), capture=step.failure is not None)
+            except RuntimeError:
+                if step.failure:
+                    raise ValueError(step.failure) from None
+                raise

@@ -7,6 +7,9 @@
   (moto drops them);
 - EC2: a flow log into ``arn:aws:s3:::bucket/prefix/`` checks that the bucket exists (moto looks for a
   bucket named ``bucket/prefix/`` and refuses);
+- EC2: revoking a security-group rule by an unknown rule ID answers ``InvalidSecurityGroupRuleId.NotFound``
+  as AWS does (moto says ``InvalidPermission.NotFound``, which the provider does not read as "already gone";
+  once in about seven destroys a rule was already missing and the destroy failed on it);
 - EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
   data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
 
@@ -77,8 +80,30 @@ def _flow_logs_into_a_bucket_prefix() -> None:
     FlowLogsBackend.create_flow_logs = create_flow_logs
 
 
+def _unknown_rule_ids_are_not_found() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    original = SecurityGroupBackend.revoke_security_group_ingress
+    signature = inspect.signature(original)
+
+    def revoke_security_group_ingress(self, *args, **kwargs):
+        call = signature.bind(self, *args, **kwargs).arguments
+        group = self.get_security_group_by_name_or_id(call["group_name_or_id"], call.get("vpc_id"))
+        known = {rule.id for rule in group.ingress_rules} if group else set()
+        for rule_id in call.get("security_rule_ids") or []:
+            if group and rule_id not in known:
+                raise EC2ClientError(
+                    "InvalidSecurityGroupRuleId.NotFound", f"The security group rule ID '{rule_id}' does not exist"
+                )
+        return original(self, *args, **kwargs)
+
+    SecurityGroupBackend.revoke_security_group_ingress = revoke_security_group_ingress
+
+
 def patch_infra() -> None:
     _rds_user_parameters()
     _rds_performance_insights()
     _launch_template_own_tags_apart()
     _flow_logs_into_a_bucket_prefix()
+    _unknown_rule_ids_are_not_found()
