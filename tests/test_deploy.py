@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from eksflow.deploy import DB_SECRET, Deploy
+from eksflow.deploy import DB_SECRET, Deploy, execute
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,3 +74,24 @@ def test_the_db_secret_is_the_one_the_chart_reads_and_the_namespace_is_restricte
     assert values["database"]["existingSecret"] == DB_SECRET
     namespace = yaml.safe_load(Deploy(env="dev", image_tag="t").namespace_manifest())
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_an_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
+    """The real kubectl against a kubeconfig whose API server is a closed port on 127.0.0.1."""
+    found = shutil.which("kubectl") or str(REPO / ".tools" / "bin" / "kubectl")
+    if not Path(found).is_file():
+        pytest.skip("kubectl is not installed: run `make tools` (or `make test`, which installs it)")
+    kubectl = Path(found)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: closed\n"
+        "clusters: [{name: closed, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: nobody, user: {token: not-a-secret}}]\n"
+        "contexts: [{name: closed, context: {cluster: closed, user: nobody}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("PATH", f"{kubectl.parent}{os.pathsep}{os.environ['PATH']}")
+    deploy = Deploy(env="dev", image_tag="t")
+    (check,) = [step for step in deploy.steps() if step.title.startswith("check that the cluster answers")]
+    with pytest.raises(ValueError, match=r"^the cluster's API does not answer: check network access"):
+        execute(deploy, [check])

@@ -166,6 +166,10 @@ def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
     preflight(deploy)
     (deploy.repo / "build").mkdir(exist_ok=True)
     (deploy.repo / deploy.namespace_file).write_text(deploy.namespace_manifest())
+    execute(deploy, steps, out)
+
+
+def execute(deploy: Deploy, steps: list[Step], out=sys.stdout) -> None:
     for number, step in enumerate(steps, 1):
         print(f"[{number}/{len(steps)}] {step.title}", file=out, flush=True)
         if step.confirm and not deploy.auto_approve and input("apply this plan? [yes/no] ").strip() != "yes":
