@@ -11,6 +11,8 @@ Patches (each small, each documented in docs/local-stack.md):
 - EKS: add-ons and access entries (moto has neither; Terraform's eks module manages both) and a few
   attributes moto drops, see ``emulator_eks``; RDS and EC2 read-back fixes, see ``emulator_infra``
   (together they let ``terraform/envs/dev`` apply and then plan clean);
+- STS: AssumeRoleWithWebIdentity/SAML are accepted unsigned when IAM enforcement is on, as in AWS (the
+  IRSA path), see ``emulator_iam``;
 - SageMaker: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config;
 - SageMaker: training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object)
   as FinalMetricDataList instead of moto's fixed ``train:progress``; a job with the hyperparameter
@@ -25,6 +27,7 @@ import os
 from typing import Any
 
 from eksflow.local.emulator_eks import patch_eks
+from eksflow.local.emulator_iam import patch_unsigned_sts
 from eksflow.local.emulator_infra import patch_infra
 
 # A training job with this hyperparameter fails with its value as FailureReason (for failure tests).
@@ -174,6 +177,7 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
     patch_ecs()
     patch_eks()
     patch_infra()
+    patch_unsigned_sts()
     metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
     patch_sagemaker(metrics)
     configure_job_durations(float(env.get("EKSFLOW_EMULATOR_JOB_SECONDS", "0") or 0))
