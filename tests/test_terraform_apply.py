@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from eksflow.chartvalues import output_values
 from eksflow.chartvalues import render as render_chart_values
 from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names, ecr_repository_name
 from eksflow.roles import ROLES
@@ -68,7 +69,7 @@ def applied(tmp_path_factory):
         platform.terraform("init", "-input=false")
         platform.terraform("apply", "-auto-approve", "-input=false")
         output_json = platform.terraform("output", "-json").stdout
-        platform.outputs = {name: entry["value"] for name, entry in json.loads(output_json).items()}
+        platform.outputs = output_values(json.loads(output_json))
         platform.values_layer = tmp / "chart-values-dev.yaml"
         platform.values_layer.write_text(render_chart_values(output_json))
         yield platform

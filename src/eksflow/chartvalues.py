@@ -15,7 +15,7 @@ from eksflow.roles import ROLES
 REQUIRED_OUTPUTS = ("region", "ecr_repository_url", "task_role_arns", "control_plane_role_arns", "log_bucket")
 
 
-def _values(outputs: dict[str, Any]) -> dict[str, Any]:
+def output_values(outputs: dict[str, Any]) -> dict[str, Any]:
     """The ``value`` of each ``terraform output -json`` entry."""
     return {
         name: entry["value"] if isinstance(entry, dict) and "value" in entry else entry
@@ -33,7 +33,7 @@ def _check_roles(kind: str, arns: dict[str, str], expected: set[str]) -> None:
 
 
 def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
-    outputs = _values(terraform_outputs)
+    outputs = output_values(terraform_outputs)
     missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
     if missing:
         raise ValueError(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from eksflow.chartvalues import output_values
 from eksflow.platform import NAMESPACE
 
 ENVIRONMENTS = ("dev", "prod")
@@ -101,8 +102,7 @@ class Deploy:
         ]  # fmt: skip
 
     def outputs(self) -> dict:
-        entries = json.loads((self.repo / self.outputs_file).read_text())
-        return {name: entry["value"] for name, entry in entries.items()}
+        return output_values(json.loads((self.repo / self.outputs_file).read_text()))
 
     def resolve(self, argv: list[str]) -> list[str]:
         """Placeholders like ``<output cluster_name>`` become Terraform output values (after the apply)."""
