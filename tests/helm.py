@@ -7,8 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "helm" / "eksflow"
@@ -17,10 +18,11 @@ VALUE_FILES = {name: CHART / f"values-{name}.yaml" for name in ("dev", "prod", "
 
 
 def helm_binary() -> str:
-    for candidate in (os.environ.get("EKSFLOW_HELM"), shutil.which("helm"), str(REPO / ".tools" / "bin" / "helm")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.skip("helm is not installed: run `make tools` (or `make test`, which installs it)")
+    return find_tool("helm", os.environ.get("EKSFLOW_HELM"), shutil.which("helm"), REPO / ".tools" / "bin" / "helm")
+
+
+def kubectl_binary() -> str:
+    return find_tool("kubectl", shutil.which("kubectl"), REPO / ".tools" / "bin" / "kubectl")
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,21 +9,21 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP_COMMENT = re.compile(r"checkov:skip=(?P<check>[A-Z0-9_]+)(?P<rest>.*)")
 
 
 def scan_tool(name: str) -> str:
-    for folder in (os.environ.get("EKSFLOW_SCAN_BIN"), str(REPO / ".tools" / "scan" / "bin")):
-        candidate = Path(folder or "") / name
-        if folder and candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed: run `make tools` (or `make test`, which installs it)")
-    return found
+    """Pinned scanners from the tool venv first (EKSFLOW_SCAN_BIN, .tools/scan/bin), then PATH."""
+    configured = os.environ.get("EKSFLOW_SCAN_BIN")
+    return find_tool(
+        name,
+        Path(configured) / name if configured else None,
+        REPO / ".tools" / "scan" / "bin" / name,
+        shutil.which(name),
+    )
 
 
 def scan(*args: str) -> dict:

@@ -7,16 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.tools import find_tool
 
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
 
 
 def terraform_binary() -> str:
-    found = shutil.which("terraform")
-    if not found:
-        pytest.skip("terraform is not installed: install Terraform >= 1.6 to run the Terraform tests")
-    return found
+    return find_tool("terraform", shutil.which("terraform"), hint="install Terraform >= 1.6 to run the Terraform tests")
 
 
 def provider_mirror() -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from eksflow.deploy import DB_SECRET, Deploy, execute
+from tests.helm import kubectl_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,10 +78,7 @@ def test_the_db_secret_is_the_one_the_chart_reads_and_the_namespace_is_restricte
 
 def test_an_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
     """The real kubectl against a kubeconfig whose API server is a closed port on 127.0.0.1."""
-    found = shutil.which("kubectl") or str(REPO / ".tools" / "bin" / "kubectl")
-    if not Path(found).is_file():
-        pytest.skip("kubectl is not installed: run `make tools` (or `make test`, which installs it)")
-    kubectl = Path(found)
+    kubectl = Path(kubectl_binary())
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: closed\n"
