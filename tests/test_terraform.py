@@ -43,37 +43,40 @@ def test_module_inits_and_validates(module, tf_env, tmp_path):
         assert (module / name).is_file(), f"{module.name} lacks {name}"
 
 
-def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
-    work = tmp_path / "bad"
+def _validation_errors(module: str, inputs: str, tf_env: dict, work: Path) -> str:
+    """`terraform validate` of one call of a module with the given inputs: it must fail; its stderr, unwrapped."""
     work.mkdir()
-    (work / "main.tf").write_text(
-        'module "irsa" {\n  source = "' + str(TERRAFORM / "modules" / "irsa") + '"\n'
-        '  env = "Prod_1"\n  role_model = jsondecode(file("' + str(TERRAFORM / "role-model.json") + '"))\n'
-        '  oidc_provider_arn = "not-an-arn"\n  oidc_issuer = "https://x"\n  log_bucket_arn = "a"\n'
-        '  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n  ecs_task_definition_families = []\n'
-        '  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n}\n'
-    )
+    source = TERRAFORM / "modules" / module
+    (work / "main.tf").write_text(f'module "{module}" {{\n  source = "{source}"\n{inputs}}}\n')
     terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
     result = terraform("validate", "-no-color", cwd=work, env=tf_env, check=False)
     assert result.returncode != 0
-    text = " ".join(result.stderr.split())
+    return " ".join(result.stderr.split())
+
+
+def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
+    text = _validation_errors(
+        "irsa",
+        '  env = "Prod_1"\n  role_model = jsondecode(file("' + str(TERRAFORM / "role-model.json") + '"))\n'
+        '  oidc_provider_arn = "not-an-arn"\n  oidc_issuer = "https://x"\n  log_bucket_arn = "a"\n'
+        '  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n  ecs_task_definition_families = []\n'
+        '  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n',
+        tf_env,
+        tmp_path / "bad",
+    )
     assert "env must be 2-16 lowercase letters" in text
     assert "oidc_provider_arn must be an IAM OIDC provider ARN" in text
     assert "oidc_issuer must be the issuer host and path without the https:// scheme" in text
 
 
 def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
-    work = tmp_path / "bad-network"
-    work.mkdir()
-    (work / "main.tf").write_text(
-        'module "network" {\n  source = "' + str(TERRAFORM / "modules" / "network") + '"\n'
+    text = _validation_errors(
+        "network",
         '  env = "dev"\n  cluster_name = ""\n  vpc_cidr = "10.0.0.0/8"\n  availability_zones = ["eu-west-1a"]\n'
-        '  flow_log_bucket_arn = "eksflow-dev-logs"\n}\n'
+        '  flow_log_bucket_arn = "eksflow-dev-logs"\n',
+        tf_env,
+        tmp_path / "bad-network",
     )
-    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=work, env=tf_env)
-    result = terraform("validate", "-no-color", cwd=work, env=tf_env, check=False)
-    assert result.returncode != 0
-    text = " ".join(result.stderr.split())
     assert "cluster_name must start with a letter" in text
     assert "vpc_cidr must be a valid IPv4 CIDR between /16 and /20" in text
     assert "availability_zones needs two or three zones" in text
