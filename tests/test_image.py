@@ -4,6 +4,7 @@ checkov's Dockerfile checks. (Building it needs a Docker engine: the image workf
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import tomllib
@@ -22,6 +23,7 @@ DOCKERFILE = (REPO / "Dockerfile").read_text()
 INSTRUCTIONS = re.findall(r"^(FROM|COPY|RUN|USER|LABEL|ARG)\s+((?:[^\n]*\\\n)*[^\n]*)", DOCKERFILE, re.MULTILINE)
 
 
+@functools.cache
 def _lock() -> dict[str, list[tuple[str, Marker | None]]]:
     pins: dict[str, list[tuple[str, Marker | None]]] = {}
     for line in (REPO / "requirements.lock").read_text().splitlines():
