@@ -14,8 +14,10 @@ import yaml
 from eksflow.platform import ecr_repository_name
 from tests.scanners import failures, scan, scan_tool, skips_without_reason
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
+GITHUB = Path(__file__).resolve().parents[1] / ".github"
+WORKFLOWS = GITHUB / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
+ACTIONS = sorted(GITHUB.glob("actions/*/action.yml"))  # local composite actions the workflows call
 
 
 def _load(name: str) -> dict:
@@ -26,8 +28,13 @@ def test_the_three_workflows_exist():
     assert {f.name for f in FILES} == {"ci.yml", "image.yml", "deploy.yml"}
 
 
-def test_workflows_match_the_github_workflow_schema():
-    command = [scan_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, FILES)]
+SCHEMAS = {"workflows": ("vendor.github-workflows", FILES), "actions": ("vendor.github-actions", ACTIONS)}
+
+
+@pytest.mark.parametrize(("schema", "paths"), SCHEMAS.values(), ids=SCHEMAS.keys())
+def test_workflows_and_actions_match_the_github_schemas(schema, paths):
+    assert paths
+    command = [scan_tool("check-jsonschema"), "--builtin-schema", schema, *map(str, paths)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -39,7 +46,7 @@ def test_checkov_github_actions_checks_pass():
     assert not skips_without_reason(FILES)
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES + ACTIONS, ids=lambda p: p.relative_to(GITHUB).as_posix())
 def test_actions_are_pinned_by_commit_sha_with_their_version(path):
     for line in path.read_text().splitlines():
         match = re.search(r"uses:\s*(\S+)", line)
@@ -58,9 +65,15 @@ def test_permissions_are_minimal_and_no_long_lived_keys(path):
         granted = job.get("permissions", workflow["permissions"])
         assert set(granted) <= {"contents", "id-token"}, f"{name}: {granted}"
         assert granted.get("contents") == "read", name
-        uses_aws = "configure-aws-credentials" in yaml.safe_dump(job)
+        uses_aws = "configure-aws-credentials" in _with_local_actions(job)
         assert (granted.get("id-token") == "write") == uses_aws, f"{name}: id-token only where AWS is assumed"
         assert job.get("timeout-minutes"), f"{name}: set timeout-minutes"
+
+
+def _with_local_actions(job: dict) -> str:
+    """The job's text with the text of every local action it uses (`uses: ./.github/actions/...`)."""
+    local = [step["uses"] for step in job.get("steps", []) if step.get("uses", "").startswith("./")]
+    return yaml.safe_dump(job) + "".join((GITHUB.parent / uses / "action.yml").read_text() for uses in local)
 
 
 def test_ci_runs_the_same_command_as_local_ci():
