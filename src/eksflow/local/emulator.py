@@ -2,6 +2,7 @@
 pipelines need. Run as ``python -m eksflow.local.emulator --port N`` (binds 127.0.0.1 only).
 
 Patches (each small, each documented in docs/local-stack.md):
+- requests are served one at a time (moto's backends are not thread-safe);
 - ECS: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``);
 - ECS: a task's containers follow the task's status (moto leaves them PENDING, which makes
   EcsRunTaskOperator fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment
@@ -172,8 +173,27 @@ def patch_sagemaker(training_metrics: dict[str, float]) -> None:
     FakeTrainingJob.__init__ = training_init
 
 
+def serialize_requests() -> None:
+    """One request at a time. moto's server is threaded but its backends are not thread-safe; twice in about
+    ten Terraform applies/destroys (many calls in parallel) a security group lost a rule (a default egress
+    rule right after create, an ingress rule before destroy). Each request takes milliseconds."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lock = threading.Lock()
+    original = DomainDispatcherApplication.__call__
+
+    def __call__(self, environ, start_response):
+        with lock:
+            return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__
+
+
 def apply_patches(environ: dict[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
+    serialize_requests()
     patch_ecs()
     patch_eks()
     patch_infra()
