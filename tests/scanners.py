@@ -1,4 +1,4 @@
-"""Run the scanners (checkov, hadolint, check-jsonschema) from the tool venv `make tools` creates, or PATH."""
+"""Run the scanners (checkov, hadolint, check-jsonschema, shellcheck) from the `make tools` venv, or PATH."""
 
 from __future__ import annotations
 

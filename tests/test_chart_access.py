@@ -21,9 +21,9 @@ def test_aws_auth_manager_is_the_default_and_needs_its_identity_center_settings(
 def test_simple_auth_manager_only_with_the_local_only_acknowledgement():
     refused = helm(*template_args("auth.manager=simple"), check=False)
     assert refused.returncode != 0 and "simpleAllAdminsForLocalUseOnly" in refused.stderr
-    cfg = airflow_cfg(render(base=VALUE_FILES["local-dev"]))
+    cfg = airflow_cfg(render(base=VALUE_FILES["kind"]))
     assert cfg["core"]["simple_auth_manager_all_admins"] == "True"
-    assert "LOCAL/DEV CLUSTERS ONLY" in VALUE_FILES["local-dev"].read_text()
+    assert "LOCAL CLUSTERS ONLY" in VALUE_FILES["kind"].read_text()
 
 
 def test_ingress_is_off_by_default_and_internal_with_tls_when_on():

@@ -17,6 +17,7 @@ ARN = "arn:aws:iam::210987654321:role/"
 
 def _outputs(**overrides) -> dict:
     outputs = {
+        "env": "prod",
         "region": "eu-central-1",
         "ecr_repository_url": "210987654321.dkr.ecr.eu-central-1.amazonaws.com/eksflow/airflow",
         "task_role_arns": {name: ARN + role.iam_role_name("prod") for name, role in ROLES.items()},
@@ -39,6 +40,7 @@ def test_outputs_become_the_values_layer():
     assert result.returncode == 0, result.stderr
     values = yaml.safe_load(result.stdout)
     assert values["region"] == "eu-central-1"
+    assert values["dagSettings"] == {"env": "prod", "awsAccountId": "210987654321"}
     assert values["image"] == {"repository": "210987654321.dkr.ecr.eu-central-1.amazonaws.com/eksflow/airflow"}
     assert values["workers"]["roles"]["ecs-runner"] == {"iamRoleArn": ARN + "eksflow-prod-task-ecs-runner"}
     assert set(values["controlPlane"]) == {c.name for c in CONTROL_PLANE}

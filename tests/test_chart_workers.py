@@ -77,8 +77,9 @@ def test_each_role_template_is_the_base_plus_its_delta():
         assert pod["spec"]["serviceAccountName"] == role.service_account
         (container,) = pod["spec"]["containers"]
         assert container["resources"] == role.resources.as_k8s()
-        # Everything else is the base file as written, apart from image and placement from values.
-        assert without(container, "resources", "image", "imagePullPolicy") == without(
+        # Everything else is the base file as written, apart from image, placement and the platform env
+        # (test_chart_env.py) from values.
+        assert without(container, "resources", "image", "imagePullPolicy", "env") == without(
             base["spec"]["containers"][0], "image", "imagePullPolicy"
         )
         assert without(pod["spec"], "serviceAccountName", "nodeSelector", "tolerations", "containers") == without(
@@ -194,7 +195,7 @@ def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods
     for docs in (
         render(),
         render(base=VALUE_FILES["prod"]),
-        render(base=VALUE_FILES["local-dev"]),
+        render(base=VALUE_FILES["kind"]),
         render(
             sets=(
                 f"workers.roles.ecs-runner.iamRoleArn={ARN}",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eksflow.deploy import DB_SECRET, Deploy, execute
+from eksflow.deploy import DB_SECRET, Deploy, execute, namespace_manifest
 from tests.helm import kubectl_binary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_missing_tools_stop_it_before_anything_changes(tmp_path):
 def test_the_db_secret_is_the_one_the_chart_reads_and_the_namespace_is_restricted():
     values = yaml.safe_load((REPO / "helm" / "eksflow" / "values.yaml").read_text())
     assert values["database"]["existingSecret"] == DB_SECRET
-    namespace = yaml.safe_load(Deploy(env="dev", image_tag="t").namespace_manifest())
+    namespace = yaml.safe_load(namespace_manifest())
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 

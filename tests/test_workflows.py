@@ -82,6 +82,14 @@ def test_ci_runs_the_same_command_as_local_ci():
     assert set(_load("ci.yml")[True]) == {"pull_request", "push"}  # YAML reads the key `on` as True
 
 
+def test_ci_runs_the_kind_e2e_where_docker_exists():
+    job = _load("ci.yml")["jobs"]["kind-e2e"]
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert "make kind-e2e" in runs
+    assert job["runs-on"].startswith("ubuntu-"), "GitHub-hosted Ubuntu runners come with Docker and kind"
+    assert "permissions" not in job, "read-only workflow permissions suffice: no AWS, no registry"
+
+
 def test_image_pushes_to_the_role_model_repository_via_oidc():
     image = _load("image.yml")
     job = image["jobs"]["build-push"]

@@ -1,6 +1,7 @@
 """Terraform outputs → a Helm values layer for the chart (``make chart-values ENV=…``).
 
-The layer holds only what Terraform knows (region, image repository, IRSA role ARNs, log bucket); the
+The layer holds only what Terraform knows (env, region, account, image repository, IRSA role ARNs, log
+bucket); the
 environment's ``helm/eksflow/values-<env>.yaml`` holds everything else and comes first on the command line.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import ROLES
 
-REQUIRED_OUTPUTS = ("region", "ecr_repository_url", "task_role_arns", "control_plane_role_arns", "log_bucket")
+REQUIRED_OUTPUTS = ("env", "region", "ecr_repository_url", "task_role_arns", "control_plane_role_arns", "log_bucket")
 
 
 def output_values(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +33,13 @@ def _check_roles(kind: str, arns: dict[str, str], expected: set[str]) -> None:
         )
 
 
+def _account_id(role_arns: dict[str, str]) -> str:
+    accounts = {arn.split(":")[4] for arn in role_arns.values()}
+    if len(accounts) != 1:
+        raise ValueError(f"terraform output task_role_arns spans accounts {sorted(accounts)}: expected one")
+    return accounts.pop()
+
+
 def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
     outputs = output_values(terraform_outputs)
     missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
@@ -44,6 +52,7 @@ def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
     _check_roles("control_plane_role_arns", control_plane, {c.name for c in CONTROL_PLANE})
     return {
         "region": outputs["region"],
+        "dagSettings": {"env": outputs["env"], "awsAccountId": _account_id(tasks)},
         "image": {"repository": outputs["ecr_repository_url"]},
         "controlPlane": {name: {"iamRoleArn": arn} for name, arn in sorted(control_plane.items())},
         "workers": {"roles": {name: {"iamRoleArn": arn} for name, arn in sorted(tasks.items())}},

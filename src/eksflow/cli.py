@@ -49,6 +49,40 @@ def _cmd_deploy(args) -> int:
     return 0
 
 
+def _cmd_kind(args) -> int:
+    from eksflow import kind
+
+    if args.what == "facts":
+        print(kind.shell_facts(), end="")
+    elif args.what == "namespace":
+        from eksflow.deploy import namespace_manifest
+
+        print(namespace_manifest())
+    else:
+        from eksflow.local.seed import seed
+
+        if not args.endpoint_url:
+            raise ValueError("kind seed needs --endpoint-url (the emulator, e.g. through kubectl port-forward)")
+        print(kind.seeded_values(seed(args.endpoint_url, args.region).settings_env), end="")
+    return 0
+
+
+def _cmd_pipelines(args) -> int:
+    from eksflow.local.demo import RemoteAirflow, run_pipelines, summary_table
+
+    try:
+        result = run_pipelines(RemoteAirflow(args.api_url), timeout=args.timeout)
+    except (OSError, TimeoutError, RuntimeError) as failed:
+        print(f"eksflow: pipelines stopped: {failed}", file=sys.stderr)
+        return 1
+    print()
+    print(summary_table(result))
+    for dag_id, run in result.runs.items():
+        print(f"{dag_id}: {run['state']}")
+    print(f"pipelines {'succeeded' if result.ok else 'FAILED'}")
+    return 0 if result.ok else 1
+
+
 def _cmd_demo(args) -> int:
     from eksflow.local.demo import demo, summary_table
     from eksflow.local.stack import StackOptions, reset_state
@@ -125,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--yes", action="store_true", help="apply the Terraform plan without asking (CI approvals)")
     deploy.add_argument("--stage", default="all", help="all (default), infra (Terraform only) or release (the rest)")
     deploy.set_defaults(func=_cmd_deploy)
+
+    kind = sub.add_parser("kind", help="names, namespace and seeded values for the kind scripts (kind/*.sh)")
+    kind.add_argument("what", choices=("facts", "namespace", "seed"))
+    kind.add_argument("--endpoint-url", default="", help="seed: the AWS emulator to seed")
+    kind.add_argument("--region", default="eu-west-1", help="seed: region (default eu-west-1)")
+    kind.set_defaults(func=_cmd_kind)
+
+    pipelines = sub.add_parser(
+        "pipelines", help="run the reference pipelines on a running Airflow (e.g. kind) and wait for success"
+    )
+    pipelines.add_argument("--api-url", required=True, help="Airflow api-server base URL, e.g. http://127.0.0.1:18080")
+    pipelines.add_argument("--timeout", type=float, default=900, help="seconds per DAG run (default 900)")
+    pipelines.set_defaults(func=_cmd_pipelines)
 
     for name, func, text in (
         ("demo", _cmd_demo, "run the reference pipelines end to end on the local stack, then stop"),

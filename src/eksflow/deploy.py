@@ -113,10 +113,6 @@ class Deploy:
         outputs = self.outputs()
         return [outputs[arg[8:-1]] if arg.startswith("<output ") else arg for arg in argv]
 
-    def namespace_manifest(self) -> str:
-        labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
-        return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
-
     def _apply_db_secret(self) -> None:
         outputs = self.outputs()
         secret = json.loads(
@@ -133,6 +129,12 @@ class Deploy:
             "stringData": {"connection": url},
         }
         _run(["kubectl", "apply", "-f", "-"], stdin=json.dumps(manifest))
+
+
+def namespace_manifest() -> str:
+    """The platform namespace with restricted Pod Security enforced (also used by the kind scripts)."""
+    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
 
 
 def _run(argv: list[str], *, capture: bool = False, stdin: str | None = None) -> str:
@@ -165,7 +167,7 @@ def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
         return
     preflight(deploy)
     (deploy.repo / "build").mkdir(exist_ok=True)
-    (deploy.repo / deploy.namespace_file).write_text(deploy.namespace_manifest())
+    (deploy.repo / deploy.namespace_file).write_text(namespace_manifest())
     execute(deploy, steps, out)
 
 

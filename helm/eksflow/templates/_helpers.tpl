@@ -73,10 +73,48 @@ capabilities:
     secretKeyRef:
       name: {{ include "eksflow.airflowSecretsName" . }}
       key: jwt-secret
+{{ include "eksflow.platformEnv" . }}
+{{- end -}}
+
+{{/*
+Environment of every Airflow container and worker pod: region, one AWS connection per task role (no
+credentials: boto3 takes the pod's IRSA identity; must equal eksflow.connections.cluster_connections, tested),
+the DAG settings (eksflow.settings) and extraEnv.
+*/}}
+{{- define "eksflow.platformEnv" -}}
+{{- $s := .Values.dagSettings -}}
 - name: AWS_DEFAULT_REGION
   value: {{ .Values.region | quote }}
-- name: AIRFLOW_CONN_AWS_DEFAULT
-  value: {{ dict "conn_type" "aws" "extra" (dict "region_name" .Values.region) | toJson | quote }}
+{{- $connection := dict "conn_type" "aws" "extra" (dict "region_name" .Values.region) | toJson }}
+{{- range $delta := (include "eksflow.roleDeltas" . | fromYaml).items }}
+- name: {{ printf "AIRFLOW_CONN_AWS_%s" ($delta.role | replace "-" "_" | upper) }}
+  value: {{ $connection | quote }}
+{{- end }}
+- name: EKSFLOW_ENV
+  value: {{ $s.env | quote }}
+- name: EKSFLOW_AWS_REGION
+  value: {{ .Values.region | quote }}
+{{- with $s.awsAccountId }}
+- name: EKSFLOW_AWS_ACCOUNT_ID
+  value: {{ . | quote }}
+{{- end }}
+- name: EKSFLOW_ECS_SUBNETS
+  value: {{ join "," $s.ecsSubnets | quote }}
+- name: EKSFLOW_ECS_SECURITY_GROUPS
+  value: {{ join "," $s.ecsSecurityGroups | quote }}
+- name: EKSFLOW_SCHEDULES
+  value: {{ ternary "on" "off" $s.schedules | quote }}
+{{- range $i, $var := .Values.extraEnv }}
+{{- if regexMatch "^(EKSFLOW_(ENV|AWS_REGION|AWS_ACCOUNT_ID|ECS_SUBNETS|ECS_SECURITY_GROUPS|SCHEDULES)$|AIRFLOW_CONN_|AIRFLOW__DATABASE__)" $var.name }}
+{{- fail (printf "extraEnv[%d].name %s is set by the chart: use dagSettings (EKSFLOW_*), workers.roles (connections) or database.existingSecret" $i $var.name) }}
+{{- end }}
+{{- if and (hasKey $var "value") (regexMatch "^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$" $var.name) }}
+{{- fail (printf "extraEnv[%d].value: %s must not be a literal value in values: use valueFrom.secretKeyRef (a Secret created outside git)" $i $var.name) }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/* Volumes every control-plane pod mounts: airflow.cfg and writable emptyDirs. */}}

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from eksflow.local.api import AirflowApi
 from eksflow.local.stack import LocalStack, StackOptions, wait_for_new_run, wait_for_run
 
 DATA_DAG, ML_DAG, HOUSEKEEPING_DAG = "batch_data_pipeline", "ml_pipeline", "aws_housekeeping"
@@ -56,10 +57,24 @@ def summary_table(result: DemoResult) -> str:
     return "\n".join(lines)
 
 
-def run_pipelines(stack: LocalStack, *, timeout: float = 600, progress=print) -> DemoResult:
+@dataclass
+class RemoteAirflow:
+    """An Airflow this process did not start (kind, through kubectl port-forward): only its API."""
+
+    api_url: str
+
+    @property
+    def api(self) -> AirflowApi:
+        return AirflowApi(self.api_url)
+
+    def check_alive(self) -> None:
+        """Its processes are not ours to watch; an unreachable API fails the next request."""
+
+
+def run_pipelines(stack: LocalStack | RemoteAirflow, *, timeout: float = 600, progress=print) -> DemoResult:
     result = DemoResult()
     api = stack.api
-    api.wait_for_dags(REFERENCE_DAGS, timeout=120)
+    api.wait_for_dags(REFERENCE_DAGS, timeout=300)
     for dag_id in sorted(REFERENCE_DAGS):
         api.unpause(dag_id)
     known_ml = {r["dag_run_id"] for r in api.runs(ML_DAG)}

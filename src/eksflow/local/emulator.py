@@ -206,11 +206,14 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="eksflow local AWS emulator (moto server, patched)")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 only inside a container)"
+    )
     args = parser.parse_args(argv)
     apply_patches()
     from moto.server import main as moto_main
 
-    moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
+    moto_main(["--host", args.host, "--port", str(args.port)])
 
 
 if __name__ == "__main__":

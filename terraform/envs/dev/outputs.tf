@@ -1,5 +1,10 @@
 # What the Helm chart needs (a make target will turn these into a values file).
 
+output "env" {
+  description = "Platform environment (chart: dagSettings.env)."
+  value       = var.env
+}
+
 output "region" {
   description = "AWS region (chart: region)."
   value       = var.region
