@@ -57,7 +57,8 @@ with DAG(
         job_base_name="churn-train",
         image=settings.training_image,
         execution_role_arn=settings.sagemaker_execution_role_arn,
-        input_s3_uri=curated.uri,
+        # The prefix with its '/' (Airflow normalizes the Asset URI without it).
+        input_s3_uri=settings.curated_prefix_uri,
         output_s3_uri=f"{ARTIFACTS}/models/",
         instance_type="ml.m5.xlarge",
         hyperparameters={"objective": "binary:logistic", "num_round": "100"},

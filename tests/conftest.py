@@ -30,8 +30,41 @@ REGION = "eu-west-1"
 ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 
 
+# Files that share one Terraform-applied dev platform (tests/dev_platform.py): one xdist worker runs them
+# together, and first, since the apply is the longest single piece of `make test`.
+DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py"})
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{ALLOWED_CI_SKIP_MARK}: a skip CI accepts (Docker-only suites)")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in DEV_PLATFORM_FILES)  # stable: keeps order otherwise
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DevPlatformScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "dev-platform" if Path(scope).name in DEV_PLATFORM_FILES else scope
+
+    return DevPlatformScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Tables that tests report with record_property("table: <title>", text) (e.g. the least-privilege
+    probes), printed after the run; user properties reach the controller under xdist too."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, text in getattr(report, "user_properties", []):
+            if name.startswith("table: "):
+                terminalreporter.write_sep("-", name.removeprefix("table: "))
+                terminalreporter.write_line(text)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -86,6 +119,14 @@ def running_emulator(log_dir: Path, extra_env: dict[str, str] | None = None, *, 
 def emulator(tmp_path_factory) -> Iterator[Emulator]:
     with running_emulator(tmp_path_factory.mktemp("emulator")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def dev_platform(tmp_path_factory):
+    """terraform/envs/dev applied to its own emulator, destroyed at the end (tests/dev_platform.py)."""
+    from tests.dev_platform import applied_dev_platform
+
+    yield from applied_dev_platform(tmp_path_factory.mktemp("envs-dev-apply"))
 
 
 @pytest.fixture()

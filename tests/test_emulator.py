@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from botocore.exceptions import ClientError
+
+from eksflow.local.emulator_control import control
 from tests.conftest import running_emulator
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
@@ -149,3 +153,102 @@ def test_revoking_an_unknown_security_group_rule_is_not_found_as_in_aws(fresh_em
     group = ec2.create_security_group(GroupName="rules", Description="rules", VpcId=vpc)["GroupId"]
     with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSecurityGroupRuleId\.NotFound"):
         ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=["sgr-00000000000000000"])
+
+
+def test_bucket_policies_see_secure_transport_and_skip_statements_whose_condition_fails(fresh_emulator):
+    """The platform's buckets deny requests without TLS (Deny when aws:SecureTransport is false). moto used to
+    deny every object call under such a policy; the emulator stands in for AWS's HTTPS endpoints."""
+    s3 = fresh_emulator.client("s3")
+    bucket = "eksflow-local-data"
+
+    def policy(secure_transport: str) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": secure_transport}},
+        }]})  # fmt: skip
+
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy("false"))
+    s3.put_object(Bucket=bucket, Key="tls-only/ok", Body=b"x")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy("true"))  # the condition now holds: the Deny applies
+    with pytest.raises(ClientError) as denied:
+        s3.put_object(Bucket=bucket, Key="tls-only/denied", Body=b"x")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _control(emulator, path: str, body: str | None = None) -> dict:
+    return control(emulator.url, path, body)
+
+
+def _train(sagemaker, name: str) -> None:
+    sagemaker.create_training_job(
+        TrainingJobName=name,
+        RoleArn="arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution",
+        AlgorithmSpecification={"TrainingImage": "train:1", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://eksflow-local-ml-artifacts/models/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+def test_job_seconds_make_training_jobs_and_endpoints_take_that_long(fresh_emulator):
+    import time
+
+    sagemaker = fresh_emulator.client("sagemaker")
+    assert _control(fresh_emulator, "job-seconds", "1.5") == {"job_seconds": 1.5}
+    try:
+        _train(sagemaker, "eksflow-slow-train")
+        sagemaker.create_endpoint(EndpointName="eksflow-slow", EndpointConfigName="eksflow-local-seed-config")
+        assert (
+            sagemaker.describe_training_job(TrainingJobName="eksflow-slow-train")["TrainingJobStatus"] == "InProgress"
+        )
+        assert sagemaker.describe_endpoint(EndpointName="eksflow-slow")["EndpointStatus"] == "Creating"
+        time.sleep(1.6)
+        assert sagemaker.describe_training_job(TrainingJobName="eksflow-slow-train")["TrainingJobStatus"] == "Completed"
+        assert sagemaker.describe_endpoint(EndpointName="eksflow-slow")["EndpointStatus"] == "InService"
+    finally:
+        _control(fresh_emulator, "job-seconds", "0")
+    _train(sagemaker, "eksflow-fast-train")
+    assert sagemaker.describe_training_job(TrainingJobName="eksflow-fast-train")["TrainingJobStatus"] == "Completed"
+
+
+def test_fault_windows_refuse_like_aws_and_botocore_retries_ride_them_out(fresh_emulator):
+    import boto3
+    from botocore.config import Config
+
+    def client(service: str, attempts: int):
+        return boto3.client(
+            service, endpoint_url=fresh_emulator.url, region_name="eu-west-1", aws_access_key_id="testing",
+            aws_secret_access_key="testing", config=Config(retries={"mode": "adaptive", "max_attempts": attempts}),
+        )  # fmt: skip
+
+    once = {service: client(service, 1) for service in ("sagemaker", "ec2", "s3", "ecs")}
+    patient = {service: client(service, 10) for service in ("sagemaker", "ecs")}  # the platform's config
+    _control(fresh_emulator, "stats/reset", "")
+    window = {"kind": "throttle", "seconds": 3, "services": ["sagemaker", "ec2"]}
+    _control(fresh_emulator, "faults", json.dumps(window))
+    with pytest.raises(ClientError) as throttled:
+        once["sagemaker"].list_endpoints()
+    assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+    with pytest.raises(ClientError) as throttled:
+        once["ec2"].describe_instances()
+    assert throttled.value.response["Error"]["Code"] == "RequestLimitExceeded"
+    once["s3"].list_buckets()  # other services are served
+    assert patient["sagemaker"].list_endpoints()["Endpoints"], "the platform's retry config rides it out"
+    stats = _control(fresh_emulator, "stats")
+    assert stats["faults_injected"] >= 3
+    assert stats["calls"]["sagemaker:ListEndpoints"] >= 3 and stats["calls"]["s3"] == 1
+
+    _control(fresh_emulator, "faults", json.dumps({"kind": "unavailable", "seconds": 1}))
+    with pytest.raises(ClientError) as unavailable:
+        once["ecs"].list_clusters()
+    assert unavailable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert patient["ecs"].list_clusters()["clusterArns"]
+
+
+def test_control_api_refuses_bad_input_naming_it(fresh_emulator):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _control(fresh_emulator, "faults", json.dumps({"kind": "flood"}))
+    assert refused.value.code == 400 and b"kind must be 'throttle' or 'unavailable'" in refused.value.read()

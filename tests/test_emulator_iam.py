@@ -1,6 +1,8 @@
 """IAM enforcement in the emulator along the IRSA path: an unsigned AssumeRoleWithWebIdentity (as a pod's SDK
 sends it) returns the role's session, and that session is held to the role's policy — allowed calls pass,
-anything else is denied naming the action. Runs its own emulator: enforcement stays on once switched on."""
+anything else is denied naming the action; statements scoped to resources (SageMaker names, EC2 instances)
+and the implicit iam:PassRole are checked per request, as AWS does. Runs its own emulator: enforcement stays
+on once switched on."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from tests.conftest import REGION, running_emulator
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/EKSFLOWTEST"
 SUBJECT = "system:serviceaccount:eksflow:eksflow-task-default"
+ACCOUNT = "123456789012"
+SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 
 
 def _enforce(url: str) -> None:
@@ -50,9 +54,24 @@ def enforced(tmp_path_factory):
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::eksflow-test-logs"}],
         }
+        ec2 = emulator.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instances = [
+            ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"][0][
+                "InstanceId"
+            ]
+            for _ in range(2)
+        ]
+        allow = lambda action, resource: {"Effect": "Allow", "Action": action, "Resource": resource}  # noqa: E731
+        policy["Statement"] += [
+            allow("sagemaker:DescribeTrainingJob", f"{SAGEMAKER}:training-job/eksflow-test-*"),
+            allow("sagemaker:CreateTrainingJob", f"{SAGEMAKER}:training-job/eksflow-test-*"),
+            allow("ec2:StopInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instances[0]}"),
+            allow("cloudwatch:GetMetricStatistics", "*"),
+        ]
         iam.put_role_policy(RoleName="eksflow-test-task-default", PolicyName="job", PolicyDocument=json.dumps(policy))
         _enforce(emulator.url)
-        yield emulator, role["Role"]["Arn"]
+        yield emulator, role["Role"]["Arn"], instances
 
 
 def _session(url: str, role_arn: str) -> boto3.Session:
@@ -69,14 +88,14 @@ def _session(url: str, role_arn: str) -> boto3.Session:
 
 
 def test_unsigned_web_identity_exchange_returns_the_role_session(enforced):
-    emulator, role_arn = enforced
+    emulator, role_arn, _ = enforced
     session = _session(emulator.url, role_arn)
     identity = session.client("sts", endpoint_url=emulator.url).get_caller_identity()
     assert ":assumed-role/eksflow-test-task-default/pod" in identity["Arn"]
 
 
 def test_the_session_is_held_to_the_role_policy(enforced):
-    emulator, role_arn = enforced
+    emulator, role_arn, _ = enforced
     session = _session(emulator.url, role_arn)
     s3 = session.client("s3", endpoint_url=emulator.url)
     assert s3.list_objects_v2(Bucket="eksflow-test-logs")["KeyCount"] == 0
@@ -89,7 +108,69 @@ def test_the_session_is_held_to_the_role_policy(enforced):
 
 
 def test_the_admin_keys_of_the_unenforced_emulator_no_longer_work(enforced):
-    emulator, _ = enforced
+    emulator, _, _ = enforced
     with pytest.raises(ClientError) as denied:
         emulator.client("s3").list_buckets()
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _denial(call) -> dict:
+    with pytest.raises(ClientError) as denied:
+        call()
+    return denied.value.response["Error"]
+
+
+def test_statements_scoped_to_resources_are_checked_per_request(enforced):
+    emulator, role_arn, _ = enforced
+    sagemaker = _session(emulator.url, role_arn).client("sagemaker", endpoint_url=emulator.url)
+    inside = _denial(lambda: sagemaker.describe_training_job(TrainingJobName="eksflow-test-train"))
+    assert inside["Code"] != "AccessDeniedException", "allowed by the scoped statement: only 'not found' is left"
+    outside = _denial(lambda: sagemaker.describe_training_job(TrainingJobName="other-train"))
+    assert outside["Code"] == "AccessDeniedException"
+    assert outside["Message"].endswith(
+        f"is not authorized to perform: sagemaker:DescribeTrainingJob on resource: {SAGEMAKER}:training-job/other-train"
+    ), "a JSON service's denial is readable JSON naming action and resource"
+
+
+def test_passing_a_role_needs_iam_pass_role(enforced):
+    emulator, role_arn, _ = enforced
+    sagemaker = _session(emulator.url, role_arn).client("sagemaker", endpoint_url=emulator.url)
+    execution_role = f"arn:aws:iam::{ACCOUNT}:role/eksflow-test-sagemaker-execution"
+    denied = _denial(
+        lambda: sagemaker.create_training_job(
+            TrainingJobName="eksflow-test-train",
+            RoleArn=execution_role,
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://eksflow-test-logs/out"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+    )
+    assert denied["Code"] == "AccessDeniedException"
+    assert f"iam:PassRole on resource: {execution_role}" in denied["Message"]
+
+
+def test_ec2_instance_actions_are_checked_per_instance(enforced):
+    emulator, role_arn, (allowed, other) = enforced
+    ec2 = _session(emulator.url, role_arn).client("ec2", endpoint_url=emulator.url)
+    assert ec2.stop_instances(InstanceIds=[allowed])["StoppingInstances"][0]["InstanceId"] == allowed
+    denied = _denial(lambda: ec2.stop_instances(InstanceIds=[other]))
+    assert denied["Code"] == "AccessDenied"
+    assert f"ec2:StopInstances on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{other}" in denied["Message"]
+
+
+def test_actions_carry_the_iam_prefix_not_the_signing_name(enforced):
+    """CloudWatch signs its requests as "monitoring"; IAM calls its actions cloudwatch:*."""
+    emulator, role_arn, _ = enforced
+    cloudwatch = _session(emulator.url, role_arn).client("cloudwatch", endpoint_url=emulator.url)
+    statistics = cloudwatch.get_metric_statistics(
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        StartTime="2026-11-28T00:00:00Z",
+        EndTime="2026-11-28T01:00:00Z",
+        Period=3600,
+        Statistics=["Average"],
+    )
+    assert statistics["Datapoints"] == []
+    denied = _denial(lambda: cloudwatch.describe_alarms())
+    assert "not authorized to perform: cloudwatch:DescribeAlarms" in denied["Message"]

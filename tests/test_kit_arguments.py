@@ -42,6 +42,13 @@ CASES = [
         "find_managed_instances(): argument 'instance_types[1]' is not an EC2 instance type: 'huge'",
     ),
     (
+        "training input without the prefix's slash",
+        lambda: kit.sagemaker_training(**{**TRAINING, "input_s3_uri": "s3://b/curated"}),
+        KitArgumentError,
+        "sagemaker_training(): argument 'input_s3_uri' is not an s3:// prefix ending in '/': 's3://b/curated'; "
+        "pass e.g. 's3://bucket/curated/'",
+    ),
+    (
         "empty training image",
         lambda: kit.sagemaker_training(**{**TRAINING, "image": "  "}),
         KitArgumentError,

@@ -69,7 +69,7 @@ def test_ecs_overrides_shape():
                 job_base_name="j",
                 image="i",
                 execution_role_arn=ROLE_ARN,
-                input_s3_uri="s3://b/i",
+                input_s3_uri="s3://b/i/",
                 output_s3_uri="s3://b/o",
             ),
             "sagemaker-runner",
@@ -87,11 +87,34 @@ def test_aws_helpers_run_under_their_role(op, role):
 
 def test_waiting_sagemaker_helpers_defer():
     train = kit.sagemaker_training(
-        task_id="t", job_base_name="j", image="i", execution_role_arn=ROLE_ARN, input_s3_uri="s", output_s3_uri="o"
+        task_id="t",
+        job_base_name="j",
+        image="i",
+        execution_role_arn=ROLE_ARN,
+        input_s3_uri="s3://b/i/",
+        output_s3_uri="o",
     )
     deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
     assert train.deferrable and deploy.deferrable
     assert train.check_if_job_exists is False  # the kit's own look-up replaces the provider's renaming
+
+
+def test_deferral_can_be_switched_off_for_the_whole_platform(monkeypatch):
+    """EKSFLOW_DEFERRABLE=off (e.g. during a triggerer outage, or to measure what deferral saves)."""
+    monkeypatch.setenv("EKSFLOW_DEFERRABLE", "off")
+    train = kit.sagemaker_training(
+        task_id="t",
+        job_base_name="j",
+        image="i",
+        execution_role_arn=ROLE_ARN,
+        input_s3_uri="s3://b/i/",
+        output_s3_uri="o",
+    )
+    ecs = kit.ecs_run_task(task_id="e", cluster="c", task_definition="td", subnets=["subnet-1"])
+    assert not train.deferrable and not ecs.deferrable
+    monkeypatch.setenv("EKSFLOW_DEFERRABLE", "maybe")
+    with pytest.raises(ValueError, match="EKSFLOW_DEFERRABLE='maybe' is invalid: use 'on' or 'off'"):
+        kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
 
 
 def test_default_args_bind_the_default_role():

@@ -1,7 +1,7 @@
-"""terraform/envs/dev applied for real against the AWS emulator over HTTP (all 94 resources: VPC, EKS with
-node groups/add-ons/access entries, RDS, S3, ECR, IRSA, GitHub OIDC), then: a second plan with no changes,
-cross-checks against the role model, the DAG settings and the chart rendered with the generated values
-layer, and a destroy that leaves nothing behind.
+"""terraform/envs/dev applied for real against the AWS emulator over HTTP (every resource: VPC, EKS with
+node groups/add-ons/access entries, RDS, S3, ECR, KMS, IRSA, GitHub OIDC, alarms; tests/dev_platform.py),
+then: a second plan with no changes, cross-checks against the role model, the DAG settings and the chart
+rendered with the generated values layer, and (at the end of the session) a destroy that leaves nothing.
 
 No drift filter: where moto read attributes back differently from AWS, the emulator was fixed instead
 (src/eksflow/local/emulator_eks.py, emulator_infra.py), so any change in the second plan fails this test.
@@ -11,93 +11,31 @@ create and delete, and polls an S3 lifecycle configuration for ~55 s until it re
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import pytest
 import yaml
 
-from eksflow.chartvalues import output_values
-from eksflow.chartvalues import render as render_chart_values
 from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names, ecr_repository_name
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
-from tests.conftest import running_emulator
+from tests.dev_platform import ENV
 from tests.helm import DEV_VALUES, render
-from tests.terraform_cli import cli_env, terraform
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs", "sns", "cloudwatch")
-ENV = "dev"
 
-
-def _provider_override(endpoint: str) -> str:
-    endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in SERVICES)
-    return (
-        'provider "aws" {\n'
-        '  access_key                  = "testing"\n  secret_key                  = "testing"\n'
-        "  skip_credentials_validation = true\n  skip_metadata_api_check     = true\n"
-        "  s3_use_path_style           = true\n"
-        f"  endpoints {{\n{endpoints}\n  }}\n}}\n"
-    )
-
-
-class Applied:
-    def __init__(self, work: Path, env: dict[str, str], emulator):
-        self.work, self.env, self.emulator = work, env, emulator
-
-    def terraform(self, *args: str, check: bool = True):
-        return terraform(*args, "-no-color", cwd=self.work, env=self.env, check=check, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def applied(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("envs-dev-apply")
-    shutil.copytree(REPO / "terraform", tmp / "terraform")
-    work = tmp / "terraform" / "envs" / ENV
-    # AWS managed policies (AmazonEKSClusterPolicy, ...) must exist to be attached; loading them costs every
-    # emulator reset ~2.5 s, so only this emulator loads them.
-    managed_policies = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    with running_emulator(tmp / "emulator", managed_policies, seeded=False) as emulator:
-        (work / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
-        (work / "provider_override.tf").write_text(_provider_override(emulator.url))
-        env = {**cli_env(tmp), "AWS_ENDPOINT_URL": emulator.url}
-        platform = Applied(work, env, emulator)
-        platform.terraform("init", "-input=false")
-        platform.terraform("apply", "-auto-approve", "-input=false")
-        output_json = platform.terraform("output", "-json").stdout
-        platform.outputs = output_values(json.loads(output_json))
-        platform.values_layer = tmp / "chart-values-dev.yaml"
-        platform.values_layer.write_text(render_chart_values(output_json))
-        yield platform
-
-        platform.terraform("destroy", "-auto-approve", "-input=false")
-        leftovers = {
-            "eks clusters": emulator.client("eks").list_clusters()["clusters"],
-            "db instances": emulator.client("rds").describe_db_instances()["DBInstances"],
-            "buckets": emulator.client("s3").list_buckets()["Buckets"],
-            "iam roles": [r["RoleName"] for r in emulator.client("iam").list_roles()["Roles"]],
-            "vpcs": [v["VpcId"] for v in emulator.client("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]],
-        }
-        assert not any(leftovers.values()), f"destroy left resources behind: {leftovers}"
-
-
-def test_second_plan_shows_no_changes(applied):
-    plan = applied.terraform("plan", "-detailed-exitcode", "-input=false", check=False)
+def test_second_plan_shows_no_changes(dev_platform):
+    plan = dev_platform.terraform("plan", "-detailed-exitcode", "-input=false", check=False)
     assert plan.returncode == 0, f"second plan is not clean (exit {plan.returncode}):\n{plan.stdout[-6000:]}"
 
 
-def test_every_rendered_service_account_assumes_the_role_that_trusts_exactly_it(applied):
+def test_every_rendered_service_account_assumes_the_role_that_trusts_exactly_it(dev_platform):
     """Chart rendered with values-dev.yaml + the Terraform-generated layer: each annotated service account
     is in the chart's namespace, and the IAM role it names trusts exactly that account, audience STS."""
-    iam = applied.emulator.client("iam")
-    issuer = applied.outputs["cluster_oidc_issuer"]
+    iam = dev_platform.client("iam")
+    issuer = dev_platform.outputs["cluster_oidc_issuer"]
     accounts = [
         doc
-        for doc in render(applied.values_layer, base=DEV_VALUES, namespace=NAMESPACE)
+        for doc in render(dev_platform.values_layer, base=DEV_VALUES, namespace=NAMESPACE)
         if doc["kind"] == "ServiceAccount" and "eks.amazonaws.com/role-arn" in doc["metadata"].get("annotations", {})
     ]
     expected = {r.service_account for r in ROLES.values()} | {c.service_account for c in CONTROL_PLANE}
@@ -115,30 +53,30 @@ def test_every_rendered_service_account_assumes_the_role_that_trusts_exactly_it(
         }
 
 
-def test_every_role_of_the_role_model_has_its_iam_role(applied):
-    assert set(applied.outputs["task_role_arns"]) == set(ROLES)
-    assert set(applied.outputs["control_plane_role_arns"]) == {c.name for c in CONTROL_PLANE}
+def test_every_role_of_the_role_model_has_its_iam_role(dev_platform):
+    assert set(dev_platform.outputs["task_role_arns"]) == set(ROLES)
+    assert set(dev_platform.outputs["control_plane_role_arns"]) == {c.name for c in CONTROL_PLANE}
     for role in ROLES.values():
-        assert applied.outputs["task_role_arns"][role.name].endswith(f":role/{role.iam_role_name(ENV)}")
+        assert dev_platform.outputs["task_role_arns"][role.name].endswith(f":role/{role.iam_role_name(ENV)}")
 
 
-def test_ec2_ops_may_stop_and_terminate_only_managed_instances(applied):
-    stop = _statements(applied, "ec2-ops")["StopOrTerminateManagedOnly"]
+def test_ec2_ops_may_stop_and_terminate_only_managed_instances(dev_platform):
+    stop = _statements(dev_platform, "ec2-ops")["StopOrTerminateManagedOnly"]
     assert set(stop["Action"]) == {"ec2:StopInstances", "ec2:TerminateInstances"}
     assert stop["Condition"] == {"StringEquals": {"aws:ResourceTag/eksflow:managed": "true"}}
 
 
-def test_buckets_and_repository_are_the_ones_dags_and_chart_use(applied):
-    assert applied.outputs["bucket_names"] == bucket_names(ENV) == load_settings({"EKSFLOW_ENV": ENV}).buckets
-    assert applied.outputs["ecr_repository_url"].endswith(f"/{ecr_repository_name()}")
-    created = {b["Name"] for b in applied.emulator.client("s3").list_buckets()["Buckets"]}
+def test_buckets_and_repository_are_the_ones_dags_and_chart_use(dev_platform):
+    assert dev_platform.outputs["bucket_names"] == bucket_names(ENV) == load_settings({"EKSFLOW_ENV": ENV}).buckets
+    assert dev_platform.outputs["ecr_repository_url"].endswith(f"/{ecr_repository_name()}")
+    created = {b["Name"] for b in dev_platform.client("s3").list_buckets()["Buckets"]}
     assert set(bucket_names(ENV).values()) <= created
 
 
-def test_dev_example_values_match_what_terraform_generates(applied):
+def test_dev_example_values_match_what_terraform_generates(dev_platform):
     """values-dev.yaml carries example ARNs for account 123456789012 — the emulator's account — so they must
     equal the generated layer exactly; a renamed role or bucket breaks this test, not a deploy."""
-    generated = yaml.safe_load(applied.values_layer.read_text())
+    generated = yaml.safe_load(dev_platform.values_layer.read_text())
     example = yaml.safe_load(DEV_VALUES.read_text())
     assert example["region"] == generated["region"]
     assert example["image"]["repository"] == generated["image"]["repository"]
@@ -149,23 +87,23 @@ def test_dev_example_values_match_what_terraform_generates(applied):
     assert example["airflow"]["remoteLogging"]["bucket"] == generated["airflow"]["remoteLogging"]["bucket"]
 
 
-def _statements(applied, role: str) -> dict[str, dict]:
-    policy = applied.emulator.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName="job")
+def _statements(platform, role: str) -> dict[str, dict]:
+    policy = platform.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName="job")
     return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
 
 
-def test_dag_settings_of_dev_are_what_the_roles_may_use(applied):
+def test_dag_settings_of_dev_are_what_the_roles_may_use(dev_platform):
     """The ECS cluster, task definition and SageMaker execution role the DAGs use in dev (their defaults) are
     the ones dev's tfvars let ecs-runner and sagemaker-runner touch."""
     settings = load_settings({"EKSFLOW_ENV": ENV})
-    ecs = _statements(applied, "ecs-runner")
+    ecs = _statements(dev_platform, "ecs-runner")
     run_task = ecs["RunTaskDefinitions"]
     assert any(f":task-definition/{settings.ecs_task_definition}:" in arn for arn in _as_list(run_task["Resource"]))
     allowed_clusters = _as_list(run_task["Condition"]["ArnEquals"]["ecs:cluster"])
     assert any(arn.endswith(f":cluster/{settings.ecs_cluster}") for arn in allowed_clusters)
     tasks = _as_list(ecs["WatchAndStopTasks"]["Resource"])
     assert any(f":task/{settings.ecs_cluster}/" in arn for arn in tasks)
-    pass_role = _statements(applied, "sagemaker-runner")["PassExecutionRole"]
+    pass_role = _statements(dev_platform, "sagemaker-runner")["PassExecutionRole"]
     assert _as_list(pass_role["Resource"]) == [settings.sagemaker_execution_role_arn]
 
 
@@ -173,10 +111,10 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_database_alarms_notify_the_alarm_topic(applied):
-    alarms = applied.emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"eksflow-{ENV}-metadata-db-")
+def test_database_alarms_notify_the_alarm_topic(dev_platform):
+    alarms = dev_platform.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"eksflow-{ENV}-metadata-db-")
     metrics = {alarm["MetricName"]: alarm for alarm in alarms["MetricAlarms"]}
     assert set(metrics) == {"CPUUtilization", "FreeStorageSpace", "FreeableMemory", "DatabaseConnections"}
     for alarm in metrics.values():
-        assert alarm["AlarmActions"] == [applied.outputs["alarm_topic_arn"]] == alarm["OKActions"]
+        assert alarm["AlarmActions"] == [dev_platform.outputs["alarm_topic_arn"]] == alarm["OKActions"]
         assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": f"eksflow-{ENV}-metadata"}]

@@ -1,4 +1,5 @@
-"""``make bench``: DAG parse time per file and the demo's wall time. Prints a table; no assertions.
+"""``make bench``: DAG parse time per file, the demo's wall time, and what waiting for AWS costs in worker pods
+(``eksflow.bench_aws``: pod-time slope, polling cost, task memory, fan-out). Prints tables; no assertions.
 
 Parse time is measured in a fresh process per DAG file with Airflow already imported (as in the
 dag-processor): *first* is the file's first parse, which also imports what it imports (the kit and the
@@ -68,8 +69,19 @@ def demo_seconds() -> tuple[float, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--skip-demo", action="store_true", help="only measure parse times")
+    parser.add_argument("--skip-demo", action="store_true", help="skip the demo wall time")
+    parser.add_argument("--skip-aws", action="store_true", help="skip pod-time, memory and fan-out (~15 min)")
+    parser.add_argument("--scales", default="10,40", help="emulated AWS job seconds, low,high (default 10,40)")
+    parser.add_argument("--partitions", type=int, default=4, help="data pipeline partitions in the pod-time runs")
+    parser.add_argument("--fan-out", default="10,200", help="partition counts of the fan-out runs ('' to skip)")
     args = parser.parse_args(argv)
+    try:
+        low, high = (float(part) for part in args.scales.split(","))
+        fan_sizes = tuple(int(part) for part in args.fan_out.split(",") if part.strip())
+    except ValueError:
+        parser.error("--scales takes two numbers (e.g. 10,40) and --fan-out whole numbers (e.g. 10,200)")
+    if not 0 < low < high:
+        parser.error(f"--scales {args.scales}: need 0 < low < high")
 
     rows = parse_times(REPO_ROOT / "dags")
     print(f"{'benchmark':<52} {'value':>10}  {'goal':>10}  verdict")
@@ -83,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds, ok = demo_seconds()
         verdict = ("ok" if seconds <= DEMO_GOAL_S else "OVER") if ok else "DEMO FAILED"
         print(f"{'demo wall time (warm venv)':<52} {seconds:>9.1f}s  {DEMO_GOAL_S:>9.0f}s  {verdict}")
+    if not args.skip_aws:
+        from eksflow.bench_aws import run
+
+        print(run((low, high), args.partitions, fan_sizes))
     return 0
 
 

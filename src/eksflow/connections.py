@@ -33,3 +33,24 @@ def local_connections(endpoint_url: str, region: str) -> dict[str, str]:
         }
     )
     return {_env_var(role.conn_id): value for role in ROLES.values() if role.services}
+
+
+def web_identity_connections(
+    endpoint_url: str, region: str, role_arns: dict[str, str], token_file: str
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values that assume each role's IAM role with AssumeRoleWithWebIdentity and a token
+    file — the STS exchange IRSA makes in a pod — against an emulator that enforces IAM. No keys at all."""
+    connections = {}
+    for role in ROLES.values():
+        if not role.services:
+            continue
+        extra = {
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            "role_arn": role_arns[role.name],
+            "assume_role_method": "assume_role_with_web_identity",
+            "assume_role_with_web_identity_federation": "file",
+            "assume_role_with_web_identity_token_file": token_file,
+        }
+        connections[_env_var(role.conn_id)] = json.dumps({"conn_type": "aws", "extra": extra})
+    return connections

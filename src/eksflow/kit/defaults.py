@@ -23,6 +23,16 @@ BOTOCORE_CONFIG: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts
 WAITER_DELAY_SECONDS = int(os.environ.get("EKSFLOW_WAITER_DELAY_SECONDS", "30"))
 
 
+def deferrable() -> bool:
+    """Whether AWS waits are deferred to the triggerer (the default: the worker pod exits while AWS works).
+    ``EKSFLOW_DEFERRABLE=off`` keeps the worker polling instead — for a triggerer outage, and for the
+    benchmark that measures what deferral saves."""
+    value = os.environ.get("EKSFLOW_DEFERRABLE", "on").strip().lower()
+    if value not in {"on", "off"}:
+        raise ValueError(f"EKSFLOW_DEFERRABLE={value!r} is invalid: use 'on' or 'off'")
+    return value == "on"
+
+
 def executor_config(role: TaskRole | str) -> dict[str, Any]:
     """KubernetesExecutor config selecting the role's pod template.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 
-from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs
+from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable
 from eksflow.kit.errors import (
     KitArgumentError,
     is_deferred_value,
@@ -125,7 +125,7 @@ def ecs_run_task(
         "task_definition": task_definition,
         "launch_type": launch_type,
         "reattach": True,
-        "deferrable": True,
+        "deferrable": deferrable(),
         "waiter_delay": WAITER_DELAY_SECONDS,
         "do_xcom_push": True,
         "awslogs_group": awslogs_group,

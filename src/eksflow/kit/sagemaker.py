@@ -27,9 +27,10 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import ClientError
 
-from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, side_client
+from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable, side_client
 from eksflow.kit.errors import (
     KitArgumentError,
+    is_deferred_value,
     require_ml_instance_type,
     require_non_empty_str,
     require_positive_int,
@@ -337,6 +338,15 @@ def sagemaker_training(
     _require_arn(helper, "execution_role_arn", execution_role_arn)
     require_non_empty_str(helper, "input_s3_uri", input_s3_uri, "s3://bucket/prefix/")
     require_non_empty_str(helper, "output_s3_uri", output_s3_uri, "s3://bucket/models/")
+    if not is_deferred_value(input_s3_uri) and not (input_s3_uri.startswith("s3://") and input_s3_uri.endswith("/")):
+        # Without the "/", S3Prefix also matches "curated-old/...", and the provider's existence check reads the
+        # prefix as an object — which a least-privilege role may not (found by the IAM-enforced tests).
+        raise KitArgumentError(
+            helper,
+            "input_s3_uri",
+            f"is not an s3:// prefix ending in '/': {input_s3_uri!r}",
+            "pass e.g. 's3://bucket/curated/'",
+        )
     require_ml_instance_type(helper, "instance_type", instance_type)
     require_positive_int(helper, "instance_count", instance_count)
     require_positive_int(helper, "volume_size_gb", volume_size_gb)
@@ -370,7 +380,7 @@ def sagemaker_training(
     }
     kwargs = {
         **aws_operator_kwargs(ROLE),
-        "deferrable": True,
+        "deferrable": deferrable(),
         "check_interval": WAITER_DELAY_SECONDS,
         "max_ingestion_time": max_runtime_seconds + 1800,
         **operator_kwargs,
@@ -421,7 +431,7 @@ def sagemaker_deploy_endpoint(
     require_positive_int(helper, "bake_seconds", bake_seconds, minimum=0)
     kwargs = {
         **aws_operator_kwargs(ROLE),
-        "deferrable": True,
+        "deferrable": deferrable(),
         "check_interval": WAITER_DELAY_SECONDS,
         "max_ingestion_time": 3600,
         **operator_kwargs,

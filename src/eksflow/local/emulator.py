@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from typing import Any
 
+from eksflow.local.emulator_control import STATE, middleware
 from eksflow.local.emulator_eks import patch_eks
-from eksflow.local.emulator_iam import patch_unsigned_sts
+from eksflow.local.emulator_iam import patch_authorization, patch_bucket_policy_conditions
 from eksflow.local.emulator_infra import patch_infra
 
 # A training job with this hyperparameter fails with its value as FailureReason (for failure tests).
@@ -113,8 +115,11 @@ def patch_ecs() -> None:
 
 
 def configure_job_durations(seconds: float) -> None:
-    """0: ECS tasks stop as soon as they are described; > 0: they run about that many seconds."""
+    """0: ECS tasks stop as soon as they are described, training jobs and endpoints are ready at once; > 0:
+    each takes about that many seconds (also settable at runtime: ``POST /eksflow/job-seconds``)."""
     from moto.moto_api import state_manager
+
+    STATE.job_seconds = seconds
 
     if seconds <= 0:
         state_manager.set_transition(model_name="ecs::task", transition={"progression": "immediate"})
@@ -171,10 +176,79 @@ def patch_sagemaker(training_metrics: dict[str, float]) -> None:
             self.failure_reason = failure
 
     FakeTrainingJob.__init__ = training_init
+    _emulate_sagemaker_durations()
+
+
+def _emulate_sagemaker_durations() -> None:
+    """With job seconds > 0 (emulator_control), training jobs train and endpoints create/update that long."""
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
+
+    def due(resource) -> bool:
+        return time.monotonic() >= getattr(resource, "_eksflow_done_at", 0.0)
+
+    original_training_init = FakeTrainingJob.__init__
+
+    def training_init(self, *args, **kwargs):
+        original_training_init(self, *args, **kwargs)
+        if STATE.job_seconds > 0 and self.training_job_status != "Failed":
+            self._eksflow_done_at = time.monotonic() + STATE.job_seconds
+            self.training_job_status, self.secondary_status = "InProgress", "Training"
+
+    def settle_training(job) -> None:
+        if job.training_job_status == "InProgress" and due(job):
+            job.training_job_status, job.secondary_status = "Completed", "Completed"
+            job.training_end_time = job.last_modified_time = utcnow()
+
+    def settle_endpoint(endpoint) -> None:
+        if endpoint.endpoint_status in {"Creating", "Updating"} and due(endpoint):
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = utcnow()
+
+    original_describe_training = SageMakerModelBackend.describe_training_job
+    original_list_training = SageMakerModelBackend.list_training_jobs
+    original_create_endpoint = SageMakerModelBackend.create_endpoint
+    original_update_endpoint = SageMakerModelBackend.update_endpoint
+    original_describe_endpoint = SageMakerModelBackend.describe_endpoint
+
+    def describe_training_job(self, training_job_name):
+        if training_job_name in self.training_jobs:
+            settle_training(self.training_jobs[training_job_name])
+        return original_describe_training(self, training_job_name)
+
+    def list_training_jobs(self, *args, **kwargs):
+        for job in self.training_jobs.values():
+            settle_training(job)
+        return original_list_training(self, *args, **kwargs)
+
+    def busy(endpoint, status: str):
+        if STATE.job_seconds > 0:
+            endpoint._eksflow_done_at = time.monotonic() + STATE.job_seconds
+            endpoint.endpoint_status = status
+        return endpoint
+
+    def create_endpoint(self, *args, **kwargs):
+        return busy(original_create_endpoint(self, *args, **kwargs), "Creating")
+
+    def update_endpoint(self, *args, **kwargs):
+        return busy(original_update_endpoint(self, *args, **kwargs), "Updating")
+
+    def describe_endpoint(self, endpoint_name):
+        if endpoint_name in self.endpoints:
+            settle_endpoint(self.endpoints[endpoint_name])
+        return original_describe_endpoint(self, endpoint_name)
+
+    FakeTrainingJob.__init__ = training_init
+    SageMakerModelBackend.describe_training_job = describe_training_job
+    SageMakerModelBackend.list_training_jobs = list_training_jobs
+    SageMakerModelBackend.create_endpoint = create_endpoint
+    SageMakerModelBackend.update_endpoint = update_endpoint
+    SageMakerModelBackend.describe_endpoint = describe_endpoint
 
 
 def serialize_requests() -> None:
-    """One request at a time. moto's server is threaded but its backends are not thread-safe; twice in about
+    """One request at a time, behind the control API, fault windows and call counts of ``emulator_control``.
+    moto's server is threaded but its backends are not thread-safe; twice in about
     ten Terraform applies/destroys (many calls in parallel) a security group lost a rule (a default egress
     rule right after create, an ingress rule before destroy). Each request takes milliseconds."""
     import threading
@@ -188,7 +262,7 @@ def serialize_requests() -> None:
         with lock:
             return original(self, environ, start_response)
 
-    DomainDispatcherApplication.__call__ = __call__
+    DomainDispatcherApplication.__call__ = middleware(__call__, configure_job_durations)
 
 
 def apply_patches(environ: dict[str, str] | None = None) -> None:
@@ -197,7 +271,8 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
     patch_ecs()
     patch_eks()
     patch_infra()
-    patch_unsigned_sts()
+    patch_authorization()
+    patch_bucket_policy_conditions()
     metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
     patch_sagemaker(metrics)
     configure_job_durations(float(env.get("EKSFLOW_EMULATOR_JOB_SECONDS", "0") or 0))

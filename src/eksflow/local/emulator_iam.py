@@ -1,25 +1,233 @@
 """IAM enforcement in the local emulator, the IRSA path: a pod's token is exchanged for its role's session with
 AssumeRoleWithWebIdentity, then every call is checked against that role's policies.
 
-AWS accepts AssumeRoleWithWebIdentity and AssumeRoleWithSAML unsigned (the token is the credential); moto
-5.2.5 with enforcement on demands a signature on them and fails. They are exempted here, exactly those two
-STS actions. Enforcement itself is moto's (``POST /moto-api/reset-auth`` with body ``0``); it does not
-evaluate IAM Conditions.
+Enforcement itself is moto's (``POST /moto-api/reset-auth`` with body ``0``; ``inf`` turns it off). Two gaps
+of moto 5.2.5 are closed here:
+
+- AWS accepts AssumeRoleWithWebIdentity and AssumeRoleWithSAML unsigned (the token is the credential); moto
+  demands a signature on them and fails. Exactly those two STS actions are exempted.
+- moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never
+  matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
+  request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does; the
+  implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob and CreateModel are added. A denial names
+  the action and the resource, like AWS's message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in
+  AWS (moto asked for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used
+  the signing name, ``monitoring:*``).
+
+Bucket policies: moto evaluates them but skips condition operators it does not know and never supplies
+``aws:SecureTransport``, so a TLS-only policy (Deny when ``aws:SecureTransport`` is false, as every bucket
+of the platform has) denied every object call. The emulator stands in for AWS's HTTPS endpoints: bucket
+policies see ``aws:SecureTransport = true``, the ``Bool`` operator is evaluated, and a statement whose
+condition does not hold no longer counts as an explicit deny (``patch_bucket_policy_conditions``).
+
+Not evaluated (moto): IAM Conditions (tag, cluster, prefix conditions) and trust policies of web-identity
+sessions; tests/test_terraform.py and tests/test_terraform_apply.py check those statically.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
 UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
 
+# SageMaker request parameters that name a resource, and the resource type in its ARN.
+_SAGEMAKER_NAMES = {
+    "TrainingJobName": "training-job",
+    "ModelName": "model",
+    "EndpointConfigName": "endpoint-config",
+    "EndpointName": "endpoint",
+}
+_SAGEMAKER_ROLE_PARAMS = {"CreateTrainingJob": "RoleArn", "CreateModel": "ExecutionRoleArn"}
+_EC2_INSTANCE_ACTIONS = frozenset({"StopInstances", "TerminateInstances", "StartInstances", "RebootInstances"})
+_INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations")
+SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}  # CloudWatch signs as "monitoring"
+PASS_ROLE = "iam:PassRole"  # noqa: S105 - an IAM action, not a password
 
-def patch_unsigned_sts() -> None:
+
+def _json_body(response) -> dict:
+    try:
+        body = json.loads(response.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    params = _json_body(response)
+    if action == "RunTask":
+        from moto.ecs.models import ecs_backends
+
+        try:
+            definition = ecs_backends[response.current_account][response.region].describe_task_definition(
+                params.get("taskDefinition", "")
+            )
+        except Exception:  # unknown definition: moto answers its not-found error after this check
+            return
+        yield None, definition.arn
+        overrides = params.get("overrides") or {}
+        for role in {  # moto sets these attributes only when the definition has the roles
+            overrides.get("taskRoleArn") or getattr(definition, "task_role_arn", None),
+            overrides.get("executionRoleArn") or getattr(definition, "execution_role_arn", None),
+        } - {None, ""}:
+            yield PASS_ROLE, role
+    elif action in {"DescribeTasks", "StopTask"}:
+        cluster = (params.get("cluster") or "default").rsplit("/", 1)[-1]
+        for task in params.get("tasks") or [params.get("task", "")]:
+            yield None, task if task.startswith("arn:") else f"{arn}:task/{cluster}/{task}"
+    elif action in {"TagResource", "UntagResource"}:
+        yield None, params.get("resourceArn", "*")
+
+
+def _sagemaker_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    params = _json_body(response)
+    if action in {"AddTags", "ListTags", "DeleteTags"}:
+        yield None, params.get("ResourceArn", "*")
+        return
+    if action.startswith(("List", "Search")):
+        return
+    for param, kind in _SAGEMAKER_NAMES.items():
+        if isinstance(params.get(param), str):
+            yield None, f"{arn}:{kind}/{params[param].lower()}"
+    if action in _SAGEMAKER_ROLE_PARAMS and params.get(_SAGEMAKER_ROLE_PARAMS[action]):
+        yield PASS_ROLE, params[_SAGEMAKER_ROLE_PARAMS[action]]
+
+
+def _ec2_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    if action in _EC2_INSTANCE_ACTIONS:
+        for key, values in response.querystring.items():
+            if key.startswith("InstanceId."):
+                yield from ((None, f"{arn}:instance/{value}") for value in values)
+
+
+def _logs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    params = _json_body(response)
+    group = params.get("logGroupName")
+    if action == "GetLogEvents" and group:
+        yield None, f"{arn}:log-group:{group}:log-stream:{params.get('logStreamName', '')}"
+    elif action == "DescribeLogStreams" and group:
+        yield None, f"{arn}:log-group:{group}:*"
+
+
+_RESOURCES = {"ecs": _ecs_resources, "sagemaker": _sagemaker_resources, "ec2": _ec2_resources, "logs": _logs_resources}
+
+
+def request_resources(response) -> list[tuple[str | None, str]]:
+    """(action override or None, resource ARN) pairs this request must be allowed on; [] = moto's ``*``."""
+    service = getattr(response, "service_name", "")
+    if service == "sagemaker-runtime":
+        match = _INVOKE_PATH.match(getattr(response, "path", "") or "")
+        arn = f"arn:aws:sagemaker:{response.region}:{response.current_account}"
+        return [(None, f"{arn}:endpoint/{match['name'].lower()}")] if match else []
+    resources = _RESOURCES.get(service)
+    if resources is None:
+        return []
+    arn = f"arn:aws:{service}:{response.region}:{response.current_account}"
+    return list(resources(response, response._get_action(), arn))
+
+
+def _json_protocol(response) -> bool:
+    headers = response.headers
+    return (
+        "X-Amz-Target" in headers
+        or "json" in headers.get("Content-Type", "")
+        or response.service_name in {"sagemaker-runtime"}
+    )
+
+
+def patch_authorization() -> None:
+    from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.iam.access_control import IAMRequestBase
+    from moto.s3 import responses as s3_responses
 
+    # AWS authorizes HeadBucket as s3:ListBucket (there is no s3:HeadBucket action); moto asked for HeadBucket.
+    s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+
+    # moto names the action after the request's signing name; IAM's prefix differs for some services.
+    original_init = IAMRequestBase.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        service, _, name = self._action.partition(":")
+        self._action = f"{SIGNING_NAME_TO_IAM_PREFIX.get(service, service)}:{name}"
+
+    IAMRequestBase.__init__ = init
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
     def _authenticate_and_authorize_action(self, iam_request_cls, resource="*"):
+        try:
+            return _authorize(self, iam_request_cls, resource)
+        except AccessDeniedError as denied:
+            if not _json_protocol(self):
+                raise
+            # JSON services answer AccessDeniedException as JSON (moto sends XML, which botocore garbles).
+            raise JsonRESTError("AccessDeniedException", denied.message) from None
+
+    def _authorize(self, iam_request_cls, resource):
         if getattr(self, "service_name", None) == "sts" and self._get_action() in UNSIGNED_STS_ACTIONS:
             return None
-        return original(self, iam_request_cls, resource)
+        enforcing = ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+        checks = request_resources(self) if enforcing and resource == "*" else []
+        if not checks:
+            return original(self, iam_request_cls, resource)
+        if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+            return None
+        query = urlparse(self.uri).query
+        path = self.raw_path + (f"?{query}" if query else "")
+        for action, arn in checks:
+            iam_request = iam_request_cls(
+                account_id=self.current_account,
+                method=self.method,
+                path=path,
+                data=self.data,
+                body=self.raw_body,
+                headers=self.headers,
+                action=self._get_action(),
+            )
+            iam_request.check_signature()
+            if action:
+                iam_request._action = action
+            try:
+                iam_request.check_action_permitted(arn)
+            except AccessDeniedError:
+                raise AccessDeniedError(
+                    user_arn=iam_request._access_key.arn, action=f"{iam_request._action} on resource: {arn}"
+                ) from None
+        return None
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
+
+
+def patch_bucket_policy_conditions() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def bool_operation(expected, actual: str) -> bool:
+        values = expected if isinstance(expected, list) else [expected]
+        return str(actual).lower() in {str(value).lower() for value in values}
+
+    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_operation)
+
+    # moto answers DENIED when a statement's condition does not hold; in IAM such a statement does not apply
+    # (NEUTRAL) — otherwise a Deny-unless-TLS statement denies TLS requests too.
+    original_permitted = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+        if self._statement.get("Condition") and not self._check_conditions(incoming_condition_values):
+            return PermissionResult.NEUTRAL
+        return original_permitted(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+    def get_permission(self, action: str, resource: str):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        condition_values = {"aws:SecureTransport": "true"}
+        return IAMPolicy(self.policy.decode()).is_action_permitted(action, resource, None, condition_values)
+
+    FakeBucket.get_permission = get_permission

@@ -30,6 +30,8 @@ class SeedResult:
     instances: dict[str, str] = field(default_factory=dict)  # Name tag -> instance id
     endpoints: list[str] = field(default_factory=list)
     settings_env: dict[str, str] = field(default_factory=dict)
+    vpc_id: str = ""
+    roles: list[str] = field(default_factory=list)  # IAM roles the seed made
 
 
 def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1"):
@@ -67,7 +69,8 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     result = SeedResult()
 
     s3 = client("s3")
-    for bucket in bucket_names(env).values():
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}  # e.g. made by Terraform
+    for bucket in set(bucket_names(env).values()) - existing:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_object(
         Bucket=bucket_names(env)["data"],
@@ -76,7 +79,7 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     )
 
     ec2 = client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    vpc = result.vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
@@ -100,6 +103,7 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     )
 
     iam = client("iam")
+    result.roles.append(f"{prefix}-sagemaker-execution")
     iam.create_role(
         RoleName=f"{prefix}-sagemaker-execution",
         AssumeRolePolicyDocument=(

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +108,16 @@ class LocalStack:
             extra = ["--skip-serve-logs"] if component in {"scheduler", "triggerer"} else []
             self._spawn(component, [self._airflow_bin(), component, *extra], self.env)
         processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 120, process=api)
+        self._write_state()
+
+    def restart(self, component: str) -> None:
+        """Kill one Airflow component hard (as a lost node would) and start a fresh one, e.g. the triggerer."""
+        (managed,) = [m for m in self.processes if m.name == component]
+        os.killpg(managed.process.pid, signal.SIGKILL)  # its own process group: children go too
+        managed.process.wait(timeout=10)
+        self.processes.remove(managed)
+        extra = ["--skip-serve-logs"] if component in {"scheduler", "triggerer"} else []
+        self._spawn(component, [self._airflow_bin(), component, *extra], self.env)
         self._write_state()
 
     def stop(self) -> None:

@@ -1,0 +1,150 @@
+"""terraform/envs/dev applied for real to the AWS emulator, shared by the suites that need it (one apply per
+test session: test_terraform_apply.py checks what Terraform made, test_least_privilege.py runs the DAGs under
+the roles it made; conftest.py schedules both files on the same xdist worker).
+
+The emulator starts without IAM enforcement. An admin identity is bootstrapped first (IAM user with
+AdministratorAccess and an access key) and Terraform applies with it; after the apply, the dev-named
+resources the DAGs use but Terraform does not own (ECS cluster and task definition, the SageMaker execution
+role, EC2 instances, endpoints) are seeded. Enforcement is switched on only around the least-privilege
+suite (``enforcement(...)``), because moto rejects some EKS request signatures under enforcement. At the end
+the buckets are emptied (versions too), Terraform destroys everything, and nothing Terraform made may be left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+
+from eksflow.chartvalues import output_values
+from eksflow.chartvalues import render as render_chart_values
+from eksflow.local.seed import SeedResult, seed
+from tests.conftest import REGION, running_emulator
+from tests.terraform_cli import cli_env, terraform
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs", "sns", "cloudwatch")
+ENV = "dev"
+ADMIN_USER = "eksflow-terraform-admin"
+
+
+def _provider_override(endpoint: str, key_id: str, secret: str) -> str:
+    endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in SERVICES)
+    return (
+        'provider "aws" {\n'
+        f'  access_key                  = "{key_id}"\n  secret_key                  = "{secret}"\n'
+        "  skip_credentials_validation = true\n  skip_metadata_api_check     = true\n"
+        "  s3_use_path_style           = true\n"
+        f"  endpoints {{\n{endpoints}\n  }}\n}}\n"
+    )
+
+
+def set_enforcement(url: str, on: bool) -> None:
+    """moto's switch: body 0 = check every request from now on; inf = never."""
+    request = urllib.request.Request(  # noqa: S310 - loopback emulator
+        f"{url}/moto-api/reset-auth",
+        data=b"0" if on else b"inf",
+        headers={"Content-Type": "text/plain"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
+
+
+class DevPlatform:
+    def __init__(self, work: Path, env: dict[str, str], emulator, admin: dict[str, str]):
+        self.work, self.env, self.emulator, self.admin = work, env, emulator, admin
+        self.outputs: dict = {}
+        self.values_layer: Path | None = None
+        self.seeded = SeedResult()
+
+    @property
+    def url(self) -> str:
+        return self.emulator.url
+
+    def terraform(self, *args: str, check: bool = True):
+        return terraform(*args, "-no-color", cwd=self.work, env=self.env, check=check, timeout=900)
+
+    def client(self, service: str):
+        """A client as the bootstrapped admin: valid with and without enforcement."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=self.admin["AccessKeyId"],
+            aws_secret_access_key=self.admin["SecretAccessKey"],
+        )
+
+    @contextlib.contextmanager
+    def enforcement(self) -> Iterator[None]:
+        set_enforcement(self.url, True)
+        try:
+            yield
+        finally:
+            set_enforcement(self.url, False)
+
+
+def _bootstrap_admin(emulator) -> dict[str, str]:
+    iam = emulator.client("iam")
+    iam.create_user(UserName=ADMIN_USER)
+    iam.attach_user_policy(UserName=ADMIN_USER, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    return iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+
+
+def _empty_buckets(platform: DevPlatform) -> None:
+    s3 = platform.client("s3")
+    for bucket in platform.outputs["bucket_names"].values():
+        versions = s3.list_object_versions(Bucket=bucket)
+        objects = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+        ]
+        if objects:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+
+
+def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
+    shutil.copytree(REPO / "terraform", tmp / "terraform")
+    work = tmp / "terraform" / "envs" / ENV
+    # AWS managed policies (AmazonEKSClusterPolicy, AdministratorAccess, ...) must exist to be attached;
+    # loading them costs every emulator reset ~2.5 s, so only this emulator loads them.
+    managed_policies = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    with running_emulator(tmp / "emulator", managed_policies, seeded=False) as emulator:
+        admin = _bootstrap_admin(emulator)
+        (work / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+        (work / "provider_override.tf").write_text(
+            _provider_override(emulator.url, admin["AccessKeyId"], admin["SecretAccessKey"])
+        )
+        platform = DevPlatform(work, {**cli_env(tmp), "AWS_ENDPOINT_URL": emulator.url}, emulator, admin)
+        platform.terraform("init", "-input=false")
+        platform.terraform("apply", "-auto-approve", "-input=false")
+        output_json = platform.terraform("output", "-json").stdout
+        platform.outputs = output_values(json.loads(output_json))
+        platform.values_layer = tmp / "chart-values-dev.yaml"
+        platform.values_layer.write_text(render_chart_values(output_json))
+        platform.seeded = seed(emulator.url, REGION, env=ENV)
+        yield platform
+
+        set_enforcement(emulator.url, False)
+        _empty_buckets(platform)
+        platform.terraform("destroy", "-auto-approve", "-input=false")
+        leftovers = {
+            "eks clusters": platform.client("eks").list_clusters()["clusters"],
+            "db instances": platform.client("rds").describe_db_instances()["DBInstances"],
+            "buckets": platform.client("s3").list_buckets()["Buckets"],
+            "iam roles": [
+                r["RoleName"]
+                for r in platform.client("iam").list_roles()["Roles"]
+                if r["RoleName"] not in platform.seeded.roles
+            ],
+            "vpcs": [
+                v["VpcId"]
+                for v in platform.client("ec2").describe_vpcs()["Vpcs"]
+                if not v["IsDefault"] and v["VpcId"] != platform.seeded.vpc_id
+            ],
+        }
+        assert not any(leftovers.values()), f"destroy left resources behind: {leftovers}"

@@ -1,0 +1,234 @@
+"""Least-privilege probes: per IAM role of the platform, calls inside its job (must get past IAM) and calls
+outside it (must be denied). Run by tests/test_least_privilege.py with each role's web-identity session
+against the emulator with IAM enforcement on; the emulator checks scoped resources per request
+(src/eksflow/local/emulator_iam.py) but not Conditions.
+
+A probe counts as allowed when IAM let it through, even if the service then answers "not found"; as denied
+only on an authorization error. Anything else (e.g. a signature error) fails the test: it proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from eksflow.platform import ecr_repository_name
+
+DENIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+ALLOW, DENY = "allow", "deny"
+
+
+@dataclass(frozen=True)
+class Context:
+    env: str
+    account: str
+    region: str
+    buckets: dict[str, str]
+    role_arns: dict[str, str]  # every platform role: task roles by role name, control plane by component
+    db_secret_arn: str
+    instance_id: str  # a managed instance
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+    @property
+    def cluster(self) -> str:
+        return f"eksflow-{self.env}-batch"
+
+
+@dataclass(frozen=True)
+class Probe:
+    expect: str
+    service: str
+    operation: str
+    params: Callable[[Context, str], dict]  # (context, the probing role) -> call parameters
+    why: str
+
+
+def _probe(expect: str, service: str, operation: str, why: str, params=None) -> Probe:
+    return Probe(expect, service, operation, params or (lambda c, r: {}), why)
+
+
+def _training_job(name: str) -> Callable[[Context, str], dict]:
+    return lambda c, r: {
+        "TrainingJobName": name,
+        "RoleArn": f"arn:aws:iam::{c.account}:role/eksflow-{c.env}-sagemaker-execution",
+        "AlgorithmSpecification": {"TrainingImage": "probe", "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": f"s3://{c.buckets['ml_artifacts']}/probe/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }
+
+
+_ADMIN_POLICY = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+
+# Nobody on the platform may do these.
+EVERYONE_DENIED = [
+    _probe(DENY, "iam", "create_user", "create an IAM user", lambda c, r: {"UserName": "eksflow-probe"}),
+    _probe(DENY, "iam", "attach_role_policy", "make its own role admin", lambda c, r: {
+        "RoleName": c.role_arns[r].rsplit("/", 1)[1], "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    _probe(DENY, "iam", "put_role_policy", "rewrite its own policy", lambda c, r: {
+        "RoleName": c.role_arns[r].rsplit("/", 1)[1], "PolicyName": "probe", "PolicyDocument": _ADMIN_POLICY}),
+    _probe(DENY, "sts", "assume_role", "become another platform role", lambda c, r: {
+        "RoleArn": next(arn for name, arn in c.role_arns.items() if name != r), "RoleSessionName": "probe"}),
+    _probe(DENY, "secretsmanager", "get_secret_value", "read the metadata DB password",
+           lambda c, r: {"SecretId": c.db_secret_arn}),
+    _probe(DENY, "s3", "delete_bucket", "delete the data bucket", lambda c, r: {"Bucket": c.buckets["data"]}),
+    _probe(DENY, "s3", "put_object", "overwrite a model artifact", lambda c, r: {
+        "Bucket": c.buckets["ml_artifacts"], "Key": "models/probe.tar.gz", "Body": b"x"}),
+    _probe(DENY, "ec2", "run_instances", "start an EC2 instance", lambda c, r: {
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro", "MinCount": 1, "MaxCount": 1}),
+    _probe(DENY, "rds", "delete_db_instance", "delete the metadata DB", lambda c, r: {
+        "DBInstanceIdentifier": f"eksflow-{c.env}-metadata", "SkipFinalSnapshot": True}),
+    _probe(DENY, "ecr", "batch_delete_image", "delete images of the platform", lambda c, r: {
+        "repositoryName": ecr_repository_name(), "imageIds": [{"imageTag": "probe"}]}),
+    _probe(DENY, "kms", "create_key", "create a KMS key"),
+    _probe(DENY, "cloudwatch", "delete_alarms", "silence the alarms", lambda c, r: {
+        "AlarmNames": [f"eksflow-{c.env}-metadata-db-cpu"]}),
+]  # fmt: skip
+
+_LOGS = [
+    _probe(ALLOW, "s3", "put_object", "write its task log", lambda c, r: {
+        "Bucket": c.buckets["logs"], "Key": f"task-logs/probe/{r}.log", "Body": b"log"}),
+    _probe(ALLOW, "s3", "get_object", "read a task log", lambda c, r: {
+        "Bucket": c.buckets["logs"], "Key": f"task-logs/probe/{r}.log"}),
+    _probe(DENY, "s3", "put_object", "write outside the log prefix", lambda c, r: {
+        "Bucket": c.buckets["logs"], "Key": f"elsewhere/{r}.log", "Body": b"log"}),
+]  # fmt: skip
+
+_RUN_ECS = _probe(DENY, "ecs", "run_task", "start an ECS task", lambda c, r: {
+    "cluster": c.cluster, "taskDefinition": f"eksflow-{c.env}-etl-step"})  # fmt: skip
+_TRAIN = _probe(DENY, "sagemaker", "create_training_job", "start a training job", _training_job("eksflow-probe-train"))
+_STOP_EC2 = _probe(DENY, "ec2", "stop_instances", "stop an instance", lambda c, r: {"InstanceIds": [c.instance_id]})
+_DESCRIBE_EC2 = _probe(DENY, "ec2", "describe_instances", "list instances")
+_READ_DATA = _probe(DENY, "s3", "get_object", "read curated data", lambda c, r: {
+    "Bucket": c.buckets["data"], "Key": "curated/_SUCCESS"})  # fmt: skip
+_WRITE_DATA = _probe(DENY, "s3", "put_object", "write curated data", lambda c, r: {
+    "Bucket": c.buckets["data"], "Key": "curated/probe", "Body": b"x"})  # fmt: skip
+_TASK = lambda cluster: lambda c, r: {"cluster": cluster or c.cluster, "tasks": ["0123456789abcdef0123456789abcdef"]}  # noqa: E731
+_NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA]
+
+JOBS: dict[str, list[Probe]] = {
+    "default": [*_NOT_A_TASK_ROLE_JOB, _DESCRIBE_EC2],
+    "ecs-runner": [
+        _probe(ALLOW, "ecs", "list_tasks", "find its running task (re-attach)", lambda c, r: {"cluster": c.cluster}),
+        _probe(ALLOW, "ecs", "describe_tasks", "watch its task", _TASK(None)),
+        _probe(DENY, "ecs", "describe_tasks", "watch tasks of another cluster", _TASK("other-cluster")),
+        _probe(DENY, "ecs", "run_task", "run another task family", lambda c, r: {
+            "cluster": c.cluster, "taskDefinition": "other-family"}),
+        _TRAIN, _STOP_EC2, _DESCRIBE_EC2, _READ_DATA, _WRITE_DATA,
+    ],
+    "sagemaker-runner": [
+        _probe(ALLOW, "sagemaker", "describe_training_job", "watch its training job", lambda c, r: {
+            "TrainingJobName": "eksflow-probe-train"}),
+        _probe(ALLOW, "sagemaker", "describe_endpoint", "watch its endpoint", lambda c, r: {
+            "EndpointName": "eksflow-probe"}),
+        _probe(ALLOW, "s3", "get_object", "read curated training input", lambda c, r: {
+            "Bucket": c.buckets["data"], "Key": "curated/_SUCCESS"}),
+        _probe(DENY, "sagemaker", "describe_training_job", "watch another team's job", lambda c, r: {
+            "TrainingJobName": "other-train"}),
+        _probe(DENY, "sagemaker", "create_training_job", "train outside the name prefix", _training_job("other-train")),
+        _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint", lambda c, r: {
+            "EndpointName": "eksflow-probe"}),
+        _probe(DENY, "s3", "get_object", "read raw data", lambda c, r: {"Bucket": c.buckets["data"], "Key": "raw/x"}),
+        _RUN_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
+    ],
+    "ec2-ops": [
+        _probe(ALLOW, "ec2", "describe_instances", "find managed instances"),
+        _probe(ALLOW, "sagemaker", "list_endpoints", "find endpoints"),
+        _probe(ALLOW, "sagemaker", "describe_endpoint", "inspect an endpoint", lambda c, r: {
+            "EndpointName": "eksflow-probe"}),
+        _probe(ALLOW, "s3", "put_object", "write its report", lambda c, r: {
+            "Bucket": c.buckets["data"], "Key": "reports/housekeeping/probe.json", "Body": b"{}"}),
+        _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint outside the prefix", lambda c, r: {
+            "EndpointName": "other-endpoint"}),
+        _probe(DENY, "sagemaker", "create_endpoint", "create an endpoint", lambda c, r: {
+            "EndpointName": "eksflow-probe", "EndpointConfigName": "eksflow-probe"}),
+        _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA,
+    ],
+    "triggerer": [
+        _probe(ALLOW, "ecs", "describe_tasks", "resume an ECS wait", _TASK(None)),
+        _probe(ALLOW, "sagemaker", "describe_training_job", "resume a training wait", lambda c, r: {
+            "TrainingJobName": "eksflow-probe-train"}),
+        _probe(ALLOW, "ec2", "describe_instances", "resume an EC2 wait"),
+        _probe(DENY, "ecs", "stop_task", "stop an ECS task", lambda c, r: {
+            "cluster": c.cluster, "task": "0123456789abcdef0123456789abcdef"}),
+        _probe(DENY, "sagemaker", "stop_training_job", "stop a training job", lambda c, r: {
+            "TrainingJobName": "eksflow-probe-train"}),
+        _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA,
+    ],
+}  # fmt: skip
+for _component in ("scheduler", "api-server", "dag-processor"):
+    JOBS[_component] = [*_NOT_A_TASK_ROLE_JOB, _DESCRIBE_EC2]
+
+
+def probes_for(role: str) -> list[Probe]:
+    return [*_LOGS, *JOBS[role], *EVERYONE_DENIED]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    role: str
+    probe: Probe
+    got: str  # allow | deny | error
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.got == self.probe.expect
+
+    def line(self) -> str:
+        p = self.probe
+        return f"{self.role}: {p.service}:{p.operation} ({p.why}) expected {p.expect}, got {self.got}: {self.detail}"
+
+
+def run_probe(session, endpoint_url: str, context: Context, role: str, probe: Probe) -> Outcome:
+    client = session.client(probe.service, endpoint_url=endpoint_url)
+    try:
+        getattr(client, probe.operation)(**probe.params(context, role))
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = error.response.get("Error", {}).get("Message", "")
+        if code in DENIAL_CODES or (status == 403 and code not in {"SignatureDoesNotMatch", "InvalidClientTokenId"}):
+            return Outcome(role, probe, DENY, message or code)
+        if status == 403:
+            return Outcome(role, probe, "error", f"{code}: {message}")
+        return Outcome(role, probe, ALLOW, f"{code} (past IAM)")
+    return Outcome(role, probe, ALLOW, "succeeded")
+
+
+def table(outcomes: list[Outcome]) -> str:
+    def count(mine: list[Outcome], expect: str) -> str:
+        return f"{sum(o.ok for o in mine if o.probe.expect == expect)}/{sum(o.probe.expect == expect for o in mine)}"
+
+    rows = [("role", "allowed (as expected)", "denied (as expected)", "wrong")]
+    for role in dict.fromkeys(o.role for o in outcomes):
+        mine = [o for o in outcomes if o.role == role]
+        rows.append((role, count(mine, ALLOW), count(mine, DENY), str(sum(not o.ok for o in mine))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def web_identity_session(endpoint_url: str, region: str, role_arn: str, token: str) -> boto3.Session:
+    """The pod's path: an unsigned AssumeRoleWithWebIdentity with the projected token, then the role's keys."""
+    sts = boto3.client("sts", endpoint_url=endpoint_url, region_name=region, config=Config(signature_version=UNSIGNED))
+    credentials = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="probe", WebIdentityToken=token)[
+        "Credentials"
+    ]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )

@@ -1,0 +1,129 @@
+"""Least privilege, enforced: terraform/envs/dev applied to the emulator (tests/dev_platform.py), IAM
+enforcement on, and every role's Airflow connection assuming its Terraform-made role with
+AssumeRoleWithWebIdentity and a token file — the STS exchange IRSA makes in a pod. The three reference DAGs
+must succeed under their roles; a permission taken away must fail the DAG with the AccessDenied message that
+names the action; and every role is probed with calls outside its job, which must all be denied (table in
+the test summary).
+
+What the emulator does not check — IAM Conditions (the ec2-ops managed-tag condition, ecs:cluster, the
+s3:prefix of log listing, iam:PassedToService) and web-identity trust policies — is asserted statically in
+test_terraform_apply.py and test_terraform.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from eksflow.connections import web_identity_connections
+from eksflow.platform import bucket_names
+from eksflow.roles import ROLES
+from tests.conftest import REGION
+from tests.dev_platform import ENV
+from tests.probes import Context, probes_for, run_probe, table, web_identity_session
+
+pytestmark = pytest.mark.slow
+
+# What the EKS pod identity webhook projects; moto does not verify it (trust is checked statically).
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eksflow-projected-service-account-token.signature"
+DAY = "2026-11-28"
+
+
+@dataclass
+class Enforced:
+    platform: object
+    token_file: Path
+
+    @property
+    def role_arns(self) -> dict[str, str]:
+        outputs = self.platform.outputs
+        return {**outputs["task_role_arns"], **outputs["control_plane_role_arns"]}
+
+    def dags_test(self, airflow_home, dag_id: str, conf: dict | None = None):
+        url, task_roles = self.platform.url, self.platform.outputs["task_role_arns"]
+        env = {
+            **web_identity_connections(url, REGION, task_roles, str(self.token_file)),
+            **self.platform.seeded.settings_env,
+            "AWS_ENDPOINT_URL": url,
+        }
+        args = ["dags", "test", dag_id] + (["--conf", json.dumps(conf)] if conf else [])
+        result = airflow_home.run(*args, extra_env=env, timeout=600)
+        return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def enforced(dev_platform, tmp_path_factory):
+    token_file = tmp_path_factory.mktemp("irsa") / "token"
+    token_file.write_text(TOKEN)
+    with dev_platform.enforcement():
+        yield Enforced(dev_platform, token_file)
+
+
+def test_enforcement_holds_the_admin_to_its_policy_and_refuses_unknown_keys(enforced, dev_platform):
+    assert dev_platform.client("iam").get_role(RoleName=ROLES["ecs-runner"].iam_role_name(ENV))
+    with pytest.raises(ClientError) as refused:
+        dev_platform.emulator.client("s3").list_buckets()  # the emulator's dummy keys: no such IAM user
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "conf"),
+    [
+        ("batch_data_pipeline", {"partitions": 2, "day": DAY}),
+        ("ml_pipeline", None),
+        ("aws_housekeeping", {"dry_run_terminate": False, "dry_run_delete": False}),
+    ],
+)
+def test_reference_dags_succeed_under_their_roles(enforced, dev_platform, airflow_home, dag_id, conf):
+    if dag_id == "ml_pipeline":  # its input, as the data pipeline leaves it
+        dev_platform.client("s3").put_object(Bucket=bucket_names(ENV)["data"], Key="curated/_SUCCESS", Body=b"")
+    returncode, output = enforced.dags_test(airflow_home, dag_id, conf)
+    assert returncode == 0, output[-6000:]
+    assert "is not authorized to perform" not in output, "a denied call was retried into success"
+    assert ":assumed-role/" not in output or "AccessDenied" not in output
+
+
+def test_a_missing_permission_fails_the_dag_with_the_denied_action(enforced, dev_platform, airflow_home):
+    iam = dev_platform.client("iam")
+    role = ROLES["ec2-ops"].iam_role_name(ENV)
+    original = iam.get_role_policy(RoleName=role, PolicyName="job")["PolicyDocument"]
+    weakened = json.loads(json.dumps(original))
+    for statement in weakened["Statement"]:
+        if statement.get("Sid") == "Discover":
+            statement["Action"] = [a for a in statement["Action"] if a != "ec2:DescribeInstances"]
+    iam.put_role_policy(RoleName=role, PolicyName="job", PolicyDocument=json.dumps(weakened))
+    try:
+        returncode, output = enforced.dags_test(airflow_home, "aws_housekeeping")
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName="job", PolicyDocument=json.dumps(original))
+    assert returncode != 0
+    assert f":assumed-role/{role}/" in output
+    assert "is not authorized to perform: ec2:DescribeInstances" in output
+
+
+def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_property):
+    ec2 = dev_platform.client("ec2")
+    context = Context(
+        env=ENV,
+        account=dev_platform.outputs["task_role_arns"]["default"].split(":")[4],
+        region=REGION,
+        buckets=bucket_names(ENV),
+        role_arns=enforced.role_arns,
+        db_secret_arn=dev_platform.outputs["db_secret_arn"],
+        instance_id=dev_platform.seeded.instances["managed-busy"],
+    )
+    assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
+    outcomes = []
+    for role, arn in enforced.role_arns.items():
+        session = web_identity_session(dev_platform.url, REGION, arn, TOKEN)
+        outcomes += [run_probe(session, dev_platform.url, context, role, probe) for probe in probes_for(role)]
+    record_property("table: least privilege — probes per role under IAM enforcement", table(outcomes))
+    assert set(enforced.role_arns) == {*ROLES, "scheduler", "api-server", "triggerer", "dag-processor"}
+    for role in enforced.role_arns:
+        assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
+    wrong = [o.line() for o in outcomes if not o.ok]
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,154 @@
+"""Faults on the running local stack (emulator + Airflow api-server/scheduler/dag-processor/triggerer, real
+processes): AWS jobs that take time (the emulator's job seconds), a worker process killed mid-job, the
+triggerer killed while tasks are deferred, a throttling window, and AWS jobs that fail.
+
+The reference DAGs run as they are; tests/resilience_dags/ adds DAGs built with the same kit helpers for what
+the reference DAGs cannot show (a polling worker to kill, jobs that fail). Housekeeping sparing in-use
+endpoints is covered in test_dags_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.parse
+from pathlib import Path
+
+import psutil
+import pytest
+
+from eksflow.local.demo import DATA_DAG, ML_DAG
+from eksflow.local.emulator_control import control
+from eksflow.local.seed import emulator_client
+from eksflow.local.stack import LocalStack, StackOptions, wait_for_run
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET = lambda _: None  # noqa: E731
+
+
+def _control(stack: LocalStack, path: str, body: str | None = None) -> dict:
+    return control(stack.emulator_url, path, body)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resilience")
+    dags = root / "dags"
+    dags.mkdir()
+    for path in [*sorted((REPO / "dags").glob("*.py")), REPO / "tests" / "resilience_dags" / "resilience_jobs.py"]:
+        (dags / path.name).symlink_to(path)
+    stack = LocalStack(StackOptions(state_dir=root / "stack", dags_folder=dags, parallelism=8))
+    try:
+        stack.start(progress=QUIET)
+        emulator_client(stack.emulator_url, "s3").put_object(
+            Bucket="eksflow-local-data", Key="curated/_SUCCESS", Body=b""
+        )
+        stack.api.wait_for_dags({ML_DAG, DATA_DAG, "resilience_polling_training"}, timeout=180)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture()
+def job_seconds(stack):
+    def set_seconds(seconds: float) -> None:
+        _control(stack, "job-seconds", str(seconds))
+
+    yield set_seconds
+    set_seconds(0)
+
+
+def _trigger(stack: LocalStack, dag_id: str, conf: dict | None = None) -> str:
+    stack.api.unpause(dag_id)
+    return stack.api.trigger(dag_id, conf or {})
+
+
+def _ti(stack: LocalStack, dag_id: str, run_id: str, task_id: str) -> dict:
+    return next(ti for ti in stack.api.task_instances(dag_id, run_id) if ti["task_id"] == task_id)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not within {timeout:.0f}s")
+
+
+def _training_jobs(stack: LocalStack, prefix: str) -> list[dict]:
+    jobs = emulator_client(stack.emulator_url, "sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    return [job for job in jobs if job["TrainingJobName"].startswith(prefix)]
+
+
+def _log(stack: LocalStack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    quoted = urllib.parse.quote(run_id, safe="")
+    path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+    return json.dumps(stack.api.request("GET", path))
+
+
+def test_worker_lost_mid_training_the_retry_reattaches_to_the_one_job(stack, job_seconds):
+    job_seconds(10)
+    dag_id = "resilience_polling_training"
+    run_id = _trigger(stack, dag_id)
+    _wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
+    ti = _wait_for(lambda: (t := _ti(stack, dag_id, run_id, "train"))["state"] == "running" and t, 30, "train running")
+    title = f"airflow worker -- {ti['id']}"  # the task runner; its supervisor's title names the executor
+    worker = _wait_for(
+        lambda: next(
+            (p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []).strip() == title), None
+        ),
+        30,
+        "the task's worker process",
+    )
+    assert _training_jobs(stack, "eksflow-resilience-train")[0]["TrainingJobStatus"] == "InProgress"
+    os.kill(worker.pid, signal.SIGKILL)  # the pod is gone, mid-job
+
+    run = wait_for_run(stack, dag_id, run_id, timeout=180, progress=QUIET)
+    assert run["state"] == "success"
+    assert _ti(stack, dag_id, run_id, "train")["try_number"] == 2
+    (job,) = _training_jobs(stack, "eksflow-resilience-train")  # exactly one job: the retry re-attached
+    assert job["TrainingJobStatus"] == "Completed"
+    assert "Re-attaching to training job" in _log(stack, dag_id, run_id, "train", 2)
+
+
+def test_triggerer_restart_while_the_training_wait_is_deferred(stack, job_seconds):
+    job_seconds(6)
+    before = {job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")}
+    run_id = _trigger(stack, ML_DAG)
+    _wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
+    stack.restart("triggerer")
+
+    run = wait_for_run(stack, ML_DAG, run_id, timeout=240, progress=QUIET)
+    assert run["state"] == "success"
+    assert _ti(stack, ML_DAG, run_id, "train")["try_number"] == 1, "resumed by the new triggerer, not retried"
+    assert len({job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")} - before) == 1
+
+
+def test_a_throttling_window_is_ridden_out(stack, job_seconds):
+    job_seconds(2)
+    _control(stack, "stats/reset", "")
+    _control(stack, "faults", json.dumps({"kind": "throttle", "seconds": 6, "services": ["ecs", "s3"]}))
+    run_id = _trigger(stack, DATA_DAG, {"partitions": 3, "day": "2026-11-29"})
+    run = wait_for_run(stack, DATA_DAG, run_id, timeout=240, progress=QUIET)
+    stats = _control(stack, "stats")
+    assert run["state"] == "success"
+    assert stats["faults_injected"] > 0, "the window must have hit the run's calls"
+
+
+def test_failed_aws_jobs_fail_their_task_with_the_reason_and_nothing_downstream_runs(stack):
+    runs = {dag_id: _trigger(stack, dag_id) for dag_id in ("resilience_failed_training", "resilience_failed_ecs_task")}
+    reasons = {"resilience_failed_training": "emulated: out of memory", "resilience_failed_ecs_task": "exit"}
+    for dag_id, run_id in runs.items():
+        run = wait_for_run(stack, dag_id, run_id, timeout=180, progress=QUIET)
+        assert run["state"] == "failed"
+        states = {ti["task_id"]: ti["state"] for ti in stack.api.task_instances(dag_id, run_id)}
+        job_task = "train" if "training" in dag_id else "transform"
+        assert states == {job_task: "failed", "after": "upstream_failed"}
+        ti = _ti(stack, dag_id, run_id, job_task)
+        assert reasons[dag_id] in _log(stack, dag_id, run_id, job_task, ti["try_number"])
