@@ -67,7 +67,7 @@ down: $(STAMP) ## stop the stack started by `make up`
 test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 2 --dist loadfile
+	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile
 
 test-fast: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## the tests not marked slow
 	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -m "not slow"

@@ -20,6 +20,9 @@ from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
 from eksflow.roles import ROLES, role_for_pod_template
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
+TRAINING = dict(
+    task_id="t", job_base_name="j", image="i", execution_role_arn=ROLE_ARN, input_s3_uri="s3://b/i/", output_s3_uri="o"
+)
 
 
 def context(run_id="manual__1", task_id="train", dag_id="ml_pipeline", map_index=-1):
@@ -64,14 +67,7 @@ def test_ecs_overrides_shape():
     ("op", "role"),
     [
         (
-            lambda: kit.sagemaker_training(
-                task_id="t",
-                job_base_name="j",
-                image="i",
-                execution_role_arn=ROLE_ARN,
-                input_s3_uri="s3://b/i/",
-                output_s3_uri="s3://b/o",
-            ),
+            lambda: kit.sagemaker_training(**TRAINING),
             "sagemaker-runner",
         ),
         (lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x"), "sagemaker-runner"),
@@ -86,14 +82,7 @@ def test_aws_helpers_run_under_their_role(op, role):
 
 
 def test_waiting_sagemaker_helpers_defer():
-    train = kit.sagemaker_training(
-        task_id="t",
-        job_base_name="j",
-        image="i",
-        execution_role_arn=ROLE_ARN,
-        input_s3_uri="s3://b/i/",
-        output_s3_uri="o",
-    )
+    train = kit.sagemaker_training(**TRAINING)
     deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
     assert train.deferrable and deploy.deferrable
     assert train.check_if_job_exists is False  # the kit's own look-up replaces the provider's renaming
@@ -102,14 +91,7 @@ def test_waiting_sagemaker_helpers_defer():
 def test_deferral_can_be_switched_off_for_the_whole_platform(monkeypatch):
     """EKSFLOW_DEFERRABLE=off (e.g. during a triggerer outage, or to measure what deferral saves)."""
     monkeypatch.setenv("EKSFLOW_DEFERRABLE", "off")
-    train = kit.sagemaker_training(
-        task_id="t",
-        job_base_name="j",
-        image="i",
-        execution_role_arn=ROLE_ARN,
-        input_s3_uri="s3://b/i/",
-        output_s3_uri="o",
-    )
+    train = kit.sagemaker_training(**TRAINING)
     ecs = kit.ecs_run_task(task_id="e", cluster="c", task_definition="td", subnets=["subnet-1"])
     assert not train.deferrable and not ecs.deferrable
     monkeypatch.setenv("EKSFLOW_DEFERRABLE", "maybe")

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from eksflow.local.demo import DATA_DAG, ML_DAG
+from eksflow.local.demo import DATA_DAG, ML_DAG, run_pipelines, summary_table
 from eksflow.local.emulator_control import control
 from eksflow.local.seed import emulator_client
 from eksflow.local.stack import LocalStack, StackOptions, wait_for_run
@@ -34,23 +34,63 @@ def _control(stack: LocalStack, path: str, body: str | None = None) -> dict:
     return control(stack.emulator_url, path, body)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, postgres):
     root = tmp_path_factory.mktemp("resilience")
     dags = root / "dags"
     dags.mkdir()
     for path in [*sorted((REPO / "dags").glob("*.py")), REPO / "tests" / "resilience_dags" / "resilience_jobs.py"]:
         (dags / path.name).symlink_to(path)
-    stack = LocalStack(StackOptions(state_dir=root / "stack", dags_folder=dags, parallelism=8))
+    options = StackOptions(state_dir=root / "stack", dags_folder=dags, parallelism=8, database_url=postgres.url)
+    stack = LocalStack(options)
     try:
         stack.start(progress=QUIET)
-        emulator_client(stack.emulator_url, "s3").put_object(
-            Bucket="eksflow-local-data", Key="curated/_SUCCESS", Body=b""
-        )
+        # The ML pipeline's input, so that every test here can run on its own.
+        s3 = emulator_client(stack.emulator_url, "s3")
+        s3.put_object(Bucket="eksflow-local-data", Key="curated/_SUCCESS", Body=b"")
         stack.api.wait_for_dags({ML_DAG, DATA_DAG, "resilience_polling_training"}, timeout=180)
         yield stack
     finally:
+        pids = [m.process.pid for m in stack.processes]
         stack.stop()
+    assert pids and not any(_alive(pid) for pid in pids), "a stack process outlived stop()"
+    assert not (root / "stack" / "stack.json").exists()
+
+
+def test_pipelines_on_postgres_and_a_training_rerun_reattaches(stack):
+    result = run_pipelines(stack, progress=QUIET)
+    assert result.ok, summary_table(result)
+    assert all(ti["state"] == "success" for tis in result.task_instances.values() for ti in tis), summary_table(result)
+
+    # Bad DAG params are refused at trigger time, naming the param.
+    for conf, field in (({"partitions": 0}, "partitions"), ({"day": "28.11.2026"}, "day")):
+        with pytest.raises(RuntimeError, match=rf"HTTP 400: .*{field}"):
+            stack.api.trigger(DATA_DAG, conf)
+
+    sagemaker = emulator_client(stack.emulator_url, "sagemaker")
+    jobs_before = sagemaker.list_training_jobs()["TrainingJobSummaries"]
+    assert len(jobs_before) == 1
+    ml_run = result.runs[ML_DAG]["dag_run_id"]
+    clear = {
+        "dry_run": False,
+        "task_ids": ["train"],
+        "dag_run_id": ml_run,
+        "only_failed": False,
+        "reset_dag_runs": True,
+    }
+    stack.api.request("POST", f"/dags/{ML_DAG}/clearTaskInstances", clear)
+    rerun = wait_for_run(stack, ML_DAG, ml_run, timeout=300, progress=QUIET)
+    assert rerun["state"] == "success"
+    assert _ti(stack, ML_DAG, ml_run, "train")["try_number"] == 2
+    assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == jobs_before
 
 
 @pytest.fixture()
@@ -93,7 +133,7 @@ def _log(stack: LocalStack, dag_id: str, run_id: str, task_id: str, try_number: 
 
 
 def test_worker_lost_mid_training_the_retry_reattaches_to_the_one_job(stack, job_seconds):
-    job_seconds(10)
+    job_seconds(30)  # still running when the retry starts, even on a busy machine
     dag_id = "resilience_polling_training"
     run_id = _trigger(stack, dag_id)
     _wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
@@ -131,10 +171,19 @@ def test_triggerer_restart_while_the_training_wait_is_deferred(stack, job_second
 
 
 def test_a_throttling_window_is_ridden_out(stack, job_seconds):
-    job_seconds(2)
+    job_seconds(6)
     _control(stack, "stats/reset", "")
-    _control(stack, "faults", json.dumps({"kind": "throttle", "seconds": 6, "services": ["ecs", "s3"]}))
     run_id = _trigger(stack, DATA_DAG, {"partitions": 3, "day": "2026-11-29"})
+    # The window opens once the ECS tasks run: their waits, the merge step's RunTask and the output checks hit it.
+    _wait_for(
+        lambda: any(
+            ti["task_id"] == "transform_partition" and ti["state"] in {"running", "deferred"}
+            for ti in stack.api.task_instances(DATA_DAG, run_id)
+        ),
+        120,
+        "a partition task started",
+    )
+    _control(stack, "faults", json.dumps({"kind": "throttle", "seconds": 8, "services": ["ecs", "s3"]}))
     run = wait_for_run(stack, DATA_DAG, run_id, timeout=240, progress=QUIET)
     stats = _control(stack, "stats")
     assert run["state"] == "success"

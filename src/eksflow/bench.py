@@ -71,15 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-demo", action="store_true", help="skip the demo wall time")
     parser.add_argument("--skip-aws", action="store_true", help="skip pod-time, memory and fan-out (~15 min)")
-    parser.add_argument("--scales", default="10,40", help="emulated AWS job seconds, low,high (default 10,40)")
-    parser.add_argument("--partitions", type=int, default=4, help="data pipeline partitions in the pod-time runs")
+    parser.add_argument("--scales", default="10,60", help="emulated AWS job seconds, low,high (default 10,60)")
+    parser.add_argument("--partitions", type=int, default=8, help="data pipeline partitions in the pod-time runs")
     parser.add_argument("--fan-out", default="10,200", help="partition counts of the fan-out runs ('' to skip)")
     args = parser.parse_args(argv)
     try:
         low, high = (float(part) for part in args.scales.split(","))
         fan_sizes = tuple(int(part) for part in args.fan_out.split(",") if part.strip())
     except ValueError:
-        parser.error("--scales takes two numbers (e.g. 10,40) and --fan-out whole numbers (e.g. 10,200)")
+        parser.error("--scales takes two numbers (e.g. 10,60) and --fan-out whole numbers (e.g. 10,200)")
     if not 0 < low < high:
         parser.error(f"--scales {args.scales}: need 0 < low < high")
 
