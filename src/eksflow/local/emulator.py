@@ -1,19 +1,23 @@
 """The local AWS emulator: moto in server mode, plus the few behaviours moto lacks that the reference
-pipelines need. Run as ``python -m eksflow.local.emulator --port N`` (binds 127.0.0.1 only).
+pipelines need. Run as ``python -m eksflow.local.emulator --port N`` (binds 127.0.0.1 unless ``--host`` says
+otherwise, e.g. inside the kind cluster's emulator pod).
 
 Patches (each small, each documented in docs/local-stack.md):
-- requests are served one at a time (moto's backends are not thread-safe);
+- requests are served one at a time (moto's backends are not thread-safe), behind the control API of
+  ``emulator_control`` (job seconds, fault windows, call counts);
 - ECS: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``);
 - ECS: a task's containers follow the task's status (moto leaves them PENDING, which makes
   EcsRunTaskOperator fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment
   overrides (default 0), so tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object
   under the ``OUTPUT_URI`` of its environment overrides, as the real container writes its output;
-- ECS: with ``EKSFLOW_EMULATOR_JOB_SECONDS`` > 0, tasks take that long to stop (moto's state manager);
+- ECS, SageMaker: with job seconds > 0 (``EKSFLOW_EMULATOR_JOB_SECONDS`` or the control API), ECS tasks,
+  training jobs and endpoint creates/updates take that long;
 - EKS: add-ons and access entries (moto has neither; Terraform's eks module manages both) and a few
   attributes moto drops, see ``emulator_eks``; RDS and EC2 read-back fixes, see ``emulator_infra``
   (together they let ``terraform/envs/dev`` apply and then plan clean);
-- STS: AssumeRoleWithWebIdentity/SAML are accepted unsigned when IAM enforcement is on, as in AWS (the
-  IRSA path), see ``emulator_iam``;
+- IAM enforcement (when switched on): unsigned AssumeRoleWithWebIdentity/SAML as in AWS (the IRSA path),
+  resources checked per request, IAM action names and TLS-only bucket policies as AWS evaluates them, see
+  ``emulator_iam``;
 - SageMaker: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config;
 - SageMaker: training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object)
   as FinalMetricDataList instead of moto's fixed ``train:progress``; a job with the hyperparameter
