@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 
 from eksflow.local import processes
-from eksflow.local.seed import SeedResult, seed
+from eksflow.local.seed import SeedResult, emulator_client, seed
 from eksflow.local.stack import offline_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,18 +83,12 @@ class Emulator:
     seeded: SeedResult
 
     def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return emulator_client(self.url, service, REGION)
 
-    def reset(self) -> None:
+    def reset(self, *, reseed: bool = True) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
-        self.seeded = seed(self.url, REGION)
+        self.seeded = seed(self.url, REGION) if reseed else SeedResult()
 
 
 @contextlib.contextmanager

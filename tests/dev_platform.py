@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import boto3
 
 from eksflow.chartvalues import output_values
 from eksflow.chartvalues import render as render_chart_values
+from eksflow.local.emulator_control import set_iam_enforcement
 from eksflow.local.seed import SeedResult, seed
 from tests.conftest import REGION, running_emulator
 from tests.terraform_cli import cli_env, terraform
@@ -42,17 +42,6 @@ def _provider_override(endpoint: str, key_id: str, secret: str) -> str:
         "  s3_use_path_style           = true\n"
         f"  endpoints {{\n{endpoints}\n  }}\n}}\n"
     )
-
-
-def set_enforcement(url: str, on: bool) -> None:
-    """moto's switch: body 0 = check every request from now on; inf = never."""
-    request = urllib.request.Request(  # noqa: S310 - loopback emulator
-        f"{url}/moto-api/reset-auth",
-        data=b"0" if on else b"inf",
-        headers={"Content-Type": "text/plain"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
 
 
 class DevPlatform:
@@ -81,11 +70,11 @@ class DevPlatform:
 
     @contextlib.contextmanager
     def enforcement(self) -> Iterator[None]:
-        set_enforcement(self.url, True)
+        set_iam_enforcement(self.url, True)
         try:
             yield
         finally:
-            set_enforcement(self.url, False)
+            set_iam_enforcement(self.url, False)
 
 
 def _bootstrap_admin(emulator) -> dict[str, str]:
@@ -129,7 +118,7 @@ def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
         platform.seeded = seed(emulator.url, REGION, env=ENV)
         yield platform
 
-        set_enforcement(emulator.url, False)
+        set_iam_enforcement(emulator.url, False)
         _empty_buckets(platform)
         platform.terraform("destroy", "-auto-approve", "-input=false")
         leftovers = {

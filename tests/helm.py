@@ -65,3 +65,9 @@ def pod_spec(doc: dict) -> dict | None:
     if doc["kind"] == "CronJob":
         return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return None
+
+
+def rendered_templates(docs: list[dict]) -> dict[str, dict]:
+    """The worker pod templates of a render, by file name (from the pod-templates ConfigMap)."""
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
+    return {name: yaml.safe_load(body) for name, body in configmap["data"].items()}

@@ -220,12 +220,14 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def web_identity_session(endpoint_url: str, region: str, role_arn: str, token: str) -> boto3.Session:
+def web_identity_session(
+    endpoint_url: str, region: str, role_arn: str, token: str, session_name: str = "probe"
+) -> boto3.Session:
     """The pod's path: an unsigned AssumeRoleWithWebIdentity with the projected token, then the role's keys."""
     sts = boto3.client("sts", endpoint_url=endpoint_url, region_name=region, config=Config(signature_version=UNSIGNED))
-    credentials = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="probe", WebIdentityToken=token)[
-        "Credentials"
-    ]
+    credentials = sts.assume_role_with_web_identity(
+        RoleArn=role_arn, RoleSessionName=session_name, WebIdentityToken=token
+    )["Credentials"]
     return boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],

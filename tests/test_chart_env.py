@@ -16,7 +16,7 @@ import yaml
 from eksflow.connections import cluster_connections
 from eksflow.local.stack import offline_env
 from eksflow.settings import load_settings
-from tests.helm import VALUE_FILES, pod_spec, render
+from tests.helm import VALUE_FILES, pod_spec, render, rendered_templates
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_COMMANDS = {"api-server", "scheduler", "dag-processor", "triggerer"}
@@ -38,8 +38,8 @@ def _airflow_containers(docs: list[dict]) -> dict[str, dict]:
 
 
 def _worker_templates(docs: list[dict]) -> dict[str, dict]:
-    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates"))
-    return {name: yaml.safe_load(text)["spec"]["containers"][0] for name, text in config["data"].items()}
+    """The (only) container of each worker pod template."""
+    return {name: pod["spec"]["containers"][0] for name, pod in rendered_templates(docs).items()}
 
 
 def _platform_env(env: dict[str, str | None]) -> dict[str, str | None]:

@@ -10,7 +10,7 @@ import yaml
 
 from eksflow.platform import NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
 from eksflow.roles import ROLES, role_for_pod_template
-from tests.helm import CHART, REPO, REQUIRED_SETS, VALUE_FILES, helm, render, template_args
+from tests.helm import CHART, REPO, REQUIRED_SETS, VALUE_FILES, helm, render, rendered_templates, template_args
 
 POD_TEMPLATES = REPO / "pod_templates"
 ARN = "arn:aws:iam::123456789012:role/eksflow-dev-task-ecs-runner"
@@ -18,11 +18,6 @@ ARN = "arn:aws:iam::123456789012:role/eksflow-dev-task-ecs-runner"
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
-
-
-def rendered_templates(docs: list[dict]) -> dict[str, dict]:
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
-    return {name: yaml.safe_load(body) for name, body in configmap["data"].items()}
 
 
 def test_helm_lint_strict():

@@ -7,27 +7,18 @@ on once switched on."""
 from __future__ import annotations
 
 import json
-import urllib.request
 
-import boto3
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from eksflow.local.emulator_control import set_iam_enforcement
 from tests.conftest import REGION, running_emulator
+from tests.probes import web_identity_session
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/EKSFLOWTEST"
 SUBJECT = "system:serviceaccount:eksflow:eksflow-task-default"
 ACCOUNT = "123456789012"
 SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
-
-
-def _enforce(url: str) -> None:
-    request = urllib.request.Request(  # noqa: S310 - loopback emulator
-        f"{url}/moto-api/reset-auth", data=b"0", headers={"Content-Type": "text/plain"}, method="POST"
-    )
-    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +61,12 @@ def enforced(tmp_path_factory):
             allow("cloudwatch:GetMetricStatistics", "*"),
         ]
         iam.put_role_policy(RoleName="eksflow-test-task-default", PolicyName="job", PolicyDocument=json.dumps(policy))
-        _enforce(emulator.url)
+        set_iam_enforcement(emulator.url, True)
         yield emulator, role["Role"]["Arn"], instances
 
 
-def _session(url: str, role_arn: str) -> boto3.Session:
-    sts = boto3.client("sts", endpoint_url=url, region_name=REGION, config=Config(signature_version=UNSIGNED))
-    credentials = sts.assume_role_with_web_identity(
-        RoleArn=role_arn, RoleSessionName="pod", WebIdentityToken="a-projected-service-account-token"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
+def _session(url: str, role_arn: str):
+    return web_identity_session(url, REGION, role_arn, "a-projected-service-account-token", session_name="pod")
 
 
 def test_unsigned_web_identity_exchange_returns_the_role_session(enforced):

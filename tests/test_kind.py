@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,7 +18,7 @@ import yaml
 from eksflow import kind
 from eksflow.deploy import DB_SECRET, RELEASE
 from eksflow.platform import NAMESPACE
-from tests.helm import VALUE_FILES, render
+from tests.helm import VALUE_FILES, render, rendered_templates
 from tests.scanners import scan_tool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,8 +159,7 @@ def test_plain_http_git_is_refused_outside_the_cluster():
 
 
 def test_the_seeded_emulator_ids_become_a_values_layer_the_chart_renders(emulator, tmp_path):
-    request = urllib.request.Request(f"{emulator.url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - an empty emulator, as kind/up.sh finds it
+    emulator.reset(reseed=False)  # an empty emulator, as kind/up.sh finds it
     result = subprocess.run(
         [sys.executable, "-m", "eksflow.cli", "kind", "seed", "--endpoint-url", emulator.url],
         capture_output=True,
@@ -179,11 +177,8 @@ def test_the_seeded_emulator_ids_become_a_values_layer_the_chart_renders(emulato
     groups = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     assert seeded["ecsSecurityGroups"] and set(seeded["ecsSecurityGroups"]) <= groups
     docs = render(layer, base=VALUE_FILES["kind"])
-    pod_templates = next(
-        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")
-    )
-    for text in pod_templates["data"].values():
-        env = {v["name"]: v.get("value") for v in yaml.safe_load(text)["spec"]["containers"][0]["env"]}
+    for pod in rendered_templates(docs).values():
+        env = {v["name"]: v.get("value") for v in pod["spec"]["containers"][0]["env"]}
         assert env["EKSFLOW_ECS_SUBNETS"] == ",".join(seeded["ecsSubnets"])
         assert env["AWS_ENDPOINT_URL"] == KIND_VALUES["extraEnv"][0]["value"]
 

@@ -163,3 +163,16 @@ def control(emulator_url: str, path: str, body: str | None = None) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def set_iam_enforcement(emulator_url: str, on: bool) -> None:
+    """moto's own switch (``/moto-api/reset-auth``): body 0 = check every request from now on; inf = never."""
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the local emulator
+        f"{emulator_url}/moto-api/reset-auth",
+        data=b"0" if on else b"inf",
+        headers={"Content-Type": "text/plain"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310

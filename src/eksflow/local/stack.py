@@ -104,9 +104,7 @@ class LocalStack:
             self.env,
         )
         for component in COMPONENTS[1:]:
-            # The log server would bind every interface; the api-server reads the local log files instead.
-            extra = ["--skip-serve-logs"] if component in {"scheduler", "triggerer"} else []
-            self._spawn(component, [self._airflow_bin(), component, *extra], self.env)
+            self._spawn_component(component)
         processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 120, process=api)
         self._write_state()
 
@@ -116,8 +114,7 @@ class LocalStack:
         os.killpg(managed.process.pid, signal.SIGKILL)  # its own process group: children go too
         managed.process.wait(timeout=10)
         self.processes.remove(managed)
-        extra = ["--skip-serve-logs"] if component in {"scheduler", "triggerer"} else []
-        self._spawn(component, [self._airflow_bin(), component, *extra], self.env)
+        self._spawn_component(component)
         self._write_state()
 
     def stop(self) -> None:
@@ -155,6 +152,12 @@ class LocalStack:
         managed = processes.start(name, argv, env, self.log_dir)
         self.processes.append(managed)
         return managed
+
+    def _spawn_component(self, component: str) -> processes.Managed:
+        """scheduler, dag-processor or triggerer (the api-server needs its address, see start)."""
+        # The log server would bind every interface; the api-server reads the local log files instead.
+        extra = ["--skip-serve-logs"] if component in {"scheduler", "triggerer"} else []
+        return self._spawn(component, [self._airflow_bin(), component, *extra], self.env)
 
     def _airflow_env(self, api_port: int) -> dict[str, str]:
         db_url = self.options.database_url or f"sqlite:///{self.airflow_home / 'airflow.db'}"
