@@ -32,14 +32,28 @@ ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 # Files that share one Terraform-applied dev platform (tests/dev_platform.py): one xdist worker runs them
 # together, and first, since the apply is the longest single piece of `make test`.
 DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py"})
+# The next-longest files (each several minutes of local stacks), handed out right after: a worker that takes
+# one of them late (e.g. the dev-platform worker at its end) would make the whole run that much longer.
+LONG_FILES = ("test_resilience.py", "test_dags_e2e.py", "test_project.py")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{ALLOWED_CI_SKIP_MARK}: a skip CI accepts (Docker-only suites)")
 
 
+def _start_rank(item) -> int:
+    name = item.path.name
+    if name in DEV_PLATFORM_FILES:
+        return 0
+    return 1 + LONG_FILES.index(name) if name in LONG_FILES else 1 + len(LONG_FILES)
+
+
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.path.name not in DEV_PLATFORM_FILES)  # stable: keeps order otherwise
+    here = Path(__file__).parent
+    missing = sorted(name for name in (*DEV_PLATFORM_FILES, *LONG_FILES) if not (here / name).is_file())
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py schedules files that do not exist: {missing}; update the lists")
+    items.sort(key=_start_rank)  # stable: keeps the order otherwise
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -53,6 +67,7 @@ def pytest_xdist_make_scheduler(config, log):
             scope = super()._split_scope(nodeid)
             return "dev-platform" if Path(scope).name in DEV_PLATFORM_FILES else scope
 
+    config.option.loadscopereorder = False  # xdist would hand out files by test count, not in the order above
     return DevPlatformScheduling(config, log)
 
 

@@ -21,6 +21,7 @@ BAD_SETS = [
     (("controlPlane.worker.iamRoleArn=",), "worker"),
     (("controlPlane.triggerer.iamRoleArn=arn:aws:iam::1:role/x",), "iamRoleArn"),
     (("airflow.parallelism=0",), "parallelism"),
+    (("airflow.ecsRunTaskPool.slots=0",), "slots"),
     (("airflow.remoteLogging.bucket=s3://logs",), "bucket"),
     (("airflow.kubernetesExecutor.workerPodsPendingTimeoutSeconds=5",), "workerPodsPendingTimeoutSeconds"),
     (("airflow.secretsBackend.enabled=yes",), "enabled"),

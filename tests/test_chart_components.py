@@ -62,7 +62,8 @@ def test_long_running_components_have_probes(docs):
 def test_migrations_run_before_the_release_applies_and_components_wait_for_them(docs):
     (migrate,) = [d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("migrate-db")]
     assert migrate["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert migrate["spec"]["template"]["spec"]["containers"][0]["args"] == ["airflow", "db", "migrate"]
+    shell, flag, script = migrate["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert (shell, flag, script.splitlines()[0]) == ("bash", "-ec", "airflow db migrate")
     # No post-install/post-upgrade hook: nothing runs after the resources --wait is waiting on.
     hooks = [d["metadata"].get("annotations", {}).get("helm.sh/hook", "") for d in docs]
     assert not [h for h in hooks if "post-" in h]
@@ -142,3 +143,37 @@ def test_metrics_are_optional_and_restricted():
     assert statsd["securityContext"]["runAsNonRoot"] is True
     assert statsd["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     assert statsd["containers"][0]["resources"]["limits"]["memory"]
+
+
+def test_the_migration_hook_sets_the_ecs_pool_in_a_real_airflow_db(airflow_home, tmp_path):
+    """The hook's own script, run by bash against a copy of a migrated Airflow DB: the pool the kit's ECS
+    steps run in exists afterwards with the configured slots, counting deferred tasks."""
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_DESCRIPTION, ECS_RUNTASK_POOL_SLOTS
+
+    home = tmp_path / "airflow"
+    shutil.copytree(airflow_home.path, home)
+    env = {
+        **airflow_home.env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "PATH": f"{Path(sys.executable).parent}:{airflow_home.env['PATH']}",
+    }
+
+    def hook_script(*sets: str) -> list[str]:
+        (job,) = [d for d in render(sets=sets) if d["kind"] == "Job" and d["metadata"]["name"].endswith("migrate-db")]
+        return job["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    done = subprocess.run(hook_script(), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with sqlite3.connect(home / "airflow.db") as db:
+        pool = db.execute(
+            "SELECT slots, description, include_deferred FROM slot_pool WHERE pool = ?", (ECS_RUNTASK_POOL,)
+        ).fetchone()
+    assert pool == (ECS_RUNTASK_POOL_SLOTS, ECS_RUNTASK_POOL_DESCRIPTION, 1)
+    assert f"airflow pools set {ECS_RUNTASK_POOL} 5 " in hook_script("airflow.ecsRunTaskPool.slots=5")[2]

@@ -80,11 +80,13 @@ def test_training_jobs_report_the_configured_metrics(fresh_emulator):
 
 
 def test_ecs_tasks_take_the_configured_time(tmp_path):
-    with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "2"}) as emulator:
+    # Long enough that a busy machine cannot outrun it; then shortened at runtime, which running tasks follow.
+    with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "600"}) as emulator:
         arn = run_task(emulator, started_by="slow")
         ecs = emulator.client("ecs")
         assert ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING"
         assert ecs.list_tasks(cluster=CLUSTER, startedBy="slow", desiredStatus="RUNNING")["taskArns"] == [arn]
+        _control(emulator, "job-seconds", "1")
         waiter = ecs.get_waiter("tasks_stopped")
         waiter.wait(cluster=CLUSTER, tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 
@@ -195,17 +197,23 @@ def test_job_seconds_make_training_jobs_and_endpoints_take_that_long(fresh_emula
     import time
 
     sagemaker = fresh_emulator.client("sagemaker")
-    assert _control(fresh_emulator, "job-seconds", "1.5") == {"job_seconds": 1.5}
     try:
+        assert _control(fresh_emulator, "job-seconds", "600") == {"job_seconds": 600.0}  # no busy machine outruns it
         _train(sagemaker, "eksflow-slow-train")
         sagemaker.create_endpoint(EndpointName="eksflow-slow", EndpointConfigName="eksflow-local-seed-config")
         assert (
             sagemaker.describe_training_job(TrainingJobName="eksflow-slow-train")["TrainingJobStatus"] == "InProgress"
         )
         assert sagemaker.describe_endpoint(EndpointName="eksflow-slow")["EndpointStatus"] == "Creating"
+
+        _control(fresh_emulator, "job-seconds", "1.5")
+        _train(sagemaker, "eksflow-short-train")
+        sagemaker.create_endpoint(EndpointName="eksflow-short", EndpointConfigName="eksflow-local-seed-config")
         time.sleep(1.6)
-        assert sagemaker.describe_training_job(TrainingJobName="eksflow-slow-train")["TrainingJobStatus"] == "Completed"
-        assert sagemaker.describe_endpoint(EndpointName="eksflow-slow")["EndpointStatus"] == "InService"
+        assert sagemaker.describe_training_job(TrainingJobName="eksflow-short-train")["TrainingJobStatus"] == (
+            "Completed"
+        )
+        assert sagemaker.describe_endpoint(EndpointName="eksflow-short")["EndpointStatus"] == "InService"
     finally:
         _control(fresh_emulator, "job-seconds", "0")
     _train(sagemaker, "eksflow-fast-train")

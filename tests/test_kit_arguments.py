@@ -142,6 +142,12 @@ CASES = [
         "argument 'max_active_tis_per_dag' must be an integer >= 1, got 0",
     ),
     (
+        "no pool",
+        lambda: kit.ecs_run_task(**{**ECS, "pool": None}),
+        KitArgumentError,
+        "argument 'pool' must be a non-empty string, got None",
+    ),
+    (
         "both overrides and map_overrides",
         lambda: kit.ecs_run_task(**ECS, overrides={}, map_overrides=[{}]),
         KitArgumentError,

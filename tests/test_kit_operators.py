@@ -34,10 +34,10 @@ def pod_role(executor_config) -> tuple[str, str]:
     return role.name, role.service_account
 
 
-def test_ecs_helper_wires_role_deferral_reattach_and_retries():
+def test_ecs_helper_wires_role_deferral_reattach_retries_and_the_ecs_pool():
     op = kit.ecs_run_task(task_id="t", cluster="c", task_definition="td", subnets=["subnet-1"], security_groups=["sg"])
     assert isinstance(op, EcsRunTaskOperator)
-    assert (op.aws_conn_id, op.deferrable, op.reattach) == ("aws_ecs_runner", True, True)
+    assert (op.aws_conn_id, op.deferrable, op.reattach, op.pool) == ("aws_ecs_runner", True, True, "ecs_runtask")
     assert op.retries == RETRIES and op.retry_exponential_backoff == 2.0
     assert op.botocore_config == BOTOCORE_CONFIG
     assert op.executor_config == {"pod_template_file": "/opt/airflow/pod_templates/ecs-runner.yaml"}

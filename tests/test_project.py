@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from eksflow.local.api import AirflowApi
+from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
+
 REPO = Path(__file__).resolve().parents[1]
 EKSFLOW = [sys.executable, "-m", "eksflow.cli"]
 
@@ -104,6 +107,8 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
         url = re.search(r"Airflow UI: (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
         with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=10) as response:  # noqa: S310
             assert response.status == 200
+        pool = AirflowApi(url).pool(ECS_RUNTASK_POOL)  # as the chart's hook sets it: ECS steps are schedulable
+        assert (pool["slots"], pool["include_deferred"]) == (ECS_RUNTASK_POOL_SLOTS, True)
         assert "make down" in up.stdout
         assert _processes_with_env(marker)
     finally:

@@ -158,11 +158,13 @@ def test_worker_lost_mid_training_the_retry_reattaches_to_the_one_job(stack, job
 
 
 def test_triggerer_restart_while_the_training_wait_is_deferred(stack, job_seconds):
-    job_seconds(6)
+    job_seconds(20)
     before = {job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")}
     run_id = _trigger(stack, ML_DAG)
     _wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
     stack.restart("triggerer")
+    running = [j for j in _training_jobs(stack, "eksflow-churn-train") if j["TrainingJobName"] not in before]
+    assert [j["TrainingJobStatus"] for j in running] == ["InProgress"], "the restart must happen mid-job"
 
     run = wait_for_run(stack, ML_DAG, run_id, timeout=240, progress=QUIET)
     assert run["state"] == "success"

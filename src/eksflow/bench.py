@@ -20,6 +20,8 @@ from pathlib import Path
 
 from eksflow.local.stack import REPO_ROOT
 
+FAN_OUT_POOL_SLOTS = 8  # below the data pipeline's max_active_tis_per_dag (16): the pool is the ceiling
+
 PARSE_GOAL_MS = 150.0
 DEMO_GOAL_S = 120.0
 _PARSE_SCRIPT = r"""
@@ -74,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="10,60", help="emulated AWS job seconds, low,high (default 10,60)")
     parser.add_argument("--partitions", type=int, default=8, help="data pipeline partitions in the pod-time runs")
     parser.add_argument("--fan-out", default="10,200", help="partition counts of the fan-out runs ('' to skip)")
+    parser.add_argument("--skip-pod-time", action="store_true", help="skip pod-time and memory (~12 min)")
+    parser.add_argument(
+        "--ecs-pool-slots",
+        type=int,
+        default=FAN_OUT_POOL_SLOTS,
+        help=f"slots of the ECS pool in the fan-out runs (default {FAN_OUT_POOL_SLOTS}: below the DAG's own limit)",
+    )
     args = parser.parse_args(argv)
     try:
         low, high = (float(part) for part in args.scales.split(","))
@@ -82,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scales takes two numbers (e.g. 10,60) and --fan-out whole numbers (e.g. 10,200)")
     if not 0 < low < high:
         parser.error(f"--scales {args.scales}: need 0 < low < high")
+    if args.ecs_pool_slots < 1:
+        parser.error(f"--ecs-pool-slots {args.ecs_pool_slots}: need a whole number >= 1")
 
     rows = parse_times(REPO_ROOT / "dags")
     print(f"{'benchmark':<52} {'value':>10}  {'goal':>10}  verdict")
@@ -98,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_aws:
         from eksflow.bench_aws import run
 
-        print(run((low, high), args.partitions, fan_sizes))
+        scales = None if args.skip_pod_time else (low, high)
+        print(run(scales, args.partitions, fan_sizes, args.ecs_pool_slots))
     return 0
 
 

@@ -10,11 +10,14 @@
   configured poll intervals of the platform vs. the provider's defaults.
 - **Task memory.** Peak RSS of each task process, per role, with the pod templates' requests/limits.
 - **Fan-out.** The data pipeline at 10 and 200 partitions: wall time, peak concurrent task processes
-  (worker pods) and the peak ECS RunTask calls per second (``max_active_tis_per_dag`` bounds them).
+  (worker pods), peak ECS tasks in flight (occupied slots of the ``ecs_runtask`` pool, sized below the
+  DAG's own ``max_active_tis_per_dag`` so that the pool is the ceiling) and the peak ECS RunTask calls per
+  second, which the pool bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -26,9 +29,11 @@ from pathlib import Path
 
 import psutil
 
+from eksflow.local.api import AirflowApi
 from eksflow.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG
 from eksflow.local.emulator_control import control
 from eksflow.local.stack import REPO_ROOT, LocalStack, StackOptions, reset_state, wait_for_new_run, wait_for_run
+from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
 
 SLOPE_GOAL = 0.05
 OVERHEAD_GOAL_S = 15.0
@@ -38,6 +43,7 @@ AWS_JOB_CALLS = ("ecs:RunTask", "sagemaker:CreateTrainingJob", "sagemaker:Create
 STATUS_CALLS = ("ecs:DescribeTasks", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeEndpoint")
 _WORKER_TITLE = re.compile(r"airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")
 QUIET = lambda _: None  # noqa: E731
+POOL_SAMPLE_EVERY = 5  # tracker intervals between samples of the ECS pool (an API call)
 
 
 @dataclass
@@ -54,9 +60,11 @@ class WorkerTracker:
     """Samples the task processes ("airflow worker -- <task instance id>") under one stack's scheduler."""
 
     root_pid: int
+    api: AirflowApi | None = None  # samples the ECS pool's occupied slots every POOL_SAMPLE_EVERY intervals
     interval: float = 0.1
     lives: dict[int, WorkerLife] = field(default_factory=dict)
     peak_concurrency: int = 0
+    peak_pool_occupied: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -72,10 +80,16 @@ class WorkerTracker:
     def reset(self) -> None:
         self.lives.clear()
         self.peak_concurrency = 0
+        self.peak_pool_occupied = 0
 
     def _run(self) -> None:
+        tick = 0
         while not self._stop.is_set():
-            now, alive = time.monotonic(), 0
+            now, alive, tick = time.monotonic(), 0, tick + 1
+            if self.api and tick % POOL_SAMPLE_EVERY == 0:
+                with contextlib.suppress(RuntimeError, OSError):
+                    occupied = self.api.pool(ECS_RUNTASK_POOL)["occupied_slots"]
+                    self.peak_pool_occupied = max(self.peak_pool_occupied, occupied)
             try:
                 children = psutil.Process(self.root_pid).children(recursive=True)
             except psutil.NoSuchProcess:
@@ -108,6 +122,7 @@ class Measurement:
     peak_workers: int
     rss_by_task: dict[str, tuple[int, int]]
     runtask_times: list[float] = field(default_factory=list)
+    peak_pool_occupied: int = 0
 
 
 def _task_ids(stack: LocalStack, runs: dict[str, str]) -> dict[str, str]:
@@ -119,11 +134,16 @@ def _task_ids(stack: LocalStack, runs: dict[str, str]) -> dict[str, str]:
     return ids
 
 
-def _start_stack(state_dir: Path, deferrable: bool) -> tuple[LocalStack, WorkerTracker]:
+def _start_stack(
+    state_dir: Path, deferrable: bool, ecs_pool_slots: int = ECS_RUNTASK_POOL_SLOTS
+) -> tuple[LocalStack, WorkerTracker]:
     reset_state(state_dir)
     stack = LocalStack(
         StackOptions(
-            state_dir=state_dir, parallelism=32, extra_env={"EKSFLOW_DEFERRABLE": "on" if deferrable else "off"}
+            state_dir=state_dir,
+            parallelism=32,
+            ecs_pool_slots=ecs_pool_slots,
+            extra_env={"EKSFLOW_DEFERRABLE": "on" if deferrable else "off"},
         )
     )
     stack.start(progress=QUIET)
@@ -131,7 +151,7 @@ def _start_stack(state_dir: Path, deferrable: bool) -> tuple[LocalStack, WorkerT
     for dag_id in (DATA_DAG, ML_DAG, HOUSEKEEPING_DAG):
         stack.api.unpause(dag_id)
     scheduler = next(m for m in stack.processes if m.name == "scheduler")
-    tracker = WorkerTracker(scheduler.process.pid)
+    tracker = WorkerTracker(scheduler.process.pid, stack.api)
     tracker.start()
     return stack, tracker
 
@@ -177,6 +197,7 @@ def run_pipelines_once(
         peak_workers=tracker.peak_concurrency,
         rss_by_task=rss,
         runtask_times=stats.get("timeline", {}).get("ecs:RunTask", []),
+        peak_pool_occupied=tracker.peak_pool_occupied,
     )
 
 
@@ -205,8 +226,10 @@ def pod_time(state_root: Path, scales: tuple[float, float], partitions: int) -> 
         return {"deferrable": deferred.result(), "non-deferrable": polling.result()}
 
 
-def fan_out(state_root: Path, sizes: tuple[int, ...], job_seconds: float = 5.0) -> list[tuple[int, Measurement]]:
-    stack, tracker = _start_stack(state_root / "fan-out", deferrable=True)
+def fan_out(
+    state_root: Path, sizes: tuple[int, ...], pool_slots: int, job_seconds: float = 5.0
+) -> list[tuple[int, Measurement]]:
+    stack, tracker = _start_stack(state_root / "fan-out", deferrable=True, ecs_pool_slots=pool_slots)
     try:
         return [(size, run_pipelines_once(stack, tracker, job_seconds, size, with_ml=False)) for size in sizes]
     finally:
@@ -257,10 +280,22 @@ def task_roles() -> dict[str, str]:
     }
 
 
-def report(pods: dict[str, list[Measurement]], fans: list[tuple[int, Measurement]]) -> str:
-    from eksflow.roles import ROLES
+def report(pods: dict[str, list[Measurement]], fans: list[tuple[int, Measurement]], pool_slots: int) -> str:
+    """The bench tables; sections without measurements are left out."""
+    lines: list[str] = []
+    slopes = _pod_time_lines(pods, lines) if pods else {}
+    if pods:
+        _memory_lines(pods, lines)
+    if fans:
+        _fan_out_lines(fans, pool_slots, lines)
+    if slopes:
+        lines += ["", f"pod-time slope: deferrable={slopes['deferrable'][0]:.3f} "
+                  f"non-deferrable={slopes['non-deferrable'][0]:.3f}"]  # fmt: skip
+    return "\n".join(lines)
 
-    lines = ["", "worker pod-time (AWS-job tasks; a task process = a worker pod on EKS)"]
+
+def _pod_time_lines(pods: dict[str, list[Measurement]], lines: list[str]) -> dict[str, tuple[float, float]]:
+    lines += ["", "worker pod-time (AWS-job tasks; a task process = a worker pod on EKS)"]
     lines.append(f"{'mode':<16}{'job s':>7}{'jobs':>6}{'Σ worker s':>12}{'wall s':>9}{'status calls/job-min':>22}")
     slopes = {}
     for mode, (_, low, high) in pods.items():
@@ -283,6 +318,11 @@ def report(pods: dict[str, list[Measurement]], fans: list[tuple[int, Measurement
         rate = lambda seconds: f"{seconds:>5.0f}s = {60 / seconds:>4.1f}/min"  # noqa: E731
         lines.append(f"  {wait:<20} ours {rate(ours)}   provider default {rate(provider)}")
     lines.append("  (measured above with the local stack's 2 s poll interval)")
+    return slopes
+
+
+def _memory_lines(pods: dict[str, list[Measurement]], lines: list[str]) -> None:
+    from eksflow.roles import ROLES
 
     roles = task_roles()
     peak: dict[str, tuple[int, int]] = {}
@@ -304,15 +344,18 @@ def report(pods: dict[str, list[Measurement]], fans: list[tuple[int, Measurement
         mib = lambda value: f"{value / 2**20:.0f}Mi"  # noqa: E731
         lines.append(f"{role:<18}{mib(runner):>9}{mib(supervisor):>12}{need:>8.0f}Mi{request:>9}{limit:>8}  {verdict}")
 
-    lines += ["", "fan-out (data pipeline, deferrable, 5 s ECS tasks)"]
-    lines.append(f"{'partitions':>10}{'wall s':>9}{'peak task processes':>21}{'peak RunTask/s':>16}")
-    for size, m in fans:
-        lines.append(f"{size:>10}{m.wall:>9.1f}{m.peak_workers:>21}{peak_rate(m.runtask_times):>16}")
-    lines.append("")
+
+def _fan_out_lines(fans: list[tuple[int, Measurement]], pool_slots: int, lines: list[str]) -> None:
+    lines += ["", f"fan-out (data pipeline, deferrable, 5 s ECS tasks, pool {ECS_RUNTASK_POOL}: {pool_slots} slots)"]
     lines.append(
-        f"pod-time slope: deferrable={slopes['deferrable'][0]:.3f} non-deferrable={slopes['non-deferrable'][0]:.3f}"
+        f"{'partitions':>10}{'wall s':>9}{'peak task processes':>21}{'peak ECS in flight':>20}{'peak RunTask/s':>16}"
     )
-    return "\n".join(lines)
+    for size, m in fans:
+        verdict = "ok" if 0 < m.peak_pool_occupied <= pool_slots else "NOT HELD BY THE POOL"
+        lines.append(
+            f"{size:>10}{m.wall:>9.1f}{m.peak_workers:>21}{m.peak_pool_occupied:>20}"
+            f"{peak_rate(m.runtask_times):>16}  {verdict}"
+        )
 
 
 def _mebibytes(quantity: str) -> float:
@@ -323,11 +366,12 @@ def _mebibytes(quantity: str) -> float:
     return float(quantity) / 2**20
 
 
-def run(scales: tuple[float, float], partitions: int, fan_sizes: tuple[int, ...]) -> str:
+def run(scales: tuple[float, float] | None, partitions: int, fan_sizes: tuple[int, ...], pool_slots: int) -> str:
+    """``scales`` None: no pod-time runs (fan-out only)."""
     state_root = REPO_ROOT / ".eksflow" / "bench-aws"
-    pods = pod_time(state_root, scales, partitions)
-    fans = fan_out(state_root, fan_sizes) if fan_sizes else []
-    text = report(pods, fans)
+    pods = pod_time(state_root, scales, partitions) if scales else {}
+    fans = fan_out(state_root, fan_sizes, pool_slots) if fan_sizes else []
+    text = report(pods, fans, pool_slots)
     (state_root / "report.json").write_text(
         json.dumps({mode: [m.__dict__ for m in ms] for mode, ms in pods.items()}, indent=2, default=str)
     )

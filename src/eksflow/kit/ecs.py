@@ -2,8 +2,9 @@
 
 Built on the Amazon provider's EcsRunTaskOperator with the platform's choices: deferrable waiting (the
 worker pod exits while ECS runs; the triggerer polls), ``reattach=True`` (a retry after a lost worker pod
-finds the task its earlier try started, by a ``startedBy`` derived from the task instance key), and
-retries with exponential backoff.
+finds the task its earlier try started, by a ``startedBy`` derived from the task instance key),
+retries with exponential backoff, and the platform's ECS pool (``ecs_runtask``: the ceiling on ECS tasks in
+flight across all DAGs; waiting tasks keep their slot).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from eksflow.kit.errors import (
     require_non_empty_str,
     require_positive_int,
 )
+from eksflow.platform import ECS_RUNTASK_POOL
 
 ROLE = "ecs-runner"
 LAUNCH_TYPES = ("FARGATE", "EC2")
@@ -84,7 +86,7 @@ def ecs_run_task(
     awslogs_group: str | None = None,
     awslogs_stream_prefix: str | None = None,
     max_active_tis_per_dag: int | None = None,
-    pool: str | None = None,
+    pool: str = ECS_RUNTASK_POOL,
     **operator_kwargs: Any,
 ):
     """An ECS RunTask step. Pass ``overrides`` for one task, or ``map_overrides`` (an XComArg producing a
@@ -117,6 +119,7 @@ def ecs_run_task(
         )
     if max_active_tis_per_dag is not None:
         require_positive_int(helper, "max_active_tis_per_dag", max_active_tis_per_dag)
+    require_non_empty_str(helper, "pool", pool, ECS_RUNTASK_POOL)
 
     kwargs: dict[str, Any] = {
         **aws_operator_kwargs(ROLE),
@@ -130,13 +133,12 @@ def ecs_run_task(
         "do_xcom_push": True,
         "awslogs_group": awslogs_group,
         "awslogs_stream_prefix": awslogs_stream_prefix,
+        "pool": pool,
     }
     if subnets:
         kwargs["network_configuration"] = _network_configuration(subnets, security_groups, assign_public_ip)
     if max_active_tis_per_dag is not None:
         kwargs["max_active_tis_per_dag"] = max_active_tis_per_dag
-    if pool is not None:
-        kwargs["pool"] = pool
     kwargs.update(operator_kwargs)
 
     if map_overrides is not None:

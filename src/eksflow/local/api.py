@@ -49,6 +49,17 @@ class AirflowApi:
             time.sleep(0.5)
         raise TimeoutError(f"DAGs {sorted(dag_ids - self.dag_ids())} not parsed after {timeout:.0f}s")
 
+    def set_pool(self, name: str, slots: int, description: str, *, include_deferred: bool) -> None:
+        """Create the pool, or set it to these values (what `airflow pools set` does, over the API)."""
+        settings = {"slots": slots, "description": description, "include_deferred": include_deferred}
+        if name in {pool["name"] for pool in self.request("GET", "/pools?limit=1000")["pools"]}:
+            self.request("PATCH", f"/pools/{urllib.request.quote(name, safe='')}", settings)
+        else:
+            self.request("POST", "/pools", {"name": name, **settings})
+
+    def pool(self, name: str) -> dict:
+        return self.request("GET", f"/pools/{urllib.request.quote(name, safe='')}")
+
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 

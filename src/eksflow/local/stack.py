@@ -22,6 +22,7 @@ from eksflow.connections import local_connections
 from eksflow.local import processes
 from eksflow.local.api import AirflowApi
 from eksflow.local.seed import SeedResult, seed
+from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_DESCRIPTION, ECS_RUNTASK_POOL_SLOTS
 
 REGION = "eu-west-1"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -35,6 +36,7 @@ class StackOptions:
     database_url: str | None = None  # default: SQLite in state_dir
     parallelism: int = 4
     schedules: bool = False  # time schedules off: only runs the caller triggers happen
+    ecs_pool_slots: int = ECS_RUNTASK_POOL_SLOTS  # ECS tasks in flight across all DAGs (the chart's default)
     emulator_env: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -106,6 +108,9 @@ class LocalStack:
         for component in COMPONENTS[1:]:
             self._spawn_component(component)
         processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 120, process=api)
+        self.api.set_pool(  # as the chart's migration hook does: ECS steps wait for a pool that exists
+            ECS_RUNTASK_POOL, self.options.ecs_pool_slots, ECS_RUNTASK_POOL_DESCRIPTION, include_deferred=True
+        )
         self._write_state()
 
     def restart(self, component: str) -> None:
