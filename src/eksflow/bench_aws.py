@@ -372,7 +372,9 @@ def run(scales: tuple[float, float] | None, partitions: int, fan_sizes: tuple[in
     pods = pod_time(state_root, scales, partitions) if scales else {}
     fans = fan_out(state_root, fan_sizes, pool_slots) if fan_sizes else []
     text = report(pods, fans, pool_slots)
-    (state_root / "report.json").write_text(
-        json.dumps({mode: [m.__dict__ for m in ms] for mode, ms in pods.items()}, indent=2, default=str)
-    )
+    measured = {
+        "pod_time": {mode: [m.__dict__ for m in ms] for mode, ms in pods.items()},
+        "fan_out": {"pool_slots": pool_slots, "runs": {size: m.__dict__ for size, m in fans}},
+    }
+    (state_root / "report.json").write_text(json.dumps(measured, indent=2, default=str))
     return text
