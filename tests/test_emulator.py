@@ -221,14 +221,13 @@ def test_job_seconds_make_training_jobs_and_endpoints_take_that_long(fresh_emula
 
 
 def test_fault_windows_refuse_like_aws_and_botocore_retries_ride_them_out(fresh_emulator):
-    import boto3
     from botocore.config import Config
 
+    from eksflow.local.seed import emulator_client
+
     def client(service: str, attempts: int):
-        return boto3.client(
-            service, endpoint_url=fresh_emulator.url, region_name="eu-west-1", aws_access_key_id="testing",
-            aws_secret_access_key="testing", config=Config(retries={"mode": "adaptive", "max_attempts": attempts}),
-        )  # fmt: skip
+        retries = Config(retries={"mode": "adaptive", "max_attempts": attempts})
+        return emulator_client(fresh_emulator.url, service, config=retries)
 
     once = {service: client(service, 1) for service in ("sagemaker", "ec2", "s3", "ecs")}
     patient = {service: client(service, 10) for service in ("sagemaker", "ecs")}  # the platform's config

@@ -60,7 +60,7 @@ class WorkerTracker:
     """Samples the task processes ("airflow worker -- <task instance id>") under one stack's scheduler."""
 
     root_pid: int
-    api: AirflowApi | None = None  # samples the ECS pool's occupied slots every POOL_SAMPLE_EVERY intervals
+    api: AirflowApi  # the ECS pool's occupied slots are sampled every POOL_SAMPLE_EVERY intervals
     interval: float = 0.1
     lives: dict[int, WorkerLife] = field(default_factory=dict)
     peak_concurrency: int = 0
@@ -86,7 +86,7 @@ class WorkerTracker:
         tick = 0
         while not self._stop.is_set():
             now, alive, tick = time.monotonic(), 0, tick + 1
-            if self.api and tick % POOL_SAMPLE_EVERY == 0:
+            if tick % POOL_SAMPLE_EVERY == 0:
                 with contextlib.suppress(RuntimeError, OSError):
                     occupied = self.api.pool(ECS_RUNTASK_POOL)["occupied_slots"]
                     self.peak_pool_occupied = max(self.peak_pool_occupied, occupied)

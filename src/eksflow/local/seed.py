@@ -34,13 +34,13 @@ class SeedResult:
     roles: list[str] = field(default_factory=list)  # IAM roles the seed made
 
 
-def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1"):
-    """A boto3 client for the local emulator (its fixed dummy keys)."""
+def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1", config=None):
+    """A boto3 client for the local emulator (its fixed dummy keys); ``config``: a botocore Config."""
     return boto3.session.Session(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy key
         region_name=region,
-    ).client(service, endpoint_url=endpoint_url)
+    ).client(service, endpoint_url=endpoint_url, config=config)
 
 
 def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6):
