@@ -231,8 +231,10 @@ def test_fault_windows_refuse_like_aws_and_botocore_retries_ride_them_out(fresh_
 
     once = {service: client(service, 1) for service in ("sagemaker", "ec2", "s3", "ecs")}
     patient = {service: client(service, 10) for service in ("sagemaker", "ecs")}  # the platform's config
+    # Each refusal check runs in a window no busy machine outlives (30 s); each ride-out starts a fresh short
+    # window right before its call (a new window replaces the open one), so its first attempt is surely refused.
     _control(fresh_emulator, "stats/reset", "")
-    window = {"kind": "throttle", "seconds": 3, "services": ["sagemaker", "ec2"]}
+    window = {"kind": "throttle", "seconds": 30, "services": ["sagemaker", "ec2"]}
     _control(fresh_emulator, "faults", json.dumps(window))
     with pytest.raises(ClientError) as throttled:
         once["sagemaker"].list_endpoints()
@@ -241,15 +243,17 @@ def test_fault_windows_refuse_like_aws_and_botocore_retries_ride_them_out(fresh_
         once["ec2"].describe_instances()
     assert throttled.value.response["Error"]["Code"] == "RequestLimitExceeded"
     once["s3"].list_buckets()  # other services are served
+    _control(fresh_emulator, "faults", json.dumps({**window, "seconds": 2}))
     assert patient["sagemaker"].list_endpoints()["Endpoints"], "the platform's retry config rides it out"
     stats = _control(fresh_emulator, "stats")
     assert stats["faults_injected"] >= 3
     assert stats["calls"]["sagemaker:ListEndpoints"] >= 3 and stats["calls"]["s3"] == 1
 
-    _control(fresh_emulator, "faults", json.dumps({"kind": "unavailable", "seconds": 1}))
+    _control(fresh_emulator, "faults", json.dumps({"kind": "unavailable", "seconds": 30}))
     with pytest.raises(ClientError) as unavailable:
         once["ecs"].list_clusters()
     assert unavailable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    _control(fresh_emulator, "faults", json.dumps({"kind": "unavailable", "seconds": 1}))
     assert patient["ecs"].list_clusters()["clusterArns"]
 
 
