@@ -1,14 +1,14 @@
 # syntax=docker/dockerfile:1.7
 # The eksflow Airflow image: the official Airflow image plus exactly the versions pinned in requirements.lock
 # (the ones the tests run) and the eksflow package. DAGs come by git-sync and pod templates from the chart's
-# ConfigMap, so neither is baked in.
+# ConfigMap, so neither is baked in; developer tooling (src/eksflow_dev: local cluster) stays out.
 # The base tag (in both stages) must name the Airflow version pinned in requirements.lock (tested).
 
 # Build stage: the eksflow wheel (setuptools stays here, not in the final image).
 FROM apache/airflow:3.3.2-python3.12 AS build
 WORKDIR /home/airflow/eksflow
 COPY --chown=airflow:0 pyproject.toml README.md ./
-COPY --chown=airflow:0 src ./src
+COPY --chown=airflow:0 src/eksflow ./src/eksflow
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /home/airflow/wheels .
 
 FROM apache/airflow:3.3.2-python3.12

@@ -177,3 +177,42 @@ def test_the_migration_hook_sets_the_ecs_pool_in_a_real_airflow_db(airflow_home,
         ).fetchone()
     assert pool == (ECS_RUNTASK_POOL_SLOTS, ECS_RUNTASK_POOL_DESCRIPTION, 1)
     assert f"airflow pools set {ECS_RUNTASK_POOL} 5 " in hook_script("airflow.ecsRunTaskPool.slots=5")[2]
+
+
+def test_api_server_probes_give_a_slow_database_time_to_answer(docs):
+    """The health endpoint queries the metadata DB; Kubernetes' default probe timeout is 1 s."""
+    api = deployments(docs)["api-server"]["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert api[probe].get("timeoutSeconds", 1) >= 10, probe
+
+
+def test_no_rendered_manifest_repeats_a_key():
+    """A repeated key (e.g. a label set twice) is silently collapsed by most parsers and refused by others."""
+    import yaml
+
+    from tests.helm import CHART, helm
+
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+            repeated = {k for k in keys if keys.count(k) > 1}
+            assert not repeated, f"repeated keys {repeated} at line {node.start_mark.line + 1}"
+            return super().construct_mapping(node, deep)
+
+    for values in (*VALUE_FILES.values(), CHART / "values-local.yaml"):
+        text = helm("template", "eksflow", str(CHART), "-f", str(values), "--set", "metrics.enabled=true").stdout
+        for doc in yaml.load_all(text, Loader=Strict):
+            assert doc is None or doc["kind"], values.name
+
+
+def test_git_sync_runs_as_a_user_its_image_knows(docs):
+    """ssh refuses a uid without an /etc/passwd entry; the git-sync image's passwd is read-only."""
+    from eksflow_dev.cluster.node.image import resolve
+
+    image = resolve("registry.k8s.io/git-sync/git-sync:v4.4.2")
+    known = {int(line.split(":")[2]) for line in image.passwd}
+    for doc, spec in pod_specs(docs):
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            if container["name"].startswith("git-sync"):
+                uid = container["securityContext"].get("runAsUser", spec["securityContext"].get("runAsUser"))
+                assert uid in known, f"{doc['metadata']['name']}/{container['name']} runs as {uid}"

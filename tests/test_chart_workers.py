@@ -72,14 +72,25 @@ def test_each_role_template_is_the_base_plus_its_delta():
         assert pod["spec"]["serviceAccountName"] == role.service_account
         (container,) = pod["spec"]["containers"]
         assert container["resources"] == role.resources.as_k8s()
-        # Everything else is the base file as written, apart from image, placement and the platform env
-        # (test_chart_env.py) from values.
-        assert without(container, "resources", "image", "imagePullPolicy", "env") == without(
-            base["spec"]["containers"][0], "image", "imagePullPolicy"
+        # Everything else is the base file as written, apart from image, placement, the platform env
+        # (test_chart_env.py) from values, and the chart's airflow.cfg, which every task reads.
+        base_container = base["spec"]["containers"][0]
+        assert without(container, "resources", "image", "imagePullPolicy", "env", "volumeMounts") == without(
+            base_container, "image", "imagePullPolicy", "env", "volumeMounts"
         )
-        assert without(pod["spec"], "serviceAccountName", "nodeSelector", "tolerations", "containers") == without(
-            base["spec"], "containers"
-        )
+        assert container["env"][: len(base_container["env"])] == base_container["env"]
+        config_mount = {
+            "name": "config",
+            "mountPath": "/opt/airflow/airflow.cfg",
+            "subPath": "airflow.cfg",
+            "readOnly": True,
+        }
+        assert container["volumeMounts"] == [*base_container["volumeMounts"], config_mount]
+        config_volume = {"name": "config", "configMap": {"name": "eksflow-airflow-config"}}
+        assert without(pod["spec"], "serviceAccountName", "nodeSelector", "tolerations", "containers") == {
+            **without(base["spec"], "containers"),
+            "volumes": [*base["spec"]["volumes"], config_volume],
+        }
 
 
 def without(mapping: dict, *keys: str) -> dict:

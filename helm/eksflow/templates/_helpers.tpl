@@ -283,6 +283,9 @@ spec:
   image: {{ printf "%s:%s" $g.image.repository $g.image.tag }}
   imagePullPolicy: IfNotPresent
   securityContext:
+    # The git-sync image's own user: ssh refuses a uid without an /etc/passwd entry, and the image's
+    # passwd (read-only root) knows 65533 but not the pod's 50000. Files stay readable: fsGroup 0, umask 022.
+    runAsUser: 65533
     allowPrivilegeEscalation: false
     readOnlyRootFilesystem: true
     privileged: false

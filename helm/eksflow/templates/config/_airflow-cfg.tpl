@@ -1,0 +1,69 @@
+{{/*
+airflow.cfg of every Airflow container, worker pod and the migration hook: one home, rendered from values.
+Holds no secret and no database connection (those come from Secrets as env).
+*/}}
+{{- define "eksflow.airflowCfg" -}}
+{{- $a := .Values.airflow -}}
+{{- $k := $a.kubernetesExecutor -}}
+{{- if and (eq .Values.auth.manager "aws") (or (not .Values.auth.aws.samlMetadataUrl) (not .Values.auth.aws.avpPolicyStoreId)) }}
+{{- fail "auth.aws.samlMetadataUrl and auth.aws.avpPolicyStoreId are required with auth.manager=aws (IAM Identity Center SAML metadata URL and Verified Permissions policy store id)" }}
+{{- end }}
+{{- if and $a.remoteLogging.enabled (not $a.remoteLogging.bucket) }}
+{{- fail "airflow.remoteLogging.bucket is empty while airflow.remoteLogging.enabled is true: set the log bucket (Terraform output log_bucket) or disable remote logging" }}
+{{- end }}
+[core]
+executor = KubernetesExecutor
+parallelism = {{ $a.parallelism }}
+load_examples = False
+dags_folder = {{ include "eksflow.dagsFolder" . }}
+execution_api_server_url = http://{{ include "eksflow.apiServerService" . }}.{{ .Release.Namespace }}.svc.cluster.local:{{ $a.apiServerPort }}/execution/
+
+{{- if eq .Values.auth.manager "aws" }}
+auth_manager = airflow.providers.amazon.aws.auth_manager.aws_auth_manager.AwsAuthManager
+{{- else }}
+auth_manager = airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+simple_auth_manager_all_admins = True
+{{- end }}
+
+{{- if eq .Values.auth.manager "aws" }}
+
+[aws_auth_manager]
+conn_id = aws_default
+region_name = {{ .Values.region }}
+saml_metadata_url = {{ .Values.auth.aws.samlMetadataUrl }}
+avp_policy_store_id = {{ .Values.auth.aws.avpPolicyStoreId }}
+{{- end }}
+
+[operators]
+default_deferrable = True
+
+{{- if .Values.metrics.enabled }}
+[metrics]
+statsd_on = True
+statsd_host = {{ .Release.Name }}-statsd.{{ .Release.Namespace }}.svc.cluster.local
+statsd_port = 9125
+statsd_prefix = airflow
+
+{{- end }}
+[kubernetes_executor]
+namespace = {{ .Release.Namespace }}
+pod_template_file = /opt/airflow/pod_templates/default.yaml
+delete_worker_pods = {{ ternary "True" "False" $k.deleteWorkerPodsOnSuccess }}
+delete_worker_pods_on_failure = {{ ternary "False" "True" $k.keepWorkerPodsOnFailure }}
+
+[scheduler]
+task_queued_timeout = {{ $k.taskQueuedTimeoutSeconds }}
+
+[logging]
+remote_logging = {{ ternary "True" "False" $a.remoteLogging.enabled }}
+{{- if $a.remoteLogging.enabled }}
+remote_base_log_folder = s3://{{ $a.remoteLogging.bucket }}/{{ $a.remoteLogging.prefix }}
+remote_log_conn_id = aws_default
+{{- end }}
+{{- if $a.secretsBackend.enabled }}
+
+[secrets]
+backend = airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend
+backend_kwargs = {{ dict "connections_prefix" $a.secretsBackend.connectionsPrefix "variables_prefix" $a.secretsBackend.variablesPrefix "region_name" .Values.region | toJson }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,87 @@
+"""A throwaway PostgreSQL server on 127.0.0.1 (the local cluster's metadata DB, as RDS is on EKS), run as the
+`postgres` user when started by root (initdb refuses root), stopped by its own pg_ctl."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from eksflow.local import processes
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def missing() -> str | None:
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin")):
+            os.environ["PATH"] = f"{os.environ['PATH']}:{candidate}"
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        return "PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
+    return None
+
+
+@dataclass
+class Postgres:
+    root: Path
+    port: int
+    database: str = "airflow"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def pid(self) -> int:
+        return int((self.root / "data" / "postmaster.pid").read_text().splitlines()[0])
+
+    def url_at(self, host: str, port: int = 5432) -> str:
+        return f"postgresql+psycopg2://postgres@{host}:{port}/{self.database}"
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_postgres(["pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start(database: str = "airflow") -> Postgres:
+    problem = missing()
+    if problem:
+        raise RuntimeError(problem)
+    # Not under a private folder of root's: the postgres user must be able to enter it.
+    root = Path(tempfile.mkdtemp(prefix="eksflow-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        root.chmod(0o700)
+    port = processes.free_port()
+
+    def run(argv):
+        return subprocess.run(_as_postgres(argv), check=True, capture_output=True, text=True, timeout=120)
+
+    run(["initdb", "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--encoding", "UTF8", "--locale", "C"])
+    run(
+        [
+            "pg_ctl",
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "start",
+        ]
+    )
+    run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database])
+    return Postgres(root, port, database)

@@ -1,0 +1,214 @@
+"""The platform on the local cluster: the chart installed with the real helm (`--wait --rollback-on-failure`)
+from helm/eksflow/values-local.yaml, next to what EKS would have around it — PostgreSQL (RDS), the AWS
+emulator, the DAG repository git-sync reads — run as processes on 127.0.0.1 and reached from pods as
+Services of namespace eksflow-local-deps. Airflow's configuration is the chart's: nothing here sets it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eksflow.deploy import DB_SECRET, RELEASE
+from eksflow.kind import seeded_values
+from eksflow.local import processes
+from eksflow.local.api import AirflowApi
+from eksflow.local.seed import SeedResult, seed
+from eksflow.local.stack import offline_env
+from eksflow.platform import NAMESPACE
+from eksflow_dev.cluster import postgres
+from eksflow_dev.cluster.cluster import REPO, LocalCluster
+
+CHART = REPO / "helm" / "eksflow"
+LOCAL_VALUES = CHART / "values-local.yaml"
+DEPS_NAMESPACE = "eksflow-local-deps"
+AWS_SECRET = "eksflow-local-aws"  # noqa: S105 - the Secret's name; values-local.yaml's extraEnv reads it
+REGION = "eu-west-1"
+# In-cluster ports of the dependencies, as values-local.yaml names them.
+EMULATOR_PORT, DAGS_REPO_PORT, POSTGRES_PORT = 5000, 8000, 5432
+RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+
+
+def helm_binary() -> str:
+    import shutil
+
+    for candidate in (shutil.which("helm"), REPO / ".tools" / "bin" / "helm"):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    raise RuntimeError("helm is not installed: run `make tools`")
+
+
+@dataclass
+class ClusterStack:
+    state_dir: Path
+    dags_worktree: Path = REPO
+    extra_values: list[Path] = field(default_factory=list)
+    emulator_env: dict[str, str] = field(default_factory=dict)
+    cluster: LocalCluster | None = None
+    db: postgres.Postgres | None = None
+    emulator_url: str = ""
+    api_url: str = ""
+    seeded: SeedResult | None = None
+    _managed: list[processes.Managed] = field(default_factory=list)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def api(self) -> AirflowApi:
+        return AirflowApi(self.api_url)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, *, progress=print) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster = LocalCluster(self.state_dir / "cluster")
+        self.cluster.start(progress=progress)
+        progress("starting PostgreSQL, the AWS emulator and the DAG repository (this checkout's working tree)")
+        self.db = postgres.start()
+        self._start_emulator()
+        dags_port = self._start_dags_repo()
+        self.seeded = seed(self.emulator_url, REGION)
+        cluster = self.cluster
+        cluster.ensure_namespace(DEPS_NAMESPACE)
+        postgres_host = cluster.expose_host_port(DEPS_NAMESPACE, "postgres", POSTGRES_PORT, self.db.port)
+        cluster.expose_host_port(
+            DEPS_NAMESPACE, "aws-emulator", EMULATOR_PORT, int(self.emulator_url.rsplit(":", 1)[1])
+        )
+        cluster.expose_host_port(DEPS_NAMESPACE, "dags-repo", DAGS_REPO_PORT, dags_port)
+        cluster.ensure_namespace(NAMESPACE, RESTRICTED)
+        self._secret(DB_SECRET, {"connection": self.db.url_at(postgres_host, POSTGRES_PORT)})
+        self._secret(AWS_SECRET, {"access-key-id": "testing", "secret-access-key": "testing"})
+        layer = self.state_dir / "seeded-values.yaml"
+        layer.write_text(seeded_values(self.seeded.settings_env))
+        progress("helm upgrade --install (values-local.yaml) --wait --rollback-on-failure")
+        self.helm_upgrade(layer)
+        self.api_url = cluster.port_forward(NAMESPACE, f"{RELEASE}-api-server", 8080)
+        # Ready pods reach the Service's endpoints and the node's proxy a moment after helm returns, as on EKS.
+        processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 60)
+        self._write_state()
+
+    def helm(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [helm_binary(), *args],
+            env=self.cluster.kubectl_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        (self.log_dir / "helm.log").open("a").write(f"$ helm {' '.join(args)}\n{result.stdout}{result.stderr}\n")
+        if check and result.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args[:2])} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        return result
+
+    def helm_upgrade(self, *layers: Path, sets: tuple[str, ...] = (), timeout: str = "10m", check: bool = True):
+        files = [LOCAL_VALUES, *layers, *self.extra_values]
+        args = [
+            "upgrade",
+            "--install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            *[a for f in files for a in ("-f", str(f))],
+            *[a for s in sets for a in ("--set", s)],
+            "--wait",
+            "--rollback-on-failure",
+            "--timeout",
+            timeout,
+        ]
+        return self.helm(*args, check=check)
+
+    def stop(self) -> None:
+        for managed in reversed(self._managed):
+            processes.stop_pid(managed.process.pid)
+        self._managed.clear()
+        if self.cluster is not None:
+            self.cluster.stop()
+        if self.db is not None:
+            self.db.stop()
+            self.db = None
+        state = self.state_dir / "stack.json"
+        if state.exists():
+            state.unlink()
+
+    def __enter__(self) -> ClusterStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def check_alive(self) -> None:
+        for managed in [*self._managed, *self.cluster._managed.values()]:
+            if managed.process.poll() is not None:
+                raise RuntimeError(
+                    f"{managed.name} exited with {managed.process.returncode}:\n{processes.tail(managed.log_path)}"
+                )
+
+    # ------------------------------------------------------------------ pieces
+    def _start_emulator(self) -> None:
+        port = processes.free_port()
+        managed = processes.start(
+            "emulator",
+            [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)],
+            {**offline_env(), **self.emulator_env},
+            self.log_dir,
+        )
+        self._managed.append(managed)
+        self.emulator_url = f"http://127.0.0.1:{port}"
+        processes.wait_http(f"{self.emulator_url}/moto-api/data.json", 30, process=managed)
+
+    def _start_dags_repo(self) -> int:
+        port = processes.free_port()
+        managed = processes.start(
+            "dags-repo",
+            [
+                sys.executable,
+                "-m",
+                "eksflow_dev.cluster.dagsrepo",
+                "--worktree",
+                str(self.dags_worktree),
+                "--bare",
+                str(self.state_dir / "eksflow.git"),
+                "--port",
+                str(port),
+                "--interval",
+                "2",
+            ],
+            offline_env(),
+            self.log_dir,
+        )
+        self._managed.append(managed)
+        deadline = time.monotonic() + 60
+        while "serving" not in processes.tail(managed.log_path):
+            if managed.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the DAG repository did not start:\n{processes.tail(managed.log_path)}")
+            time.sleep(0.1)
+        return port
+
+    def _secret(self, name: str, data: dict[str, str]) -> None:
+        client = self.cluster.client()
+        with contextlib.suppress(Exception):
+            client.delete(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
+        client.create(
+            f"/api/v1/namespaces/{NAMESPACE}/secrets",
+            {"metadata": {"name": name}, "type": "Opaque", "stringData": data},
+        )
+
+    def _write_state(self) -> None:
+        pids = {**{m.name: m.process.pid for m in self._managed}, **self.cluster.pids}
+        if self.db is not None:
+            pids["postgres"] = self.db.pid
+        state = {
+            "api_url": self.api_url,
+            "emulator_url": self.emulator_url,
+            "pids": pids,
+            "kubeconfig": str(self.cluster.layout.kubeconfig),
+            "postgres_root": str(self.db.root),
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(state, indent=2))

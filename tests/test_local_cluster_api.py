@@ -1,0 +1,95 @@
+"""The local cluster's API server checks every write like a real one: strict schema, restricted Pod Security,
+RBAC from the chart's own Roles; helm and kubectl talk to it and every call is on record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from eksflow_dev.cluster.client import Client, ClientError
+from tests.helm import CHART, helm
+from tests.support.cluster import audit, control_plane, kubectl
+
+NAMESPACE = "eksflow"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with control_plane(tmp_path_factory.mktemp("local-api")) as running:
+        kubectl(running, "create", "namespace", NAMESPACE)
+        kubectl(running, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+        yield running
+
+
+def _chart_objects(kinds: set[str]) -> list[dict]:
+    rendered = helm(
+        "template", "eksflow", str(CHART), "--namespace", NAMESPACE, "-f", str(CHART / "values-local.yaml")
+    ).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in kinds]
+
+
+def _worker_pod(name: str) -> dict:
+    (templates,) = [d for d in _chart_objects({"ConfigMap"}) if d["metadata"]["name"].endswith("pod-templates")]
+    pod = yaml.safe_load(templates["data"]["default.yaml"])
+    pod["metadata"]["name"] = name
+    return pod
+
+
+def _as(cluster, account: str) -> Client:
+    """A client holding a token of this service account (TokenRequest), as a pod of it would."""
+    admin = cluster.client()
+    token = admin.create(
+        f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{account}/token",
+        {"spec": {"audiences": [], "expirationSeconds": 600}},
+    )["status"]["token"]
+    pki = cluster.layout.pki_dir
+    return Client("127.0.0.1", cluster.api_port, pki / "ca.crt", token, f"test-as-{account}")
+
+
+def test_the_chart_roles_let_the_scheduler_create_worker_pods_and_nobody_else(cluster):
+    objects = _chart_objects({"ServiceAccount", "Role", "RoleBinding"})
+    kubectl(cluster, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(objects))
+    pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+    created = _as(cluster, "eksflow-scheduler").create(pods, _worker_pod("task-as-scheduler"))
+    assert created["metadata"]["name"] == "task-as-scheduler"
+
+    with pytest.raises(ClientError) as refused:
+        _as(cluster, "eksflow-triggerer").create(pods, _worker_pod("task-as-triggerer"))
+    assert refused.value.code == 403
+    assert 'User "system:serviceaccount:eksflow:eksflow-triggerer" cannot create resource "pods"' in str(refused.value)
+
+    (role,) = [o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "eksflow-scheduler"]
+    role["rules"][0]["verbs"].remove("create")
+    kubectl(cluster, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump(role))
+    with pytest.raises(ClientError, match="cannot create resource"):
+        _as(cluster, "eksflow-scheduler").create(pods, _worker_pod("task-after-role-edit"))
+
+
+def test_a_pod_that_breaks_the_restricted_profile_is_refused_naming_what_it_breaks(cluster):
+    pod = _worker_pod("privileged-task")
+    pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    result = kubectl(cluster, "create", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(pod), check=False)
+    assert result.returncode != 0
+    assert 'violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false' in result.stderr
+
+
+def test_an_unknown_field_is_refused_by_the_strict_schema_of_the_pinned_kubernetes(cluster):
+    (deployment,) = [d for d in _chart_objects({"Deployment"}) if d["metadata"]["name"] == "eksflow-scheduler"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {}
+    result = kubectl(cluster, "create", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(deployment), check=False)
+    assert result.returncode != 0
+    assert "securityContex" in result.stderr
+
+
+def test_kubectl_reads_what_the_runbook_uses_and_its_calls_are_on_record(cluster):
+    kubectl(cluster, "create", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(_worker_pod("listed-task")))
+    listed = kubectl(cluster, "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=worker").stdout
+    assert "listed-task" in listed and "STATUS" in listed
+    described = kubectl(cluster, "describe", "pod", "-n", NAMESPACE, "listed-task").stdout
+    assert "eksflow-task-default" in described
+    calls = [c for c in audit(cluster) if c["userAgent"].startswith("kubectl")]
+    assert any(c["verb"] == "list" and c["resource"] == "pods" and "labelSelector" in c["query"] for c in calls)
+    assert all(c["code"] < 500 for c in audit(cluster))
