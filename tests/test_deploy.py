@@ -37,7 +37,7 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "kubectl apply -f build/namespace-dev.json",
         "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
-        "-f build/chart-values-dev.yaml --set image.tag=0123abc --wait --atomic --timeout 15m",
+        "-f build/chart-values-dev.yaml --set image.tag=0123abc --wait --rollback-on-failure --timeout 35m",
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout

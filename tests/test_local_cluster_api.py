@@ -93,3 +93,25 @@ def test_kubectl_reads_what_the_runbook_uses_and_its_calls_are_on_record(cluster
     calls = [c for c in audit(cluster) if c["userAgent"].startswith("kubectl")]
     assert any(c["verb"] == "list" and c["resource"] == "pods" and "labelSelector" in c["query"] for c in calls)
     assert all(c["code"] < 500 for c in audit(cluster))
+
+
+def test_a_second_server_side_apply_keeps_what_the_server_defaulted(cluster):
+    """helm 4 applies server-side on every upgrade: a Service must keep its cluster IP (clients hold it)."""
+    (service,) = [d for d in _chart_objects({"Service"}) if d["metadata"]["name"] == "eksflow-api-server"]
+    apply = ("apply", "--server-side", "--field-manager", "helm", "-n", NAMESPACE, "-f", "-")
+    kubectl(cluster, *apply, stdin=json.dumps(service))
+    first = json.loads(kubectl(cluster, "get", "service", "eksflow-api-server", "-n", NAMESPACE, "-o", "json").stdout)
+    service["metadata"]["labels"]["changed"] = "yes"
+    kubectl(cluster, *apply, stdin=json.dumps(service))
+    second = json.loads(kubectl(cluster, "get", "service", "eksflow-api-server", "-n", NAMESPACE, "-o", "json").stdout)
+    assert second["spec"]["clusterIP"] == first["spec"]["clusterIP"]
+    assert second["metadata"]["labels"]["changed"] == "yes"
+
+
+def test_pod_level_settings_are_checked_even_when_every_container_overrides_them(cluster):
+    pod = _worker_pod("root-by-default")
+    pod["spec"]["securityContext"]["runAsUser"] = 0
+    pod["spec"]["containers"][0]["securityContext"]["runAsUser"] = 50000
+    result = kubectl(cluster, "create", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(pod), check=False)
+    assert result.returncode != 0
+    assert "runAsUser=0 (pod must not set securityContext.runAsUser=0)" in result.stderr

@@ -1,8 +1,10 @@
 """The front door: the lock pins what pyproject asks for, `make help` documents every target, and the
-local stack's up/down and Ctrl-C paths leave nothing running."""
+local cluster's up/down and Ctrl-C paths leave nothing running (host processes nor containers)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -17,6 +19,7 @@ import pytest
 
 from eksflow.local.api import AirflowApi
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
+from eksflow_dev.cluster.cluster import STATE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 EKSFLOW = [sys.executable, "-m", "eksflow.cli"]
@@ -89,6 +92,17 @@ def _processes_with_env(marker: str) -> list[int]:
     return found
 
 
+def _container_processes(node_pid: int) -> list[int]:
+    """Processes in a container cgroup of that node (containers carry no marker in their environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if f"/eksflow-{node_pid}/" in (proc / "cgroup").read_text():
+                    found.append(int(proc.name))
+    return found
+
+
 def _wait_gone(marker: str, timeout: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _processes_with_env(marker):
@@ -101,7 +115,7 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
     up = subprocess.run(
         [*EKSFLOW, "--state-dir", str(tmp_path), "up"], capture_output=True, text=True, timeout=300, check=False
     )
-    marker = f"AIRFLOW_HOME={tmp_path / 'up' / 'airflow'}"
+    marker = f"{STATE_MARKER}={tmp_path / 'up'}"
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         url = re.search(r"Airflow UI: (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
@@ -111,12 +125,15 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
         assert (pool["slots"], pool["include_deferred"]) == (ECS_RUNTASK_POOL_SLOTS, True)
         assert "make down" in up.stdout
         assert _processes_with_env(marker)
+        node = json.loads((tmp_path / "up" / "cluster" / "cluster.json").read_text())["pids"]["node"]
+        assert _container_processes(node), "the node runs the chart's pods"
     finally:
         down = subprocess.run(
             [*EKSFLOW, "--state-dir", str(tmp_path), "down"], capture_output=True, text=True, timeout=120, check=False
         )
     assert down.stdout.startswith("stopped: ")
     assert _wait_gone(marker) == []
+    assert _container_processes(node) == []
 
 
 @pytest.mark.slow
@@ -128,16 +145,18 @@ def test_ctrl_c_during_the_demo_stops_everything_it_started(tmp_path):
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    marker = f"AIRFLOW_HOME={tmp_path / 'demo' / 'airflow'}"
+    marker = f"{STATE_MARKER}={tmp_path / 'demo'}"
     output = []
     deadline = time.monotonic() + 180
     for line in demo.stdout:
         output.append(line)
-        if "starting Airflow" in line or time.monotonic() > deadline:
+        if "helm upgrade --install" in line or time.monotonic() > deadline:
             break
-    time.sleep(3)
+    time.sleep(10)  # the chart's pods start while helm waits
+    node = json.loads((tmp_path / "demo" / "cluster" / "cluster.json").read_text())["pids"]["node"]
     demo.send_signal(signal.SIGINT)
     rest, _ = demo.communicate(timeout=120)
     assert demo.returncode == 130, "".join(output) + rest
     assert "interrupted; everything started was stopped" in rest
     assert _wait_gone(marker) == []
+    assert _container_processes(node) == []

@@ -118,3 +118,20 @@ def test_database_alarms_notify_the_alarm_topic(dev_platform):
     for alarm in metrics.values():
         assert alarm["AlarmActions"] == [dev_platform.outputs["alarm_topic_arn"]] == alarm["OKActions"]
         assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": f"eksflow-{ENV}-metadata"}]
+
+
+def test_the_api_server_may_authorize_against_the_auth_managers_policy_store_only(dev_platform):
+    """The AWS auth manager calls GetSchema at start-up and (Batch)IsAuthorized per request. The emulator
+    serves no Verified Permissions, so this checks the applied policy, and that it names values-dev.yaml's store."""
+    store = yaml.safe_load(DEV_VALUES.read_text())["auth"]["aws"]["avpPolicyStoreId"]
+    role = f"eksflow-{ENV}-api-server"
+    policy = dev_platform.client("iam").get_role_policy(RoleName=role, PolicyName="job")["PolicyDocument"]
+    (statement,) = policy["Statement"]
+    actions = {
+        "verifiedpermissions:GetSchema",
+        "verifiedpermissions:IsAuthorized",
+        "verifiedpermissions:BatchIsAuthorized",
+    }
+    assert set(statement["Action"]) == actions
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    assert resources == [f"arn:aws:verifiedpermissions::123456789012:policy-store/{store}"]

@@ -83,14 +83,23 @@ def _cmd_pipelines(args) -> int:
     return 0 if result.ok else 1
 
 
+def _cluster_stack(state_dir: Path):
+    """The platform on the local cluster (developer tooling: src/eksflow_dev, not in the image)."""
+    try:
+        from eksflow_dev.cluster.stack import ClusterStack
+    except ImportError:
+        raise ValueError("the local cluster is developer tooling: run it from a checkout (`make demo`)") from None
+    return ClusterStack(state_dir)
+
+
 def _cmd_demo(args) -> int:
     from eksflow.local.demo import demo, summary_table
-    from eksflow.local.stack import StackOptions, reset_state
+    from eksflow.local.stack import reset_state
 
     state_dir = args.state_dir / "demo"
     reset_state(state_dir)
     try:
-        result = demo(StackOptions(state_dir=state_dir, database_url=args.database_url))
+        result = demo(_cluster_stack(state_dir))
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
@@ -104,29 +113,33 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_up(args) -> int:
-    from eksflow.local.stack import LocalStack, StackOptions, stop_from_state
+    from eksflow.local.demo import REFERENCE_DAGS
+    from eksflow_dev.cluster.stack import stop_from_state
 
     state_dir = args.state_dir / "up"
     if stop_from_state(state_dir):
         print("stopped the previous local stack")
-    stack = LocalStack(StackOptions(state_dir=state_dir, database_url=args.database_url, schedules=False))
+    stack = _cluster_stack(state_dir)
     try:
         stack.start()
-        stack.api.wait_for_dags({"batch_data_pipeline", "ml_pipeline", "aws_housekeeping"}, timeout=120)
+        stack.api.wait_for_dags(REFERENCE_DAGS, timeout=180)
     except BaseException:
         stack.stop()
         raise
+    kubeconfig = stack.cluster.layout.kubeconfig
     print(
         f"\nAirflow UI: {stack.api_url}  (local simple auth manager, all users are admin: no login)\n"
         f"AWS emulator: {stack.emulator_url}\n"
-        f"DAGs are paused: unpause and trigger them in the UI. Logs: {stack.log_dir}\n"
+        f"kubectl: export KUBECONFIG={kubeconfig}; kubectl -n eksflow get pods\n"
+        f"DAGs are paused: unpause and trigger them in the UI. Edits under dags/ reach the cluster by git-sync.\n"
+        f"Logs: {stack.log_dir}\n"
         "Stop with: make down"
     )
     return 0
 
 
 def _cmd_down(args) -> int:
-    from eksflow.local.stack import stop_from_state
+    from eksflow_dev.cluster.stack import stop_from_state
 
     stopped = stop_from_state(args.state_dir / "up")
     print(f"stopped: {', '.join(stopped)}" if stopped else "no local stack was running")
@@ -174,18 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipelines.set_defaults(func=_cmd_pipelines)
 
     for name, func, text in (
-        ("demo", _cmd_demo, "run the reference pipelines end to end on the local stack, then stop"),
-        ("up", _cmd_up, "start the local stack and keep it running (Airflow UI on 127.0.0.1)"),
+        ("demo", _cmd_demo, "install the chart on the local cluster, run the reference pipelines, then stop"),
+        ("up", _cmd_up, "the chart on the local cluster, kept running (Airflow UI on 127.0.0.1)"),
         ("down", _cmd_down, "stop the stack started by 'up'"),
     ):
-        command = sub.add_parser(name, help=text)
-        if name != "down":
-            command.add_argument(
-                "--database-url",
-                default=None,
-                help="metadata DB SQLAlchemy URL (default: SQLite in the state dir)",
-            )
-        command.set_defaults(func=func)
+        sub.add_parser(name, help=text).set_defaults(func=func)
     return parser
 
 

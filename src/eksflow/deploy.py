@@ -95,7 +95,7 @@ class Deploy:
                 [
                     "helm", "upgrade", "--install", RELEASE, "helm/eksflow", "--namespace", NAMESPACE,
                     "-f", f"helm/eksflow/values-{self.env}.yaml", "-f", self.values_layer,
-                    "--set", f"image.tag={self.image_tag}", "--wait", "--atomic", "--timeout", "15m",
+                    "--set", f"image.tag={self.image_tag}", "--wait", "--rollback-on-failure", "--timeout", "35m",
                 ],
             ),
             Step("helm test", ["helm", "test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m"]),

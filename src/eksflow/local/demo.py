@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from eksflow.local.api import AirflowApi
-from eksflow.local.stack import LocalStack, StackOptions, wait_for_new_run, wait_for_run
+from eksflow.local.stack import LocalStack, wait_for_new_run, wait_for_run
 
 DATA_DAG, ML_DAG, HOUSEKEEPING_DAG = "batch_data_pipeline", "ml_pipeline", "aws_housekeeping"
 REFERENCE_DAGS = {DATA_DAG, ML_DAG, HOUSEKEEPING_DAG}
@@ -97,10 +97,10 @@ def run_pipelines(stack: LocalStack | RemoteAirflow, *, timeout: float = 600, pr
     return result
 
 
-def demo(options: StackOptions, *, progress=print) -> DemoResult:
+def demo(stack, *, progress=print) -> DemoResult:
+    """Start `stack` (a LocalStack or the chart on the local cluster), run the pipelines, stop it."""
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    stack = LocalStack(options)
     try:
         stack.start(progress=progress)
         result = run_pipelines(stack, progress=progress)

@@ -25,6 +25,8 @@ from eksflow_dev.cluster.pki import Pki
 
 REPO = Path(__file__).resolve().parents[3]
 GATEWAY = "10.244.0.1"
+# Set on every host process of a local cluster (value: its state dir), so a test can find any left behind.
+STATE_MARKER = "EKSFLOW_LOCAL_STATE"
 API_SERVICE_IP = "10.96.0.1"
 TOOLS = {
     "ip": "iproute2",
@@ -50,7 +52,38 @@ def missing_prerequisites() -> list[str]:
     for tool, package in TOOLS.items():
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/sbin") is None:
             problems.append(f"`{tool}` is missing: install {package}")
+    if not Path("/usr/bin/dumb-init").exists():
+        problems.append("/usr/bin/dumb-init (the platform image's PID 1) is missing: `make system-deps`")
     return problems
+
+
+def kill_leftover_containers(node_pid: int) -> list[int]:
+    """SIGKILL every process still in a container cgroup of that node (a node that was killed cannot stop its
+    containers), then remove the cgroups. Returns the PIDs killed."""
+    import signal
+
+    from eksflow_dev.cluster.node.runtime import memory_cgroup_base
+
+    base = memory_cgroup_base(f"eksflow-{node_pid}")
+    if base is None or not base.exists():
+        return []
+    killed = []
+    for procs in base.glob("*/cgroup.procs"):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+    for _ in range(50):
+        remaining = [d for d in base.glob("*") if d.is_dir()]
+        for directory in remaining:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        if not [d for d in base.glob("*") if d.is_dir()]:
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        base.rmdir()
+    return killed
 
 
 @dataclass
@@ -132,7 +165,8 @@ class LocalCluster:
         self._write_state()
 
     def _spawn(self, name: str, argv: list[str]) -> processes.Managed:
-        managed = processes.start(re.sub(r"[^A-Za-z0-9_.-]", "-", name), argv, dict(os.environ), self.layout.logs_dir)
+        env = {**os.environ, STATE_MARKER: str(self.state_dir)}
+        managed = processes.start(re.sub(r"[^A-Za-z0-9_.-]", "-", name), argv, env, self.layout.logs_dir)
         self._managed[name] = managed
         self.pids[name] = managed.process.pid
         return managed
@@ -158,7 +192,10 @@ class LocalCluster:
     def stop(self) -> None:
         for name in ("port-forwards", "node", "controlplane"):
             for key in [k for k in self.pids if k == name or k.startswith(name + ":")]:
-                processes.stop_pid(self.pids.pop(key), timeout=90 if name == "node" else 15)
+                pid = self.pids.pop(key)
+                processes.stop_pid(pid, timeout=90 if name == "node" else 15)
+                if name == "node":
+                    kill_leftover_containers(pid)
                 managed = self._managed.pop(key, None)
                 if managed is not None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -195,8 +232,9 @@ class LocalCluster:
                 {"name": "eksflow-local", "context": {"cluster": "eksflow-local", "user": "eksflow-local-admin"}}
             ],
         }
-        self.layout.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.layout.kubeconfig.chmod(0o600)
+        fd = os.open(self.layout.kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the admin token
+        with os.fdopen(fd, "w") as out:
+            out.write(yaml.safe_dump(config, sort_keys=False))
         return self.layout.kubeconfig
 
     def ensure_namespace(self, name: str, labels: dict[str, str] | None = None) -> None:

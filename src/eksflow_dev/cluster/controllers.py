@@ -522,8 +522,12 @@ class Controllers:
                 "NewReplicaSetAvailable",
                 f'ReplicaSet "{name}" has successfully progressed.',
             )
-        elif progressing and progressing["reason"] == "ProgressDeadlineExceeded":
-            pass
+        elif (
+            progressing
+            and progressing["reason"] == "ProgressDeadlineExceeded"
+            and progressing.get("message", "").startswith(f'ReplicaSet "{name}"')
+        ):
+            pass  # sticks for this rollout; a new template (a new ReplicaSet) starts a new clock
         elif (
             progressing
             and progressing["reason"] == "ReplicaSetUpdated"
@@ -589,7 +593,10 @@ class Controllers:
         )
         if finished:
             ttl = spec.get("ttlSecondsAfterFinished")
-            if ttl is not None and _seconds_since(status.get("completionTime") or status.get("failedAt")) >= ttl:
+            ended = status.get("completionTime") or next(
+                (c["lastTransitionTime"] for c in conditions if c["type"] == "Failed"), None
+            )
+            if ttl is not None and _seconds_since(ended) >= ttl:
                 with contextlib.suppress(ApiError):
                     self.api.delete(JOBS, namespace, name, {"propagationPolicy": "Background"})
             return
@@ -620,7 +627,6 @@ class Controllers:
                 status["completionTime"] = now()
             else:
                 _set_condition(conditions, "FailureTarget", "True", reason, message)
-                status["failedAt"] = now()
             _set_condition(
                 conditions,
                 kind,

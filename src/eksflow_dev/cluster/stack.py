@@ -21,7 +21,7 @@ from eksflow.local.seed import SeedResult, seed
 from eksflow.local.stack import offline_env
 from eksflow.platform import NAMESPACE
 from eksflow_dev.cluster import postgres
-from eksflow_dev.cluster.cluster import REPO, LocalCluster
+from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
 
 CHART = REPO / "helm" / "eksflow"
 LOCAL_VALUES = CHART / "values-local.yaml"
@@ -151,12 +151,16 @@ class ClusterStack:
                 )
 
     # ------------------------------------------------------------------ pieces
+    @property
+    def _marker(self) -> dict[str, str]:
+        return {STATE_MARKER: str(self.state_dir)}
+
     def _start_emulator(self) -> None:
         port = processes.free_port()
         managed = processes.start(
             "emulator",
             [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)],
-            {**offline_env(), **self.emulator_env},
+            {**offline_env(), **self.emulator_env, **self._marker},
             self.log_dir,
         )
         self._managed.append(managed)
@@ -180,7 +184,7 @@ class ClusterStack:
                 "--interval",
                 "2",
             ],
-            offline_env(),
+            {**offline_env(), **self._marker},
             self.log_dir,
         )
         self._managed.append(managed)
@@ -201,9 +205,8 @@ class ClusterStack:
         )
 
     def _write_state(self) -> None:
+        """What `make down` (another process) needs to stop everything: PIDs in stop order, the DB's folder."""
         pids = {**{m.name: m.process.pid for m in self._managed}, **self.cluster.pids}
-        if self.db is not None:
-            pids["postgres"] = self.db.pid
         state = {
             "api_url": self.api_url,
             "emulator_url": self.emulator_url,
@@ -212,3 +215,26 @@ class ClusterStack:
             "postgres_root": str(self.db.root),
         }
         (self.state_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+
+def stop_from_state(state_dir: Path) -> list[str]:
+    """Stop a stack another process started (`make down`), by the PIDs it recorded: port-forwards and the
+    node first (the node gives its pods their grace period), then the API server, the host processes, the DB."""
+    path = state_dir / "stack.json"
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    pids: dict[str, int] = state.get("pids", {})
+    order = sorted(
+        pids, key=lambda name: (not name.startswith("port-forwards"), name != "node", name != "controlplane")
+    )
+    for name in order:
+        processes.stop_pid(int(pids[name]), timeout=90 if name == "node" else 15)
+        if name == "node":
+            kill_leftover_containers(int(pids[name]))
+    stopped = list(order)
+    if state.get("postgres_root"):
+        postgres.Postgres(Path(state["postgres_root"]), 0).stop()
+        stopped.append("postgres")
+    path.unlink()
+    return stopped

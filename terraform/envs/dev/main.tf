@@ -58,6 +58,7 @@ module "irsa" {
   ecs_task_definition_families = var.ecs_task_definition_families
   ecs_pass_role_arns           = var.ecs_pass_role_arns
   sagemaker_execution_role_arn = var.sagemaker_execution_role_arn
+  avp_policy_store_id          = var.avp_policy_store_id
 }
 
 module "github_oidc" {

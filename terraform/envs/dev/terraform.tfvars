@@ -8,3 +8,4 @@ ecs_cluster_arns             = ["arn:aws:ecs:eu-west-1:123456789012:cluster/eksf
 ecs_task_definition_families = ["eksflow-dev-etl-step"]
 ecs_pass_role_arns           = ["arn:aws:iam::123456789012:role/eksflow-dev-etl-task"]
 sagemaker_execution_role_arn = "arn:aws:iam::123456789012:role/eksflow-dev-sagemaker-execution"
+avp_policy_store_id          = "PSEXAMPLEDEV0000000000"

@@ -84,6 +84,12 @@ variable "sagemaker_execution_role_arn" {
   type        = string
 }
 
+variable "avp_policy_store_id" {
+  description = "Verified Permissions policy store of the AWS auth manager (the chart's auth.aws.avpPolicyStoreId)."
+  type        = string
+  default     = ""
+}
+
 variable "admin_principal_arns" {
   description = "Cluster admins."
   type        = list(string)

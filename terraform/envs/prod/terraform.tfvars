@@ -11,3 +11,4 @@ sagemaker_execution_role_arn = "arn:aws:iam::210987654321:role/eksflow-prod-sage
 multi_az                     = true
 deletion_protection          = true
 database_instance_class      = "db.m6g.large"
+avp_policy_store_id          = "PSEXAMPLEPROD000000000"

@@ -132,13 +132,23 @@ data "aws_iam_policy_document" "triggerer" {
   }
 }
 
+# The AWS auth manager in the api-server: GetSchema at start-up, (Batch)IsAuthorized per request, on its
+# policy store only.
+data "aws_iam_policy_document" "api_server" {
+  statement {
+    sid       = "AuthorizeWithVerifiedPermissions"
+    actions   = ["verifiedpermissions:GetSchema", "verifiedpermissions:IsAuthorized", "verifiedpermissions:BatchIsAuthorized"]
+    resources = ["arn:${local.partition}:verifiedpermissions::${local.account}:policy-store/${var.avp_policy_store_id}"]
+  }
+}
+
 locals {
-  role_policies = {
+  role_policies = merge({
     "task-ecs-runner"       = data.aws_iam_policy_document.ecs_runner.json
     "task-sagemaker-runner" = data.aws_iam_policy_document.sagemaker_runner.json
     "task-ec2-ops"          = data.aws_iam_policy_document.ec2_ops.json
     "triggerer"             = data.aws_iam_policy_document.triggerer.json
-  }
+  }, var.avp_policy_store_id == "" ? {} : { "api-server" = data.aws_iam_policy_document.api_server.json })
 }
 
 resource "aws_iam_role_policy" "job" {

@@ -87,6 +87,16 @@ variable "sagemaker_name_prefix" {
   default     = "eksflow-"
 }
 
+variable "avp_policy_store_id" {
+  description = "Amazon Verified Permissions policy store of the AWS auth manager (chart auth.aws.avpPolicyStoreId); the api-server may authorize against it. Empty: no such permission."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]*$", var.avp_policy_store_id))
+    error_message = "avp_policy_store_id must be a Verified Permissions policy store id (letters, digits, '-') or empty."
+  }
+}
+
 variable "managed_tag_key" {
   description = "Tag that marks resources housekeeping may stop/terminate/delete."
   type        = string

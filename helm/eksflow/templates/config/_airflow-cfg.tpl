@@ -8,6 +8,10 @@ Holds no secret and no database connection (those come from Secrets as env).
 {{- if and (eq .Values.auth.manager "aws") (or (not .Values.auth.aws.samlMetadataUrl) (not .Values.auth.aws.avpPolicyStoreId)) }}
 {{- fail "auth.aws.samlMetadataUrl and auth.aws.avpPolicyStoreId are required with auth.manager=aws (IAM Identity Center SAML metadata URL and Verified Permissions policy store id)" }}
 {{- end }}
+{{- $baseUrl := .Values.auth.aws.baseUrl | default (ternary (printf "https://%s" .Values.ingress.host) "" (and .Values.ingress.enabled (ne .Values.ingress.host ""))) }}
+{{- if and (eq .Values.auth.manager "aws") (not $baseUrl) }}
+{{- fail "auth.aws.baseUrl is empty and there is no ingress.host: the AWS auth manager's SAML login needs the UI's public URL ([api] base_url), e.g. https://airflow.example.com" }}
+{{- end }}
 {{- if and $a.remoteLogging.enabled (not $a.remoteLogging.bucket) }}
 {{- fail "airflow.remoteLogging.bucket is empty while airflow.remoteLogging.enabled is true: set the log bucket (Terraform output log_bucket) or disable remote logging" }}
 {{- end }}
@@ -16,6 +20,9 @@ executor = KubernetesExecutor
 parallelism = {{ $a.parallelism }}
 load_examples = False
 dags_folder = {{ include "eksflow.dagsFolder" . }}
+# The api-server fetches the live log of a deferred task from the triggerer that runs it, by the host name
+# the triggerer recorded: a pod IP is reachable, a pod name is not.
+hostname_callable = airflow.utils.net.get_host_ip_address
 execution_api_server_url = http://{{ include "eksflow.apiServerService" . }}.{{ .Release.Namespace }}.svc.cluster.local:{{ $a.apiServerPort }}/execution/
 
 {{- if eq .Values.auth.manager "aws" }}
@@ -32,6 +39,13 @@ conn_id = aws_default
 region_name = {{ .Values.region }}
 saml_metadata_url = {{ .Values.auth.aws.samlMetadataUrl }}
 avp_policy_store_id = {{ .Values.auth.aws.avpPolicyStoreId }}
+{{- end }}
+
+{{- with $baseUrl }}
+
+[api]
+# The UI's public URL: the SAML login builds its callback from it.
+base_url = {{ . }}
 {{- end }}
 
 [operators]
@@ -55,6 +69,7 @@ delete_worker_pods_on_failure = {{ ternary "False" "True" $k.keepWorkerPodsOnFai
 task_queued_timeout = {{ $k.taskQueuedTimeoutSeconds }}
 
 [logging]
+trigger_log_server_port = {{ $a.triggerLogServerPort }}
 remote_logging = {{ ternary "True" "False" $a.remoteLogging.enabled }}
 {{- if $a.remoteLogging.enabled }}
 remote_base_log_folder = s3://{{ $a.remoteLogging.bucket }}/{{ $a.remoteLogging.prefix }}

@@ -19,6 +19,19 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 IRSA_TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"  # noqa: S105 - a path
 SA_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # noqa: S105 - a path
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 ALLOWED_RESTRICTED_VOLUMES = {
     "configMap",
     "csi",
@@ -281,7 +294,29 @@ def restricted_violations(spec: dict) -> list[str]:
         "seccompProfile (must set securityContext.seccompProfile.type to RuntimeDefault or Localhost)",
     )
     each(lambda c, s: s.get("procMount") not in (None, "Default"), "procMount")
+    each(lambda c, s: (s.get("windowsOptions") or {}).get("hostProcess"), "hostProcess")
+    each(lambda c, s: _bad_selinux(s.get("seLinuxOptions")), "seLinuxOptions")
+    each(lambda c, s: (s.get("appArmorProfile") or {}).get("type") == "Unconfined", "appArmorProfile=Unconfined")
+    # Pod-level settings are checked on their own, even when every container overrides them.
+    if pod_ctx.get("runAsUser") == 0:
+        found.append("runAsUser=0 (pod must not set securityContext.runAsUser=0)")
+    if (pod_ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
+        found.append("seccompProfile (pod must not set securityContext.seccompProfile.type to Unconfined)")
+    if (pod_ctx.get("windowsOptions") or {}).get("hostProcess"):
+        found.append("hostProcess (pod must not set securityContext.windowsOptions.hostProcess=true)")
+    if _bad_selinux(pod_ctx.get("seLinuxOptions")):
+        found.append("seLinuxOptions (pod sets a forbidden SELinux type, user or role)")
+    if (pod_ctx.get("appArmorProfile") or {}).get("type") == "Unconfined":
+        found.append("appArmorProfile (pod must not set type Unconfined)")
+    unsafe = sorted(s["name"] for s in pod_ctx.get("sysctls") or [] if s.get("name") not in SAFE_SYSCTLS)
+    if unsafe:
+        found.append(f"forbidden sysctls ({', '.join(unsafe)})")
     return found
+
+
+def _bad_selinux(options: dict | None) -> bool:
+    options = options or {}
+    return bool(options.get("user") or options.get("role")) or options.get("type", "") not in SELINUX_TYPES
 
 
 def pod_security(store: Store, pod: dict) -> None:

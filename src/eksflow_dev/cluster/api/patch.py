@@ -44,6 +44,8 @@ def merge_patch(target, patch):
 
 def _merge_list(key: str, target: list, patch: list) -> list:
     merge_key = MERGE_KEYS.get(key)
+    if key == "ports" and any(isinstance(i, dict) and "containerPort" not in i and "port" in i for i in patch):
+        merge_key = "port"  # ServicePort's merge key (ContainerPort's is containerPort)
     if merge_key is None or not all(isinstance(i, dict) for i in patch):
         return [strategic_merge(None, i, "") for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     result = [copy.deepcopy(i) for i in target or []]

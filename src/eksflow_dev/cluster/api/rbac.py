@@ -9,7 +9,8 @@ from eksflow_dev.cluster.api.resources import BY_PATH
 from eksflow_dev.cluster.api.store import Store
 
 RBAC = "rbac.authorization.k8s.io"
-PUBLIC_PATHS = ("/api", "/apis", "/version", "/openapi", "/healthz", "/livez", "/readyz")
+PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")  # system:public-info-viewer: anyone
+DISCOVERY_PATHS = ("/api", "/apis", "/openapi")  # system:discovery: authenticated users
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,7 @@ def _rule_allows(rule: dict, attrs: Attributes) -> bool:
         return False
     wanted = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
     resources = rule.get("resources") or []
-    if not any(
-        r in ("*", wanted)
-        or (r.endswith("/*") and attrs.subresource and r[:-2] == attrs.resource)
-        or (r.startswith("*/") and attrs.subresource == r[2:])
-        for r in resources
-    ):
+    if not any(r in ("*", wanted) or (r.startswith("*/") and attrs.subresource == r[2:]) for r in resources):
         return False
     names = rule.get("resourceNames") or []
     return not names or attrs.name in names
@@ -75,10 +71,12 @@ class Authorizer:
     def allowed(self, attrs: Attributes) -> bool:
         if "system:masters" in attrs.groups:
             return True
+        authenticated = "system:authenticated" in attrs.groups
         if not attrs.resource:
-            return any(attrs.path == p or attrs.path.startswith(p + "/") for p in PUBLIC_PATHS)
+            paths = PUBLIC_PATHS + (DISCOVERY_PATHS if authenticated else ())
+            return any(attrs.path == p or attrs.path.startswith(p + "/") for p in paths)
         if attrs.group == "authorization.k8s.io" and attrs.resource.startswith("selfsubject"):
-            return True
+            return authenticated
         role = BY_PATH[(RBAC, "v1", "roles")]
         cluster_role = BY_PATH[(RBAC, "v1", "clusterroles")]
         bindings, _ = self.store.list(BY_PATH[(RBAC, "v1", "clusterrolebindings")])

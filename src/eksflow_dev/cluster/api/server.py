@@ -5,7 +5,7 @@ and a record of every call (who, verb, resource, answer) in the audit log."""
 from __future__ import annotations
 
 import contextlib
-import itertools
+import copy
 import json
 import re
 import socket
@@ -110,8 +110,8 @@ class Api:
         if content_type.startswith("application/apply-patch"):
             applied = yaml.safe_load(body) or {}
             current = self.store.find(resource, namespace, name)
-            if current is None:
-                created = self.create(resource, namespace, applied)
+            if current is None:  # admission adds defaults to what it creates; the manager applied only this
+                created = self.create(resource, namespace, copy.deepcopy(applied))
                 self.store.applied[(_key(resource, namespace, name), manager)] = applied
                 return created
             previous = self.store.applied.get((_key(resource, namespace, name), manager))
@@ -147,6 +147,8 @@ class Api:
                         with contextlib.suppress(ApiError):
                             self.store.delete(other, name, obj["metadata"]["name"], grace_seconds=0)
         policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else None)
+        if policy is None and resource.kind == "Job":
+            policy = "Orphan"  # batch/v1's default (helm and kubectl ask for Background explicitly)
         grace = options.get("gracePeriodSeconds")
         if policy == "Foreground":
             finalizers = current["metadata"].setdefault("finalizers", [])
@@ -276,6 +278,10 @@ class Handler(BaseHTTPRequestHandler):
         group, version = ("", "v1") if match["core"] else (match["group"], match["version"])
         parts = [p for p in (match["rest"] or "").split("/") if p]
         if not parts:
+            if not self.api.authorizer.allowed(
+                Attributes(user, groups, "get", path="/api" if match["core"] else "/apis")
+            ):
+                raise ApiError(403, "Forbidden", f'forbidden: User "{user}" cannot get path "{path}"')
             if not any(r.group == group and r.version == version for r in resources.RESOURCES):
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             self._send(200, resources.resource_list(group, version))
@@ -444,8 +450,10 @@ class Handler(BaseHTTPRequestHandler):
             if name:
                 self._send(200, api.delete(resource, namespace, name, options))
                 return
-            labels = parse_labels(query.get("labelSelector"))
-            items, rv = store.list(resource, namespace or None, lambda o: labels(o["metadata"].get("labels") or {}))
+            labels, fields = parse_labels(query.get("labelSelector")), parse_fields(query.get("fieldSelector"))
+            items, rv = store.list(
+                resource, namespace or None, lambda o: labels(o["metadata"].get("labels") or {}) and fields(o)
+            )
             for item in items:
                 with contextlib.suppress(ApiError):
                     api.delete(resource, namespace, item["metadata"]["name"], options)
@@ -480,10 +488,10 @@ class Handler(BaseHTTPRequestHandler):
         events = self.api.store.watch(
             resource, namespace, query.get("resourceVersion"), predicate, timeout, initial=initial
         )
-        first = next(events, None)  # raises 410 Gone before the stream starts
+        self.api.store.check_watch_start(None if initial else query.get("resourceVersion"))
         self._start_chunked("application/json")
         try:
-            for kind, obj in itertools.chain([first] if first else [], events):
+            for kind, obj in events:
                 if kind == "BOOKMARK" and not (bookmarks or initial):
                     continue
                 self._chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
@@ -570,12 +578,17 @@ class Handler(BaseHTTPRequestHandler):
         spec = body.get("spec") or {}
         bound = spec.get("boundObjectRef") or {}
         pod = (bound["name"], bound.get("uid", "")) if bound.get("kind") == "Pod" else None
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        if seconds < 600:
+            raise ApiError(422, "Invalid", "spec.expirationSeconds: may not specify a duration less than 10 minutes")
+        if seconds == 3607 and bound.get("kind") == "Pod":
+            seconds = 365 * 86400  # kube-apiserver --service-account-extend-token-expiration (default on)
         token, expires = self.api.tokens.issue(
             namespace,
             name,
             account["metadata"]["uid"],
             spec.get("audiences") or [API_AUDIENCE],
-            int(spec.get("expirationSeconds") or 3600),
+            seconds,
             pod,
         )
         return {

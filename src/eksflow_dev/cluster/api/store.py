@@ -116,7 +116,8 @@ class Store:
                     {"name": meta["name"], "kind": resource.plural},
                 )
             self._rv += 1
-            meta.update(uid=str(uuid.uuid4()), resourceVersion=str(self._rv), creationTimestamp=now(), generation=1)
+            meta.setdefault("uid", str(uuid.uuid4()))  # admission may have assigned it (Job selectors name it)
+            meta.update(resourceVersion=str(self._rv), creationTimestamp=now(), generation=1)
             meta.pop("deletionTimestamp", None)
             self._objects[key] = copy.deepcopy(obj)
             self._emit("ADDED", resource, obj)
@@ -163,7 +164,11 @@ class Store:
                 return copy.deepcopy(current)  # no-op writes do not bump the resourceVersion
             self._rv += 1
             new["metadata"]["resourceVersion"] = str(self._rv)
-            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            if (
+                new["metadata"].get("deletionTimestamp")
+                and current["metadata"].get("finalizers")
+                and not new["metadata"].get("finalizers")
+            ):  # the last finalizer went: the object goes (a pod in its grace period stays until the kubelet)
                 del self._objects[key]
                 self._emit("DELETED", resource, new)
                 return new
@@ -219,6 +224,18 @@ class Store:
             return gone
 
     # ------------------------------------------------------------------ watch
+    def check_watch_start(self, since: str | None) -> None:
+        """410 Gone for a resourceVersion older than the history kept (the client lists again)."""
+        with self._cond:
+            if (
+                since
+                and since != "0"
+                and self._events
+                and int(since) < self._events[0][0] - 1
+                and int(since) < self._rv
+            ):
+                raise ApiError(410, "Expired", f"too old resource version: {since} ({self._events[0][0]})")
+
     def watch(
         self,
         resource: Resource,
@@ -233,6 +250,7 @@ class Store:
         object (then a BOOKMARK marking the end of the initial events). Ends after `timeout` seconds or
         when the store closes. `predicate` filters (label/field selectors); an object that stops matching
         is sent as DELETED, as the real API server does."""
+        self.check_watch_start(None if initial else since)
         deadline = threading.Event()
         timer = threading.Timer(timeout, deadline.set)
         timer.daemon = True
@@ -248,8 +266,6 @@ class Store:
                         pending.append(("BOOKMARK", _bookmark(resource, rv)))
                 else:
                     cursor = int(since)
-                    if self._events and cursor < self._events[0][0] - 1 and cursor < self._rv:
-                        raise ApiError(410, "Expired", f"too old resource version: {since} ({self._events[0][0]})")
                     pending = []
             yield from pending
             while not deadline.is_set() and not self.closed:

@@ -44,7 +44,9 @@ class Kubelet:
         self._lock = threading.Lock()
         self._services: list[dict] = []
         self._service_config: dict[str, dict] = {}
+        # Endpoints that name the gateway are host processes on 127.0.0.1 (only the cluster admin can make them)
         self._host_forwards: dict[int, Forwarder] = {}
+        self._adopted: set[int] = set()
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------ API helpers
@@ -134,6 +136,7 @@ class Kubelet:
     def adopt_host_forward(self, port: int, forward: Forwarder) -> None:
         """A gateway port already forwarded to the host (the API server's, made before the kubelet's client)."""
         self._host_forwards[port] = forward
+        self._adopted.add(port)
 
     # ------------------------------------------------------------------ node
     def register(self) -> None:
@@ -272,6 +275,8 @@ class Kubelet:
                                 gateway_ports.add(number)
                 ports[port["port"]] = backends
             wanted[ip] = ports
+        for port in set(self._host_forwards) - gateway_ports - self._adopted:  # no Endpoints name it any more
+            self._host_forwards.pop(port).close()
         for port in gateway_ports - set(self._host_forwards):
             self._host_forwards[port] = Forwarder(
                 "/proc/self/ns/net", (self.host_ip, port), self.host_ns, ("127.0.0.1", port)
