@@ -97,7 +97,8 @@ def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(stack):
 
 def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(stack):
     """While a step waits in the triggerer, the api-server reads its live log from the triggerer's log
-    server (by the pod IP the triggerer recorded as its host name)."""
+    server (by the pod IP the triggerer recorded as its host name). Runs after the pipelines (the ML
+    pipeline trains on what the data pipeline published)."""
     control(stack.emulator_url, "job-seconds", "45")  # the training job now runs 45 s: train stays deferred
     try:
         stack.api.unpause(ML_DAG)

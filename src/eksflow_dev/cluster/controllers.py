@@ -176,27 +176,18 @@ class Controllers:
             name = namespace["metadata"]["name"]
             if namespace["metadata"].get("deletionTimestamp"):
                 continue
-            if self.store.find(ACCOUNTS, name, "default") is None:
-                with contextlib.suppress(ApiError):
-                    self.store.create(
-                        ACCOUNTS,
-                        {
-                            "apiVersion": "v1",
-                            "kind": "ServiceAccount",
-                            "metadata": {"name": "default", "namespace": name},
-                        },
-                    )
-            if self.store.find(CONFIGMAPS, name, "kube-root-ca.crt") is None:
-                with contextlib.suppress(ApiError):
-                    self.store.create(
-                        CONFIGMAPS,
-                        {
-                            "apiVersion": "v1",
-                            "kind": "ConfigMap",
-                            "metadata": {"name": "kube-root-ca.crt", "namespace": name},
-                            "data": {"ca.crt": ca.read_text()},
-                        },
-                    )
+            defaults = (
+                (ACCOUNTS, {"kind": "ServiceAccount", "metadata": {"name": "default"}}),
+                (
+                    CONFIGMAPS,
+                    {"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": ca.read_text()}},
+                ),
+            )
+            for resource, body in defaults:
+                if self.store.find(resource, name, body["metadata"]["name"]) is None:
+                    body["metadata"]["namespace"] = name
+                    with contextlib.suppress(ApiError):
+                        self.store.create(resource, {"apiVersion": "v1", **body})
 
     # ------------------------------------------------------------------ garbage collector
     def garbage_collect(self) -> None:

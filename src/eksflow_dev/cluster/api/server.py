@@ -384,15 +384,7 @@ class Handler(BaseHTTPRequestHandler):
             if "as=Table" in accept:
                 self._send(200, tables.table(resource.kind, items, rv))
             else:
-                self._send(
-                    200,
-                    {
-                        "kind": f"{resource.kind}List",
-                        "apiVersion": resource.api_version,
-                        "metadata": {"resourceVersion": rv},
-                        "items": items,
-                    },
-                )
+                self._send(200, _list_body(resource, items, rv))
             return
         if method == "GET" and sub == "log":
             self._logs(namespace, name, query)
@@ -457,15 +449,7 @@ class Handler(BaseHTTPRequestHandler):
             for item in items:
                 with contextlib.suppress(ApiError):
                     api.delete(resource, namespace, item["metadata"]["name"], options)
-            self._send(
-                200,
-                {
-                    "kind": f"{resource.kind}List",
-                    "apiVersion": resource.api_version,
-                    "metadata": {"resourceVersion": rv},
-                    "items": items,
-                },
-            )
+            self._send(200, _list_body(resource, items, rv))
             return
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
 
@@ -601,6 +585,15 @@ class Handler(BaseHTTPRequestHandler):
                 "expirationTimestamp": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
         }
+
+
+def _list_body(resource: Resource, items: list[dict], resource_version: str) -> dict:
+    return {
+        "kind": f"{resource.kind}List",
+        "apiVersion": resource.api_version,
+        "metadata": {"resourceVersion": resource_version},
+        "items": items,
+    }
 
 
 def _flag(value: str | None) -> bool:
