@@ -22,6 +22,7 @@ in /proc/self/mountinfo; then the volume mounts, each with its own read-only fla
 """
 
 import _signal  # the builtin behind `signal`, without its enum import time
+import contextlib
 import ctypes
 import marshal
 import os
@@ -282,6 +283,13 @@ def run(plan, status):
     # Clone every host source before STAGE covers part of the host (a volume may live under /tmp).
     host_paths = [(clone_tree(src, True), target) for src, target in plan["host_paths"]]
     volumes = [(clone_tree(src, ro), target, os.path.isdir(src)) for src, target, ro in plan["mounts"]]
+    # An image path a volume will cover (a checkout under /tmp, where pods mount an emptyDir): the image's
+    # files must still be there, as they are in a real image whose /home, /usr are never under /tmp.
+    covered = [
+        (clone_tree(src, True), target)
+        for src, target in plan["host_paths"]
+        if any(_under(target, volume) for _, volume, _ in volumes)
+    ]
     submounts = [p for p, _ in mount_points() if p != "/"]
     mount("tmpfs", STAGE, "tmpfs", 0, "mode=0700")
     root = build_root(STAGE, submounts)
@@ -315,6 +323,9 @@ def run(plan, status):
     for fd, target, is_dir in volumes:
         ensure_mount_point(target, is_dir)
         attach(fd, target)
+    for fd, target in covered:
+        make_dirs(target)
+        attach(fd, target)
 
     os.chdir(plan["workdir"])
     argv, env = plan["argv"], plan["env"]
@@ -323,8 +334,10 @@ def run(plan, status):
     if find_executable(argv[0], env, plan["workdir"]) is None:
         raise OSError(f'exec: "{argv[0]}": executable file not found in $PATH')
     os.umask(0o022)  # the view was built with umask 0; the workload gets the runtime default (runc's)
-    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):  # Python ignores these; an exec'ed program must not inherit it
-        _signal.signal(sig, _signal.SIG_DFL)
+    for sig in _signal.valid_signals():  # like runc: the workload starts with every signal at its default
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                _signal.signal(sig, _signal.SIG_DFL)
     os.write(status, b"ready\n")
     os.execve(plan["setpriv"][0], [*plan["setpriv"], "--", *argv], env)  # noqa: S606 (argv, not a shell line)
 
