@@ -41,6 +41,7 @@ MOUNT_ATTR_RDONLY = 0x1
 # The new mount API has the same numbers on every architecture; pivot_root does not (and has no libc wrapper).
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_MOUNT_SETATTR = 428, 429, 442
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 
 # The host's /tmp, covered in this private mount namespace only; volume sources are cloned before it is covered.
 STAGE = "/tmp"  # noqa: S108
@@ -266,6 +267,21 @@ def find_executable(name, env, workdir):
     return None
 
 
+def reset_signals():
+    """Like runc: the workload starts with every signal at its default disposition, including the two
+    real-time signals glibc reserves (and hides from Python), which a parent may have left ignored."""
+    valid = _signal.valid_signals()
+    for sig in valid:
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                _signal.signal(sig, _signal.SIG_DFL)
+    number = SYS_RT_SIGACTION.get(os.uname().machine)
+    default = (ctypes.c_ulong * 4)()  # struct kernel_sigaction {handler = SIG_DFL, flags, restorer, mask}: all 0
+    for sig in range(1, 65):
+        if sig not in valid and number is not None:
+            libc.syscall(number, sig, ctypes.byref(default), None, 8)
+
+
 def run(plan, status):
     if plan["cgroup_procs"]:
         with open(plan["cgroup_procs"], "w") as f:
@@ -334,10 +350,7 @@ def run(plan, status):
     if find_executable(argv[0], env, plan["workdir"]) is None:
         raise OSError(f'exec: "{argv[0]}": executable file not found in $PATH')
     os.umask(0o022)  # the view was built with umask 0; the workload gets the runtime default (runc's)
-    for sig in _signal.valid_signals():  # like runc: the workload starts with every signal at its default
-        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
-            with contextlib.suppress(OSError, ValueError, RuntimeError):
-                _signal.signal(sig, _signal.SIG_DFL)
+    reset_signals()
     os.write(status, b"ready\n")
     os.execve(plan["setpriv"][0], [*plan["setpriv"], "--", *argv], env)  # noqa: S606 (argv, not a shell line)
 
