@@ -157,6 +157,15 @@ def test_revoking_an_unknown_security_group_rule_is_not_found_as_in_aws(fresh_em
         ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=["sgr-00000000000000000"])
 
 
+def test_deleting_a_launch_template_already_gone_is_not_found_by_id_as_in_aws(fresh_emulator):
+    """The provider reads InvalidLaunchTemplateId.NotFound as "already gone" (a retried delete under load)."""
+    ec2 = fresh_emulator.client("ec2")
+    template = ec2.create_launch_template(LaunchTemplateName="gone", LaunchTemplateData={})["LaunchTemplate"]
+    ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidLaunchTemplateId\.NotFound"):
+        ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+
+
 def test_bucket_policies_see_secure_transport_and_skip_statements_whose_condition_fails(fresh_emulator):
     """The platform's buckets deny requests without TLS (Deny when aws:SecureTransport is false). moto used to
     deny every object call under such a policy; the emulator stands in for AWS's HTTPS endpoints."""

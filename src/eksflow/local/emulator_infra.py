@@ -10,6 +10,9 @@
 - EC2: revoking a security-group rule by an unknown rule ID answers ``InvalidSecurityGroupRuleId.NotFound``
   as AWS does (moto says ``InvalidPermission.NotFound``, which the provider does not read as "already gone";
   once in about seven destroys a rule was already missing and the destroy failed on it);
+- EC2: deleting a launch template by an unknown ID answers ``InvalidLaunchTemplateId.NotFound`` as AWS does
+  (moto says ``InvalidLaunchTemplateName.NotFoundException``; a destroy under load retried the delete after
+  a slow answer and failed on the template it had just deleted);
 - EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
   data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
 
@@ -101,9 +104,24 @@ def _unknown_rule_ids_are_not_found() -> None:
     SecurityGroupBackend.revoke_security_group_ingress = revoke_security_group_ingress
 
 
+def _unknown_launch_template_ids_are_not_found() -> None:
+    from moto.ec2.exceptions import InvalidLaunchTemplateIdNotFound
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+
+    original = LaunchTemplateBackend.delete_launch_template
+
+    def delete_launch_template(self, name, tid):
+        if not name and tid is not None and tid not in self.launch_templates:
+            raise InvalidLaunchTemplateIdNotFound(tid)
+        return original(self, name, tid)
+
+    LaunchTemplateBackend.delete_launch_template = delete_launch_template
+
+
 def patch_infra() -> None:
     _rds_user_parameters()
     _rds_performance_insights()
     _launch_template_own_tags_apart()
     _flow_logs_into_a_bucket_prefix()
     _unknown_rule_ids_are_not_found()
+    _unknown_launch_template_ids_are_not_found()
