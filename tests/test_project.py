@@ -147,15 +147,19 @@ def test_ctrl_c_during_the_demo_stops_everything_it_started(tmp_path):
     )
     marker = f"{STATE_MARKER}={tmp_path / 'demo'}"
     output = []
-    deadline = time.monotonic() + 180
-    for line in demo.stdout:
-        output.append(line)
-        if "helm upgrade --install" in line or time.monotonic() > deadline:
-            break
-    time.sleep(10)  # the chart's pods start while helm waits
-    node = json.loads((tmp_path / "demo" / "cluster" / "cluster.json").read_text())["pids"]["node"]
-    demo.send_signal(signal.SIGINT)
-    rest, _ = demo.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 300
+        for line in demo.stdout:
+            output.append(line)
+            if "helm upgrade --install" in line or time.monotonic() > deadline:
+                break
+        state = tmp_path / "demo" / "cluster" / "cluster.json"
+        assert "helm upgrade --install" in "".join(output) and state.exists(), "".join(output)
+        node = json.loads(state.read_text())["pids"]["node"]
+        time.sleep(10)  # the chart's pods start while helm waits
+    finally:
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=180)
     assert demo.returncode == 130, "".join(output) + rest
     assert "interrupted; everything started was stopped" in rest
     assert _wait_gone(marker) == []
