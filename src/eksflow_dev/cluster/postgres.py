@@ -62,26 +62,34 @@ def start(database: str = "airflow") -> Postgres:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         root.chmod(0o700)
-    port = processes.free_port()
 
-    def run(argv):
-        return subprocess.run(_as_postgres(argv), check=True, capture_output=True, text=True, timeout=120)
+    def run(argv, check=True):
+        return subprocess.run(_as_postgres(argv), check=check, capture_output=True, text=True, timeout=120)
 
     run(["initdb", "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--encoding", "UTF8", "--locale", "C"])
-    run(
-        [
+    options = "-k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    for _ in range(3):  # a free port can be taken by another process before the server binds it: pick again
+        port = processes.free_port()
+        log = root / "server.log"
+        argv = [
             "pg_ctl",
             "-D",
             str(root / "data"),
             "-l",
-            str(root / "server.log"),
+            str(log),
             "-w",
             "-t",
             "60",
             "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            f"-p {port} " + options.format(root=root),
             "start",
         ]
-    )
+        started = run(argv, check=False)
+        if started.returncode == 0:
+            break
+    else:
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start: {started.stderr.strip()}\n{tail}")
     run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database])
     return Postgres(root, port, database)
