@@ -207,9 +207,13 @@ def test_no_rendered_manifest_repeats_a_key():
 
 def test_git_sync_runs_as_a_user_its_image_knows(docs):
     """ssh refuses a uid without an /etc/passwd entry; the git-sync image's passwd is read-only."""
-    from eksflow_dev.cluster.node.image import resolve
+    import yaml
 
-    image = resolve("registry.k8s.io/git-sync/git-sync:v4.4.2")
+    from eksflow_dev.cluster.node.image import resolve
+    from tests.helm import CHART
+
+    chart_image = yaml.safe_load((CHART / "values.yaml").read_text())["gitSync"]["image"]
+    image = resolve(f"{chart_image['repository']}:{chart_image['tag']}")
     known = {int(line.split(":")[2]) for line in image.passwd}
     for doc, spec in pod_specs(docs):
         for container in spec.get("initContainers", []) + spec["containers"]:
