@@ -20,6 +20,8 @@ def cluster(tmp_path_factory):
     with control_plane(tmp_path_factory.mktemp("local-api")) as running:
         kubectl(running, "create", "namespace", NAMESPACE)
         kubectl(running, "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+        accounts = _chart_objects({"ServiceAccount"})  # task pods run as their role's account, which must exist
+        kubectl(running, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(accounts))
         yield running
 
 
