@@ -183,42 +183,16 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
     return airflow
 
 
-@dataclass
-class Postgres:
-    url: str
-    data_dir: Path
-
-
-def _as_postgres(argv: list[str]) -> list[str]:
-    # initdb refuses to run as root; CI runs as root, developers usually not.
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """A throwaway PostgreSQL cluster on a free loopback port, stopped at the end of the session."""
-    import shutil
+def postgres():
+    """A throwaway PostgreSQL server on a free loopback port (the local cluster's own), stopped at the end."""
+    from eksflow_dev.cluster import postgres as server
 
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not on PATH: install postgresql")
-    # Not under pytest's tmp dir: the postgres user cannot enter root's private pytest folder.
-    root = Path(tempfile.mkdtemp(prefix="eksflow-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        root.chmod(0o700)
-    port = processes.free_port()
-    run = lambda argv: subprocess.run(_as_postgres(argv), check=True, capture_output=True, text=True)  # noqa: E731
-    run(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--encoding", "UTF8", "--locale", "C"])
-    run(
-        [
-            "pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200", "start",
-        ]
-    )  # fmt: skip
+    problem = server.missing()
+    if problem:
+        pytest.skip(problem)
+    running = server.start()
     try:
-        run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "airflow"])
-        yield Postgres(url=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow", data_dir=data)
+        yield running
     finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"]), check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        running.stop()

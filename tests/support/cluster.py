@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eksflow_dev.cluster.cluster import LocalCluster, missing_prerequisites
-from tests.helm import helm_binary, kubectl_binary
+from tests.helm import kubectl_binary
 
 
 def require_cluster_prerequisites() -> None:
@@ -43,15 +43,6 @@ def kubectl(cluster: LocalCluster, *args: str, check: bool = True, stdin: str | 
     )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def helm_on(cluster: LocalCluster, *args: str, check: bool = True, timeout: float = 900):
-    result = subprocess.run(
-        [helm_binary(), *args], env=cluster.kubectl_env(), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 

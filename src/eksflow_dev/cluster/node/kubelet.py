@@ -9,8 +9,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
-import urllib.parse
 import uuid
 from datetime import UTC, datetime
 
@@ -301,16 +299,3 @@ class Kubelet:
                     self.write_dns(worker)
         else:
             self._services = services
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
