@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 
-from eksflow.local.demo import HOUSEKEEPING_DAG, ML_DAG, run_pipelines, summary_table
+from eksflow.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG, run_pipelines, summary_table
 from eksflow.local.emulator_control import control
+from eksflow.local.seed import emulator_client
 from eksflow.local.stack import wait_for_run
-from eksflow.platform import NAMESPACE
+from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names
+from eksflow.roles import ROLES
+from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
 from eksflow_dev.cluster.stack import ClusterStack
 from tests.support.cluster import audit, kubectl, require_cluster_prerequisites
 
@@ -65,8 +69,13 @@ def test_the_chart_installs_with_wait_and_helm_test_passes(stack):
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
 
 
-def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(stack):
-    result = run_pipelines(stack, timeout=600, progress=lambda _: None)
+@pytest.fixture(scope="module")
+def pipelines(stack):
+    return run_pipelines(stack, timeout=600, progress=lambda _: None)
+
+
+def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(stack, pipelines):
+    result = pipelines
     assert result.ok, summary_table(result)
     creates = [c for c in audit(stack.cluster) if c["verb"] == "create" and c["resource"] == "pods"]
     scheduler = f"system:serviceaccount:{NAMESPACE}:eksflow-scheduler"
@@ -93,6 +102,44 @@ def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(stack):
         assert pod["status"]["phase"] == "Succeeded"
     logs = kubectl(stack.cluster, "logs", "-n", NAMESPACE, pods[0]["metadata"]["name"], "-c", "base").stdout
     assert "ecs" in logs.lower()
+
+
+def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(stack, pipelines):
+    """No keys anywhere: the pod identity webhook gives each pod its service account's IRSA role and token,
+    the emulator's STS exchanges the token for that role's credentials (as on EKS)."""
+    assert pipelines.ok, summary_table(pipelines)
+    pods = json.loads(kubectl(stack.cluster, "get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+    roles_of_task_pods = set()
+    for pod in pods:
+        for container in pod["spec"]["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            assert "AWS_ACCESS_KEY_ID" not in names and "AWS_SECRET_ACCESS_KEY" not in names, pod["metadata"]["name"]
+        if pod["metadata"]["labels"].get("kubernetes_executor") == "True":
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            role = pod["metadata"]["labels"]["eksflow.io/role"]
+            assert env["AWS_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLES[role].iam_role_name(ENV)}"
+            roles_of_task_pods.add(role)
+    assert roles_of_task_pods == set(ROLES), roles_of_task_pods
+    with urllib.request.urlopen(f"{stack.emulator_url}/moto-api/data.json", timeout=30) as response:  # noqa: S310
+        assumed = {r["role_arn"].rsplit("/", 1)[1] for r in json.load(response)["sts"]["AssumedRole"]}
+    expected = {ROLES[r].iam_role_name(ENV) for r in roles_of_task_pods}
+    expected |= {c.iam_role_name(ENV) for c in CONTROL_PLANE if c.name == "triggerer"}  # the deferred waits
+    assert expected <= assumed, expected - assumed
+
+
+def test_task_logs_land_in_s3_and_the_api_server_reads_them_back_from_there(stack, pipelines):
+    run_id = pipelines.runs[DATA_DAG]["dag_run_id"]
+    bucket = bucket_names(ENV)["logs"]
+    listed = emulator_client(stack.emulator_url, "s3").list_objects_v2(
+        Bucket=bucket, Prefix=f"task-logs/dag_id={DATA_DAG}/run_id={run_id}/"
+    )
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert any("/task_id=transform_partition/" in k for k in keys), keys
+    run = urllib.parse.quote(run_id, safe="")
+    # The task's pod finished long ago: a finished task's log is read from remote storage only.
+    text = json.dumps(stack.api.request("GET", f"/dags/{DATA_DAG}/dagRuns/{run}/taskInstances/plan_partitions/logs/1"))
+    assert f"s3://{bucket}/task-logs/dag_id={DATA_DAG}/run_id={run_id}/task_id=plan_partitions/" in text, text[-3000:]
+    assert "Task instance is in running state" not in text and "Could not read" not in text, text[-3000:]
 
 
 def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(stack):

@@ -22,11 +22,11 @@ from eksflow.local.stack import offline_env
 from eksflow.platform import NAMESPACE
 from eksflow_dev.cluster import postgres
 from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
+from eksflow_dev.cluster.platform_values import ENV, values_layer
 
 CHART = REPO / "helm" / "eksflow"
 LOCAL_VALUES = CHART / "values-local.yaml"
 DEPS_NAMESPACE = "eksflow-local-deps"
-AWS_SECRET = "eksflow-local-aws"  # noqa: S105 - the Secret's name; values-local.yaml's extraEnv reads it
 REGION = "eu-west-1"
 # In-cluster ports of the dependencies, as values-local.yaml names them.
 EMULATOR_PORT, DAGS_REPO_PORT, POSTGRES_PORT = 5000, 8000, 5432
@@ -60,6 +60,11 @@ class ClusterStack:
         return self.state_dir / "logs"
 
     @property
+    def platform_values(self) -> Path:
+        """What `make chart-values` makes from Terraform outputs on EKS, for env local."""
+        return self.state_dir / "platform-values.yaml"
+
+    @property
     def api(self) -> AirflowApi:
         return AirflowApi(self.api_url)
 
@@ -72,7 +77,7 @@ class ClusterStack:
         self.db = postgres.start()
         self._start_emulator()
         dags_port = self._start_dags_repo()
-        self.seeded = seed(self.emulator_url, REGION)
+        self.seeded = seed(self.emulator_url, REGION, ENV)
         cluster = self.cluster
         cluster.ensure_namespace(DEPS_NAMESPACE)
         postgres_host = cluster.expose_host_port(DEPS_NAMESPACE, "postgres", POSTGRES_PORT, self.db.port)
@@ -82,7 +87,7 @@ class ClusterStack:
         cluster.expose_host_port(DEPS_NAMESPACE, "dags-repo", DAGS_REPO_PORT, dags_port)
         cluster.ensure_namespace(NAMESPACE, RESTRICTED)
         self._secret(DB_SECRET, {"connection": self.db.url_at(postgres_host, POSTGRES_PORT)})
-        self._secret(AWS_SECRET, {"access-key-id": "testing", "secret-access-key": "testing"})
+        self.platform_values.write_text(values_layer(REGION))
         layer = self.state_dir / "seeded-values.yaml"
         layer.write_text(seeded_values(self.seeded.settings_env))
         progress("helm upgrade --install (values-local.yaml) --wait --rollback-on-failure")
@@ -107,7 +112,7 @@ class ClusterStack:
         return result
 
     def helm_upgrade(self, *layers: Path, sets: tuple[str, ...] = (), timeout: str = "10m", check: bool = True):
-        files = [LOCAL_VALUES, *layers, *self.extra_values]
+        files = [LOCAL_VALUES, self.platform_values, *layers, *self.extra_values]
         args = [
             "upgrade",
             "--install",
