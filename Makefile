@@ -76,11 +76,10 @@ down: $(STAMP) ## stop the stack started by `make up`
 test: $(STAMP) $(HELM_DEP) $(SCAN)/.installed system-deps ## all tests: lint, unit, DAGs end to end, chart, Terraform applied, IAM enforced, faults, scans
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
-	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile --durations=15 \
-		--ignore=tests/test_local_cluster.py
-	@# The chart on the local cluster (~7 min, every core) runs on its own: beside the Terraform apply to the
-	@# emulator it made the provider retry slow calls, which failed on what the first try had done.
-	EKSFLOW_HELM=$(HELM) $(BIN)/pytest --durations=5 tests/test_local_cluster.py
+	EKSFLOW_HELM=$(HELM) EKSFLOW_SCAN_BIN=$(SCAN) $(BIN)/pytest -n 3 --dist loadfile --durations=15 -m "not cluster"
+	@# The suites on the chart on the local cluster share one installation and run on their own (every core): beside
+	@# the Terraform apply to the emulator they made the provider retry slow calls that then failed.
+	EKSFLOW_HELM=$(HELM) $(BIN)/pytest --durations=10 -m cluster
 
 test-iam: $(STAMP) $(HELM_DEP) ## IAM-enforced mode: envs/dev applied to the emulator, DAGs under their roles, probes (needs terraform)
 	EKSFLOW_HELM=$(HELM) $(BIN)/pytest tests/test_terraform_apply.py tests/test_least_privilege.py

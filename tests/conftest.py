@@ -34,7 +34,7 @@ ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py"})
 # The next-longest files (each several minutes of local stacks), handed out right after: a worker that takes
 # one of them late (e.g. the dev-platform worker at its end) would make the whole run that much longer.
-LONG_FILES = ("test_local_cluster.py", "test_resilience.py", "test_dags_e2e.py", "test_project.py")
+LONG_FILES = ("test_dags_e2e.py", "test_project.py")
 
 
 def pytest_configure(config):
@@ -160,18 +160,37 @@ class AirflowHome:
         )
 
 
+def chart_airflow_cfg(tmp: Path) -> str:
+    """The airflow.cfg the chart renders for the local cluster (values-local.yaml + the Terraform-like layer):
+    Airflow's settings have one home, the chart; the in-process runs below take them from there."""
+    from eksflow_dev.cluster.platform_values import values_layer
+    from eksflow_dev.cluster.stack import LOCAL_VALUES, REGION
+    from tests.helm import render
+
+    layer = tmp / "platform-values.yaml"
+    layer.write_text(values_layer(REGION))
+    (configmap,) = [
+        d
+        for d in render(LOCAL_VALUES, layer, base=None)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-airflow-config")
+    ]
+    return configmap["data"]["airflow.cfg"]
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> AirflowHome:
-    """A migrated SQLite Airflow home for `airflow dags test` (no emulator settings yet)."""
+    """A migrated SQLite Airflow home for `airflow dags test` with the chart's airflow.cfg (no emulator
+    settings yet); the environment changes only what an in-process run on this machine must."""
     home = tmp_path_factory.mktemp("airflow")
+    (home / "airflow.cfg").write_text(chart_airflow_cfg(tmp_path_factory.mktemp("chart")))
     env = offline_env()
     env.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__FERNET_KEY": "",
+            "AIRFLOW__CORE__FERNET_KEY": "",  # the chart's comes from a Secret
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",  # in-process runs print their task logs
             "EKSFLOW_WAITER_DELAY_SECONDS": "1",
             "EKSFLOW_RETRY_DELAY_SECONDS": "1",
             "EKSFLOW_SCHEDULES": "off",
@@ -181,6 +200,28 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
     result = airflow.run("db", "migrate")
     assert result.returncode == 0, result.stderr[-3000:]
     return airflow
+
+
+# The suites marked `cluster` share one installation of the chart on the local cluster (`make test` runs them in
+# one process after the others); the fault suite's DAGs are delivered by git-sync with the reference DAGs.
+FAULT_DAGS = (REPO / "tests" / "resilience_dags" / "resilience_jobs.py",)
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    """The chart on the local cluster, with the reference DAGs and tests/resilience_dags/ (tests/support/cluster.py)."""
+    from tests.support.cluster import platform_on_cluster
+
+    with platform_on_cluster(tmp_path_factory.mktemp("local-cluster"), FAULT_DAGS) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def reference_pipelines(platform):
+    """The three reference pipelines run once on the shared platform, in the demo's order (DemoResult)."""
+    from eksflow.local.demo import run_pipelines
+
+    return run_pipelines(platform, timeout=600, progress=lambda _: None)
 
 
 @pytest.fixture(scope="session")

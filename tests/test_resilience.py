@@ -1,75 +1,60 @@
-"""Faults on the running local stack (emulator + Airflow api-server/scheduler/dag-processor/triggerer, real
-processes): AWS jobs that take time (the emulator's job seconds), a worker process killed mid-job, the
-triggerer killed while tasks are deferred, a throttling window, and AWS jobs that fail.
+"""Faults on the platform running on the local cluster (the chart's pods, the KubernetesExecutor's worker
+pods, PostgreSQL, the emulator): AWS jobs that take time (the emulator's job seconds), a worker pod lost
+mid-job, the triggerer pod lost while tasks are deferred, a throttling window, and AWS jobs that fail.
 
 The reference DAGs run as they are; tests/resilience_dags/ adds DAGs built with the same kit helpers for what
-the reference DAGs cannot show (a polling worker to kill, jobs that fail). Housekeeping sparing in-use
-endpoints is covered in test_dags_e2e.py.
+the reference DAGs cannot show (a polling worker to lose, jobs that fail); git-sync delivers them with the
+reference DAGs (the shared `platform` fixture). Housekeeping sparing in-use endpoints is covered in
+test_dags_e2e.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import urllib.parse
-from pathlib import Path
 
-import psutil
 import pytest
 
-from eksflow.local.demo import DATA_DAG, ML_DAG, run_pipelines, summary_table
+from eksflow.local.demo import DATA_DAG, ML_DAG
 from eksflow.local.emulator_control import control
 from eksflow.local.seed import emulator_client
-from eksflow.local.stack import LocalStack, StackOptions, wait_for_run
+from eksflow.local.stack import wait_for_run
+from eksflow.platform import NAMESPACE, bucket_names
+from eksflow_dev.cluster.platform_values import ENV
+from tests.support.cluster import kubectl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-REPO = Path(__file__).resolve().parents[1]
 QUIET = lambda _: None  # noqa: E731
+FAULT_DAGS = ("resilience_polling_training", "resilience_failed_training", "resilience_failed_ecs_task")
 
 
-def _control(stack: LocalStack, path: str, body: str | None = None) -> dict:
+def _control(stack, path: str, body: str | None = None) -> dict:
     return control(stack.emulator_url, path, body)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, postgres):
-    root = tmp_path_factory.mktemp("resilience")
-    dags = root / "dags"
-    dags.mkdir()
-    for path in [*sorted((REPO / "dags").glob("*.py")), REPO / "tests" / "resilience_dags" / "resilience_jobs.py"]:
-        (dags / path.name).symlink_to(path)
-    options = StackOptions(state_dir=root / "stack", dags_folder=dags, parallelism=8, database_url=postgres.url)
-    stack = LocalStack(options)
-    try:
-        stack.start(progress=QUIET)
-        # The ML pipeline's input, so that every test here can run on its own.
-        s3 = emulator_client(stack.emulator_url, "s3")
-        s3.put_object(Bucket="eksflow-local-data", Key="curated/_SUCCESS", Body=b"")
-        stack.api.wait_for_dags({ML_DAG, DATA_DAG, "resilience_polling_training"}, timeout=180)
-        yield stack
-    finally:
-        pids = [m.process.pid for m in stack.processes]
-        stack.stop()
-    assert pids and not any(_alive(pid) for pid in pids), "a stack process outlived stop()"
-    assert not (root / "stack" / "stack.json").exists()
+def stack(platform):
+    # The ML pipeline's input, so that every test here can run on its own.
+    s3 = emulator_client(platform.emulator_url, "s3")
+    s3.put_object(Bucket=bucket_names(ENV)["data"], Key="curated/_SUCCESS", Body=b"")
+    platform.api.wait_for_dags({ML_DAG, DATA_DAG, *FAULT_DAGS}, timeout=180)
+    return platform
 
 
-def test_pipelines_on_postgres_and_a_training_rerun_reattaches(stack):
-    result = run_pipelines(stack, progress=QUIET)
-    assert result.ok, summary_table(result)
-    assert all(ti["state"] == "success" for tis in result.task_instances.values() for ti in tis), summary_table(result)
+def _lose_pod(stack, name: str) -> None:
+    """The pod is gone at once, as when its node dies: no grace period, its processes killed."""
+    kubectl(stack.cluster, "delete", "pod", name, "-n", NAMESPACE, "--grace-period=0", "--force", "--wait=false")
 
+
+def _pods(stack, selector: str) -> list[dict]:
+    listed = kubectl(stack.cluster, "get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json")
+    return json.loads(listed.stdout)["items"]
+
+
+def test_bad_params_are_refused_and_a_cleared_training_task_reattaches_to_its_job(stack, reference_pipelines):
+    assert reference_pipelines.ok
     # Bad DAG params are refused at trigger time, naming the param.
     for conf, field in (({"partitions": 0}, "partitions"), ({"day": "28.11.2026"}, "day")):
         with pytest.raises(RuntimeError, match=rf"HTTP 400: .*{field}"):
@@ -77,8 +62,7 @@ def test_pipelines_on_postgres_and_a_training_rerun_reattaches(stack):
 
     sagemaker = emulator_client(stack.emulator_url, "sagemaker")
     jobs_before = sagemaker.list_training_jobs()["TrainingJobSummaries"]
-    assert len(jobs_before) == 1
-    ml_run = result.runs[ML_DAG]["dag_run_id"]
+    ml_run = reference_pipelines.runs[ML_DAG]["dag_run_id"]
     clear = {
         "dry_run": False,
         "task_ids": ["train"],
@@ -102,12 +86,12 @@ def job_seconds(stack):
     set_seconds(0)
 
 
-def _trigger(stack: LocalStack, dag_id: str, conf: dict | None = None) -> str:
+def _trigger(stack, dag_id: str, conf: dict | None = None) -> str:
     stack.api.unpause(dag_id)
     return stack.api.trigger(dag_id, conf or {})
 
 
-def _ti(stack: LocalStack, dag_id: str, run_id: str, task_id: str) -> dict:
+def _ti(stack, dag_id: str, run_id: str, task_id: str) -> dict:
     return next(ti for ti in stack.api.task_instances(dag_id, run_id) if ti["task_id"] == task_id)
 
 
@@ -121,33 +105,27 @@ def _wait_for(predicate, timeout: float, what: str):
     raise TimeoutError(f"{what} not within {timeout:.0f}s")
 
 
-def _training_jobs(stack: LocalStack, prefix: str) -> list[dict]:
+def _training_jobs(stack, prefix: str) -> list[dict]:
     jobs = emulator_client(stack.emulator_url, "sagemaker").list_training_jobs()["TrainingJobSummaries"]
     return [job for job in jobs if job["TrainingJobName"].startswith(prefix)]
 
 
-def _log(stack: LocalStack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+def _log(stack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
     quoted = urllib.parse.quote(run_id, safe="")
     path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
     return json.dumps(stack.api.request("GET", path))
 
 
-def test_worker_lost_mid_training_the_retry_reattaches_to_the_one_job(stack, job_seconds):
+def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_the_one_job(stack, job_seconds):
     job_seconds(30)  # still running when the retry starts, even on a busy machine
     dag_id = "resilience_polling_training"
     run_id = _trigger(stack, dag_id)
     _wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
-    ti = _wait_for(lambda: (t := _ti(stack, dag_id, run_id, "train"))["state"] == "running" and t, 30, "train running")
-    title = f"airflow worker -- {ti['id']}"  # the task runner; its supervisor's title names the executor
-    worker = _wait_for(
-        lambda: next(
-            (p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []).strip() == title), None
-        ),
-        30,
-        "the task's worker process",
-    )
+    _wait_for(lambda: _ti(stack, dag_id, run_id, "train")["state"] == "running", 60, "train running")
+    selector = f"kubernetes_executor=True,dag_id={dag_id},task_id=train"
+    (pod,) = _wait_for(lambda: [p for p in _pods(stack, selector) if p["status"]["phase"] == "Running"], 60, "its pod")
     assert _training_jobs(stack, "eksflow-resilience-train")[0]["TrainingJobStatus"] == "InProgress"
-    os.kill(worker.pid, signal.SIGKILL)  # the pod is gone, mid-job
+    _lose_pod(stack, pod["metadata"]["name"])  # mid-job
 
     run = wait_for_run(stack, dag_id, run_id, timeout=180, progress=QUIET)
     assert run["state"] == "success"
@@ -157,12 +135,17 @@ def test_worker_lost_mid_training_the_retry_reattaches_to_the_one_job(stack, job
     assert "Re-attaching to training job" in _log(stack, dag_id, run_id, "train", 2)
 
 
-def test_triggerer_restart_while_the_training_wait_is_deferred(stack, job_seconds):
-    job_seconds(20)
+def test_the_triggerer_pod_lost_while_the_training_wait_is_deferred(stack, job_seconds):
+    job_seconds(30)
     before = {job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")}
     run_id = _trigger(stack, ML_DAG)
     _wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
-    stack.restart("triggerer")
+    (triggerer,) = [
+        p
+        for p in _pods(stack, "app.kubernetes.io/component=triggerer")
+        if p["status"]["phase"] == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
+    _lose_pod(stack, triggerer["metadata"]["name"])  # its Deployment starts another
     running = [j for j in _training_jobs(stack, "eksflow-churn-train") if j["TrainingJobName"] not in before]
     assert [j["TrainingJobStatus"] for j in running] == ["InProgress"], "the restart must happen mid-job"
 

@@ -9,10 +9,12 @@ from datetime import datetime
 from airflow.sdk import DAG, task
 
 from eksflow.kit import default_args, ecs_overrides, ecs_run_task, role_kwargs, sagemaker_training
-from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
 from eksflow.settings import load_settings
 
 settings = load_settings()
+# The emulator fails a training job with this hyperparameter (its EMULATED_FAILURE_HYPERPARAMETER; the emulator
+# is developer tooling, not in the image these DAGs run in).
+EMULATED_FAILURE_HYPERPARAMETER = "eksflow_emulated_failure"
 
 
 def _training(**kwargs):

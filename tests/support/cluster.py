@@ -1,9 +1,11 @@
-"""The local cluster for tests: started on demand, stopped by PID, with kubectl/helm pointed at it."""
+"""The local cluster for tests: started on demand, stopped by PID, with kubectl/helm pointed at it; the chart
+installed on it (the platform the cluster suites share)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from eksflow_dev.cluster.cluster import LocalCluster, missing_prerequisites
+from eksflow_dev.cluster.stack import ClusterStack
 from tests.helm import kubectl_binary
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def require_cluster_prerequisites() -> None:
@@ -49,3 +54,28 @@ def kubectl(cluster: LocalCluster, *args: str, check: bool = True, stdin: str | 
 def audit(cluster: LocalCluster) -> list[dict]:
     """Every call the API server answered: user, userAgent, method, path, query, verb, resource, code."""
     return [json.loads(line) for line in cluster.layout.audit_log.read_text().splitlines()]
+
+
+def dags_worktree(root: Path, extra_dag_files: tuple[Path, ...] = ()) -> Path:
+    """A DAG worktree for the cluster's DAG repository: the reference DAGs plus `extra_dag_files`, copied
+    (git-sync delivers files, not links to this machine)."""
+    worktree = root / "dags-worktree"
+    (worktree / "dags").mkdir(parents=True)
+    for path in [*sorted((REPO / "dags").glob("*.py")), *extra_dag_files]:
+        shutil.copy2(path, worktree / "dags" / path.name)
+    return worktree
+
+
+@contextlib.contextmanager
+def platform_on_cluster(root: Path, extra_dag_files: tuple[Path, ...] = ()) -> Iterator[ClusterStack]:
+    """The chart installed on the local cluster (--wait --rollback-on-failure), worker pods kept after success
+    so that kubectl finds them as the runbook does; stopped by PID on exit."""
+    require_cluster_prerequisites()
+    keep = root / "keep-worker-pods.yaml"
+    keep.write_text("airflow: {kubernetesExecutor: {deleteWorkerPodsOnSuccess: false}}\n")
+    stack = ClusterStack(root / "stack", dags_worktree=dags_worktree(root, extra_dag_files), extra_values=[keep])
+    try:
+        stack.start(progress=lambda _: None)
+        yield stack
+    finally:
+        stack.stop()

@@ -214,8 +214,7 @@ class Kubelet:
             worker = self.workers.get(meta["uid"])
             if kind == "DELETED":
                 if worker is not None:
-                    worker.gone.set()
-                    worker.deleting.set()
+                    worker.removed()
                 return
             if worker is not None:
                 worker.update(pod)

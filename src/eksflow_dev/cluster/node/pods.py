@@ -19,6 +19,7 @@ from eksflow_dev.cluster.node.probes import Prober
 
 log = logging.getLogger("eksflow.cluster.node")
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # the kubelet's crash-loop back-off
+MINIMUM_GRACE_SECONDS = 2.0  # the kubelet never kills a container with less (kuberuntime minimumGracePeriodInSeconds)
 
 
 def _stamp(moment: datetime | None = None) -> str:
@@ -83,6 +84,7 @@ class PodWorker:
         self.dir: Path = kubelet.layout.pod_dir(self.uid)
         self.deleting = threading.Event()
         self.gone = threading.Event()  # the pod object no longer exists
+        self.force_grace: float | None = None
         self.sandbox = None
         self.phase = "Pending"
         self.inits = [ContainerState(c, init=True) for c in pod["spec"].get("initContainers") or []]
@@ -102,6 +104,13 @@ class PodWorker:
         self.pod = {**pod, "status": self.pod.get("status")}
         if pod["metadata"].get("deletionTimestamp"):
             self.deleting.set()
+
+    def removed(self) -> None:
+        """The pod object is gone from the API while containers may still run (a force deletion): stop them with
+        the kubelet's minimum grace period, as the kubelet does for a pod it no longer finds."""
+        self.force_grace = MINIMUM_GRACE_SECONDS
+        self.gone.set()
+        self.deleting.set()
 
     def _main(self) -> None:
         try:
@@ -341,7 +350,8 @@ class PodWorker:
 
     def _grace(self) -> float:
         meta = self.pod["metadata"]
-        return float(meta.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        grace = float(meta.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        return min(grace, self.force_grace) if self.force_grace is not None else grace
 
     def _stop_all(self) -> None:
         grace = self._grace()
