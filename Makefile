@@ -101,7 +101,7 @@ lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, 
 roles: $(STAMP) ## print the role model (service accounts, IAM role names, pod templates, connections)
 	$(BIN)/eksflow roles --format yaml
 
-role-model: $(STAMP) ## regenerate terraform/role-model.json from the role model (Terraform reads it)
+role-model: $(STAMP) ## regenerate terraform/role-model.json from the role model (Terraform and the chart read it)
 	$(BIN)/eksflow roles --format json > terraform/role-model.json
 
 chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md from the schema

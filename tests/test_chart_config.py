@@ -10,6 +10,7 @@ from pathlib import Path
 
 from eksflow.local.stack import offline_env
 from eksflow.platform import CONTROL_PLANE
+from eksflow.roles import DEFAULT_ROLE, ROLES
 from tests.helm import CHART, REQUIRED_SETS, helm, pod_spec, render, template_args
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
@@ -29,7 +30,7 @@ def test_airflow_config_runs_the_kubernetes_executor_against_the_api_server_serv
         "http://eksflow-api-server.eksflow.svc.cluster.local:8080/execution/"
     )
     assert cfg["kubernetes_executor"]["namespace"] == "eksflow"
-    assert cfg["kubernetes_executor"]["pod_template_file"] == "/opt/airflow/pod_templates/default.yaml"
+    assert cfg["kubernetes_executor"]["pod_template_file"] == ROLES[DEFAULT_ROLE].pod_template_path
     assert (
         cfg["kubernetes_executor"]["delete_worker_pods"],
         cfg["kubernetes_executor"]["delete_worker_pods_on_failure"],

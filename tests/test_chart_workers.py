@@ -1,18 +1,33 @@
-"""The chart's worker side, rendered by real helm: per-role service accounts and pod templates derived
-from pod_templates/ and the role model, and the pods Airflow's KubernetesExecutor builds from them."""
+"""The chart's worker side, rendered by real helm: per-role service accounts and pod templates generated from
+the role model (the chart reads terraform/role-model.json, the file Terraform reads) and pod_templates/base.yaml,
+and the pods Airflow's KubernetesExecutor builds from them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 
 import pytest
 import yaml
 
-from eksflow.platform import NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
+from eksflow.model import platform_model
+from eksflow.platform import CONTROL_PLANE, NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
 from eksflow.roles import ROLES, role_for_pod_template
-from tests.helm import CHART, REPO, REQUIRED_SETS, VALUE_FILES, helm, render, rendered_templates, template_args
+from tests.helm import (
+    CHART,
+    DEV_VALUES,
+    REPO,
+    REQUIRED_SETS,
+    VALUE_FILES,
+    helm,
+    render,
+    rendered_templates,
+    template_args,
+)
 
 POD_TEMPLATES = REPO / "pod_templates"
+ROLE_MODEL = REPO / "terraform" / "role-model.json"
 ARN = "arn:aws:iam::123456789012:role/eksflow-dev-task-ecs-runner"
 
 
@@ -25,20 +40,90 @@ def test_helm_lint_strict():
     assert "0 chart(s) failed" in result.stdout
 
 
-def test_role_deltas_equal_the_role_model():
-    deltas = {p.stem: yaml.safe_load(p.read_text()) for p in (POD_TEMPLATES / "roles").glob("*.yaml")}
-    assert set(deltas) == set(ROLES)
-    for name, role in ROLES.items():
-        assert deltas[name] == {
-            "role": name,
-            "serviceAccountName": role.service_account,
-            "resources": role.resources.as_k8s(),
-        }
-
-
 def test_chart_serves_the_repository_pod_templates_through_a_symlink():
     link = CHART / "files" / "pod_templates"
     assert link.is_symlink() and link.resolve() == POD_TEMPLATES.resolve()
+
+
+def test_chart_reads_the_role_model_terraform_reads_through_a_symlink():
+    link = CHART / "files" / "role-model.json"
+    assert link.is_symlink() and link.resolve() == ROLE_MODEL.resolve()
+    dev = REPO / "terraform" / "envs" / "dev"
+    assert 'file("${path.module}/../../role-model.json")' in (dev / "main.tf").read_text()
+    assert (dev / ".." / ".." / "role-model.json").resolve() == link.resolve()
+    # What the chart reads is the current role model (tests/test_terraform.py: `make role-model`).
+    assert json.loads(link.read_text()) == json.loads(json.dumps(platform_model()))
+
+
+def test_role_names_in_the_values_and_the_schema_are_the_role_models():
+    """The schema (additionalProperties: false) and values.yaml name every role; the rest comes from the model."""
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(schema["workers"]["properties"]["roles"]["properties"]) == set(values["workers"]["roles"]) == set(ROLES)
+    components = {c.name for c in CONTROL_PLANE}
+    assert set(schema["controlPlane"]["properties"]) == set(values["controlPlane"]) == components
+
+
+def _chart_copy(tmp_path):
+    """A copy of the chart with its symlinks resolved (as `helm package` makes it), to edit its role model."""
+    copy = tmp_path / "eksflow"
+    shutil.copytree(CHART, copy)
+    return copy
+
+
+def test_the_chart_generates_roles_accounts_and_paths_from_the_role_model(tmp_path):
+    """Edit the role model the chart reads: the render follows it, so nothing in the chart is a copy of it."""
+    chart = _chart_copy(tmp_path)
+    model = json.loads(ROLE_MODEL.read_text())
+    del model["task_roles"]["ec2-ops"]
+    runner = model["task_roles"]["sagemaker-runner"]
+    runner["service_account"] = "renamed-sagemaker"
+    runner["conn_id"] = "aws_renamed"
+    runner["pod_template_file"] = "renamed.yaml"
+    runner["resources"] = {"requests": {"cpu": "3", "memory": "5Gi"}, "limits": {"memory": "6Gi"}}
+    model["control_plane"]["triggerer"]["service_account"] = "renamed-triggerer"
+    model["role_label"] = "example.com/task-role"
+    model["pod_template_dir"] = "/opt/templates"
+    model["default_role"] = "ecs-runner"
+    (chart / "files" / "role-model.json").write_text(json.dumps(model))
+
+    args = ["template", "eksflow", str(chart), "--namespace", NAMESPACE, "-f", str(DEV_VALUES)]
+    docs = [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+    templates = rendered_templates(docs)
+    assert set(templates) == {"default.yaml", "ecs-runner.yaml", "renamed.yaml"}
+    pod = templates["renamed.yaml"]
+    assert pod["spec"]["serviceAccountName"] == "renamed-sagemaker"
+    assert pod["metadata"]["labels"]["example.com/task-role"] == "sagemaker-runner"
+    assert ROLE_LABEL not in pod["metadata"]["labels"]
+    (container,) = pod["spec"]["containers"]
+    assert container["resources"] == runner["resources"]
+    connections = {e["name"] for e in container["env"] if e["name"].startswith("AIRFLOW_CONN_")}
+    assert connections == {"AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_AWS_ECS_RUNNER", "AIRFLOW_CONN_AWS_RENAMED"}
+
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    workers = {
+        name for name, sa in accounts.items() if sa["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"
+    }
+    assert workers == {"eksflow-task-default", "eksflow-task-ecs-runner", "renamed-sagemaker"}
+    assert accounts["renamed-sagemaker"]["metadata"]["labels"]["example.com/task-role"] == "sagemaker-runner"
+    assert "renamed-triggerer" in accounts and "eksflow-triggerer" not in accounts
+    (triggerer,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "eksflow-triggerer"]
+    assert triggerer["spec"]["template"]["spec"]["serviceAccountName"] == "renamed-triggerer"
+
+    (scheduler,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "eksflow-scheduler"]
+    mounts = scheduler["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "pod-templates", "mountPath": "/opt/templates", "readOnly": True} in mounts
+    from tests.test_chart_config import airflow_cfg
+
+    assert airflow_cfg(docs)["kubernetes_executor"]["pod_template_file"] == "/opt/templates/ecs-runner.yaml"
+
+
+def test_a_chart_without_its_role_model_fails_naming_the_file(tmp_path):
+    chart = _chart_copy(tmp_path)
+    (chart / "files" / "role-model.json").unlink()
+    result = helm("template", "eksflow", str(chart), "-f", str(DEV_VALUES), check=False)
+    assert result.returncode != 0
+    assert "files/role-model.json is missing" in result.stderr
 
 
 def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
@@ -58,7 +143,7 @@ def test_service_accounts_per_role_with_irsa_annotation_only_when_set():
         assert account["metadata"]["labels"][ROLE_LABEL] == role.name
 
 
-def test_each_role_template_is_the_base_plus_its_delta():
+def test_each_role_template_is_the_base_with_the_role_models_label_account_and_resources():
     base = yaml.safe_load((POD_TEMPLATES / POD_TEMPLATE_BASE_FILE).read_text())
     templates = rendered_templates(render(sets=("gitSync.enabled=false",)))
     assert set(templates) == {role.pod_template_file for role in ROLES.values()}
@@ -251,12 +336,18 @@ def test_pod_templates_are_rendered_for_the_role_models_namespace():
     assert airflow_cfg(render(namespace=NAMESPACE))["kubernetes_executor"]["namespace"] == NAMESPACE
 
 
-def test_packaged_chart_carries_the_linked_pod_templates(tmp_path):
+def test_packaged_chart_carries_the_linked_pod_templates_and_role_model(tmp_path):
     import tarfile
 
     helm("package", str(CHART), "--destination", str(tmp_path))
     (archive,) = tmp_path.glob("eksflow-*.tgz")
     with tarfile.open(archive) as packaged:
         names = set(packaged.getnames())
-    for path in [POD_TEMPLATES / POD_TEMPLATE_BASE_FILE, *(POD_TEMPLATES / "roles").glob("*.yaml")]:
-        assert f"eksflow/files/pod_templates/{path.relative_to(POD_TEMPLATES)}" in names
+        model = packaged.extractfile("eksflow/files/role-model.json")
+        assert model is not None and model.read() == ROLE_MODEL.read_bytes()
+    assert f"eksflow/files/pod_templates/{POD_TEMPLATE_BASE_FILE}" in names
+    # The packaged chart renders what the chart directory renders.
+    args = ["--namespace", NAMESPACE, "-f", str(DEV_VALUES)]
+    assert (
+        helm("template", "eksflow", str(archive), *args).stdout == helm("template", "eksflow", str(CHART), *args).stdout
+    )

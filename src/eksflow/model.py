@@ -1,4 +1,8 @@
-"""The platform model as plain data (``eksflow roles``): what the chart and Terraform derive from."""
+"""The platform model as plain data (``eksflow roles``): what the chart and Terraform derive from.
+
+``make role-model`` writes it to terraform/role-model.json; Terraform reads that file, and so does the Helm
+chart (through the symlink helm/eksflow/files/role-model.json).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from eksflow.platform import (
     bucket_names,
     ecr_repository_name,
 )
-from eksflow.roles import ROLES
+from eksflow.roles import DEFAULT_ROLE, ROLES
 
 
 def platform_model(env: str | None = None) -> dict[str, Any]:
@@ -28,6 +32,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         "pod_template_dir": POD_TEMPLATE_DIR,
         "pod_template_base_file": POD_TEMPLATE_BASE_FILE,
         "role_label": ROLE_LABEL,
+        "default_role": DEFAULT_ROLE,
         "managed_tag_key": MANAGED_TAG_KEY,
         "sagemaker_name_prefix": SAGEMAKER_NAME_PREFIX,
         "ecr_repository": ecr_repository_name(),

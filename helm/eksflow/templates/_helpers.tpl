@@ -7,13 +7,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{/* The task-role deltas from pod_templates/roles/, as a list of dicts (sorted by file name). */}}
-{{- define "eksflow.roleDeltas" -}}
-{{- $deltas := list -}}
-{{- range $path, $_ := .Files.Glob "files/pod_templates/roles/*.yaml" -}}
-{{- $deltas = append $deltas ($.Files.Get $path | fromYaml) -}}
+{{/*
+The role model (src/eksflow/roles.py, platform.py) as `make role-model` writes it to terraform/role-model.json,
+the file Terraform reads; the chart reads the same file through the symlink files/role-model.json. Task roles,
+service accounts, resources, connection ids, the role label and the pod template directory come from here.
+Use: include "eksflow.roleModel" . | fromJson
+*/}}
+{{- define "eksflow.roleModel" -}}
+{{- $model := .Files.Get "files/role-model.json" -}}
+{{- if not $model -}}
+{{- fail "files/role-model.json is missing: it links to terraform/role-model.json (`make role-model` writes it); package the chart from the repository" -}}
 {{- end -}}
-{{- toYaml (dict "items" $deltas) -}}
+{{- $model -}}
 {{- end -}}
 
 {{/* The api-server Service name; the execution API URL in airflow.cfg points at it. */}}
@@ -21,12 +26,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ .Release.Name }}-api-server
 {{- end -}}
 
-{{/* Control-plane components; names must equal `eksflow roles` (control_plane), checked by a test. */}}
+{{/* Control-plane components and their service accounts (component: name), from the role model. */}}
 {{- define "eksflow.controlPlane" -}}
-scheduler: eksflow-scheduler
-api-server: eksflow-api-server
-triggerer: eksflow-triggerer
-dag-processor: eksflow-dag-processor
+{{- $accounts := dict -}}
+{{- range $component, $c := (include "eksflow.roleModel" . | fromJson).control_plane -}}
+{{- $_ := set $accounts $component $c.service_account -}}
+{{- end -}}
+{{- toYaml $accounts -}}
 {{- end -}}
 
 {{/* Secret with fernet key, API secret key and JWT secret. */}}
@@ -77,8 +83,9 @@ capabilities:
 {{- end -}}
 
 {{/*
-Environment of every Airflow container and worker pod: region, one AWS connection per task role (no
-credentials: boto3 takes the pod's IRSA identity; must equal eksflow.connections.cluster_connections, tested),
+Environment of every Airflow container and worker pod: region, one AWS connection per task role (the role
+model's conn_id; no credentials: boto3 takes the pod's IRSA identity; must equal
+eksflow.connections.cluster_connections, tested),
 the DAG settings (eksflow.settings) and extraEnv.
 */}}
 {{- define "eksflow.platformEnv" -}}
@@ -86,8 +93,8 @@ the DAG settings (eksflow.settings) and extraEnv.
 - name: AWS_DEFAULT_REGION
   value: {{ .Values.region | quote }}
 {{- $connection := dict "conn_type" "aws" "extra" (dict "region_name" .Values.region) | toJson }}
-{{- range $delta := (include "eksflow.roleDeltas" . | fromYaml).items }}
-- name: {{ printf "AIRFLOW_CONN_AWS_%s" ($delta.role | replace "-" "_" | upper) }}
+{{- range $name, $role := (include "eksflow.roleModel" . | fromJson).task_roles }}
+- name: {{ printf "AIRFLOW_CONN_%s" ($role.conn_id | upper) }}
   value: {{ $connection | quote }}
 {{- end }}
 - name: EKSFLOW_ENV

@@ -36,9 +36,9 @@ def deferrable() -> bool:
 def executor_config(role: TaskRole | str) -> dict[str, Any]:
     """KubernetesExecutor config selecting the role's pod template.
 
-    The template (served by the chart from pod_templates/) carries the role's service account, its
-    ``eksflow.io/role`` label and resources. A plain path keeps DAG parsing free of the kubernetes client
-    import (~2 s per parse in the dag-processor).
+    The template (rendered by the chart from pod_templates/base.yaml and the role model) carries the role's
+    service account, its ``eksflow.io/role`` label and resources. A plain path keeps DAG parsing free of the
+    kubernetes client import (~2 s per parse in the dag-processor).
     """
     role = get_role(role) if isinstance(role, str) else role
     return {"pod_template_file": role.pod_template_path}

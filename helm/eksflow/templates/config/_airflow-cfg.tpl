@@ -5,6 +5,7 @@ Holds no secret and no database connection (those come from Secrets as env).
 {{- define "eksflow.airflowCfg" -}}
 {{- $a := .Values.airflow -}}
 {{- $k := $a.kubernetesExecutor -}}
+{{- $model := include "eksflow.roleModel" . | fromJson -}}
 {{- if and (eq .Values.auth.manager "aws") (or (not .Values.auth.aws.samlMetadataUrl) (not .Values.auth.aws.avpPolicyStoreId)) }}
 {{- fail "auth.aws.samlMetadataUrl and auth.aws.avpPolicyStoreId are required with auth.manager=aws (IAM Identity Center SAML metadata URL and Verified Permissions policy store id)" }}
 {{- end }}
@@ -61,7 +62,7 @@ statsd_prefix = airflow
 {{- end }}
 [kubernetes_executor]
 namespace = {{ .Release.Namespace }}
-pod_template_file = /opt/airflow/pod_templates/default.yaml
+pod_template_file = {{ $model.pod_template_dir }}/{{ (get $model.task_roles $model.default_role).pod_template_file }}
 delete_worker_pods = {{ ternary "True" "False" $k.deleteWorkerPodsOnSuccess }}
 delete_worker_pods_on_failure = {{ ternary "False" "True" $k.keepWorkerPodsOnFailure }}
 
