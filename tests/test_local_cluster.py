@@ -12,11 +12,11 @@ import urllib.parse
 
 import pytest
 
-from eksflow.local.demo import HOUSEKEEPING_DAG, ML_DAG, run_pipelines, summary_table
-from eksflow.local.emulator_control import control
-from eksflow.local.stack import wait_for_run
 from eksflow.platform import NAMESPACE
 from eksflow_dev.cluster.stack import ClusterStack
+from eksflow_dev.emulator.control import control
+from eksflow_dev.local.demo import HOUSEKEEPING_DAG, ML_DAG, run_pipelines, summary_table
+from eksflow_dev.local.stack import wait_for_run
 from tests.support.cluster import audit, kubectl, require_cluster_prerequisites
 
 pytestmark = pytest.mark.slow

@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from eksflow.local.demo import DATA_DAG, ML_DAG, run_pipelines, summary_table
-from eksflow.local.emulator_control import control
-from eksflow.local.seed import emulator_client
-from eksflow.local.stack import LocalStack, StackOptions, wait_for_run
+from eksflow_dev.emulator.control import control
+from eksflow_dev.emulator.seed import emulator_client
+from eksflow_dev.local.demo import DATA_DAG, ML_DAG, run_pipelines, summary_table
+from eksflow_dev.local.stack import LocalStack, StackOptions, wait_for_run
 
 pytestmark = pytest.mark.slow
 

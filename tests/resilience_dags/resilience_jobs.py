@@ -9,8 +9,8 @@ from datetime import datetime
 from airflow.sdk import DAG, task
 
 from eksflow.kit import default_args, ecs_overrides, ecs_run_task, role_kwargs, sagemaker_training
-from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
 from eksflow.settings import load_settings
+from eksflow_dev.emulator.sagemaker import EMULATED_FAILURE_HYPERPARAMETER
 
 settings = load_settings()
 
