@@ -92,7 +92,7 @@ lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff format --check src dags tests
 
 bench: $(STAMP) ## benchmarks: DAG parse time, demo wall time, worker pod-time slope, polling cost, task memory, fan-out
-	$(BIN)/python -m eksflow.bench
+	$(BIN)/python -m eksflow_dev.bench
 
 lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, all platforms)
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
@@ -105,7 +105,7 @@ role-model: $(STAMP) ## regenerate terraform/role-model.json from the role model
 	$(BIN)/eksflow roles --format json > terraform/role-model.json
 
 chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md from the schema
-	$(BIN)/python -m eksflow.chartdocs
+	$(BIN)/python -m eksflow_dev.chartdocs
 
 ENV ?= dev
 TF_VALUES := build/chart-values-$(ENV).yaml

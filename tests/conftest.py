@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from eksflow.local import processes
-from eksflow.local.seed import SeedResult, emulator_client, seed
-from eksflow.local.stack import offline_env
+from eksflow_dev.emulator.seed import SeedResult, emulator_client, seed
+from eksflow_dev.local import processes
+from eksflow_dev.local.stack import offline_env
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -112,7 +112,7 @@ def running_emulator(log_dir: Path, extra_env: dict[str, str] | None = None, *, 
     port = processes.free_port()
     env = {**os.environ, **(extra_env or {})}
     managed = processes.start(
-        "emulator", [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)], env, log_dir
+        "emulator", [sys.executable, "-m", "eksflow_dev.emulator", "--port", str(port)], env, log_dir
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -219,7 +219,7 @@ def platform(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reference_pipelines(platform):
     """The three reference pipelines run once on the shared platform, in the demo's order (DemoResult)."""
-    from eksflow.local.demo import run_pipelines
+    from eksflow_dev.local.demo import run_pipelines
 
     return run_pipelines(platform, timeout=600, progress=lambda _: None)
 

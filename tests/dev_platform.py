@@ -20,10 +20,10 @@ from pathlib import Path
 
 import boto3
 
-from eksflow.chartvalues import output_values
-from eksflow.chartvalues import render as render_chart_values
-from eksflow.local.emulator_control import set_iam_enforcement
-from eksflow.local.seed import SeedResult, seed
+from eksflow_dev.chartvalues import output_values
+from eksflow_dev.chartvalues import render as render_chart_values
+from eksflow_dev.emulator.control import set_iam_enforcement
+from eksflow_dev.emulator.seed import SeedResult, seed
 from tests.conftest import REGION, running_emulator
 from tests.terraform_cli import cli_env, terraform
 

@@ -1,7 +1,7 @@
 """Least-privilege probes: per IAM role of the platform, calls inside its job (must get past IAM) and calls
 outside it (must be denied). Run by tests/test_least_privilege.py with each role's web-identity session
 against the emulator with IAM enforcement on; the emulator checks scoped resources per request
-(src/eksflow/local/emulator_iam.py) but not Conditions.
+(src/eksflow_dev/emulator/iam.py) but not Conditions.
 
 A probe counts as allowed when IAM let it through, even if the service then answers "not found"; as denied
 only on an authorization error. Anything else (e.g. a signature error) fails the test: it proves nothing.

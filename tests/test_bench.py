@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from eksflow.bench_aws import Measurement, peak_rate, report, slope_and_overhead
+from eksflow_dev.bench_aws import Measurement, peak_rate, report, slope_and_overhead
 
 
 def _measurement(job_seconds: float, worker_seconds: float, jobs: int = 10) -> Measurement:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from eksflow.chartdocs import CHART, END, START, render_readme, values_table
+from eksflow_dev.chartdocs import CHART, END, START, render_readme, values_table
 
 
 def test_values_table_is_current():

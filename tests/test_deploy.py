@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eksflow.deploy import DB_SECRET, Deploy, execute, namespace_manifest
+from eksflow_dev.deploy import DB_SECRET, Deploy, execute, namespace_manifest
 from tests.helm import kubectl_binary
 
 REPO = Path(__file__).resolve().parents[1]

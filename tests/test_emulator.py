@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from eksflow.local.emulator_control import control
+from eksflow_dev.emulator.control import control
 from tests.conftest import running_emulator
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
@@ -232,7 +232,7 @@ def test_job_seconds_make_training_jobs_and_endpoints_take_that_long(fresh_emula
 def test_fault_windows_refuse_like_aws_and_botocore_retries_ride_them_out(fresh_emulator):
     from botocore.config import Config
 
-    from eksflow.local.seed import emulator_client
+    from eksflow_dev.emulator.seed import emulator_client
 
     def client(service: str, attempts: int):
         retries = Config(retries={"mode": "adaptive", "max_attempts": attempts})

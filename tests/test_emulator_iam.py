@@ -11,7 +11,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from eksflow.local.emulator_control import set_iam_enforcement
+from eksflow_dev.emulator.control import set_iam_enforcement
 from tests.conftest import REGION, running_emulator
 from tests.probes import web_identity_session
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 import subprocess
+import sys
+import sysconfig
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -96,6 +99,44 @@ def test_runs_as_the_pod_templates_non_root_user_with_oci_labels():
     labels = " ".join(args for kind, args in INSTRUCTIONS if kind == "LABEL")
     for key in ("source", "revision", "version"):
         assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_emulator_image_runs_the_emulator_from_what_it_copies(tmp_path):
+    """kind/emulator.Dockerfile: the eksflow image (src/eksflow, the locked dependencies) plus moto and the files
+    it COPYs from src/eksflow_dev onto its PYTHONPATH. Laid out the same here — the venv's site-packages without
+    its .pth files (the editable install would add the whole src/), a copy of src/eksflow, the copied files
+    alone — every module of the package imports, the patches apply, and the ENTRYPOINT's module starts."""
+    text = (REPO / "kind" / "emulator.Dockerfile").read_text()
+    entry = re.search(r'^ENTRYPOINT \["python", "-m", "(?P<module>[\w.]+)"\]$', text, re.M)["module"]
+    pythonpath = re.search(r"^ENV PYTHONPATH=(\S+)$", text, re.M)[1]
+    copies = re.findall(r"^COPY (src/\S+) (/\S+)$", text, re.M)
+    assert copies, "the emulator is not in the eksflow image: the Dockerfile must copy it"
+    root = tmp_path / "image"
+    no_bytecode = shutil.ignore_patterns("__pycache__")  # .dockerignore leaves it out
+    for source, target in copies:
+        (root / target.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / source).is_dir():
+            shutil.copytree(REPO / source, root / target.lstrip("/"), ignore=no_bytecode)
+        else:
+            shutil.copy2(REPO / source, root / target.lstrip("/"))
+    # the eksflow wheel of the base image
+    shutil.copytree(REPO / "src" / "eksflow", tmp_path / "site" / "eksflow", ignore=no_bytecode)
+    package = entry.split(".")[0]
+    paths = [str(root / pythonpath.lstrip("/")), str(tmp_path / "site"), sysconfig.get_path("purelib")]
+    code = (
+        f"import sys, pkgutil, importlib, runpy; sys.path[:0] = {paths!r}\n"
+        f"top = importlib.import_module({package!r})\n"
+        f"assert all(path.startswith({str(root)!r}) for path in top.__path__), top.__path__\n"
+        f"for info in pkgutil.walk_packages(top.__path__, {package + '.'!r}):\n"
+        "    if not info.name.endswith('__main__'): importlib.import_module(info.name)\n"
+        "importlib.import_module('eksflow_dev.emulator.server').apply_patches({})\n"
+        f"sys.argv = ['python', '--help']; runpy.run_module({entry!r}, run_name='__main__', alter_sys=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--port" in result.stdout and "--host" in result.stdout
 
 
 # The eksflow image and the kind path's images built on it (emulator, DAG repository copy).

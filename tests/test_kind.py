@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 
 import yaml
 
-from eksflow import kind
-from eksflow.deploy import DB_SECRET, RELEASE
 from eksflow.platform import NAMESPACE
+from eksflow_dev import kind
+from eksflow_dev.deploy import DB_SECRET, RELEASE
 from tests.helm import VALUE_FILES, render, rendered_templates
 from tests.scanners import scan_tool
 

@@ -16,8 +16,8 @@ from eksflow import kit
 from eksflow.connections import local_connections
 from eksflow.kit.defaults import BOTOCORE_CONFIG, RETRIES
 from eksflow.kit.naming import SAGEMAKER_NAME_MAX, retry_name, stable_job_name
-from eksflow.local.emulator import EMULATED_FAILURE_HYPERPARAMETER
 from eksflow.roles import ROLES, role_for_pod_template
+from eksflow_dev.emulator.sagemaker import EMULATED_FAILURE_HYPERPARAMETER
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
 TRAINING = dict(

@@ -13,13 +13,13 @@ import urllib.request
 
 import pytest
 
-from eksflow.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG, summary_table
-from eksflow.local.emulator_control import control
-from eksflow.local.seed import emulator_client
-from eksflow.local.stack import wait_for_run
 from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names
 from eksflow.roles import ROLES
 from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
+from eksflow_dev.emulator.control import control
+from eksflow_dev.emulator.seed import emulator_client
+from eksflow_dev.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG, summary_table
+from eksflow_dev.local.stack import wait_for_run
 from tests.support.cluster import audit, kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from eksflow.local.api import AirflowApi
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
 from eksflow_dev.cluster.cluster import STATE_MARKER
+from eksflow_dev.local.api import AirflowApi
 
 REPO = Path(__file__).resolve().parents[1]
 EKSFLOW = [sys.executable, "-m", "eksflow.cli"]

@@ -16,12 +16,12 @@ import urllib.parse
 
 import pytest
 
-from eksflow.local.demo import DATA_DAG, ML_DAG
-from eksflow.local.emulator_control import control
-from eksflow.local.seed import emulator_client
-from eksflow.local.stack import wait_for_run
 from eksflow.platform import NAMESPACE, bucket_names
 from eksflow_dev.cluster.platform_values import ENV
+from eksflow_dev.emulator.control import control
+from eksflow_dev.emulator.seed import emulator_client
+from eksflow_dev.local.demo import DATA_DAG, ML_DAG
+from eksflow_dev.local.stack import wait_for_run
 from tests.support.cluster import kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

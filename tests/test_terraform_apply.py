@@ -4,7 +4,7 @@ then: a second plan with no changes, cross-checks against the role model, the DA
 rendered with the generated values layer, and (at the end of the session) a destroy that leaves nothing.
 
 No drift filter: where moto read attributes back differently from AWS, the emulator was fixed instead
-(src/eksflow/local/emulator_eks.py, emulator_infra.py), so any change in the second plan fails this test.
+(src/eksflow_dev/emulator/eks.py, infra.py), so any change in the second plan fails this test.
 Wall time is dominated by the AWS provider itself: it sleeps 60 s before its first DescribeDBInstances on
 create and delete, and polls an S3 lifecycle configuration for ~55 s until it reads back stable.
 """

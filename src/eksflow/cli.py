@@ -1,4 +1,7 @@
-"""``eksflow`` command line: the role model as data, chart values from Terraform, and the local stack."""
+"""``eksflow`` command line: the role model as data (``roles``, the one command the platform image needs) and the
+developer commands — chart values from Terraform, deploy, kind, the local stack. Their code is the dev-only
+package ``eksflow_dev`` (src/eksflow_dev, never in the image), imported only inside the command that runs; where
+it is missing they stop with exit code 2 and say to run them from a checkout."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_STATE_DIR = Path(".eksflow")
+DEV_PACKAGE = "eksflow_dev"
 
 
 def _cmd_roles(args) -> int:
@@ -24,7 +28,7 @@ def _cmd_roles(args) -> int:
 
 
 def _cmd_chart_values(args) -> int:
-    from eksflow.chartvalues import render
+    from eksflow_dev.chartvalues import render
 
     source = sys.stdin.read() if args.terraform_output == "-" else Path(args.terraform_output).read_text()
     text = render(source)
@@ -38,7 +42,7 @@ def _cmd_chart_values(args) -> int:
 
 
 def _cmd_deploy(args) -> int:
-    from eksflow.deploy import Deploy, run
+    from eksflow_dev.deploy import Deploy, run
 
     try:
         deploy = Deploy(env=args.env, image_tag=args.image_tag, auto_approve=args.yes, stage=args.stage)
@@ -50,16 +54,16 @@ def _cmd_deploy(args) -> int:
 
 
 def _cmd_kind(args) -> int:
-    from eksflow import kind
+    from eksflow_dev import kind
 
     if args.what == "facts":
         print(kind.shell_facts(), end="")
     elif args.what == "namespace":
-        from eksflow.deploy import namespace_manifest
+        from eksflow_dev.deploy import namespace_manifest
 
         print(namespace_manifest())
     else:
-        from eksflow.local.seed import seed
+        from eksflow_dev.emulator.seed import seed
 
         if not args.endpoint_url:
             raise ValueError("kind seed needs --endpoint-url (the emulator, e.g. through kubectl port-forward)")
@@ -68,7 +72,7 @@ def _cmd_kind(args) -> int:
 
 
 def _cmd_pipelines(args) -> int:
-    from eksflow.local.demo import RemoteAirflow, run_pipelines, summary_table
+    from eksflow_dev.local.demo import RemoteAirflow, run_pipelines, summary_table
 
     try:
         result = run_pipelines(RemoteAirflow(args.api_url), timeout=args.timeout)
@@ -84,17 +88,15 @@ def _cmd_pipelines(args) -> int:
 
 
 def _cluster_stack(state_dir: Path):
-    """The platform on the local cluster (developer tooling: src/eksflow_dev, not in the image)."""
-    try:
-        from eksflow_dev.cluster.stack import ClusterStack
-    except ImportError:
-        raise ValueError("the local cluster is developer tooling: run it from a checkout (`make demo`)") from None
+    """The platform on the local cluster."""
+    from eksflow_dev.cluster.stack import ClusterStack
+
     return ClusterStack(state_dir)
 
 
 def _cmd_demo(args) -> int:
-    from eksflow.local.demo import demo, summary_table
-    from eksflow.local.stack import reset_state
+    from eksflow_dev.local.demo import demo, summary_table
+    from eksflow_dev.local.stack import reset_state
 
     state_dir = args.state_dir / "demo"
     reset_state(state_dir)
@@ -113,8 +115,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_up(args) -> int:
-    from eksflow.local.demo import REFERENCE_DAGS
     from eksflow_dev.cluster.stack import stop_from_state
+    from eksflow_dev.local.demo import REFERENCE_DAGS
 
     state_dir = args.state_dir / "up"
     if stop_from_state(state_dir):
@@ -195,12 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _developer_tooling_missing(error: ModuleNotFoundError) -> bool:
+    """The dev-only package (or a module of it) is not importable: the platform image, or a partial copy."""
+    return error.name == DEV_PACKAGE or (error.name or "").startswith(f"{DEV_PACKAGE}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ValueError as error:
         print(f"eksflow: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as missing:
+        if not _developer_tooling_missing(missing):
+            raise
+        print(
+            f"eksflow: error: 'eksflow {args.command}' is a developer command: its code (the {DEV_PACKAGE} package) "
+            "is not installed here, as in the platform image, which holds only the runtime package. Run it from a "
+            f"checkout of the repository: make venv, then .venv/bin/eksflow {args.command}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from eksflow.local import processes
 from eksflow_dev.cluster.client import Client, ClientError
 from eksflow_dev.cluster.layout import Layout
 from eksflow_dev.cluster.pki import Pki
+from eksflow_dev.local import processes
 
 REPO = Path(__file__).resolve().parents[3]
 GATEWAY = "10.244.0.1"

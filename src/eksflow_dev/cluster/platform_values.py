@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from eksflow.chartvalues import chart_values
 from eksflow.platform import CONTROL_PLANE, bucket_names
 from eksflow.roles import ROLES
+from eksflow_dev.chartvalues import chart_values
 from eksflow_dev.cluster.node.image import PLATFORM_REFS
 
 ENV = "local"

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from eksflow.local import processes
+from eksflow_dev.local import processes
 
 
 def _as_postgres(argv: list[str]) -> list[str]:

@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eksflow.deploy import DB_SECRET, RELEASE
-from eksflow.kind import seeded_values
-from eksflow.local import processes
-from eksflow.local.api import AirflowApi
-from eksflow.local.seed import SeedResult, seed
-from eksflow.local.stack import offline_env
 from eksflow.platform import NAMESPACE
 from eksflow_dev.cluster import postgres
 from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
 from eksflow_dev.cluster.platform_values import ENV, values_layer
+from eksflow_dev.deploy import DB_SECRET, RELEASE
+from eksflow_dev.emulator.seed import SeedResult, seed
+from eksflow_dev.kind import seeded_values
+from eksflow_dev.local import processes
+from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.stack import offline_env
 
 CHART = REPO / "helm" / "eksflow"
 LOCAL_VALUES = CHART / "values-local.yaml"
@@ -164,7 +164,7 @@ class ClusterStack:
         port = processes.free_port()
         managed = processes.start(
             "emulator",
-            [sys.executable, "-m", "eksflow.local.emulator", "--port", str(port)],
+            [sys.executable, "-m", "eksflow_dev.emulator", "--port", str(port)],
             {**offline_env(), **self.emulator_env, **self._marker},
             self.log_dir,
         )

@@ -1,5 +1,5 @@
 """``make bench``: DAG parse time per file, the demo's wall time, and what waiting for AWS costs in worker pods
-(``eksflow.bench_aws``: pod-time slope, polling cost, task memory, fan-out). Prints tables; no assertions.
+(``eksflow_dev.bench_aws``: pod-time slope, polling cost, task memory, fan-out). Prints tables; no assertions.
 
 Parse time is measured in a fresh process per DAG file with Airflow already imported (as in the
 dag-processor): *first* is the file's first parse, which also imports what it imports (the kit and the
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eksflow.local.stack import REPO_ROOT
+from eksflow_dev.local.stack import REPO_ROOT
 
 FAN_OUT_POOL_SLOTS = 8  # below the data pipeline's max_active_tis_per_dag (16): the pool is the ceiling
 
@@ -60,9 +60,9 @@ def parse_times(dags_folder: Path, repeats: int = 5) -> list[dict]:
 
 def demo_seconds() -> tuple[float, bool]:
     """`make demo` as users run it: the chart on the local cluster, the three pipelines."""
-    from eksflow.local.demo import demo
-    from eksflow.local.stack import reset_state
     from eksflow_dev.cluster.stack import ClusterStack
+    from eksflow_dev.local.demo import demo
+    from eksflow_dev.local.stack import reset_state
 
     state = REPO_ROOT / ".eksflow" / "bench-demo"
     reset_state(state)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = ("ok" if seconds <= DEMO_GOAL_S else "OVER") if ok else "DEMO FAILED"
         print(f"{'demo wall time (warm venv)':<52} {seconds:>9.1f}s  {DEMO_GOAL_S:>9.0f}s  {verdict}")
     if not args.skip_aws:
-        from eksflow.bench_aws import run
+        from eksflow_dev.bench_aws import run
 
         scales = None if args.skip_pod_time else (low, high)
         print(run(scales, args.partitions, fan_sizes, args.ecs_pool_slots))

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from eksflow.chartvalues import output_values
 from eksflow.platform import NAMESPACE
+from eksflow_dev.chartvalues import output_values
 
 ENVIRONMENTS = ("dev", "prod")
 RELEASE = "eksflow"

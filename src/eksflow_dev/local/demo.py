@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from eksflow.local.api import AirflowApi
-from eksflow.local.stack import LocalStack, wait_for_new_run, wait_for_run
+from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.stack import LocalStack, wait_for_new_run, wait_for_run
 
 DATA_DAG, ML_DAG, HOUSEKEEPING_DAG = "batch_data_pipeline", "ml_pipeline", "aws_housekeeping"
 REFERENCE_DAGS = {DATA_DAG, ML_DAG, HOUSEKEEPING_DAG}

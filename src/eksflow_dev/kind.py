@@ -8,9 +8,9 @@ import shlex
 
 import yaml
 
-from eksflow.deploy import DB_SECRET, RELEASE
 from eksflow.platform import NAMESPACE
 from eksflow.settings import ENV_PREFIX
+from eksflow_dev.deploy import DB_SECRET, RELEASE
 
 # Where PostgreSQL, the AWS emulator and the DAG repository copy run (kind/manifests/*.yaml).
 DEPS_NAMESPACE = "eksflow-kind-deps"

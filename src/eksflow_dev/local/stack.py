@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eksflow.connections import local_connections
-from eksflow.local import processes
-from eksflow.local.api import AirflowApi
-from eksflow.local.seed import SeedResult, seed
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_DESCRIPTION, ECS_RUNTASK_POOL_SLOTS
+from eksflow_dev.emulator.seed import SeedResult, seed
+from eksflow_dev.local import processes
+from eksflow_dev.local.api import AirflowApi
 
 REGION = "eu-west-1"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -81,7 +81,7 @@ class LocalStack:
         progress(f"starting AWS emulator on {self.emulator_url}")
         emulator = self._spawn(
             "emulator",
-            [sys.executable, "-m", "eksflow.local.emulator", "--port", str(emulator_port)],
+            [sys.executable, "-m", "eksflow_dev.emulator", "--port", str(emulator_port)],
             {**offline_env(), **self.options.emulator_env},
         )
         processes.wait_http(f"{self.emulator_url}/moto-api/data.json", 30, process=emulator)

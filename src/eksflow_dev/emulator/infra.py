@@ -16,7 +16,7 @@
 - EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
   data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
 
-EKS gaps are in ``emulator_eks``. Each patch is covered by the Terraform apply test's clean second plan.
+EKS gaps are in ``eks``. Each patch is covered by the Terraform apply test's clean second plan.
 """
 
 from __future__ import annotations

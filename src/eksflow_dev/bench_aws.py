@@ -29,11 +29,11 @@ from pathlib import Path
 
 import psutil
 
-from eksflow.local.api import AirflowApi
-from eksflow.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG
-from eksflow.local.emulator_control import control
-from eksflow.local.stack import REPO_ROOT, LocalStack, StackOptions, reset_state, wait_for_new_run, wait_for_run
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
+from eksflow_dev.emulator.control import control
+from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG
+from eksflow_dev.local.stack import REPO_ROOT, LocalStack, StackOptions, reset_state, wait_for_new_run, wait_for_run
 
 SLOPE_GOAL = 0.05
 OVERHEAD_GOAL_S = 15.0

@@ -1,0 +1,92 @@
+"""ECS in the local emulator, where moto 5.2.5 falls short of what EcsRunTaskOperator and the pipelines need:
+
+- awsvpc tasks can start (moto's ENI lacks ``private_dns_name``);
+- a task's containers follow the task's status (moto leaves them PENDING, which makes EcsRunTaskOperator
+  fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment overrides (default 0), so
+  tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object under the ``OUTPUT_URI`` of
+  its environment overrides, as the real container writes its output.
+
+How long a task runs is moto's state manager (``ecs::task`` transitions), set by
+``server.configure_job_durations``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ECS_TASK_TRANSITIONS = 4  # RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
+
+
+def _override_env(task: Any, container_name: str | None = None) -> dict[str, str]:
+    """Environment overrides of the task's containers (of one container when a name is given)."""
+    env: dict[str, str] = {}
+    for override in task.overrides.get("containerOverrides", []) or []:
+        if container_name and override.get("name") not in (None, container_name):
+            continue
+        for item in override.get("environment", []) or []:
+            env[item.get("name", "")] = item.get("value", "")
+    return env
+
+
+def _write_output_marker(task: Any) -> None:
+    """What the real container would do: leave its output under OUTPUT_URI (here a _SUCCESS marker)."""
+    uri = _override_env(task).get("OUTPUT_URI", "")
+    if not uri.startswith("s3://"):
+        return
+    from moto.s3.models import s3_backends
+
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    backend = s3_backends[task._account_id]["aws"]
+    if bucket in backend.buckets:
+        key = f"{prefix.rstrip('/')}/_SUCCESS".lstrip("/")
+        backend.put_object(bucket, key, f"written by ECS task {task.id}\n".encode())
+
+
+def _sync_task(task: Any) -> None:
+    status = task.last_status  # reading advances moto's state manager
+    for container in task.containers:
+        if status == "STOPPED":
+            container.last_status = "STOPPED"
+            container.exitCode = int(_override_env(task, container.name).get("EMULATED_EXIT_CODE", "0"))
+        else:
+            container.last_status = "RUNNING"
+    if status == "STOPPED" and task.desired_status != "STOPPED":
+        task.desired_status = "STOPPED"
+        if not task.stopped_reason:
+            task.stopped_reason = "Essential container in task exited"
+        if all(c.exitCode == 0 for c in task.containers):
+            _write_output_marker(task)
+
+
+def patch_ecs() -> None:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 sets it only in VPCs with
+        # DNS hostnames enabled (NAT gateways and VPC endpoints set it, so the property needs a setter).
+        def get_dns_name(eni):
+            return eni.__dict__.get("_dns_name") or f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
+
+        def set_dns_name(eni, value):
+            eni.__dict__["_dns_name"] = value
+
+        NetworkInterface.private_dns_name = property(get_dns_name, set_dns_name)
+
+    original_describe = EC2ContainerServiceBackend.describe_tasks
+    original_list = EC2ContainerServiceBackend.list_tasks
+
+    def describe_tasks(self, cluster_str, tasks):
+        found = original_describe(self, cluster_str, tasks)
+        for task in found:
+            _sync_task(task)
+        return found
+
+    def list_tasks(self, *args, **kwargs):
+        for cluster_tasks in self.tasks.values():
+            for task in cluster_tasks.values():
+                _sync_task(task)
+        return original_list(self, *args, **kwargs)
+
+    EC2ContainerServiceBackend.describe_tasks = describe_tasks
+    EC2ContainerServiceBackend.list_tasks = list_tasks
