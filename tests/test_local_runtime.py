@@ -155,6 +155,8 @@ def attempt(action):
         return "ok"
     except OSError as exc:
         return errno.errorcode.get(exc.errno, str(exc.errno))
+    except ImportError as exc:
+        return type(exc).__name__
 
 def write(path):
     with open(path, "w") as f:
@@ -177,6 +179,7 @@ print(json.dumps({
     "list_root": attempt(lambda: os.listdir("/root")),
     "visible": {p: os.path.exists(p) for p in [
         host_secret, "/root/.bashrc", repo + "/Dockerfile", repo + "/tests", repo + "/.git", repo + "/src"]},
+    "importable": {m: attempt(lambda m=m: __import__(m)) for m in ["eksflow.kit", "eksflow_dev"]},
     "python": [sys.executable, sys.prefix, shutil.which("python"), shutil.which("airflow")],
     "argv": sys.argv[3:],
     "env": {k: os.environ.get(k) for k in ["HOME", "AIRFLOW_HOME", "GREETING", "HOSTNAME", "PIP_USER", "LD_PRELOAD"]},
@@ -222,6 +225,8 @@ def test_platform_container_view_user_and_env(make, tmp_path):
         f"{REPO}/.git": False,
         f"{REPO}/src": True,  # exposed: the venv's editable install points there
     }
+    # As in the image (the Dockerfile installs src/eksflow only): a DAG cannot import the developer tooling.
+    assert seen["importable"] == {"eksflow.kit": "ok", "eksflow_dev": "ModuleNotFoundError"}
     assert seen["python"][1:] == [
         "/home/airflow/.local",
         "/home/airflow/.local/bin/python",

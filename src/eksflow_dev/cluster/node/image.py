@@ -33,8 +33,8 @@ Not emulated (differences):
 - Python: the venv's version (3.11 here) instead of the base tag's (3.12); the test records it as a note;
 - the Debian userland is this host's (bookworm), not the image's; /usr/python, /root/bin/pip (the root pip
   guard), /clean-logs and /airflow-scheduler-autorestart are absent; sudo is not configured;
-- the venv holds the project installed editable: the whole src/ (eksflow and eksflow_dev) is exposed read-only
-  where the image would have only the eksflow wheel in site-packages;
+- the venv holds the project installed editable: src/eksflow is exposed read-only (src/eksflow_dev, the
+  developer tooling, is not: as in the image, a DAG cannot import it) where the image has the eksflow wheel;
 - _PIP_ADDITIONAL_REQUIREMENTS (a dev-only feature) fails with a message instead of pip-installing;
 - the broker reachability check uses Python sockets instead of netcat;
 - /root is mode 0711 instead of 0700: the interpreter prefix lives under it and the airflow user must
@@ -213,7 +213,8 @@ def platform_image(ref: str, venv: Path, src: Path) -> ImageSpec:
     py = python_env(venv)
     airflow_version = installed_version(venv, "apache-airflow")
     home = AIRFLOW_USER_HOME
-    host_paths = [*_python_host_paths(py, src), (str(venv), f"{home}/.local")]
+    # The Dockerfile installs src/eksflow only: the runtime package, without the developer tooling beside it.
+    host_paths = [*_python_host_paths(py, src / "eksflow"), (str(venv), f"{home}/.local")]
     env = {
         "PATH": f"/root/bin:{home}/.local/bin:/usr/python/bin:{DEFAULT_PATH}",
         "VIRTUAL_ENV": f"{home}/.local",
