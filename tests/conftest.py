@@ -20,7 +20,7 @@ import pytest
 
 from eksflow_dev.emulator.seed import SeedResult, emulator_client, seed
 from eksflow_dev.local import processes
-from eksflow_dev.local.stack import offline_env
+from eksflow_dev.local.offline import offline_env
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"

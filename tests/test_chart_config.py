@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import DEFAULT_ROLE, ROLES
-from eksflow_dev.local.stack import offline_env
+from eksflow_dev.local.offline import offline_env
 from tests.helm import CHART, REQUIRED_SETS, helm, pod_spec, render, template_args
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"

@@ -15,7 +15,7 @@ import yaml
 
 from eksflow.connections import cluster_connections
 from eksflow.settings import load_settings
-from eksflow_dev.local.stack import offline_env
+from eksflow_dev.local.offline import offline_env
 from tests.helm import VALUE_FILES, pod_spec, render, rendered_templates
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
 from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.seed import emulator_client
 from eksflow_dev.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG, summary_table
-from eksflow_dev.local.stack import wait_for_run
+from eksflow_dev.local.runs import wait_for_run
 from tests.support.cluster import audit, kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

@@ -21,7 +21,7 @@ from eksflow_dev.cluster.platform_values import ENV
 from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.seed import emulator_client
 from eksflow_dev.local.demo import DATA_DAG, ML_DAG
-from eksflow_dev.local.stack import wait_for_run
+from eksflow_dev.local.runs import wait_for_run
 from tests.support.cluster import kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]

@@ -96,7 +96,7 @@ def _cluster_stack(state_dir: Path):
 
 def _cmd_demo(args) -> int:
     from eksflow_dev.local.demo import demo, summary_table
-    from eksflow_dev.local.stack import reset_state
+    from eksflow_dev.local.processes import reset_state
 
     state_dir = args.state_dir / "demo"
     reset_state(state_dir)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eksflow_dev.local.stack import REPO_ROOT
+from eksflow_dev.cluster.cluster import REPO as REPO_ROOT
 
 FAN_OUT_POOL_SLOTS = 8  # below the data pipeline's max_active_tis_per_dag (16): the pool is the ceiling
 
@@ -62,7 +62,7 @@ def demo_seconds() -> tuple[float, bool]:
     """`make demo` as users run it: the chart on the local cluster, the three pipelines."""
     from eksflow_dev.cluster.stack import ClusterStack
     from eksflow_dev.local.demo import demo
-    from eksflow_dev.local.stack import reset_state
+    from eksflow_dev.local.processes import reset_state
 
     state = REPO_ROOT / ".eksflow" / "bench-demo"
     reset_state(state)

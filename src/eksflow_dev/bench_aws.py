@@ -33,7 +33,9 @@ from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
 from eksflow_dev.emulator.control import control
 from eksflow_dev.local.api import AirflowApi
 from eksflow_dev.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG
-from eksflow_dev.local.stack import REPO_ROOT, LocalStack, StackOptions, reset_state, wait_for_new_run, wait_for_run
+from eksflow_dev.local.processes import reset_state
+from eksflow_dev.local.runs import wait_for_new_run, wait_for_run
+from eksflow_dev.local.stack import REPO_ROOT, LocalStack, StackOptions
 
 SLOPE_GOAL = 0.05
 OVERHEAD_GOAL_S = 15.0

@@ -22,7 +22,7 @@ from eksflow_dev.emulator.seed import SeedResult, seed
 from eksflow_dev.kind import seeded_values
 from eksflow_dev.local import processes
 from eksflow_dev.local.api import AirflowApi
-from eksflow_dev.local.stack import offline_env
+from eksflow_dev.local.offline import offline_env
 
 CHART = REPO / "helm" / "eksflow"
 LOCAL_VALUES = CHART / "values-local.yaml"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from eksflow_dev.local.api import AirflowApi
-from eksflow_dev.local.stack import LocalStack, wait_for_new_run, wait_for_run
+from eksflow_dev.local.runs import wait_for_new_run, wait_for_run
 
 DATA_DAG, ML_DAG, HOUSEKEEPING_DAG = "batch_data_pipeline", "ml_pipeline", "aws_housekeeping"
 REFERENCE_DAGS = {DATA_DAG, ML_DAG, HOUSEKEEPING_DAG}
@@ -71,7 +71,9 @@ class RemoteAirflow:
         """Its processes are not ours to watch; an unreachable API fails the next request."""
 
 
-def run_pipelines(stack: LocalStack | RemoteAirflow, *, timeout: float = 600, progress=print) -> DemoResult:
+def run_pipelines(stack, *, timeout: float = 600, progress=print) -> DemoResult:
+    """The reference pipelines in order on `stack` (a ClusterStack or a RemoteAirflow: its `api` and
+    `check_alive`)."""
     result = DemoResult()
     api = stack.api
     api.wait_for_dags(REFERENCE_DAGS, timeout=300)
@@ -98,7 +100,8 @@ def run_pipelines(stack: LocalStack | RemoteAirflow, *, timeout: float = 600, pr
 
 
 def demo(stack, *, progress=print) -> DemoResult:
-    """Start `stack` (a LocalStack or the chart on the local cluster), run the pipelines, stop it."""
+    """Start `stack` (the chart on the local cluster: eksflow_dev.cluster.stack.ClusterStack), run the pipelines,
+    stop it."""
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

@@ -1,8 +1,7 @@
-"""The local stack: AWS emulator + Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1.
-
-Used by ``make demo`` (start, run the reference pipelines, summarise, stop), ``make up``/``make down``
-(keep it running for a DAG author), and the end-to-end tests.
-"""
+"""The older process stack: AWS emulator + Airflow (api-server, scheduler, dag-processor, triggerer, LocalExecutor)
+on 127.0.0.1, with Airflow settings of its own. Only `make bench`'s AWS part still starts it (its worker
+pod-time is the task processes' lifetime here); everything else runs the chart on the local cluster
+(eksflow_dev.cluster.stack). To be replaced there too (issue 11)."""
 
 from __future__ import annotations
 
@@ -10,22 +9,21 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eksflow.connections import local_connections
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_DESCRIPTION, ECS_RUNTASK_POOL_SLOTS
+from eksflow_dev.cluster.cluster import REPO
 from eksflow_dev.emulator.seed import SeedResult, seed
 from eksflow_dev.local import processes
 from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.offline import REGION, offline_env
 
-REGION = "eu-west-1"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = REPO
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -39,23 +37,6 @@ class StackOptions:
     ecs_pool_slots: int = ECS_RUNTASK_POOL_SLOTS  # ECS tasks in flight across all DAGs (the chart's default)
     emulator_env: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
-
-
-def offline_env() -> dict[str, str]:
-    """This process's environment without AWS/Airflow/eksflow settings, plus dummy AWS credentials and no
-    AWS config files: nothing started with it can reach a real account."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "EKSFLOW_"))}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    return env
 
 
 class LocalStack:
@@ -234,39 +215,3 @@ def stop_from_state(state_dir: Path) -> list[str]:
         stopped.append(name)
     path.unlink()
     return stopped
-
-
-def reset_state(state_dir: Path) -> None:
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
-
-
-def wait_for_run(stack: LocalStack, dag_id: str, run_id: str, timeout: float, progress=print) -> dict:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        run = stack.api.run(dag_id, run_id)
-        tis = stack.api.task_instances(dag_id, run_id)
-        counts: dict[str, int] = {}
-        for ti in tis:
-            counts[ti["state"] or "none"] = counts.get(ti["state"] or "none", 0) + 1
-        line = f"  {dag_id}: {run['state']:<8} " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-        if line != last:
-            progress(line)
-            last = line
-        if run["state"] in {"success", "failed"}:
-            return run
-        time.sleep(1)
-    raise TimeoutError(f"{dag_id} run {run_id} did not finish in {timeout:.0f}s")
-
-
-def wait_for_new_run(stack: LocalStack, dag_id: str, known: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        for run in stack.api.runs(dag_id):
-            if run["dag_run_id"] not in known:
-                return run["dag_run_id"]
-        time.sleep(1)
-    raise TimeoutError(f"no new run of {dag_id} within {timeout:.0f}s")
