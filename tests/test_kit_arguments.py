@@ -190,6 +190,18 @@ CASES = [
         "find_idle_endpoints(): argument 'lookback_hours' must be an integer >= 1, got -1",
     ),
     (
+        "dry-run switch that is not a boolean",
+        lambda: kit.terminate_managed_instances(task_id="t", instance_ids=["i-1"], dry_run="ture"),
+        KitArgumentError,
+        "terminate_managed_instances(): argument 'dry_run' must be True or False (or a template), got 'ture'",
+    ),
+    (
+        "dry-run switch as a number",
+        lambda: kit.delete_idle_endpoints(task_id="d", endpoint_names=["eksflow-x"], dry_run=0),
+        KitArgumentError,
+        "delete_idle_endpoints(): argument 'dry_run' must be True or False (or a template), got 0",
+    ),
+    (
         "empty report bucket",
         lambda: kit.write_s3_report(task_id="w", bucket="", key="k", data="x"),
         KitArgumentError,

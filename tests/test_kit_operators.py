@@ -243,6 +243,62 @@ def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sa
     assert left == {"eksflow-local-in-use", "eksflow-local-unmanaged"}
 
 
+def test_a_dry_run_switch_that_renders_to_no_boolean_fails_the_task_and_acts_on_nothing(sagemaker_conn):
+    ids = sagemaker_conn.seeded.instances
+    terminate = kit.terminate_managed_instances(
+        task_id="terminate", instance_ids=[ids["managed-expired"]], dry_run="{{ params.dry_run }}"
+    )
+    terminate.dry_run = "ture"  # what a typo in a template or a DAG param renders to
+    with pytest.raises(AirflowException, match=r"dry_run rendered to 'ture': expected True or False"):
+        terminate.execute(context(task_id="terminate"))
+    ec2 = sagemaker_conn.client("ec2")
+    (reservation,) = ec2.describe_instances(InstanceIds=[ids["managed-expired"]])["Reservations"]
+    assert reservation["Instances"][0]["State"]["Name"] != "terminated"
+
+
+def _endpoint(sagemaker_conn, name: str, variant: str, hourly_invocations: float | None) -> None:
+    import datetime as dt
+
+    sagemaker = sagemaker_conn.client("sagemaker")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {"VariantName": variant, "ModelName": "eksflow-local-seed-model", "InstanceType": "ml.m5.large",
+             "InitialInstanceCount": 1}
+        ],
+    )  # fmt: skip
+    sagemaker.create_endpoint(
+        EndpointName=name, EndpointConfigName=f"{name}-config", Tags=[{"Key": "eksflow:managed", "Value": "true"}]
+    )
+    if hourly_invocations is not None:
+        now = dt.datetime.now(dt.UTC)
+        sagemaker_conn.client("cloudwatch").put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": "Invocations",
+                    "Dimensions": [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": variant}],
+                    "Timestamp": now - dt.timedelta(hours=hour, minutes=5),
+                    "Value": hourly_invocations,
+                }
+                for hour in range(3)
+            ],
+        )
+
+
+def test_endpoint_activity_is_read_for_its_real_variants_and_no_data_is_never_idle(sagemaker_conn):
+    _endpoint(sagemaker_conn, "eksflow-local-busy-alltraffic", "AllTraffic", 500)
+    _endpoint(sagemaker_conn, "eksflow-local-quiet-alltraffic", "AllTraffic", 0)
+    _endpoint(sagemaker_conn, "eksflow-local-no-metrics", "AllTraffic", None)
+    find = kit.find_idle_endpoints(task_id="find")
+    ti = SimpleNamespace(xcoms={}, xcom_push=lambda key, value: ti.xcoms.__setitem__(key, value))
+    report = {e["endpoint"]: e["verdict"] for e in find.execute({"ti": ti})}
+    assert report["eksflow-local-busy-alltraffic"] == "in-use"
+    assert report["eksflow-local-quiet-alltraffic"] == "idle"
+    assert report["eksflow-local-no-metrics"] == "no-metrics"
+    assert ti.xcoms["idle"] == ["eksflow-local-idle", "eksflow-local-quiet-alltraffic"]
+
+
 def test_ecs_retry_reattaches_to_the_running_task_instead_of_starting_another(tmp_path, monkeypatch):
     from airflow.providers.common.compat.sdk import TaskDeferred
 

@@ -42,6 +42,22 @@ def require_positive_int(helper: str, argument: str, value: Any, *, minimum: int
         )
 
 
+# What Jinja renders a boolean to, and its lower-case spelling: the only strings a boolean switch accepts.
+BOOLEAN_STRINGS = frozenset({"True", "False", "true", "false"})
+
+
+def require_bool(helper: str, argument: str, value: Any) -> None:
+    if is_deferred_value(value):
+        return
+    if not isinstance(value, bool) and value not in BOOLEAN_STRINGS:
+        raise KitArgumentError(
+            helper,
+            argument,
+            f"must be True or False (or a template), got {value!r}",
+            f"e.g. {argument}=True, or {argument}='{{{{ params.{argument} }}}}' with a boolean Param",
+        )
+
+
 def require_choice(helper: str, argument: str, value: Any, choices: Iterable[str]) -> None:
     choices = tuple(choices)
     if value not in choices:

@@ -5,8 +5,10 @@ Safety rules, enforced here *and* by IAM (tag conditions in the role's policy):
 - only resources tagged ``eksflow:managed=true`` are ever considered, and every action re-reads the tags
   right before acting, so an instance re-tagged between discovery and action is left alone;
 - endpoints tagged ``eksflow:protected=true`` or with any invocation in the look-back window are in use
-  and never deleted;
-- terminate and delete default to ``dry_run=True``: they log what they would do and do nothing.
+  and never deleted; activity is read for each variant the endpoint has (DescribeEndpoint), and a variant
+  CloudWatch has no data for makes the endpoint unknown ("no-metrics"), never idle;
+- terminate and delete default to ``dry_run=True``: they log what they would do and do nothing; the switch
+  takes only booleans (a template must render to True/False), so a typo fails the task instead of acting.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.operators.ec2 import EC2TerminateInstanceOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import AirflowException
 
 from eksflow.kit.defaults import aws_operator_kwargs, side_client
 from eksflow.kit.errors import (
+    BOOLEAN_STRINGS,
     KitArgumentError,
     is_deferred_value,
+    require_bool,
     require_ec2_instance_type,
     require_positive_int,
 )
@@ -71,7 +76,7 @@ def act_on_eligible(log, *, verb: str, wanted: list[str], eligible: list[str], d
     skipped = sorted(set(wanted) - set(targets))
     if skipped:
         log.warning("Not going to %s %s: no longer managed, protected, or not in a state for it", verb, skipped)
-    if _truthy(dry_run):
+    if _dry_run(dry_run):
         log.info("DRY RUN: would %s %s", verb, targets)
         return []
     if targets:
@@ -241,18 +246,31 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
                 elif endpoint["EndpointStatus"] != "InService":
                     entry["verdict"] = "changing"
                 else:
-                    dimensions = {"EndpointName": name, "VariantName": "primary"}
-                    invocations = sum(
-                        _hourly_points(cloudwatch, "AWS/SageMaker", "Invocations", dimensions, "Sum", start, now)
-                    )
-                    entry["invocations"] = invocations
-                    entry["verdict"] = "idle" if invocations == 0 else "in-use"
-                    if invocations == 0:
+                    entry.update(self._activity(conn, cloudwatch, name, start, now))
+                    if entry["verdict"] == "idle":
                         idle.append(name)
                 report.append(entry)
         self.log.info("Endpoints inspected: %s", report)
         context["ti"].xcom_push(key="idle", value=sorted(idle))
         return report
+
+    @staticmethod
+    def _activity(conn, cloudwatch, name: str, start, end) -> dict[str, Any]:
+        """Invocations summed over the endpoint's variants as it has them now (DescribeEndpoint): idle only when
+        CloudWatch has datapoints for every variant and they sum to 0; a variant without data is unknown."""
+        variants = [v["VariantName"] for v in conn.describe_endpoint(EndpointName=name).get("ProductionVariants", [])]
+        total, unknown = 0.0, []
+        for variant in variants:
+            dimensions = {"EndpointName": name, "VariantName": variant}
+            points = _hourly_points(cloudwatch, "AWS/SageMaker", "Invocations", dimensions, "Sum", start, end)
+            if not points:
+                unknown.append(variant)
+            total += sum(points)
+        if total > 0:
+            return {"invocations": total, "verdict": "in-use"}
+        if unknown or not variants:
+            return {"invocations": None, "variants_without_data": unknown, "verdict": "no-metrics"}
+        return {"invocations": 0.0, "verdict": "idle"}
 
 
 def _hourly_points(cloudwatch, namespace, metric, dimensions, statistic, start, end) -> list[float]:
@@ -299,10 +317,17 @@ class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
         )
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
+def _dry_run(value: Any) -> bool:
+    """The rendered dry-run switch: a boolean, or exactly what Jinja renders a boolean to. Anything else (a typo
+    like "ture", a number) fails the task before it acts: a switch that guards deletion must not fail open."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip() in BOOLEAN_STRINGS:
+        return value.strip().lower() == "true"
+    raise AirflowException(
+        f"dry_run rendered to {value!r}: expected True or False; nothing was done. Pass a boolean or a template of "
+        "a boolean Param (e.g. '{{ params.dry_run_delete }}' with Param(True, type='boolean'))"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -340,12 +365,14 @@ def find_managed_instances(
 
 
 def stop_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = False, **kw):
+    require_bool("stop_managed_instances", "dry_run", dry_run)
     return StopManagedInstancesOperator(
         task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
     )
 
 
 def terminate_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = True, **kw):
+    require_bool("terminate_managed_instances", "dry_run", dry_run)
     return TerminateManagedInstancesOperator(
         task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
     )
@@ -359,6 +386,7 @@ def find_idle_endpoints(*, task_id: str, lookback_hours: int = 24, **kw):
 
 
 def delete_idle_endpoints(*, task_id: str, endpoint_names: Any, dry_run: Any = True, **kw):
+    require_bool("delete_idle_endpoints", "dry_run", dry_run)
     return DeleteEndpointsOperator(
         task_id=task_id, endpoint_names=endpoint_names, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
     )

@@ -164,9 +164,10 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     for name, (tags, invocations) in endpoints.items():
         sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{prefix}-seed-config", Tags=tags)
         result.endpoints.append(name)
-        if invocations:
-            dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "primary"}]
-            _put_hourly_metric(cloudwatch, "AWS/SageMaker", "Invocations", dims, invocations, hours=12)
+        # Every endpoint has its variant's Invocations for the last 12 h (0 for an idle one): housekeeping counts an
+        # endpoint without data as unknown, never idle.
+        dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "primary"}]
+        _put_hourly_metric(cloudwatch, "AWS/SageMaker", "Invocations", dims, invocations, hours=12)
 
     result.settings_env = {
         f"{ENV_PREFIX}ENV": env,
