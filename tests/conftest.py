@@ -20,10 +20,9 @@ import pytest
 
 from eksflow_dev.emulator.seed import SeedResult, emulator_client, seed
 from eksflow_dev.local import processes
-from eksflow_dev.local.offline import offline_env
+from eksflow_dev.local.offline import REGION, offline_env
 
 REPO = Path(__file__).resolve().parents[1]
-REGION = "eu-west-1"
 
 # Skips that may stay skips in CI: only the Docker-based kind e2e (tests/test_kind_e2e.py; test_kind.py checks that).
 ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
@@ -163,15 +162,11 @@ class AirflowHome:
 def chart_airflow_cfg(tmp: Path) -> str:
     """The airflow.cfg the chart renders for the local cluster (values-local.yaml + the Terraform-like layer):
     Airflow's settings have one home, the chart; the in-process runs below take them from there."""
-    from eksflow_dev.cluster.platform_values import values_layer
-    from eksflow_dev.cluster.stack import LOCAL_VALUES, REGION
-    from tests.helm import render
+    from tests.helm import local_value_files, render
 
-    layer = tmp / "platform-values.yaml"
-    layer.write_text(values_layer(REGION))
     (configmap,) = [
         d
-        for d in render(LOCAL_VALUES, layer, base=None)
+        for d in render(*local_value_files(tmp), base=None)
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-airflow-config")
     ]
     return configmap["data"]["airflow.cfg"]
@@ -208,20 +203,25 @@ FAULT_DAGS = (REPO / "tests" / "resilience_dags" / "resilience_jobs.py",)
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory):
+def local_platform(tmp_path_factory):
     """The chart on the local cluster, with the reference DAGs and tests/resilience_dags/ (tests/support/cluster.py)."""
     from tests.support.cluster import platform_on_cluster
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "the suites marked `cluster` share one local cluster and run in one process: run them without -n "
+            '(pytest -m cluster), the others with -n (pytest -n 3 -m "not cluster")'
+        )
     with platform_on_cluster(tmp_path_factory.mktemp("local-cluster"), FAULT_DAGS) as stack:
         yield stack
 
 
 @pytest.fixture(scope="session")
-def reference_pipelines(platform):
+def reference_pipelines(local_platform):
     """The three reference pipelines run once on the shared platform, in the demo's order (DemoResult)."""
     from eksflow_dev.local.demo import run_pipelines
 
-    return run_pipelines(platform, timeout=600, progress=lambda _: None)
+    return run_pipelines(local_platform, timeout=600, progress=lambda _: None)
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,15 @@ def rendered_templates(docs: list[dict]) -> dict[str, dict]:
     """The worker pod templates of a render, by file name (from the pod-templates ConfigMap)."""
     (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
     return {name: yaml.safe_load(body) for name, body in configmap["data"].items()}
+
+
+def local_value_files(directory: Path) -> list[Path]:
+    """The value files the local cluster installs with: values-local.yaml and the generated layer (written into
+    `directory`) that stands for Terraform's outputs."""
+    from eksflow_dev.cluster.platform_values import values_layer
+    from eksflow_dev.cluster.stack import LOCAL_VALUES
+    from eksflow_dev.local.offline import REGION
+
+    layer = directory / "platform-values.yaml"
+    layer.write_text(values_layer(REGION))
+    return [LOCAL_VALUES, layer]

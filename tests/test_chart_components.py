@@ -186,11 +186,11 @@ def test_api_server_probes_give_a_slow_database_time_to_answer(docs):
         assert api[probe].get("timeoutSeconds", 1) >= 10, probe
 
 
-def test_no_rendered_manifest_repeats_a_key():
+def test_no_rendered_manifest_repeats_a_key(tmp_path):
     """A repeated key (e.g. a label set twice) is silently collapsed by most parsers and refused by others."""
     import yaml
 
-    from tests.helm import CHART, helm
+    from tests.helm import CHART, helm, local_value_files
 
     class Strict(yaml.SafeLoader):
         def construct_mapping(self, node, deep=False):
@@ -199,10 +199,11 @@ def test_no_rendered_manifest_repeats_a_key():
             assert not repeated, f"repeated keys {repeated} at line {node.start_mark.line + 1}"
             return super().construct_mapping(node, deep)
 
-    for values in (*VALUE_FILES.values(), CHART / "values-local.yaml"):
-        text = helm("template", "eksflow", str(CHART), "-f", str(values), "--set", "metrics.enabled=true").stdout
+    for values in ([v] for v in VALUE_FILES.values()), local_value_files(tmp_path):
+        files = [a for v in values for a in ("-f", str(v))]
+        text = helm("template", "eksflow", str(CHART), *files, "--set", "metrics.enabled=true").stdout
         for doc in yaml.load_all(text, Loader=Strict):
-            assert doc is None or doc["kind"], values.name
+            assert doc is None or doc["kind"], values[0].name
 
 
 def test_git_sync_runs_as_a_user_its_image_knows(docs):

@@ -26,8 +26,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 RELEASE = "eksflow"
 
 
-def _component_pods(platform) -> dict[str, str]:
-    pods = json.loads(kubectl(platform.cluster, "get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+def _component_pods(local_platform) -> dict[str, str]:
+    pods = json.loads(kubectl(local_platform.cluster, "get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
     return {
         p["metadata"]["labels"]["app.kubernetes.io/component"]: p["metadata"]["name"]
         for p in pods
@@ -37,32 +37,34 @@ def _component_pods(platform) -> dict[str, str]:
     }
 
 
-def test_the_chart_installs_with_wait_and_helm_test_passes(platform):
-    tested = platform.helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m")
+def test_the_chart_installs_with_wait_and_helm_test_passes(local_platform):
+    tested = local_platform.helm("test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m")
     assert "Phase:          Succeeded" in tested.stdout, tested.stdout
-    deployments = json.loads(kubectl(platform.cluster, "get", "deployments", "-n", NAMESPACE, "-o", "json").stdout)
+    deployments = json.loads(
+        kubectl(local_platform.cluster, "get", "deployments", "-n", NAMESPACE, "-o", "json").stdout
+    )
     for deployment in deployments["items"]:
         status = deployment["status"]
         assert status.get("availableReplicas") == deployment["spec"]["replicas"], deployment["metadata"]["name"]
     # helm keeps its releases in Secrets it finds by label selector; the migration hook really ran.
-    calls = [c for c in audit(platform.cluster) if c["userAgent"].startswith("Helm/")]
+    calls = [c for c in audit(local_platform.cluster) if c["userAgent"].startswith("Helm/")]
     assert any(c["resource"] == "secrets" and "owner%3Dhelm" in c["query"] for c in calls)
     job = json.loads(
-        kubectl(platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
+        kubectl(local_platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
     )
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
 
 
-def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(platform, reference_pipelines):
+def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(local_platform, reference_pipelines):
     result = reference_pipelines
     assert result.ok, summary_table(result)
-    creates = [c for c in audit(platform.cluster) if c["verb"] == "create" and c["resource"] == "pods"]
+    creates = [c for c in audit(local_platform.cluster) if c["verb"] == "create" and c["resource"] == "pods"]
     scheduler = f"system:serviceaccount:{NAMESPACE}:eksflow-scheduler"
     task_count = sum(len(tis) for tis in result.task_instances.values())
     assert sum(1 for c in creates if c["user"] == scheduler) >= task_count
     # The runbook's selectors: task pods by DAG and task, each with its role's service account.
     listed = kubectl(
-        platform.cluster,
+        local_platform.cluster,
         "get",
         "pods",
         "-n",
@@ -79,15 +81,15 @@ def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(platfor
         assert pod["spec"]["serviceAccountName"] == "eksflow-task-ecs-runner"
         assert pod["metadata"]["labels"]["eksflow.io/role"] == "ecs-runner"
         assert pod["status"]["phase"] == "Succeeded"
-    logs = kubectl(platform.cluster, "logs", "-n", NAMESPACE, pods[0]["metadata"]["name"], "-c", "base").stdout
+    logs = kubectl(local_platform.cluster, "logs", "-n", NAMESPACE, pods[0]["metadata"]["name"], "-c", "base").stdout
     assert "ecs" in logs.lower()
 
 
-def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(platform, reference_pipelines):
+def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(local_platform, reference_pipelines):
     """No keys anywhere: the pod identity webhook gives each pod its service account's IRSA role and token,
     the emulator's STS exchanges the token for that role's credentials (as on EKS)."""
     assert reference_pipelines.ok, summary_table(reference_pipelines)
-    pods = json.loads(kubectl(platform.cluster, "get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
+    pods = json.loads(kubectl(local_platform.cluster, "get", "pods", "-n", NAMESPACE, "-o", "json").stdout)["items"]
     roles_of_task_pods = set()
     for pod in pods:
         for container in pod["spec"]["containers"]:
@@ -99,17 +101,17 @@ def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(platfor
             assert env["AWS_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLES[role].iam_role_name(ENV)}"
             roles_of_task_pods.add(role)
     assert roles_of_task_pods == set(ROLES), roles_of_task_pods
-    with urllib.request.urlopen(f"{platform.emulator_url}/moto-api/data.json", timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{local_platform.emulator_url}/moto-api/data.json", timeout=30) as response:  # noqa: S310
         assumed = {r["role_arn"].rsplit("/", 1)[1] for r in json.load(response)["sts"]["AssumedRole"]}
     expected = {ROLES[r].iam_role_name(ENV) for r in roles_of_task_pods}
     expected |= {c.iam_role_name(ENV) for c in CONTROL_PLANE if c.name == "triggerer"}  # the deferred waits
     assert expected <= assumed, expected - assumed
 
 
-def test_task_logs_land_in_s3_and_the_api_server_reads_them_back_from_there(platform, reference_pipelines):
+def test_task_logs_land_in_s3_and_the_api_server_reads_them_back_from_there(local_platform, reference_pipelines):
     run_id = reference_pipelines.runs[DATA_DAG]["dag_run_id"]
     bucket = bucket_names(ENV)["logs"]
-    listed = emulator_client(platform.emulator_url, "s3").list_objects_v2(
+    listed = emulator_client(local_platform.emulator_url, "s3").list_objects_v2(
         Bucket=bucket, Prefix=f"task-logs/dag_id={DATA_DAG}/run_id={run_id}/"
     )
     keys = [o["Key"] for o in listed.get("Contents", [])]
@@ -117,22 +119,23 @@ def test_task_logs_land_in_s3_and_the_api_server_reads_them_back_from_there(plat
     run = urllib.parse.quote(run_id, safe="")
     # The task's pod finished long ago: a finished task's log is read from remote storage only.
     path = f"/dags/{DATA_DAG}/dagRuns/{run}/taskInstances/plan_partitions/logs/1"
-    text = json.dumps(platform.api.request("GET", path))
+    text = json.dumps(local_platform.api.request("GET", path))
     assert f"s3://{bucket}/task-logs/dag_id={DATA_DAG}/run_id={run_id}/task_id=plan_partitions/" in text, text[-3000:]
     assert "Task instance is in running state" not in text and "Could not read" not in text, text[-3000:]
 
 
-def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(platform):
+def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(local_platform, reference_pipelines):
     """While a step waits in the triggerer, the api-server reads its live log from the triggerer's log
     server (by the pod IP the triggerer recorded as its host name). Runs after the reference pipelines (the ML
     pipeline trains on what the data pipeline published)."""
-    control(platform.emulator_url, "job-seconds", "45")  # the training job now runs 45 s: train stays deferred
+    assert reference_pipelines.ok
+    control(local_platform.emulator_url, "job-seconds", "45")  # the training job now runs 45 s: train stays deferred
     try:
-        platform.api.unpause(ML_DAG)
-        run_id = platform.api.trigger(ML_DAG, {})
+        local_platform.api.unpause(ML_DAG)
+        run_id = local_platform.api.trigger(ML_DAG, {})
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            train = next(ti for ti in platform.api.task_instances(ML_DAG, run_id) if ti["task_id"] == "train")
+            train = next(ti for ti in local_platform.api.task_instances(ML_DAG, run_id) if ti["task_id"] == "train")
             if train["state"] == "deferred":
                 break
             time.sleep(1)
@@ -142,44 +145,44 @@ def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(platform):
         # The log is served once a triggerer has picked the trigger up (what a user refreshing the UI sees).
         text = ""
         while time.monotonic() < deadline and ":8794/log/" not in text:
-            text = json.dumps(platform.api.request("GET", path))
+            text = json.dumps(local_platform.api.request("GET", path))
             time.sleep(1)
         assert ":8794/log/" in text and "Could not read served logs" not in text, text[-3000:]
     finally:
-        control(platform.emulator_url, "job-seconds", "0")
-    assert wait_for_run(platform, ML_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"
+        control(local_platform.emulator_url, "job-seconds", "0")
+    assert wait_for_run(local_platform, ML_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"
 
 
-def test_an_upgrade_that_changes_a_value_rolls_the_components_and_runs_the_pre_upgrade_hook(platform):
-    before = _component_pods(platform)
+def test_an_upgrade_that_changes_a_value_rolls_the_components_and_runs_the_pre_upgrade_hook(local_platform):
+    before = _component_pods(local_platform)
     job_uid = json.loads(
-        kubectl(platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
+        kubectl(local_platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
     )["metadata"]["uid"]
-    platform.helm_upgrade(platform.state_dir / "seeded-values.yaml", sets=("airflow.parallelism=9",))
-    after = _component_pods(platform)
+    local_platform.helm_upgrade(local_platform.state_dir / "seeded-values.yaml", sets=("airflow.parallelism=9",))
+    after = _component_pods(local_platform)
     assert set(after) == set(before)
     assert all(after[c] != before[c] for c in before), (before, after)  # airflow.cfg changed: new pods
     job = json.loads(
-        kubectl(platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
+        kubectl(local_platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
     )
     assert job["metadata"]["uid"] != job_uid
-    history = json.loads(platform.helm("history", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout)
+    history = json.loads(local_platform.helm("history", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout)
     assert [h["status"] for h in history][-1] == "deployed"
 
 
-def test_a_failed_upgrade_is_rolled_back_and_the_platform_keeps_working(platform):
-    before = _component_pods(platform)
+def test_a_failed_upgrade_is_rolled_back_and_the_platform_keeps_working(local_platform):
+    before = _component_pods(local_platform)
     # An api-server that cannot start (OOMKilled at 64Mi) never becomes ready: --wait fails, helm rolls back.
-    failed = platform.helm_upgrade(
-        platform.state_dir / "seeded-values.yaml",
+    failed = local_platform.helm_upgrade(
+        local_platform.state_dir / "seeded-values.yaml",
         sets=("components.apiServer.resources.limits.memory=64Mi",),
         timeout="90s",
         check=False,
     )
     assert failed.returncode != 0
     assert "rollback" in (failed.stdout + failed.stderr).lower()
-    history = json.loads(platform.helm("history", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout)
+    history = json.loads(local_platform.helm("history", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout)
     assert history[-1]["status"] == "deployed" and "Rollback" in history[-1]["description"], history[-1]
-    assert _component_pods(platform)["api-server"] == before["api-server"]  # the old pod served throughout
-    run_id = platform.api.trigger(HOUSEKEEPING_DAG, {})
-    assert wait_for_run(platform, HOUSEKEEPING_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"
+    assert _component_pods(local_platform)["api-server"] == before["api-server"]  # the old pod served throughout
+    run_id = local_platform.api.trigger(HOUSEKEEPING_DAG, {})
+    assert wait_for_run(local_platform, HOUSEKEEPING_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"

@@ -4,12 +4,14 @@ RBAC from the chart's own Roles; helm and kubectl talk to it and every call is o
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 
 from eksflow_dev.cluster.client import Client, ClientError
-from tests.helm import CHART, helm
+from tests.helm import CHART, helm, local_value_files
 from tests.support.cluster import audit, control_plane, kubectl
 
 NAMESPACE = "eksflow"
@@ -26,9 +28,9 @@ def cluster(tmp_path_factory):
 
 
 def _chart_objects(kinds: set[str]) -> list[dict]:
-    rendered = helm(
-        "template", "eksflow", str(CHART), "--namespace", NAMESPACE, "-f", str(CHART / "values-local.yaml")
-    ).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [a for v in local_value_files(Path(tmp)) for a in ("-f", str(v))]
+        rendered = helm("template", "eksflow", str(CHART), "--namespace", NAMESPACE, *files).stdout
     return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in kinds]
 
 
@@ -117,3 +119,27 @@ def test_pod_level_settings_are_checked_even_when_every_container_overrides_them
     result = kubectl(cluster, "create", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(pod), check=False)
     assert result.returncode != 0
     assert "runAsUser=0 (pod must not set securityContext.runAsUser=0)" in result.stderr
+
+
+def test_a_force_deleted_pod_reaches_watchers_marked_deleted_as_the_kubernetes_executor_expects(cluster):
+    """kube-apiserver records the deletion (deletionTimestamp, grace 0) before it removes a pod bound to a node,
+    even with --grace-period=0 --force. The KubernetesExecutor's watcher tells a lost worker pod (fail the task)
+    from one another scheduler adopted (only free the slot) by that timestamp on the DELETED event."""
+    pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    admin = cluster.client()
+    accounts = _chart_objects({"ServiceAccount"})
+    kubectl(cluster, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(accounts))
+    pod = _worker_pod("lost-worker")
+    pod["spec"]["nodeName"] = "a-node-that-died"
+    created = admin.create(pods, pod)
+    kubectl(cluster, "delete", "pod", "lost-worker", "-n", NAMESPACE, "--grace-period=0", "--force")
+    events = []
+    for event in admin.watch(pods, created["metadata"]["resourceVersion"], timeout=5):
+        if event["object"]["metadata"]["name"] == "lost-worker":
+            events.append(event)
+        if event["type"] == "DELETED":
+            break
+    assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
+    for event in events:
+        meta = event["object"]["metadata"]
+        assert meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") == 0, event["type"]

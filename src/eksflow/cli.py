@@ -198,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _developer_tooling_missing(error: ModuleNotFoundError) -> bool:
-    """The dev-only package (or a module of it) is not importable: the platform image, or a partial copy."""
-    return error.name == DEV_PACKAGE or (error.name or "").startswith(f"{DEV_PACKAGE}.")
+    """The dev-only package is not installed (the platform image); a missing module inside an installed
+    eksflow_dev is a real error and is raised as such."""
+    import importlib.util
+
+    named = error.name == DEV_PACKAGE or (error.name or "").startswith(f"{DEV_PACKAGE}.")
+    return named and importlib.util.find_spec(DEV_PACKAGE) is None
 
 
 def main(argv: list[str] | None = None) -> int:

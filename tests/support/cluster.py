@@ -57,11 +57,11 @@ def audit(cluster: LocalCluster) -> list[dict]:
 
 
 def dags_worktree(root: Path, extra_dag_files: tuple[Path, ...] = ()) -> Path:
-    """A DAG worktree for the cluster's DAG repository: the reference DAGs plus `extra_dag_files`, copied
+    """A DAG worktree for the cluster's DAG repository: the repository's dags/ plus `extra_dag_files`, copied
     (git-sync delivers files, not links to this machine)."""
     worktree = root / "dags-worktree"
-    (worktree / "dags").mkdir(parents=True)
-    for path in [*sorted((REPO / "dags").glob("*.py")), *extra_dag_files]:
+    shutil.copytree(REPO / "dags", worktree / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in extra_dag_files:
         shutil.copy2(path, worktree / "dags" / path.name)
     return worktree
 

@@ -187,7 +187,8 @@ class LocalCluster:
 
     def _node_ready(self) -> bool:
         nodes = self.client().get("/api/v1/nodes")["items"]
-        return any(c["type"] == "Ready" and c["status"] == "True" for n in nodes for c in n["status"]["conditions"])
+        conditions = [c for n in nodes for c in (n.get("status") or {}).get("conditions", [])]  # none yet: registering
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def stop(self) -> None:
         for name in ("port-forwards", "node", "controlplane"):

@@ -22,12 +22,11 @@ from eksflow_dev.emulator.seed import SeedResult, seed
 from eksflow_dev.kind import seeded_values
 from eksflow_dev.local import processes
 from eksflow_dev.local.api import AirflowApi
-from eksflow_dev.local.offline import offline_env
+from eksflow_dev.local.offline import REGION, offline_env
 
 CHART = REPO / "helm" / "eksflow"
 LOCAL_VALUES = CHART / "values-local.yaml"
 DEPS_NAMESPACE = "eksflow-local-deps"
-REGION = "eu-west-1"
 # In-cluster ports of the dependencies, as values-local.yaml names them.
 EMULATOR_PORT, DAGS_REPO_PORT, POSTGRES_PORT = 5000, 8000, 5432
 RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}

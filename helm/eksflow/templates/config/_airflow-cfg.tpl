@@ -36,7 +36,7 @@ simple_auth_manager_all_admins = True
 {{- if eq .Values.auth.manager "aws" }}
 
 [aws_auth_manager]
-conn_id = aws_default
+conn_id = {{ (get $model.task_roles $model.default_role).conn_id }}
 region_name = {{ .Values.region }}
 saml_metadata_url = {{ .Values.auth.aws.samlMetadataUrl }}
 avp_policy_store_id = {{ .Values.auth.aws.avpPolicyStoreId }}
@@ -74,7 +74,7 @@ trigger_log_server_port = {{ $a.triggerLogServerPort }}
 remote_logging = {{ ternary "True" "False" $a.remoteLogging.enabled }}
 {{- if $a.remoteLogging.enabled }}
 remote_base_log_folder = s3://{{ $a.remoteLogging.bucket }}/{{ $a.remoteLogging.prefix }}
-remote_log_conn_id = aws_default
+remote_log_conn_id = {{ (get $model.task_roles $model.default_role).conn_id }}
 {{- end }}
 {{- if $a.secretsBackend.enabled }}
 

@@ -214,6 +214,16 @@ class Store:
                     return copy.deepcopy(new)
                 if not (grace_seconds == 0 and not meta.get("finalizers")):
                     return copy.deepcopy(current)
+            if graceful and not meta.get("deletionTimestamp"):
+                # Forced (grace 0): kube-apiserver still records the deletion before removing the pod, so watchers
+                # see MODIFIED then DELETED, both with deletionTimestamp and grace 0.
+                marked = copy.deepcopy(current)
+                marked["metadata"].update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
+                self._rv += 1
+                marked["metadata"]["resourceVersion"] = str(self._rv)
+                self._objects[key] = marked
+                self._emit("MODIFIED", resource, marked, current)
+                current = marked
             del self._objects[key]
             self._rv += 1
             gone = copy.deepcopy(current)

@@ -106,8 +106,7 @@ class Kubelet:
             return True
         except ClientError as error:
             if error.code == 404:
-                worker.gone.set()
-                worker.deleting.set()
+                worker.removed()
             return False
         except OSError:
             return False

@@ -107,7 +107,8 @@ class PodWorker:
 
     def removed(self) -> None:
         """The pod object is gone from the API while containers may still run (a force deletion): stop them with
-        the kubelet's minimum grace period, as the kubelet does for a pod it no longer finds."""
+        the kubelet's minimum grace period, as the kubelet does for a pod it no longer finds (pod_workers.go: a
+        force deletion overrides the grace to 1 s, which killContainer raises to its 2 s minimum)."""
         self.force_grace = MINIMUM_GRACE_SECONDS
         self.gone.set()
         self.deleting.set()
@@ -350,8 +351,10 @@ class PodWorker:
 
     def _grace(self) -> float:
         meta = self.pod["metadata"]
+        if self.force_grace is not None:
+            return self.force_grace
         grace = float(meta.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
-        return min(grace, self.force_grace) if self.force_grace is not None else grace
+        return max(grace, MINIMUM_GRACE_SECONDS)
 
     def _stop_all(self) -> None:
         grace = self._grace()
