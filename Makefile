@@ -130,9 +130,15 @@ diff: $(STAMP) $(HELM_DEP) ## what a deploy would change: the chart rendered now
 	@diff -ru build/render/$(ENV) build/render/$(ENV).next && echo "no changes" || true
 
 IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
+# Make variables never become shell text here: ENV, DRY_RUN and AUTO_APPROVE are checked by make itself (no shell
+# runs before), IMAGE_TAG and STAGE reach the CLI through the environment and are checked there.
+DEPLOY_CHECKS = $(if $(or $(filter-out dev prod,$(ENV)),$(word 2,$(ENV)),$(if $(ENV),,empty)),$(error ENV='$(ENV)': use ENV=dev or ENV=prod))$(foreach v,DRY_RUN AUTO_APPROVE,$(if $(or $(filter-out 0 1,$($(v))),$(word 2,$($(v)))),$(error $(v)='$($(v))': use $(v)=1 or leave it unset)))
+deploy: export EKSFLOW_DEPLOY_IMAGE_TAG = $(IMAGE_TAG)
+deploy: export EKSFLOW_DEPLOY_STAGE = $(or $(STAGE),all)
 deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --rollback-on-failure → helm test; DRY_RUN=1 prints the plan
-	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$(IMAGE_TAG)" \
-		--stage $(or $(STAGE),all) $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
+	$(DEPLOY_CHECKS)
+	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$$EKSFLOW_DEPLOY_IMAGE_TAG" \
+		--stage "$$EKSFLOW_DEPLOY_STAGE" $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
 
 # The kind path (needs Docker and kind): the tools from .tools/bin when not on PATH, the names from `eksflow kind facts`.
 KIND_ENV := PATH="$(CURDIR)/$(TOOLS):$$PATH" EKSFLOW="$(CURDIR)/$(BIN)/eksflow"

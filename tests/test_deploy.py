@@ -56,6 +56,36 @@ def test_bad_input_is_refused_by_name():
     assert "IMAGE_TAG is empty" in _deploy("--env", "dev", "--dry-run").stderr
 
 
+def _make_deploy(tmp_path, **variables: str) -> subprocess.CompletedProcess:
+    """`make deploy VAR=value …` as a user types it; PATH without terraform/helm, so nothing real can start."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    args = [f"{name}={value}" for name, value in variables.items()]
+    command = ["make", "--no-print-directory", "-C", str(REPO), "deploy", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path, env=env)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"ENV": "dev; touch {marker}; true", "DRY_RUN": "1"}, "ENV='dev; touch"),
+        ({"ENV": "dev --image-tag abc #", "DRY_RUN": "1"}, "ENV='dev --image-tag abc #': use ENV=dev or ENV=prod"),
+        ({"ENV": "dev", "DRY_RUN": "yes"}, "DRY_RUN='yes': use DRY_RUN=1 or leave it unset"),
+        ({"ENV": "dev", "DRY_RUN": "1", "IMAGE_TAG": 'x"; touch {marker}; "'}, "IMAGE_TAG"),
+        ({"ENV": "dev", "DRY_RUN": "1", "IMAGE_TAG": "abc,networkPolicy.enabled=false"}, "IMAGE_TAG"),
+        ({"ENV": "dev", "DRY_RUN": "1", "STAGE": "all; touch {marker}"}, "--stage all; touch"),
+    ],
+    ids=["shell-in-env", "flags-in-env", "dry-run-word", "shell-in-image-tag", "set-in-image-tag", "shell-in-stage"],
+)
+def test_make_deploy_refuses_bad_variables_before_any_step_and_never_runs_them(tmp_path, variables, message):
+    marker = tmp_path / "injected"
+    variables = {name: value.replace("{marker}", str(marker)) for name, value in variables.items()}
+    result = _make_deploy(tmp_path, **variables)
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "terraform" not in result.stdout  # no plan printed, no step started
+    assert not marker.exists(), "a make variable ran as a shell command"
+
+
 def test_missing_tools_stop_it_before_anything_changes(tmp_path):
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # python only: no terraform/aws/kubectl/helm
     build = REPO / "build"

@@ -126,3 +126,14 @@ def test_bad_tfvars_fail_plan_with_every_validation_message(tf_env, tmp_path):
     errors = " ".join(result.stderr.split())
     missing = [message for message in BAD_TFVARS.values() if message not in errors]
     assert not missing, f"missing validation messages {missing}:\n{result.stderr[-3000:]}"
+
+
+# The whole internet in two halves, or in a spelling that is not canonical, is still the whole internet.
+@pytest.mark.parametrize("cidrs", ['["0.0.0.0/1","128.0.0.0/1"]', '["203.0.113.0/24","0.0.0.0/00"]'])
+def test_the_public_endpoint_takes_only_narrow_canonical_cidrs(cidrs, tf_env, tmp_path):
+    work = _env_workdir(tmp_path, "dev", tf_env)
+    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    args = ("-var", f"public_access_cidrs={cidrs}")
+    result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
+    assert result.returncode != 0
+    assert "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower" in " ".join(result.stderr.split())

@@ -11,6 +11,8 @@ create and delete, and polls an S3 lifecycle configuration for ~55 s until it re
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -135,3 +137,11 @@ def test_the_api_server_may_authorize_against_the_auth_managers_policy_store_onl
     assert set(statement["Action"]) == actions
     resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
     assert resources == [f"arn:aws:verifiedpermissions::123456789012:policy-store/{store}"]
+
+
+def test_the_clusters_vpc_cni_enforces_network_policies(dev_platform):
+    """The chart's NetworkPolicies (default deny, the DB rule, no IMDS) are only enforced when the VPC CNI add-on
+    runs its network policy agent."""
+    cluster = dev_platform.outputs["cluster_name"]
+    addon = dev_platform.client("eks").describe_addon(clusterName=cluster, addonName="vpc-cni")["addon"]
+    assert json.loads(addon.get("configurationValues") or "{}").get("enableNetworkPolicy") == "true", addon

@@ -8,6 +8,7 @@ printed, written to disk or put on a command line.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,10 @@ class Step:
     failure: str | None = None  # one clear line instead of the tool's exit status
 
 
+# A Docker/OCI tag. It reaches `helm --set image.tag=…`, where ',' or '=' would set other values.
+IMAGE_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
 @dataclass
 class Deploy:
     env: str
@@ -52,6 +57,11 @@ class Deploy:
             raise ValueError(f"ENV={self.env}: no such environment (use {' or '.join(ENVIRONMENTS)})")
         if not self.image_tag:
             raise ValueError("IMAGE_TAG is empty: pass the image tag to deploy, e.g. IMAGE_TAG=$(git rev-parse HEAD)")
+        if not IMAGE_TAG_RE.fullmatch(self.image_tag):
+            raise ValueError(
+                f"IMAGE_TAG={self.image_tag!r} is not an image tag (letters, digits, '_', '.', '-'; at most 128, not "
+                "starting with '.' or '-'): pass the tag CI pushed, e.g. IMAGE_TAG=$(git rev-parse HEAD)"
+            )
         self.tf_dir = f"terraform/envs/{self.env}"
         self.namespace_file = f"build/namespace-{self.env}.json"
         # The same files `make chart-values ENV=…` writes.

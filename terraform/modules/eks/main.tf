@@ -119,8 +119,10 @@ resource "aws_iam_openid_connect_provider" "this" {
 resource "aws_eks_addon" "core" {
   for_each = toset(["vpc-cni", "coredns", "kube-proxy"])
 
-  cluster_name                = aws_eks_cluster.this.name
-  addon_name                  = each.value
+  cluster_name = aws_eks_cluster.this.name
+  addon_name   = each.value
+  # The VPC CNI's network policy agent enforces the chart's NetworkPolicies; without it they are inert.
+  configuration_values        = each.value == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
   tags                        = var.tags

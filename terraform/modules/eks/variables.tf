@@ -34,6 +34,14 @@ variable "public_access_cidrs" {
     condition     = alltrue([for cidr in var.public_access_cidrs : can(cidrhost(cidr, 0)) && cidr != "0.0.0.0/0"])
     error_message = "public_access_cidrs must be valid CIDRs and never 0.0.0.0/0; leave it empty for a private endpoint."
   }
+  validation {
+    # Canonical (no host bits, no leading zeros) and /16 or narrower: halves or odd spellings of 0.0.0.0/0 fail.
+    condition = alltrue([
+      for cidr in var.public_access_cidrs :
+      try(format("%s/%d", cidrhost(cidr, 0), tonumber(split("/", cidr)[1])) == cidr && tonumber(split("/", cidr)[1]) >= 16, false)
+    ])
+    error_message = "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower (e.g. 203.0.113.0/24): the public endpoint is for admin networks, never the internet in pieces."
+  }
 }
 
 variable "control_plane_log_retention_days" {
