@@ -199,7 +199,7 @@ def test_no_rendered_manifest_repeats_a_key(tmp_path):
             assert not repeated, f"repeated keys {repeated} at line {node.start_mark.line + 1}"
             return super().construct_mapping(node, deep)
 
-    for values in ([v] for v in VALUE_FILES.values()), local_value_files(tmp_path):
+    for values in [*([v] for v in VALUE_FILES.values()), local_value_files(tmp_path)]:
         files = [a for v in values for a in ("-f", str(v))]
         text = helm("template", "eksflow", str(CHART), *files, "--set", "metrics.enabled=true").stdout
         for doc in yaml.load_all(text, Loader=Strict):

@@ -11,7 +11,7 @@ from pathlib import Path
 from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import DEFAULT_ROLE, ROLES
 from eksflow_dev.local.offline import offline_env
-from tests.helm import CHART, REQUIRED_SETS, helm, pod_spec, render, template_args
+from tests.helm import CHART, REQUIRED_SETS, helm, local_value_files, pod_spec, render, template_args
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
 
@@ -111,10 +111,11 @@ def test_rbac_only_the_scheduler_manages_pods_and_the_api_server_reads_logs():
 
 def test_airflow_config_lint_finds_nothing_moved_or_removed_in_the_rendered_airflow_cfg(tmp_path):
     """Airflow's own linter over the config the chart ships (keys of older Airflow versions are dead)."""
-    for values in ("dev", "prod", "local"):
+    local = local_value_files(tmp_path)
+    for files in ([CHART / "values-dev.yaml"], [CHART / "values-prod.yaml"], local):
         (configmap,) = [
             d
-            for d in render(base=CHART / f"values-{values}.yaml")
+            for d in render(*files, base=None)
             if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("airflow-config")
         ]
         (tmp_path / "airflow.cfg").write_text(configmap["data"]["airflow.cfg"])
@@ -130,4 +131,4 @@ def test_airflow_config_lint_finds_nothing_moved_or_removed_in_the_rendered_airf
         findings = [line for line in result.stdout.splitlines() if line.strip().startswith("- ")]
         # The only finding we accept: the note that the executor's default changed (we set ours on purpose).
         findings = [f for f in findings if "Changed default value of `executor`" not in f]
-        assert findings == [], f"values-{values}.yaml: {findings}"
+        assert findings == [], f"{files[0].name}: {findings}"

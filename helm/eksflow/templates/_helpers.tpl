@@ -121,6 +121,9 @@ the DAG settings (eksflow.settings) and extraEnv.
 {{- if regexMatch "^(EKSFLOW_(ENV|AWS_REGION|AWS_ACCOUNT_ID|ECS_SUBNETS|ECS_SECURITY_GROUPS|SCHEDULES)$|AIRFLOW_CONN_|AIRFLOW__DATABASE__)" $var.name }}
 {{- fail (printf "extraEnv[%d].name %s is set by the chart: use dagSettings (EKSFLOW_*), workers.roles (connections) or database.existingSecret" $i $var.name) }}
 {{- end }}
+{{- if hasPrefix "AIRFLOW__" $var.name }}
+{{- fail (printf "extraEnv[%d].name %s: Airflow's configuration has one home, the chart's airflow.cfg (airflow.*, auth.* values); its secrets come from airflowSecrets and database.existingSecret" $i $var.name) }}
+{{- end }}
 {{- if and (hasKey $var "value") (regexMatch "^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)$" $var.name) }}
 {{- fail (printf "extraEnv[%d].value: %s must not be a literal value in values: use valueFrom.secretKeyRef (a Secret created outside git)" $i $var.name) }}
 {{- end }}
@@ -292,6 +295,9 @@ spec:
 {{/* A git-sync container; call with (dict "root" $ "oneTime" true|false). */}}
 {{- define "eksflow.gitSyncContainer" -}}
 {{- $g := .root.Values.gitSync -}}
+{{- if regexMatch "^https?://[^/]*@" $g.repo }}
+{{- fail "gitSync.repo carries credentials (user:token@host): they would be in the ConfigMap and every pod spec; put them in a Secret and set gitSync.auth (type token or ssh, existingSecret)" }}
+{{- end }}
 - name: {{ ternary "git-sync-init" "git-sync" .oneTime }}
   image: {{ printf "%s:%s" $g.image.repository $g.image.tag }}
   imagePullPolicy: IfNotPresent

@@ -13,6 +13,9 @@ Holds no secret and no database connection (those come from Secrets as env).
 {{- if and (eq .Values.auth.manager "aws") (not $baseUrl) }}
 {{- fail "auth.aws.baseUrl is empty and there is no ingress.host: the AWS auth manager's SAML login needs the UI's public URL ([api] base_url), e.g. https://airflow.example.com" }}
 {{- end }}
+{{- if and (eq .Values.auth.manager "simple") .Values.ingress.enabled }}
+{{- fail "auth.manager=simple with ingress.enabled: the simple auth manager makes every visitor an admin; a UI behind an ingress needs auth.manager=aws" }}
+{{- end }}
 {{- if and $a.remoteLogging.enabled (not $a.remoteLogging.bucket) }}
 {{- fail "airflow.remoteLogging.bucket is empty while airflow.remoteLogging.enabled is true: set the log bucket (Terraform output log_bucket) or disable remote logging" }}
 {{- end }}
