@@ -44,10 +44,16 @@ def test_helm_test_checks_api_server_health():
     assert "metadatabase" in pod["spec"]["containers"][0]["args"][0]
 
 
-def test_cleanup_cronjob_deletes_only_finished_worker_pods_as_the_scheduler():
-    (cron,) = [d for d in render() if d["kind"] == "CronJob"]
+def test_cleanup_cronjob_deletes_only_finished_worker_pods_with_an_account_of_its_own():
+    docs = render()
+    (cron,) = [d for d in docs if d["kind"] == "CronJob"]
     spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert spec["serviceAccountName"] == "eksflow-scheduler"  # no new pod-delete permission
+    # Not the scheduler's account (pod create, its IAM role): one that may only list and delete pods, no IRSA.
+    assert spec["serviceAccountName"] == "eksflow-cleanup"
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == "eksflow-cleanup"]
+    assert "eks.amazonaws.com/role-arn" not in account["metadata"].get("annotations", {})
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "eksflow-cleanup"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]}]
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
     assert env["SELECTOR"] == "app.kubernetes.io/instance=eksflow,app.kubernetes.io/component=worker"
     assert '("Succeeded", "Failed")' in spec["containers"][0]["args"][0]

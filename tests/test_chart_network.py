@@ -39,6 +39,9 @@ def test_default_deny_and_dns_cover_every_pod_and_each_pod_has_its_own_policy():
         own = [p for p in ("workers", "control-plane", "statsd") if selects(found[p], labels)]
         assert len(own) == 1, (name, own)
     assert found["default-deny"]["policyTypes"] == ["Ingress", "Egress"]
+    # Every pod of the namespace, not only the release's: a pod that loses or never had the release label (a
+    # pod_override, someone's debug pod) is denied too.
+    assert found["default-deny"]["podSelector"] == {}
 
 
 def test_task_pods_reach_only_the_api_server_and_https_without_imds():

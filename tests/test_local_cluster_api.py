@@ -27,10 +27,11 @@ def cluster(tmp_path_factory):
         yield running
 
 
-def _chart_objects(kinds: set[str]) -> list[dict]:
+def _chart_objects(kinds: set[str], *sets: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         files = [a for v in local_value_files(Path(tmp)) for a in ("-f", str(v))]
-        rendered = helm("template", "eksflow", str(CHART), "--namespace", NAMESPACE, *files).stdout
+        values = [a for s in sets for a in ("--set", s)]
+        rendered = helm("template", "eksflow", str(CHART), "--namespace", NAMESPACE, *files, *values).stdout
     return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in kinds]
 
 
@@ -143,3 +144,21 @@ def test_a_force_deleted_pod_reaches_watchers_marked_deleted_as_the_kubernetes_e
     for event in events:
         meta = event["object"]["metadata"]
         assert meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") == 0, event["type"]
+
+
+def test_the_cleanup_account_may_list_and_delete_pods_and_nothing_else(cluster):
+    objects = _chart_objects({"ServiceAccount", "Role", "RoleBinding"}, "cleanup.enabled=true")
+    kubectl(cluster, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(objects))
+    pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    cluster.client().create(pods, _worker_pod("finished-worker"))
+    cleanup = _as(cluster, "eksflow-cleanup")
+    assert "finished-worker" in {p["metadata"]["name"] for p in cleanup.get(pods)["items"]}
+    cleanup.delete(f"{pods}/finished-worker")
+    for refused in (
+        lambda: cleanup.create(pods, _worker_pod("made-by-cleanup")),
+        lambda: cleanup.get(f"/api/v1/namespaces/{NAMESPACE}/secrets"),
+        lambda: cleanup.get(f"{pods}/finished-worker/log"),
+    ):
+        with pytest.raises(ClientError) as denied:
+            refused()
+        assert denied.value.code == 403
