@@ -122,3 +122,33 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
     (check,) = [step for step in deploy.steps() if step.title.startswith("check that the cluster answers")]
     with pytest.raises(ValueError, match=r"^the cluster's API does not answer: check network access"):
         execute(deploy, [check])
+
+
+def test_the_db_secret_is_applied_with_its_value_in_no_annotation(tmp_path, monkeypatch):
+    """Applied with the real kubectl to the local API server: a client-side apply would copy the whole manifest,
+    the DB URL with its password, into the last-applied-configuration annotation."""
+    import base64
+    import json
+
+    from tests.support.cluster import control_plane, kubectl
+
+    with control_plane(tmp_path / "cluster") as cluster:
+        kubectl(cluster, "create", "namespace", "eksflow")
+        tools = tmp_path / "bin"
+        tools.mkdir()
+        (tools / "aws").write_text('#!/bin/sh\necho \'{"username": "airflow", "password": "p@ss/w0rd"}\'\n')
+        (tools / "aws").chmod(0o755)
+        (tools / "kubectl").symlink_to(kubectl_binary())
+        (tmp_path / "build").mkdir()
+        outputs = {"db_secret_arn": {"value": "arn:aws:secretsmanager:x"}, "db_endpoint": {"value": "db:5432"}}
+        (tmp_path / "build" / "terraform-outputs-dev.json").write_text(json.dumps(outputs))
+        for name, value in cluster.kubectl_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+        Deploy(env="dev", image_tag="t", repo=tmp_path)._apply_db_secret()
+        Deploy(env="dev", image_tag="t", repo=tmp_path)._apply_db_secret()  # a second deploy updates it in place
+        stored = json.loads(kubectl(cluster, "get", "secret", DB_SECRET, "-n", "eksflow", "-o", "json").stdout)
+    assert base64.b64decode(stored["data"]["connection"]).decode() == (
+        "postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db:5432/airflow?sslmode=require"
+    )
+    assert "p%40ss" not in json.dumps(stored["metadata"]), stored["metadata"]

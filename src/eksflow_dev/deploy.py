@@ -7,6 +7,7 @@ printed, written to disk or put on a command line.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -136,9 +137,14 @@ class Deploy:
             "kind": "Secret",
             "type": "Opaque",
             "metadata": {"name": DB_SECRET, "namespace": NAMESPACE},
-            "stringData": {"connection": url},
+            "data": {"connection": base64.b64encode(url.encode()).decode()},
         }
-        _run(["kubectl", "apply", "-f", "-"], stdin=json.dumps(manifest))
+        # Server-side: a client-side apply would copy the manifest, password included, into the
+        # last-applied-configuration annotation (readable by anyone who may read the Secret's metadata).
+        _run(
+            ["kubectl", "apply", "--server-side", "--field-manager", "eksflow-deploy", "--force-conflicts", "-f", "-"],
+            stdin=json.dumps(manifest),
+        )
 
 
 def namespace_manifest() -> str:
