@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 import subprocess
 import sys
@@ -12,15 +11,9 @@ from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import DEFAULT_ROLE, ROLES
 from eksflow_dev.local.offline import offline_env
 from tests.helm import CHART, REQUIRED_SETS, helm, local_value_files, pod_spec, render, template_args
+from tests.support.worker_pods import airflow_cfg
 
 SCHED_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-scheduler"
-
-
-def airflow_cfg(docs) -> configparser.ConfigParser:
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("airflow-config")]
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(configmap["data"]["airflow.cfg"])
-    return parser
 
 
 def test_airflow_config_runs_the_kubernetes_executor_against_the_api_server_service():

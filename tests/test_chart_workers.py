@@ -4,7 +4,6 @@ and the pods Airflow's KubernetesExecutor builds from them."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 
@@ -13,7 +12,7 @@ import yaml
 
 from eksflow.model import platform_model
 from eksflow.platform import CONTROL_PLANE, NAMESPACE, POD_TEMPLATE_BASE_FILE, ROLE_LABEL
-from eksflow.roles import ROLES, role_for_pod_template
+from eksflow.roles import ROLES
 from tests.helm import (
     CHART,
     DEV_VALUES,
@@ -25,6 +24,7 @@ from tests.helm import (
     rendered_templates,
     template_args,
 )
+from tests.support.worker_pods import reference_worker_pods, serialized
 
 POD_TEMPLATES = REPO / "pod_templates"
 ROLE_MODEL = REPO / "terraform" / "role-model.json"
@@ -220,38 +220,7 @@ RESTRICTED_CONTAINER = {
 
 @pytest.fixture(scope="module")
 def worker_pods():
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-
-    from tests.test_chart_config import airflow_cfg
-    from tests.test_dag_integrity import reference_dagbag
-
-    docs = render()
-    templates = rendered_templates(docs)
-    namespace = airflow_cfg(docs)["kubernetes_executor"]["namespace"]  # the chart's rendered config
-    bag = reference_dagbag()
-    pods = []
-    for dag in bag.dags.values():
-        for task in dag.tasks:
-            config = getattr(task, "partial_kwargs", {}).get("executor_config") or task.executor_config
-            role = role_for_pod_template(config["pod_template_file"])
-            base = PodGenerator.deserialize_model_dict(templates[role.pod_template_file])
-            pod = PodGenerator.construct_pod(
-                dag_id=dag.dag_id,
-                task_id=task.task_id,
-                pod_id=f"{dag.dag_id}-{task.task_id}".replace("_", "-"),
-                try_number=1,
-                kube_image="eksflow/airflow:test",
-                date=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
-                args=["airflow", "tasks", "run", dag.dag_id, task.task_id, "manual__x"],
-                pod_override_object=config.get("pod_override"),
-                base_worker_pod=base,
-                namespace=namespace,
-                scheduler_job_id="1",
-                run_id="manual__2026-11-28",
-                map_index=-1,
-            )
-            pods.append((dag.dag_id, task.task_id, role, pod))
-    return pods
+    return reference_worker_pods(render())
 
 
 def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods):
@@ -279,7 +248,6 @@ EKS_KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0")
 
 @pytest.mark.parametrize("version", EKS_KUBERNETES_VERSIONS)
 def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods):
-    from kubernetes.client import ApiClient
     from kubernetes_validate import utils
 
     objects = []
@@ -298,7 +266,7 @@ def test_rendered_objects_and_worker_pods_validate_strictly(version, worker_pods
         ),
     ):
         objects += docs + list(rendered_templates(docs).values())
-    objects += [ApiClient().sanitize_for_serialization(pod) for *_, pod in worker_pods]
+    objects += [serialized(pod) for *_, pod in worker_pods]
     for obj in objects:
         utils.validate(obj, version, strict=True)  # raises ValidationError naming the bad field
 

@@ -13,29 +13,11 @@ import pytest
 
 from eksflow.checks.role_fit import check_dag, describe
 from eksflow.roles import ROLES
+from tests.support.worker_pods import PARSE_ENV, reference_dagbag
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 REFERENCE_DAGS = {"batch_data_pipeline", "ml_pipeline", "aws_housekeeping"}
-# What a deployment sets for the DAGs (the chart in EKS, the local stack here); values need not exist.
-PARSE_ENV = {
-    "EKSFLOW_ENV": "dev",
-    "EKSFLOW_ECS_SUBNETS": "subnet-0a,subnet-0b",
-    "EKSFLOW_ECS_SECURITY_GROUPS": "sg-0a",
-    # Anything that tried AWS at parse time would be sent here, and refused.
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "AIRFLOW_CONN_AWS_ECS_RUNNER": '{"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9"}}',
-}
-
-
-def reference_dagbag():
-    """The reference DAGs parsed in this process, with the deployment settings of PARSE_ENV."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in PARSE_ENV.items():
-            patch.setenv(key, value)
-        return DagBag(dag_folder=str(DAGS))
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ RBAC from the chart's own Roles; helm and kubectl talk to it and every call is o
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 
 from eksflow_dev.cluster.client import Client, ClientError
-from tests.helm import CHART, helm, local_value_files
-from tests.support.cluster import audit, control_plane, kubectl
+from tests.support.cluster import audit, chart_render, client_as, control_plane, kubectl
 
 NAMESPACE = "eksflow"
 
@@ -28,11 +25,7 @@ def cluster(tmp_path_factory):
 
 
 def _chart_objects(kinds: set[str], *sets: str) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        files = [a for v in local_value_files(Path(tmp)) for a in ("-f", str(v))]
-        values = [a for s in sets for a in ("--set", s)]
-        rendered = helm("template", "eksflow", str(CHART), "--namespace", NAMESPACE, *files, *values).stdout
-    return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in kinds]
+    return [d for d in chart_render(NAMESPACE, *sets) if d["kind"] in kinds]
 
 
 def _worker_pod(name: str) -> dict:
@@ -44,13 +37,7 @@ def _worker_pod(name: str) -> dict:
 
 def _as(cluster, account: str) -> Client:
     """A client holding a token of this service account (TokenRequest), as a pod of it would."""
-    admin = cluster.client()
-    token = admin.create(
-        f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{account}/token",
-        {"spec": {"audiences": [], "expirationSeconds": 600}},
-    )["status"]["token"]
-    pki = cluster.layout.pki_dir
-    return Client("127.0.0.1", cluster.api_port, pki / "ca.crt", token, f"test-as-{account}")
+    return client_as(cluster, NAMESPACE, account)
 
 
 def test_the_chart_roles_let_the_scheduler_create_worker_pods_and_nobody_else(cluster):

@@ -7,14 +7,17 @@ import contextlib
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from eksflow_dev.cluster.client import Client
 from eksflow_dev.cluster.cluster import LocalCluster, missing_prerequisites
 from eksflow_dev.cluster.stack import ClusterStack
-from tests.helm import kubectl_binary
+from tests.helm import CHART, helm, kubectl_binary, local_value_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +52,24 @@ def kubectl(cluster: LocalCluster, *args: str, check: bool = True, stdin: str | 
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def chart_render(namespace: str, *sets: str) -> list[dict]:
+    """The chart as the local cluster installs it (values-local.yaml and the Terraform-like layer), with --set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [a for v in local_value_files(Path(tmp)) for a in ("-f", str(v))]
+        values = [a for s in sets for a in ("--set", s)]
+        rendered = helm("template", "eksflow", str(CHART), "--namespace", namespace, *files, *values).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def client_as(cluster: LocalCluster, namespace: str, account: str) -> Client:
+    """A client holding a token of this service account (TokenRequest), as a pod of it would."""
+    token = cluster.client().create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        {"spec": {"audiences": [], "expirationSeconds": 600}},
+    )["status"]["token"]
+    return Client("127.0.0.1", cluster.api_port, cluster.layout.pki_dir / "ca.crt", token, f"test-as-{account}")
 
 
 def audit(cluster: LocalCluster) -> list[dict]:

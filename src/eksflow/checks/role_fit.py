@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eksflow.kit import pod_override
 from eksflow.roles import ROLES, role_for_pod_template
 
 
@@ -20,6 +21,8 @@ class TaskRoleInfo:
     pod_template_file: str | None
     conn_id: str | None
     services: frozenset[str]
+    # What the task's executor_config pod_override changes that its role may not (eksflow.kit.pod_override).
+    override_problems: tuple[str, ...] = ()
 
 
 def _operator_class(task: Any) -> type:
@@ -54,6 +57,10 @@ def describe(dag_id: str, task: Any) -> TaskRoleInfo:
         pod_template_file=config.get("pod_template_file"),
         conn_id=_kwarg(task, "aws_conn_id"),
         services=aws_services(_operator_class(task)),
+        override_problems=tuple(
+            f"executor_config pod_override sets {field}; {fix}"
+            for field, fix in (pod_override.problems(config["pod_override"]) if config.get("pod_override") else [])
+        ),
     )
 
 
@@ -65,7 +72,7 @@ def violations(info: TaskRoleInfo) -> list[str]:
             "role's template); build the task with eksflow.kit"
         ]
     role = ROLES[info.role]
-    problems = []
+    problems = [f"{where}: {problem}" for problem in info.override_problems]
     if info.services:
         missing = sorted(info.services - role.services)
         if missing:

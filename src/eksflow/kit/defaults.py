@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from eksflow.kit.pod_override import check_executor_config
 from eksflow.roles import DEFAULT_ROLE, TaskRole, get_role
 
 # Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local stack
@@ -33,15 +34,24 @@ def deferrable() -> bool:
     return value == "on"
 
 
-def executor_config(role: TaskRole | str) -> dict[str, Any]:
+def executor_config(role: TaskRole | str, pod_override: Any = None) -> dict[str, Any]:
     """KubernetesExecutor config selecting the role's pod template.
 
     The template (rendered by the chart from pod_templates/base.yaml and the role model) carries the role's
     service account, its ``eksflow.io/role`` label and resources. A plain path keeps DAG parsing free of the
     kubernetes client import (~2 s per parse in the dag-processor).
+
+    ``pod_override`` (a ``kubernetes.client`` V1Pod) may change what the role leaves open (annotations, image,
+    env values, resources within the role's limit, emptyDir/configMap volumes); one that sets the service
+    account, labels, Secret volumes or env, the API token, host namespaces or a security context is refused
+    here (KitArgumentError) and by the cluster's admission policy (docs/dag-authoring.md).
     """
     role = get_role(role) if isinstance(role, str) else role
-    return {"pod_template_file": role.pod_template_path}
+    config: dict[str, Any] = {"pod_template_file": role.pod_template_path}
+    if pod_override is not None:
+        config["pod_override"] = pod_override
+        check_executor_config("executor_config", config)
+    return config
 
 
 def retry_kwargs() -> dict[str, Any]:
@@ -100,4 +110,14 @@ def role_task(role: str = DEFAULT_ROLE, **task_kwargs: Any):
 
     kwargs = role_kwargs(role)
     kwargs.pop("aws_conn_id", None)
+    if "executor_config" in task_kwargs:  # the role's template, with at most a pod_override that stays in it
+        given = task_kwargs.pop("executor_config")
+        check_executor_config("role_task", given)
+        if given.get("pod_template_file") not in (None, kwargs["executor_config"]["pod_template_file"]):
+            from eksflow.kit.errors import KitArgumentError
+
+            raise KitArgumentError(
+                "role_task", "executor_config", "sets another role's pod_template_file", f"use role_task({role!r})"
+            )
+        kwargs["executor_config"] = {**kwargs["executor_config"], **given}
     return task(**{**kwargs, **task_kwargs})

@@ -69,13 +69,17 @@ def _owner_ref(owner: dict, resource: Resource) -> dict:
     }
 
 
-def _set_condition(conditions: list[dict], kind: str, status: str, reason: str, message: str = "") -> None:
+def _set_condition(
+    conditions: list[dict], kind: str, status: str, reason: str, message: str = "", *, update_time: bool = False
+) -> None:
+    """Set a condition; `update_time`: the kind's conditions have lastUpdateTime (Deployment's do; Pod's and
+    Job's do not, and the strict schema refuses the field on them at the next update)."""
     stamp = now()
     for condition in conditions:
         if condition["type"] == kind:
             if condition["status"] != status:
                 condition["lastTransitionTime"] = stamp
-            if condition.get("reason") != reason or condition["status"] != status:
+            if update_time and (condition.get("reason") != reason or condition["status"] != status):
                 condition["lastUpdateTime"] = stamp
             condition.update(status=status, reason=reason, message=message)
             return
@@ -86,7 +90,7 @@ def _set_condition(conditions: list[dict], kind: str, status: str, reason: str, 
             "reason": reason,
             "message": message,
             "lastTransitionTime": stamp,
-            "lastUpdateTime": stamp,
+            **({"lastUpdateTime": stamp} if update_time else {}),
         }
     )
 
@@ -502,6 +506,7 @@ class Controllers:
             "Deployment has minimum availability."
             if avail >= min_available
             else "Deployment does not have minimum availability.",
+            update_time=True,
         )
         progressing = next((c for c in current if c["type"] == "Progressing"), None)
         name = new["metadata"]["name"]
@@ -512,6 +517,7 @@ class Controllers:
                 "True",
                 "NewReplicaSetAvailable",
                 f'ReplicaSet "{name}" has successfully progressed.',
+                update_time=True,
             )
         elif (
             progressing
@@ -531,13 +537,21 @@ class Controllers:
                 "False",
                 "ProgressDeadlineExceeded",
                 f'ReplicaSet "{name}" has timed out progressing.',
+                update_time=True,
             )
         elif (
             not progressing
             or progressing.get("reason") != "ReplicaSetUpdated"
             or not progressing.get("message", "").startswith(f'ReplicaSet "{name}"')
         ):
-            _set_condition(current, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
+            _set_condition(
+                current,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{name}" is progressing.',
+                update_time=True,
+            )
         status = {
             "observedGeneration": meta.get("generation", 1),
             "replicas": replicas,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from eksflow_dev.cluster.api import admission, openapi, patch, proto, resources, tables
+from eksflow_dev.cluster.api import admission, openapi, patch, policy, proto, resources, tables
 from eksflow_dev.cluster.api.rbac import Attributes, Authorizer
 from eksflow_dev.cluster.api.resources import BY_PATH, Resource
 from eksflow_dev.cluster.api.selectors import SelectorError, parse_fields, parse_labels
@@ -28,6 +28,7 @@ from eksflow_dev.cluster.layout import Layout
 from eksflow_dev.cluster.pki import API_AUDIENCE, Tokens
 
 WATCH_TIMEOUT = 1800.0
+Identity = tuple[str, tuple[str, ...]] | None  # (username, groups) of the request; None: the server itself
 _PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))(?P<rest>(?:/[^/]+)*)/?$")
 
 
@@ -41,7 +42,16 @@ class Api:
         self._audit_lock = threading.Lock()
 
     # ------------------------------------------------------------------ writes with admission
-    def admit(self, resource: Resource, obj: dict, *, creating: bool) -> dict:
+    def admit(
+        self,
+        resource: Resource,
+        obj: dict,
+        *,
+        creating: bool,
+        old: dict | None = None,
+        user: Identity = None,
+        dry_run: bool = False,
+    ) -> dict:
         obj.setdefault("apiVersion", resource.api_version)
         obj.setdefault("kind", resource.kind)
         if (obj["apiVersion"], obj["kind"]) != (resource.api_version, resource.kind):
@@ -61,9 +71,24 @@ class Api:
         if resource.kind == "Pod":
             admission.pod_security(self.store, obj)
         admission.validate(obj, self.kubernetes_version)
+        if resource.kind == "ValidatingAdmissionPolicy":
+            policy.check_policy(obj)
+        username, groups = user or ("", ())
+        policy.admit(
+            self.store,
+            resource,
+            obj,
+            old,
+            operation="CREATE" if creating else "UPDATE",
+            username=username,
+            groups=groups,
+            dry_run=dry_run,
+        )
         return obj
 
-    def create(self, resource: Resource, namespace: str, obj: dict, *, dry_run: bool = False) -> dict:
+    def create(
+        self, resource: Resource, namespace: str, obj: dict, *, dry_run: bool = False, user: Identity = None
+    ) -> dict:
         obj.setdefault("metadata", {})
         if resource.namespaced:
             body_ns = obj["metadata"].get("namespace")
@@ -81,18 +106,28 @@ class Api:
                 )
         if not obj["metadata"].get("name") and not obj["metadata"].get("generateName"):
             raise ApiError(422, "Invalid", f"{resource.kind}: metadata.name: Required value: name or generateName")
-        self.admit(resource, obj, creating=True)
+        self.admit(resource, obj, creating=True, user=user, dry_run=dry_run)
         if dry_run:
             return obj
         return self.store.create(resource, obj)
 
-    def replace(self, resource: Resource, namespace: str, name: str, obj: dict, *, status_only: bool = False) -> dict:
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        obj: dict,
+        *,
+        status_only: bool = False,
+        user: Identity = None,
+    ) -> dict:
         obj.setdefault("metadata", {})
         obj["metadata"]["name"] = name
         if resource.namespaced:
             obj["metadata"]["namespace"] = namespace
         if not status_only:
-            self.admit(resource, obj, creating=False)
+            old = self.store.find(resource, namespace, name)
+            self.admit(resource, obj, creating=False, old=copy.deepcopy(old) if old else None, user=user)
         return self.store.update(resource, obj, status_only=status_only)
 
     def patch(
@@ -106,17 +141,18 @@ class Api:
         status_only: bool = False,
         manager: str = "",
         force: bool = False,
+        user: Identity = None,
     ) -> dict:
         if content_type.startswith("application/apply-patch"):
             applied = yaml.safe_load(body) or {}
             current = self.store.find(resource, namespace, name)
             if current is None:  # admission adds defaults to what it creates; the manager applied only this
-                created = self.create(resource, namespace, copy.deepcopy(applied))
+                created = self.create(resource, namespace, copy.deepcopy(applied), user=user)
                 self.store.applied[(_key(resource, namespace, name), manager)] = applied
                 return created
             previous = self.store.applied.get((_key(resource, namespace, name), manager))
             merged = patch.server_side_apply(current, applied, previous)
-            result = self.replace(resource, namespace, name, merged, status_only=status_only)
+            result = self.replace(resource, namespace, name, merged, status_only=status_only, user=user)
             self.store.applied[(_key(resource, namespace, name), manager)] = applied
             return result
         data = json.loads(body or b"null")
@@ -136,7 +172,7 @@ class Api:
             raise ApiError(422, "Invalid", str(error)) from None
         if not status_only:
             merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return self.replace(resource, namespace, name, merged, status_only=status_only)
+        return self.replace(resource, namespace, name, merged, status_only=status_only, user=user)
 
     def delete(self, resource: Resource, namespace: str, name: str, options: dict) -> dict:
         current = self.store.get(resource, namespace, name)
@@ -310,6 +346,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(403, "Forbidden", attrs.describe(), {"name": name, "kind": resource.plural})
         if resource.namespaced and not namespace and name:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._identity = (user, groups)
         self._dispatch(method, resource, namespace, name, sub, query)
         return attrs
 
@@ -405,7 +442,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if method == "POST":
             obj = json.loads(self._body() or b"{}")
-            self._send(201, api.create(resource, namespace, obj, dry_run=dry_run))
+            self._send(201, api.create(resource, namespace, obj, dry_run=dry_run, user=self._identity))
             return
         if method == "PUT":
             obj = json.loads(self._body() or b"{}")
@@ -414,7 +451,9 @@ class Handler(BaseHTTPRequestHandler):
                 updated = store.mutate(resource, namespace, name, lambda o: o["spec"].__setitem__("replicas", replicas))
                 self._send(200, _scale(updated))
                 return
-            self._send(200, api.replace(resource, namespace, name, obj, status_only=sub == "status"))
+            self._send(
+                200, api.replace(resource, namespace, name, obj, status_only=sub == "status", user=self._identity)
+            )
             return
         if method == "PATCH":
             content_type = self.headers.get("Content-Type") or ""
@@ -429,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
                     status_only=sub == "status",
                     manager=query.get("fieldManager", ""),
                     force=_flag(query.get("force")),
+                    user=self._identity,
                 ),
             )
             return
