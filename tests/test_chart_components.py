@@ -122,13 +122,14 @@ def test_dag_processor_and_triggerer_run_git_sync_and_read_the_synced_folder(doc
     from tests.test_chart_config import airflow_cfg
 
     assert airflow_cfg(docs)["core"]["dags_folder"] == "/opt/airflow/dags/repo/dags"
-    for name in ("dag-processor", "triggerer"):
+    for name, others in (("dag-processor", []), ("triggerer", ["trigger-log-server"])):
         containers = deployments(docs)[name]["spec"]["template"]["spec"]["containers"]
-        assert [c["name"] for c in containers] == [name, "git-sync"]
-        sidecar_env = {e["name"]: e.get("value") for e in containers[1]["env"]}
+        assert [c["name"] for c in containers] == [name, *others, "git-sync"]
+        sidecar_env = {e["name"]: e.get("value") for e in containers[-1]["env"]}
         assert sidecar_env["GITSYNC_ONE_TIME"] == "false" and sidecar_env["GITSYNC_PERIOD"] == "60s"
     without = deployments(render(sets=("gitSync.enabled=false",)))
-    assert [c["name"] for c in without["triggerer"]["spec"]["template"]["spec"]["containers"]] == ["triggerer"]
+    names = [c["name"] for c in without["triggerer"]["spec"]["template"]["spec"]["containers"]]
+    assert names == ["triggerer", "trigger-log-server"]
 
 
 def test_metrics_are_optional_and_restricted():
@@ -225,11 +226,17 @@ def test_git_sync_runs_as_a_user_its_image_knows(docs):
 
 def test_the_triggerer_serves_the_live_logs_of_deferred_tasks_to_the_api_server():
     """The api-server reads a deferred task's log from http://<triggerer host>:<port>/log/ (the host name the
-    triggerer recorded: its pod IP), so the triggerer runs its log server and the policies let the api-server in."""
+    triggerer recorded: its pod IP), so the triggerer's pod runs a log server (a container of its own, the one
+    with the API secret key: tests/test_chart_secrets.py) on the logs volume the triggerer writes to, and the
+    policies let the api-server in."""
     docs = render(sets=("networkPolicy.enabled=true",))
-    triggerer = deployments(docs)["triggerer"]["spec"]["template"]["spec"]["containers"][0]
-    assert "--skip-serve-logs" not in triggerer["args"]
-    assert {"name": "trigger-logs", "containerPort": 8794} in triggerer["ports"]
+    pod = deployments(docs)["triggerer"]["spec"]["template"]["spec"]
+    triggerer, server = pod["containers"][0], next(c for c in pod["containers"] if c["name"] == "trigger-log-server")
+    assert "--skip-serve-logs" in triggerer["args"]
+    assert 'serve_logs(port=conf.getint("logging", "trigger_log_server_port"))' in server["args"][2]
+    assert {"name": "trigger-logs", "containerPort": 8794} in server["ports"]
+    logs = [m for m in triggerer["volumeMounts"] if m["name"] == "logs"]
+    assert logs and logs == [m for m in server["volumeMounts"] if m["name"] == "logs"]
     (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("airflow-config")]
     cfg = configmap["data"]["airflow.cfg"]
     assert "hostname_callable = airflow.utils.net.get_host_ip_address" in cfg

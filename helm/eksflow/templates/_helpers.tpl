@@ -63,29 +63,60 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
-{{/* Environment of control-plane containers: DB URL and Airflow secrets from Secrets, never literals. */}}
-{{- define "eksflow.controlPlaneEnv" -}}
+{{/*
+Which secret each container gets: the one home of that decision. Airflow 3.3.2 reads each only where listed
+(the reasons, from Airflow's source, are in the README's "Secrets"; tests/test_chart_secrets.py holds the
+rendered env to them and runs every command with exactly that env):
+- database: the metadata DB URL (database.existingSecret);
+- airflow: keys of the Airflow Secret (eksflow.airflowSecretsName), each set as the variable
+  eksflow.airflowSecretKeys names.
+The dag-processor and the triggerer run DAG code in forked children that inherit their environment: they get
+only what Airflow needs there (the DB and the fernet key). The triggerer's log server, the one user of the
+API secret key in that pod, is a container of its own (eksflow.triggerLogServer).
+*/}}
+{{- define "eksflow.componentSecrets" -}}
+api-server: {database: true, airflow: [fernet-key, api-secret-key, jwt-secret]}
+scheduler: {database: true, airflow: [fernet-key, jwt-secret]}
+dag-processor: {database: true, airflow: [fernet-key]}
+triggerer: {database: true, airflow: [fernet-key]}
+trigger-log-server: {database: false, airflow: [api-secret-key]}
+wait-for-migrations: {database: true, airflow: []}
+migrations: {database: true, airflow: []}
+{{- end -}}
+{{- define "eksflow.airflowSecretKeys" -}}
+fernet-key: AIRFLOW__CORE__FERNET_KEY
+api-secret-key: AIRFLOW__API__SECRET_KEY
+jwt-secret: AIRFLOW__API_AUTH__JWT_SECRET
+{{- end -}}
+
+{{/* The secret env of one container (eksflow.componentSecrets); call with (dict "root" $ "component" "<name>"). */}}
+{{- define "eksflow.secretEnv" -}}
+{{- $root := .root -}}
+{{- $needs := get (include "eksflow.componentSecrets" $root | fromYaml) .component -}}
+{{- if not $needs -}}
+{{- fail (printf "eksflow.componentSecrets has no entry for %q" .component) -}}
+{{- end -}}
+{{- $variables := include "eksflow.airflowSecretKeys" $root | fromYaml -}}
+{{- if $needs.database }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.database.existingSecret }}
-      key: {{ .Values.database.secretKey }}
-- name: AIRFLOW__CORE__FERNET_KEY
+      name: {{ $root.Values.database.existingSecret }}
+      key: {{ $root.Values.database.secretKey }}
+{{- end }}
+{{- range $key := $needs.airflow }}
+- name: {{ get $variables $key }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "eksflow.airflowSecretsName" . }}
-      key: fernet-key
-- name: AIRFLOW__API__SECRET_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "eksflow.airflowSecretsName" . }}
-      key: api-secret-key
-- name: AIRFLOW__API_AUTH__JWT_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "eksflow.airflowSecretsName" . }}
-      key: jwt-secret
-{{ include "eksflow.platformEnv" . }}
+      name: {{ include "eksflow.airflowSecretsName" $root }}
+      key: {{ $key }}
+{{- end }}
+{{- end -}}
+
+{{/* Environment of a control-plane container: its secrets (eksflow.secretEnv) and the platform environment. */}}
+{{- define "eksflow.controlPlaneEnv" -}}
+{{- with include "eksflow.secretEnv" . }}{{ . }}{{ end }}
+{{ include "eksflow.platformEnv" .root }}
 {{- end -}}
 
 {{/*
@@ -168,7 +199,7 @@ the DAG settings (eksflow.settings) and extraEnv.
     requests: {cpu: 50m, memory: 256Mi}
     limits: {memory: 512Mi}
   env:
-    {{- include "eksflow.controlPlaneEnv" . | nindent 4 }}
+    {{- include "eksflow.controlPlaneEnv" (dict "root" . "component" "wait-for-migrations") | nindent 4 }}
   volumeMounts:
     {{- include "eksflow.controlPlaneMounts" . | nindent 4 }}
 {{- end -}}
@@ -233,7 +264,7 @@ spec:
           resources:
             {{- toYaml .values.resources | nindent 12 }}
           env:
-            {{- include "eksflow.controlPlaneEnv" $root | nindent 12 }}
+            {{- include "eksflow.controlPlaneEnv" (dict "root" $root "component" .name) | nindent 12 }}
           {{- with .ports }}
           ports:
             {{- . | nindent 12 }}
@@ -262,6 +293,40 @@ livenessProbe:
   periodSeconds: 60
   timeoutSeconds: 30
   failureThreshold: 5
+{{- end -}}
+
+{{/*
+The triggerer's log server in a container of its own: the api-server reads a deferred task's live log from it
+with a token signed by [api] secret_key (airflow.utils.log.file_task_handler._fetch_logs_from_service), which the
+server checks (airflow.utils.serve_logs.log_server.create_app). Run inside the triggerer (its default), the key
+would sit in the environment of the trigger runner, which runs DAG code; here only this container has it. It
+shares the logs volume the triggerer writes to and listens on the triggerer pod's IP, where the api-server looks.
+*/}}
+{{- define "eksflow.triggerLogServer" -}}
+- name: trigger-log-server
+  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
+  args:
+    - python
+    - -c
+    - from airflow.configuration import conf; from airflow.utils.serve_logs import serve_logs; serve_logs(port=conf.getint("logging", "trigger_log_server_port"))
+  securityContext:
+    {{- include "eksflow.containerSecurityContext" . | nindent 4 }}
+  resources:
+    requests: {cpu: 20m, memory: 192Mi}
+    limits: {memory: 384Mi}
+  env:
+    {{- include "eksflow.secretEnv" (dict "root" . "component" "trigger-log-server") | nindent 4 }}
+  ports:
+    - name: trigger-logs
+      containerPort: {{ .Values.airflow.triggerLogServerPort }}
+  livenessProbe:
+    tcpSocket: {port: trigger-logs}
+    periodSeconds: 30
+    timeoutSeconds: 10
+    failureThreshold: 5
+  volumeMounts:
+    {{- include "eksflow.controlPlaneMounts" . | nindent 4 }}
 {{- end -}}
 
 {{/* A PodDisruptionBudget keeping a multi-replica component up during node drains. */}}
