@@ -17,7 +17,7 @@ from eksflow.roles import ROLES
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 REFERENCE_DAGS = {"batch_data_pipeline", "ml_pipeline", "aws_housekeeping"}
-# What a deployment sets for the DAGs (the chart in EKS, the local stack here); values need not exist.
+# What a deployment sets for the DAGs (the chart in EKS and on the local cluster); values need not exist.
 PARSE_ENV = {
     "EKSFLOW_ENV": "dev",
     "EKSFLOW_ECS_SUBNETS": "subnet-0a,subnet-0b",
