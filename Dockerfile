@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # The eksflow Airflow image: the official Airflow image plus exactly the versions pinned in requirements.lock
 # (the ones the tests run) and the eksflow package. DAGs come by git-sync and pod templates from the chart's
-# ConfigMap, so neither is baked in; developer tooling (src/eksflow_dev: AWS emulator, local stack and cluster,
+# ConfigMap, so neither is baked in; developer tooling (src/eksflow_dev: AWS emulator, local cluster,
 # deploy, kind, bench) stays out, and of the `eksflow` command only `roles` works here.
 # The base tag (in both stages) must name the Airflow version pinned in requirements.lock (tested).
 

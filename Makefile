@@ -152,5 +152,5 @@ kind-e2e: $(STAMP) $(HELM_DEP) ## kind-up, then the reference pipelines must suc
 kind-down: ## delete the kind cluster and build/kind/
 	@$(KIND_ENV) bash kind/down.sh
 
-clean: ## remove the venv and local stack state
+clean: ## remove the venv and local cluster state
 	rm -rf $(VENV) .eksflow .pytest_cache .ruff_cache .tools

@@ -76,7 +76,7 @@ def test_down_without_a_stack_says_so(tmp_path):
     result = subprocess.run(
         [*EKSFLOW, "--state-dir", str(tmp_path), "down"], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "no local stack was running"
+    assert result.stdout.strip() == "no local cluster was running"
 
 
 def _processes_with_env(marker: str) -> list[int]:

@@ -1,5 +1,5 @@
 """``eksflow`` command line: the role model as data (``roles``, the one command the platform image needs) and the
-developer commands — chart values from Terraform, deploy, kind, the local stack. Their code is the dev-only
+developer commands — chart values from Terraform, deploy, kind, the local cluster. Their code is the dev-only
 package ``eksflow_dev`` (src/eksflow_dev, never in the image), imported only inside the command that runs; where
 it is missing they stop with exit code 2 and say to run them from a checkout."""
 
@@ -120,7 +120,7 @@ def _cmd_up(args) -> int:
 
     state_dir = args.state_dir / "up"
     if stop_from_state(state_dir):
-        print("stopped the previous local stack")
+        print("stopped the previous local cluster")
     stack = _cluster_stack(state_dir)
     try:
         stack.start()
@@ -144,14 +144,14 @@ def _cmd_down(args) -> int:
     from eksflow_dev.cluster.stack import stop_from_state
 
     stopped = stop_from_state(args.state_dir / "up")
-    print(f"stopped: {', '.join(stopped)}" if stopped else "no local stack was running")
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no local cluster was running")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eksflow", description=__doc__)
     parser.add_argument(
-        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="local stack state (default .eksflow)"
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="local cluster state (default .eksflow)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

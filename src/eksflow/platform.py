@@ -30,7 +30,7 @@ PROTECTED_TAG_KEY = "eksflow:protected"
 
 # Airflow pool every ECS RunTask step of the kit runs in, deferred waits included: at most this many ECS tasks
 # are in flight across all DAGs, and RunTask is called only as slots free up (ECS throttles RunTask per
-# account and Region; Fargate caps concurrent vCPUs). The chart's migration hook and the local stack create it.
+# account and Region; Fargate caps concurrent vCPUs). The chart's migration hook creates it.
 ECS_RUNTASK_POOL = "ecs_runtask"
 ECS_RUNTASK_POOL_SLOTS = 32  # default of the chart value airflow.ecsRunTaskPool.slots
 ECS_RUNTASK_POOL_DESCRIPTION = "ECS tasks in flight across all DAGs (eksflow; set by the chart)"

@@ -1,6 +1,6 @@
 """Deployment settings the reference DAGs read at parse time — from environment variables only.
 
-The chart sets these on every Airflow component; the local stack sets them for the emulator. Reading the
+The chart sets these on every Airflow component (on the local cluster with the seeded emulator's ids). Reading the
 environment is free and deterministic, unlike Variables, Connections or AWS calls, which DAG files must
 never do at parse time.
 """

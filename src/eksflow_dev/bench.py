@@ -74,11 +74,20 @@ def demo_seconds() -> tuple[float, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-demo", action="store_true", help="skip the demo wall time")
-    parser.add_argument("--skip-aws", action="store_true", help="skip pod-time, memory and fan-out (~15 min)")
-    parser.add_argument("--scales", default="10,60", help="emulated AWS job seconds, low,high (default 10,60)")
+    parser.add_argument(
+        "--skip-aws",
+        action="store_true",
+        help="skip pod-time, memory and fan-out (the chart on the local cluster: ~50 min on 2 cores)",
+    )
+    parser.add_argument(
+        "--scales",
+        default="10,60",
+        help="emulated AWS job seconds, low,high (default 10,60; an emulated ECS task takes at least 4 status reads, "
+        "~8 s at the local 2 s poll, so a lower low does not shorten it)",
+    )
     parser.add_argument("--partitions", type=int, default=8, help="data pipeline partitions in the pod-time runs")
     parser.add_argument("--fan-out", default="10,200", help="partition counts of the fan-out runs ('' to skip)")
-    parser.add_argument("--skip-pod-time", action="store_true", help="skip pod-time and memory (~12 min)")
+    parser.add_argument("--skip-pod-time", action="store_true", help="skip pod-time and memory (~30 min)")
     parser.add_argument(
         "--ecs-pool-slots",
         type=int,

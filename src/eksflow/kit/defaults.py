@@ -9,8 +9,8 @@ from typing import Any
 from eksflow.kit.pod_override import check_executor_config
 from eksflow.roles import DEFAULT_ROLE, TaskRole, get_role
 
-# Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local stack
-# shortens the first delay with EKSFLOW_RETRY_DELAY_SECONDS so a failing demo fails fast.
+# Airflow retries: 3 tries after the first, 1 min -> 2 min -> 4 min (capped at 15 min). The local cluster
+# (values-local.yaml) shortens the first delay with EKSFLOW_RETRY_DELAY_SECONDS so a failing demo fails fast.
 RETRIES = 3
 RETRY_DELAY = timedelta(seconds=int(os.environ.get("EKSFLOW_RETRY_DELAY_SECONDS", "60")))
 RETRY_BACKOFF_MULTIPLIER = 2.0
@@ -20,7 +20,7 @@ MAX_RETRY_DELAY = timedelta(minutes=15)
 BOTOCORE_CONFIG: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 
 # Deferred waits poll AWS this often (seconds). A SageMaker/ECS status call every 30 s is well
-# below the describe rate limits even with hundreds of tasks waiting. The local stack polls faster.
+# below the describe rate limits even with hundreds of tasks waiting. The local cluster polls faster.
 WAITER_DELAY_SECONDS = int(os.environ.get("EKSFLOW_WAITER_DELAY_SECONDS", "30"))
 
 

@@ -2,7 +2,7 @@
 pipelines need. Run as ``python -m eksflow_dev.emulator --port N`` (binds 127.0.0.1 unless ``--host`` says
 otherwise, e.g. inside the kind cluster's emulator pod).
 
-One module per concern, each patch small and documented in docs/local-stack.md:
+One module per concern, each patch small and documented in docs/emulator.md:
 - ``server``: the moto server entry; requests are served one at a time (moto's backends are not thread-safe),
   behind the control API of ``control`` (job seconds, fault windows, call counts); ``apply_patches`` wires
   the rest;

@@ -1,5 +1,6 @@
-"""A small client for the local Airflow REST API (v2). The local stack uses the simple auth manager in
-all-admins mode, so requests need no token; it binds 127.0.0.1 only."""
+"""A small client for the local Airflow REST API (v2). The chart on the local cluster uses the simple auth manager
+in all-admins mode (values-local.yaml), so requests need no token; the API is reached through a port-forward
+on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-
-TERMINAL_RUN_STATES = {"success", "failed"}
 
 
 class AirflowApi:
@@ -48,14 +47,6 @@ class AirflowApi:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"DAGs {sorted(dag_ids - self.dag_ids())} not parsed after {timeout:.0f}s")
-
-    def set_pool(self, name: str, slots: int, description: str, *, include_deferred: bool) -> None:
-        """Create the pool, or set it to these values (what `airflow pools set` does, over the API)."""
-        settings = {"slots": slots, "description": description, "include_deferred": include_deferred}
-        if name in {pool["name"] for pool in self.request("GET", "/pools?limit=1000")["pools"]}:
-            self.request("PATCH", f"/pools/{urllib.request.quote(name, safe='')}", settings)
-        else:
-            self.request("POST", "/pools", {"name": name, **settings})
 
     def pool(self, name: str) -> dict:
         return self.request("GET", f"/pools/{urllib.request.quote(name, safe='')}")

@@ -1,4 +1,4 @@
-"""``make demo``: run the three reference pipelines end to end on the local stack, in order
+"""``make demo``: run the three reference pipelines end to end on the local cluster, in order
 (data -> ML via the Asset -> housekeeping), then print a summary table and stop everything."""
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def demo(stack, *, progress=print) -> DemoResult:
         progress(f"demo failed; component logs are in {stack.log_dir}")
         raise
     finally:
-        progress("stopping the local stack")
+        progress("stopping the local cluster")
         stack.stop()
         signal.signal(signal.SIGTERM, previous)
     result.seconds = time.monotonic() - started

@@ -220,14 +220,15 @@ def tools() -> dict[str, str]:
     return {name: str(path) for name, path in found.items()}
 
 
-def memory_cgroup_base(parent: str) -> Path | None:
-    """<memory hierarchy>/<this process's memory cgroup>/<parent>, or None without a cgroup v1 memory controller.
+def memory_cgroup_base(parent: str, pid: int | str = "self") -> Path | None:
+    """<memory hierarchy>/<the memory cgroup of process `pid` (default: this one)>/<parent>, or None without a
+    cgroup v1 memory controller. Each container's cgroup is a directory `<container name>-<12 hex>` in it.
 
     Nested under our own cgroup so that the containers stay inside whatever limits the node itself runs in."""
     if not (MEMORY_CGROUP_ROOT / "cgroup.procs").exists():
         return None
     own = "/"
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
             own = path
