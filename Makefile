@@ -91,7 +91,7 @@ lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check src dags tests
 	$(BIN)/ruff format --check src dags tests
 
-bench: $(STAMP) ## benchmarks: DAG parse time, demo wall time, worker pod-time slope, polling cost, task memory, fan-out
+bench: $(STAMP) $(HELM_DEP) system-deps ## benchmarks: DAG parse time, demo wall time, worker pod-time slope, polling cost, task memory, fan-out
 	$(BIN)/python -m eksflow_dev.bench
 
 lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, all platforms)
