@@ -37,6 +37,7 @@ REQUIRED_SETS = (
     "auth.aws.samlMetadataUrl=https://portal.sso.eu-west-1.amazonaws.com/saml/metadata/TEST",
     "auth.aws.avpPolicyStoreId=PSTEST",
     "auth.aws.baseUrl=https://airflow.example.com",
+    "networkPolicy.databaseCidrs[0]=10.10.0.0/16",  # make chart-values sets the VPC's CIDR
 )
 
 

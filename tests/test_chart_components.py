@@ -233,7 +233,7 @@ def test_the_triggerer_serves_the_live_logs_of_deferred_tasks_to_the_api_server(
     pod = deployments(docs)["triggerer"]["spec"]["template"]["spec"]
     triggerer, server = pod["containers"][0], next(c for c in pod["containers"] if c["name"] == "trigger-log-server")
     assert "--skip-serve-logs" in triggerer["args"]
-    assert 'serve_logs(port=conf.getint("logging", "trigger_log_server_port"))' in server["args"][2]
+    assert 'serve_logs(port=conf.getint("logging", "trigger_log_server_port"))' in server["command"][2]
     assert {"name": "trigger-logs", "containerPort": 8794} in server["ports"]
     logs = [m for m in triggerer["volumeMounts"] if m["name"] == "logs"]
     assert logs and logs == [m for m in server["volumeMounts"] if m["name"] == "logs"]

@@ -116,6 +116,15 @@ def test_the_worker_pods_and_hooks_without_airflow_get_no_secret():
     assert not _secret_variables(_containers(docs)["secrets-bootstrap/bootstrap"])
 
 
+def test_platform_containers_without_the_database_bypass_the_entrypoints_database_wait(containers):
+    """The image's entrypoint runs `airflow db check` (20 tries) before args; without a DB URL Airflow checks a
+    SQLite file on a read-only root and the container never starts: such containers set `command`."""
+    for name, container in containers.items():
+        if container["image"].startswith("eksflow") and DB not in _secret_variables(container):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            assert "command" in container or env.get("CONNECTION_CHECK_MAX_COUNT") == "0", name
+
+
 def test_the_bootstrap_creates_every_key_the_components_read(containers):
     """One home for the key names: the keys referenced by the components are the ones the hook generates."""
     script = containers["secrets-bootstrap/bootstrap"]["args"][0]
@@ -391,7 +400,7 @@ def test_the_trigger_log_server_serves_the_api_server_and_nobody_without_the_key
     log = platform.home / "logs" / relative
     log.parent.mkdir(parents=True)
     log.write_text("deferred and waiting\n")
-    argv = [sys.executable, *platform.containers["triggerer/trigger-log-server"]["args"][1:]]
+    argv = [sys.executable, *platform.containers["triggerer/trigger-log-server"]["command"][1:]]
     platform.base["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(port)  # a free port on this machine
     try:
         platform.start("triggerer/trigger-log-server", argv)

@@ -23,6 +23,7 @@ def _outputs(**overrides) -> dict:
         "task_role_arns": {name: ARN + role.iam_role_name("prod") for name, role in ROLES.items()},
         "control_plane_role_arns": {c.name: ARN + c.name for c in CONTROL_PLANE},
         "log_bucket": "eksflow-prod-logs",
+        "vpc_cidr": "10.20.0.0/16",
         "db_secret_arn": "arn:aws:secretsmanager:eu-central-1:210987654321:secret:rds!db-1",
         **overrides,
     }

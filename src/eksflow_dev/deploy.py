@@ -145,6 +145,9 @@ class Deploy:
             ["kubectl", "apply", "--server-side", "--field-manager", "eksflow-deploy", "--force-conflicts", "-f", "-"],
             stdin=json.dumps(manifest),
         )
+        # A Secret an earlier deploy applied client-side still carries the old copy: drop it (a no-op otherwise).
+        annotation = "kubectl.kubernetes.io/last-applied-configuration-"
+        _run(["kubectl", "annotate", "secret", DB_SECRET, "--namespace", NAMESPACE, annotation])
 
 
 def namespace_manifest() -> str:

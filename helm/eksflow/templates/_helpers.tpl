@@ -306,7 +306,8 @@ shares the logs volume the triggerer writes to and listens on the triggerer pod'
 - name: trigger-log-server
   image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
-  args:
+  # command, not args: the image's entrypoint would first wait for a database this container has no URL for.
+  command:
     - python
     - -c
     - from airflow.configuration import conf; from airflow.utils.serve_logs import serve_logs; serve_logs(port=conf.getint("logging", "trigger_log_server_port"))
@@ -361,7 +362,7 @@ spec:
 {{- define "eksflow.gitSyncContainer" -}}
 {{- $g := .root.Values.gitSync -}}
 {{- if regexMatch "^https?://[^/]*@" $g.repo }}
-{{- fail "gitSync.repo carries credentials (user:token@host): they would be in the ConfigMap and every pod spec; put them in a Secret and set gitSync.auth (type token or ssh, existingSecret)" }}
+{{- fail "gitSync.repo carries credentials (user:token@host): they would be in the ConfigMap and every pod spec; put them in a Secret and set gitSync.auth (type https or ssh, existingSecret)" }}
 {{- end }}
 - name: {{ ternary "git-sync-init" "git-sync" .oneTime }}
   image: {{ printf "%s:%s" $g.image.repository $g.image.tag }}

@@ -12,6 +12,7 @@ from eksflow.platform import CONTROL_PLANE, bucket_names
 from eksflow.roles import ROLES
 from eksflow_dev.chartvalues import chart_values
 from eksflow_dev.cluster.node.image import PLATFORM_REFS
+from eksflow_dev.cluster.node.network import POD_CIDR
 from eksflow_dev.emulator.seed import ACCOUNT_ID
 
 ENV = "local"
@@ -30,6 +31,7 @@ def terraform_outputs(region: str) -> dict[str, Any]:
         "task_role_arns": {role.name: _role_arn(role.iam_role_name(ENV)) for role in ROLES.values()},
         "control_plane_role_arns": {c.name: _role_arn(c.iam_role_name(ENV)) for c in CONTROL_PLANE},
         "log_bucket": bucket_names(ENV)["logs"],
+        "vpc_cidr": POD_CIDR,  # the local cluster's pod network: PostgreSQL and the dependencies are reached there
     }
 
 

@@ -69,3 +69,13 @@ output "alarm_topic_arn" {
   description = "SNS topic of the CloudWatch alarms (subscribe on-call to it)."
   value       = module.alarms.topic_arn
 }
+
+output "vpc_cidr" {
+  description = "chart: networkPolicy.databaseCidrs and apiServerIngressFrom (the load balancer reaches pod IPs in the VPC)"
+  value       = module.network.vpc_cidr
+}
+
+output "vpc_cidr" {
+  description = "chart: networkPolicy.databaseCidrs and apiServerIngressFrom (the load balancer reaches pod IPs in the VPC)"
+  value       = module.network.vpc_cidr
+}
