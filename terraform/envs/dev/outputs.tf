@@ -74,8 +74,3 @@ output "vpc_cidr" {
   description = "chart: networkPolicy.databaseCidrs and apiServerIngressFrom (the load balancer reaches pod IPs in the VPC)"
   value       = module.network.vpc_cidr
 }
-
-output "vpc_cidr" {
-  description = "chart: networkPolicy.databaseCidrs and apiServerIngressFrom (the load balancer reaches pod IPs in the VPC)"
-  value       = module.network.vpc_cidr
-}
