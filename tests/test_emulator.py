@@ -272,3 +272,45 @@ def test_control_api_refuses_bad_input_naming_it(fresh_emulator):
     with pytest.raises(urllib.error.HTTPError) as refused:
         _control(fresh_emulator, "faults", json.dumps({"kind": "flood"}))
     assert refused.value.code == 400 and b"kind must be 'throttle' or 'unavailable'" in refused.value.read()
+
+
+def test_a_retried_invocation_gets_the_first_attempts_answer_instead_of_running_twice(fresh_emulator):
+    """Under load a client may give up on a queued request and retry it (same amz-sdk-invocation-id): the
+    Terraform AWS provider's retried CreateRole then failed with EntityAlreadyExists on what the first made."""
+    import urllib.parse
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def create_role(invocation: str, attempt: int) -> tuple[int, str]:
+        body = urllib.parse.urlencode(
+            {
+                "Action": "CreateRole",
+                "Version": "2010-05-08",
+                "RoleName": "eksflow-retried",
+                "AssumeRolePolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": []}),
+            }
+        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "amz-sdk-invocation-id": invocation,
+            "amz-sdk-request": f"attempt={attempt}; max=3",
+        }
+        signed = AWSRequest(method="POST", url=fresh_emulator.url + "/", data=body, headers=headers)
+        SigV4Auth(Credentials("testing", "testing"), "iam", "us-east-1").add_auth(signed)
+        request = urllib.request.Request(  # noqa: S310 - the local emulator
+            fresh_emulator.url + "/", data=body.encode(), headers=dict(signed.headers)
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local emulator
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    first = create_role("5f0e-invocation-1", 1)
+    assert first[0] == 200
+    assert create_role("5f0e-invocation-1", 2) == first  # the retry: the same answer, nothing made twice
+    again = create_role("5f0e-invocation-2", 1)  # a new invocation still runs, and fails as AWS would
+    assert again[0] == 409 and "EntityAlreadyExists" in again[1]

@@ -30,21 +30,45 @@ def configure_job_durations(seconds: float) -> None:
     )
 
 
+REPLAYED_ANSWERS = 5000  # the last answers kept for retried invocations
+
+
 def serialize_requests() -> None:
     """One request at a time, behind the control API, fault windows and call counts of ``control``.
     moto's server is threaded but its backends are not thread-safe; twice in about
     ten Terraform applies/destroys (many calls in parallel) a security group lost a rule (a default egress
     rule right after create, an ingress rule before destroy). Each request takes milliseconds."""
+    import collections
     import threading
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     lock = threading.Lock()
     original = DomainDispatcherApplication.__call__
+    answered: collections.OrderedDict[str, tuple] = collections.OrderedDict()
 
     def __call__(self, environ, start_response):
+        # A retry of an invocation already answered (the client gave up waiting while requests queued here) gets
+        # that answer again instead of running a second time: a retried CreateRole would fail on what the first
+        # attempt created. AWS SDKs send one amz-sdk-invocation-id for every attempt of an operation.
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
         with lock:
-            return original(self, environ, start_response)
+            if invocation and invocation in answered:
+                status, headers, body = answered[invocation]
+                start_response(status, headers)
+                return [body]
+            captured = {}
+
+            def capture(status, headers, exc_info=None):
+                captured.update(status=status, headers=headers)
+                return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+            body = b"".join(original(self, environ, capture))
+            if invocation and captured["status"].startswith("2"):  # a failure is retried for real
+                answered[invocation] = (captured["status"], captured["headers"], body)
+                while len(answered) > REPLAYED_ANSWERS:
+                    answered.popitem(last=False)
+            return [body]
 
     DomainDispatcherApplication.__call__ = middleware(__call__, configure_job_durations)
 
