@@ -111,9 +111,13 @@ def _training_jobs(stack, prefix: str) -> list[dict]:
 
 
 def _log(stack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    """A finished try's log, read back from S3 by the api-server. The worker uploads it as its pod ends, which
+    can be a moment after the scheduler saw the task finish: until then the api-server finds no remote log."""
     quoted = urllib.parse.quote(run_id, safe="")
     path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
-    return json.dumps(stack.api.request("GET", path))
+    return _wait_for(
+        lambda: "s3://" in (text := json.dumps(stack.api.request("GET", path))) and text, 120, "the log in S3"
+    )
 
 
 def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_the_one_job(stack, job_seconds):
