@@ -191,6 +191,18 @@ class Store:
             change(obj)
             return self.update(resource, obj, status_only=status_only, check_rv=False)
 
+    def _mark_deleting(self, key, resource: Resource, current: dict, grace_seconds: int | None) -> dict:
+        """Store and announce (MODIFIED) the object with its deletionTimestamp (and grace period, when given)."""
+        new = copy.deepcopy(current)
+        new["metadata"]["deletionTimestamp"] = now()
+        if grace_seconds is not None:
+            new["metadata"]["deletionGracePeriodSeconds"] = grace_seconds
+        self._rv += 1
+        new["metadata"]["resourceVersion"] = str(self._rv)
+        self._objects[key] = new
+        self._emit("MODIFIED", resource, new, current)
+        return new
+
     def delete(
         self, resource: Resource, namespace: str, name: str, *, grace_seconds: int | None = None, graceful: bool = False
     ) -> dict:
@@ -203,27 +215,13 @@ class Store:
             meta = current["metadata"]
             if (graceful and grace_seconds != 0) or meta.get("finalizers"):
                 if not meta.get("deletionTimestamp"):
-                    new = copy.deepcopy(current)
-                    new["metadata"]["deletionTimestamp"] = now()
-                    if grace_seconds is not None:
-                        new["metadata"]["deletionGracePeriodSeconds"] = grace_seconds
-                    self._rv += 1
-                    new["metadata"]["resourceVersion"] = str(self._rv)
-                    self._objects[key] = new
-                    self._emit("MODIFIED", resource, new, current)
-                    return copy.deepcopy(new)
+                    return copy.deepcopy(self._mark_deleting(key, resource, current, grace_seconds))
                 if not (grace_seconds == 0 and not meta.get("finalizers")):
                     return copy.deepcopy(current)
             if graceful and not meta.get("deletionTimestamp"):
                 # Forced (grace 0): kube-apiserver still records the deletion before removing the pod, so watchers
                 # see MODIFIED then DELETED, both with deletionTimestamp and grace 0.
-                marked = copy.deepcopy(current)
-                marked["metadata"].update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
-                self._rv += 1
-                marked["metadata"]["resourceVersion"] = str(self._rv)
-                self._objects[key] = marked
-                self._emit("MODIFIED", resource, marked, current)
-                current = marked
+                current = self._mark_deleting(key, resource, current, 0)
             del self._objects[key]
             self._rv += 1
             gone = copy.deepcopy(current)
