@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from eksflow_dev.cluster.client import Client, ClientError
+from tests.helm import rendered_templates
 from tests.support.cluster import audit, chart_render, client_as, control_plane, kubectl
 
 NAMESPACE = "eksflow"
@@ -29,8 +30,7 @@ def _chart_objects(kinds: set[str], *sets: str) -> list[dict]:
 
 
 def _worker_pod(name: str) -> dict:
-    (templates,) = [d for d in _chart_objects({"ConfigMap"}) if d["metadata"]["name"].endswith("pod-templates")]
-    pod = yaml.safe_load(templates["data"]["default.yaml"])
+    pod = rendered_templates(_chart_objects({"ConfigMap"}))["default.yaml"]
     pod["metadata"]["name"] = name
     return pod
 

