@@ -64,11 +64,14 @@ system-deps: ## install the Debian packages the local cluster needs (dumb-init) 
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dumb-init >/dev/null; \
 	  else echo "the local cluster needs dumb-init and root: sudo apt-get install dumb-init"; exit 2; fi; }
 
-demo: $(STAMP) $(HELM_DEP) system-deps ## install the chart on the local cluster, run the reference pipelines end to end, stop
-	$(BIN)/eksflow demo
+# IAM=1: the roles made by terraform/modules/irsa on the emulator, IAM enforced (needs terraform). Checked by make.
+IAM_FLAG = $(if $(or $(filter-out 0 1,$(IAM)),$(word 2,$(IAM))),$(error IAM='$(IAM)': use IAM=1 or leave it unset))$(if $(filter 1,$(IAM)),--iam)
 
-up: $(STAMP) $(HELM_DEP) system-deps ## the chart on the local cluster, kept running (Airflow UI, kubectl) until make down
-	$(BIN)/eksflow up
+demo: $(STAMP) $(HELM_DEP) system-deps ## install the chart on the local cluster, run the reference pipelines end to end, stop (IAM=1: enforced)
+	$(BIN)/eksflow demo $(IAM_FLAG)
+
+up: $(STAMP) $(HELM_DEP) system-deps ## the chart on the local cluster, kept running (Airflow UI, kubectl) until make down (IAM=1: enforced)
+	$(BIN)/eksflow up $(IAM_FLAG)
 
 down: $(STAMP) ## stop the stack started by `make up`
 	$(BIN)/eksflow down

@@ -199,12 +199,13 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
 
 # The suites marked `cluster` share one installation of the chart on the local cluster (`make test` runs them in
 # one process after the others); the fault suite's DAGs are delivered by git-sync with the reference DAGs.
-FAULT_DAGS = (REPO / "tests" / "resilience_dags" / "resilience_jobs.py",)
+CLUSTER_TEST_DAGS = tuple(sorted((REPO / "tests" / "cluster_dags").glob("*.py")))
 
 
 @pytest.fixture(scope="session")
 def local_platform(tmp_path_factory):
-    """The chart on the local cluster, with the reference DAGs and tests/resilience_dags/ (tests/support/cluster.py)."""
+    """The chart on the local cluster (tests/support/cluster.py) with IAM enforced under the roles Terraform's
+    module makes, serving the reference DAGs and tests/cluster_dags/."""
     from tests.support.cluster import platform_on_cluster
 
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -212,7 +213,7 @@ def local_platform(tmp_path_factory):
             "the suites marked `cluster` share one local cluster and run in one process: run them without -n "
             '(pytest -m cluster), the others with -n (pytest -n 3 -m "not cluster")'
         )
-    with platform_on_cluster(tmp_path_factory.mktemp("local-cluster"), FAULT_DAGS) as stack:
+    with platform_on_cluster(tmp_path_factory.mktemp("local-cluster"), CLUSTER_TEST_DAGS, iam=True) as stack:
         yield stack
 
 

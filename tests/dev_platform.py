@@ -3,7 +3,7 @@ test session: test_terraform_apply.py checks what Terraform made, test_least_pri
 the roles it made; conftest.py schedules both files on the same xdist worker).
 
 The emulator starts without IAM enforcement. An admin identity is bootstrapped first (IAM user with
-AdministratorAccess and an access key) and Terraform applies with it; after the apply, the dev-named
+an Allow *:* policy and an access key) and Terraform applies with it; after the apply, the dev-named
 resources the DAGs use but Terraform does not own (ECS cluster and task definition, the SageMaker execution
 role, EC2 instances, endpoints) are seeded. Enforcement is switched on only around the least-privilege
 suite (``enforcement(...)``), because moto rejects some EKS request signatures under enforcement. At the end
@@ -22,7 +22,7 @@ import boto3
 
 from eksflow_dev.chartvalues import output_values
 from eksflow_dev.chartvalues import render as render_chart_values
-from eksflow_dev.emulator.control import set_iam_enforcement
+from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
 from eksflow_dev.emulator.seed import SeedResult, seed
 from tests.conftest import REGION, running_emulator
 from tests.terraform_cli import cli_env, terraform
@@ -77,13 +77,6 @@ class DevPlatform:
             set_iam_enforcement(self.url, False)
 
 
-def _bootstrap_admin(emulator) -> dict[str, str]:
-    iam = emulator.client("iam")
-    iam.create_user(UserName=ADMIN_USER)
-    iam.attach_user_policy(UserName=ADMIN_USER, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    return iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
-
-
 def _empty_buckets(platform: DevPlatform) -> None:
     s3 = platform.client("s3")
     for bucket in platform.outputs["bucket_names"].values():
@@ -103,7 +96,7 @@ def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
     # loading them costs every emulator reset ~2.5 s, so only this emulator loads them.
     managed_policies = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     with running_emulator(tmp / "emulator", managed_policies, seeded=False) as emulator:
-        admin = _bootstrap_admin(emulator)
+        admin = bootstrap_admin(emulator.url, ADMIN_USER, REGION)
         (work / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
         (work / "provider_override.tf").write_text(
             _provider_override(emulator.url, admin["AccessKeyId"], admin["SecretAccessKey"])

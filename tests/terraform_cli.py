@@ -1,56 +1,22 @@
-"""Run the real terraform, from the local provider mirror when the machine has one."""
+"""The real terraform for the tests (eksflow_dev.terraform_cli), skipped with the reason when it is missing."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
+from eksflow_dev import terraform_cli
+from eksflow_dev.terraform_cli import cli_env, provider_mirror
 from tests.tools import find_tool
 
-MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
+__all__ = ["cli_env", "provider_mirror", "terraform", "terraform_binary"]
 
 
 def terraform_binary() -> str:
-    return find_tool("terraform", shutil.which("terraform"), hint="install Terraform >= 1.6 to run the Terraform tests")
-
-
-def provider_mirror() -> str | None:
-    for candidate in (os.environ.get("EKSFLOW_TF_MIRROR"), *MIRROR_CANDIDATES):
-        if candidate and (Path(candidate) / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return candidate
-    return None
-
-
-def cli_env(tmp: Path) -> dict[str, str]:
-    """Environment for terraform: a CLI config using the filesystem mirror if there is one (offline),
-    a shared plugin cache, and no real AWS credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
-    cache = tmp / "plugin-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    config = tmp / "terraformrc"
-    mirror = provider_mirror()
-    body = f'plugin_cache_dir = "{cache}"\n'
-    if mirror:
-        body += (
-            "provider_installation {\n"
-            f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
-            '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
-            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
-        )
-    config.write_text(body)
-    env.update({"TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
-    env.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-    )
-    return env
+    return find_tool("terraform", terraform_cli.find_terraform(), hint=terraform_cli.INSTALL_HINT)
 
 
 def terraform(*args: str, cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 600):
-    result = subprocess.run(
-        [terraform_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"terraform {' '.join(args)} in {cwd} failed:\n{result.stdout[-3000:]}\n{result.stderr}")
-    return result
+    try:
+        return terraform_cli.run(terraform_binary(), *args, cwd=cwd, env=env, check=check, timeout=timeout)
+    except RuntimeError as failed:
+        raise AssertionError(str(failed)) from None

@@ -46,6 +46,15 @@ def test_dags_import_with_the_network_closed():
     assert set(report["dag_ids"]) == REFERENCE_DAGS
 
 
+def test_the_cluster_suites_own_dags_import_with_the_network_closed():
+    """tests/cluster_dags/ reach the local cluster by git-sync; an import error there would stop the cluster
+    suite only after the cluster started."""
+    report = parse_offline(REPO / "tests" / "cluster_dags")
+    assert report["import_errors"] == {}
+    assert report["connect_attempts"] == []
+    assert report["dag_ids"]
+
+
 def test_the_offline_guard_does_catch_parse_time_network_access(tmp_path):
     (tmp_path / "bad_dag.py").write_text(
         "import boto3\n"

@@ -17,10 +17,19 @@ from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names
 from eksflow.roles import ROLES
 from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
 from eksflow_dev.emulator.control import control
-from eksflow_dev.emulator.seed import emulator_client
-from eksflow_dev.local.demo import DATA_DAG, HOUSEKEEPING_DAG, ML_DAG, summary_table
+from eksflow_dev.local.demo import DATA_DAG, DEMO_CONF, HOUSEKEEPING_DAG, ML_DAG, summary_table
 from eksflow_dev.local.runs import wait_for_run
 from tests.support.cluster import audit, kubectl
+from tests.support.effects import (
+    HOUSEKEEPING_ACTED,
+    assert_endpoint_deployed,
+    curated_keys,
+    endpoint_names,
+    expected_housekeeping_actions,
+    housekeeping_report,
+    instance_states,
+    partition_markers,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 RELEASE = "eksflow"
@@ -85,6 +94,19 @@ def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(local_p
     assert "ecs" in logs.lower()
 
 
+def test_the_reference_pipelines_leave_exactly_their_intended_effects_in_aws(local_platform, reference_pipelines):
+    """As test_dags_e2e.py expects of `airflow dags test` runs, here through the chart with IAM enforced."""
+    assert reference_pipelines.ok, summary_table(reference_pipelines)
+    client, seeded = local_platform.aws_client, local_platform.seeded
+    conf = DEMO_CONF[DATA_DAG]
+    assert partition_markers(conf["day"], conf["partitions"]) <= curated_keys(client)
+    assert_endpoint_deployed(client)
+    assert instance_states(client, seeded) == HOUSEKEEPING_ACTED
+    assert not {"eksflow-local-idle"} & endpoint_names(client)
+    assert {"eksflow-local-in-use", "eksflow-local-unmanaged"} <= endpoint_names(client)
+    assert housekeeping_report(client)["actions"] == expected_housekeeping_actions(seeded)
+
+
 def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(local_platform, reference_pipelines):
     """No keys anywhere: the pod identity webhook gives each pod its service account's IRSA role and token,
     the emulator's STS exchanges the token for that role's credentials (as on EKS)."""
@@ -111,7 +133,7 @@ def test_every_pod_calls_aws_with_its_own_roles_web_identity_credentials(local_p
 def test_task_logs_land_in_s3_and_the_api_server_reads_them_back_from_there(local_platform, reference_pipelines):
     run_id = reference_pipelines.runs[DATA_DAG]["dag_run_id"]
     bucket = bucket_names(ENV)["logs"]
-    listed = emulator_client(local_platform.emulator_url, "s3").list_objects_v2(
+    listed = local_platform.aws_client("s3").list_objects_v2(
         Bucket=bucket, Prefix=f"task-logs/dag_id={DATA_DAG}/run_id={run_id}/"
     )
     keys = [o["Key"] for o in listed.get("Contents", [])]

@@ -2,27 +2,24 @@
 pods, PostgreSQL, the emulator): AWS jobs that take time (the emulator's job seconds), a worker pod lost
 mid-job, the triggerer pod lost while tasks are deferred, a throttling window, and AWS jobs that fail.
 
-The reference DAGs run as they are; tests/resilience_dags/ adds DAGs built with the same kit helpers for what
-the reference DAGs cannot show (a polling worker to lose, jobs that fail); git-sync delivers them with the
-reference DAGs (the shared `platform` fixture). Housekeeping sparing in-use endpoints is covered in
-test_dags_e2e.py.
+The reference DAGs run as they are; tests/cluster_dags/resilience_jobs.py adds DAGs built with the same kit
+helpers for what the reference DAGs cannot show (a polling worker to lose, jobs that fail); git-sync delivers
+them with the reference DAGs (the shared `local_platform` fixture, IAM enforced).
+Housekeeping sparing in-use endpoints is covered in test_dags_e2e.py.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import urllib.parse
 
 import pytest
 
 from eksflow.platform import NAMESPACE, bucket_names
 from eksflow_dev.cluster.platform_values import ENV
 from eksflow_dev.emulator.control import control
-from eksflow_dev.emulator.seed import emulator_client
 from eksflow_dev.local.demo import DATA_DAG, ML_DAG
 from eksflow_dev.local.runs import wait_for_run
-from tests.support.cluster import kubectl
+from tests.support.cluster import finished_try_log, kubectl, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -37,7 +34,7 @@ def _control(stack, path: str, body: str | None = None) -> dict:
 @pytest.fixture(scope="module")
 def stack(local_platform):
     # The ML pipeline's input, so that every test here can run on its own.
-    s3 = emulator_client(local_platform.emulator_url, "s3")
+    s3 = local_platform.aws_client("s3")
     s3.put_object(Bucket=bucket_names(ENV)["data"], Key="curated/_SUCCESS", Body=b"")
     local_platform.api.wait_for_dags({ML_DAG, DATA_DAG, *FAULT_DAGS}, timeout=180)
     return local_platform
@@ -60,7 +57,7 @@ def test_bad_params_are_refused_and_a_cleared_training_task_reattaches_to_its_jo
         with pytest.raises(RuntimeError, match=rf"HTTP 400: .*{field}"):
             stack.api.trigger(DATA_DAG, conf)
 
-    sagemaker = emulator_client(stack.emulator_url, "sagemaker")
+    sagemaker = stack.aws_client("sagemaker")
     jobs_before = sagemaker.list_training_jobs()["TrainingJobSummaries"]
     ml_run = reference_pipelines.runs[ML_DAG]["dag_run_id"]
     clear = {
@@ -95,39 +92,19 @@ def _ti(stack, dag_id: str, run_id: str, task_id: str) -> dict:
     return next(ti for ti in stack.api.task_instances(dag_id, run_id) if ti["task_id"] == task_id)
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise TimeoutError(f"{what} not within {timeout:.0f}s")
-
-
 def _training_jobs(stack, prefix: str) -> list[dict]:
-    jobs = emulator_client(stack.emulator_url, "sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    jobs = stack.aws_client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
     return [job for job in jobs if job["TrainingJobName"].startswith(prefix)]
-
-
-def _log(stack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-    """A finished try's log, read back from S3 by the api-server. The worker uploads it as its pod ends, which
-    can be a moment after the scheduler saw the task finish: until then the api-server finds no remote log."""
-    quoted = urllib.parse.quote(run_id, safe="")
-    path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
-    return _wait_for(
-        lambda: "s3://" in (text := json.dumps(stack.api.request("GET", path))) and text, 120, "the log in S3"
-    )
 
 
 def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_the_one_job(stack, job_seconds):
     job_seconds(45)  # usually still running when the retry starts
     dag_id = "resilience_polling_training"
     run_id = _trigger(stack, dag_id)
-    _wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
-    _wait_for(lambda: _ti(stack, dag_id, run_id, "train")["state"] == "running", 60, "train running")
+    wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
+    wait_for(lambda: _ti(stack, dag_id, run_id, "train")["state"] == "running", 60, "train running")
     selector = f"kubernetes_executor=True,dag_id={dag_id},task_id=train"
-    (pod,) = _wait_for(lambda: [p for p in _pods(stack, selector) if p["status"]["phase"] == "Running"], 60, "its pod")
+    (pod,) = wait_for(lambda: [p for p in _pods(stack, selector) if p["status"]["phase"] == "Running"], 60, "its pod")
     assert _training_jobs(stack, "eksflow-resilience-train")[0]["TrainingJobStatus"] == "InProgress"
     _lose_pod(stack, pod["metadata"]["name"])  # mid-job
 
@@ -138,7 +115,7 @@ def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_t
     assert job["TrainingJobStatus"] == "Completed"
     # Either way the retry adopted the one job: still running when it looked (re-attached) or finished already
     # (reused) — which one depends on how fast a busy machine starts the retry's pod.
-    log = _log(stack, dag_id, run_id, "train", 2)
+    log = finished_try_log(stack, dag_id, run_id, "train", 2)
     assert "Re-attaching to training job" in log or "already completed; reusing its result" in log, log[-3000:]
 
 
@@ -146,7 +123,7 @@ def test_the_triggerer_pod_lost_while_the_training_wait_is_deferred(stack, job_s
     job_seconds(30)
     before = {job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")}
     run_id = _trigger(stack, ML_DAG)
-    _wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
+    wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
     (triggerer,) = [
         p
         for p in _pods(stack, "app.kubernetes.io/component=triggerer")
@@ -167,7 +144,7 @@ def test_a_throttling_window_is_ridden_out(stack, job_seconds):
     _control(stack, "stats/reset", "")
     run_id = _trigger(stack, DATA_DAG, {"partitions": 3, "day": "2026-11-29"})
     # The window opens once the ECS tasks run: their waits, the merge step's RunTask and the output checks hit it.
-    _wait_for(
+    wait_for(
         lambda: any(
             ti["task_id"] == "transform_partition" and ti["state"] in {"running", "deferred"}
             for ti in stack.api.task_instances(DATA_DAG, run_id)
@@ -192,4 +169,4 @@ def test_failed_aws_jobs_fail_their_task_with_the_reason_and_nothing_downstream_
         job_task = "train" if "training" in dag_id else "transform"
         assert states == {job_task: "failed", "after": "upstream_failed"}
         ti = _ti(stack, dag_id, run_id, job_task)
-        assert reasons[dag_id] in _log(stack, dag_id, run_id, job_task, ti["try_number"])
+        assert reasons[dag_id] in finished_try_log(stack, dag_id, run_id, job_task, ti["try_number"])

@@ -87,11 +87,11 @@ def _cmd_pipelines(args) -> int:
     return 0 if result.ok else 1
 
 
-def _cluster_stack(state_dir: Path):
+def _cluster_stack(state_dir: Path, iam: bool):
     """The platform on the local cluster."""
     from eksflow_dev.cluster.stack import ClusterStack
 
-    return ClusterStack(state_dir)
+    return ClusterStack(state_dir, iam=iam)
 
 
 def _cmd_demo(args) -> int:
@@ -101,7 +101,7 @@ def _cmd_demo(args) -> int:
     state_dir = args.state_dir / "demo"
     reset_state(state_dir)
     try:
-        result = demo(_cluster_stack(state_dir))
+        result = demo(_cluster_stack(state_dir, args.iam))
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
@@ -121,7 +121,7 @@ def _cmd_up(args) -> int:
     state_dir = args.state_dir / "up"
     if stop_from_state(state_dir):
         print("stopped the previous local cluster")
-    stack = _cluster_stack(state_dir)
+    stack = _cluster_stack(state_dir, args.iam)
     try:
         stack.start()
         stack.api.wait_for_dags(REFERENCE_DAGS, timeout=180)
@@ -131,13 +131,21 @@ def _cmd_up(args) -> int:
     kubeconfig = stack.cluster.layout.kubeconfig
     print(
         f"\nAirflow UI: {stack.api_url}  (local simple auth manager, all users are admin: no login)\n"
-        f"AWS emulator: {stack.emulator_url}\n"
+        f"AWS emulator: {stack.emulator_url}" + (_iam_note(stack) if args.iam else "") + "\n"
         f"kubectl: export KUBECONFIG={kubeconfig}; kubectl -n eksflow get pods\n"
         f"DAGs are paused: unpause and trigger them in the UI. Edits under dags/ reach the cluster by git-sync.\n"
         f"Logs: {stack.log_dir}\n"
         "Stop with: make down"
     )
     return 0
+
+
+def _iam_note(stack) -> str:
+    keys = stack.admin_keys
+    return (
+        " (IAM enforced with the roles Terraform made; an administrator's keys for your shell:"
+        f" AWS_ACCESS_KEY_ID={keys['AccessKeyId']} AWS_SECRET_ACCESS_KEY={keys['SecretAccessKey']})"
+    )
 
 
 def _cmd_down(args) -> int:
@@ -191,9 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("demo", _cmd_demo, "install the chart on the local cluster, run the reference pipelines, then stop"),
         ("up", _cmd_up, "the chart on the local cluster, kept running (Airflow UI on 127.0.0.1)"),
-        ("down", _cmd_down, "stop the stack started by 'up'"),
     ):
-        sub.add_parser(name, help=text).set_defaults(func=func)
+        command = sub.add_parser(name, help=text)
+        command.add_argument(
+            "--iam",
+            action="store_true",
+            help="IAM enforced: the roles terraform/modules/irsa makes on the emulator (needs terraform)",
+        )
+        command.set_defaults(func=func)
+    sub.add_parser("down", help="stop the stack started by 'up'").set_defaults(func=_cmd_down)
     return parser
 
 

@@ -8,6 +8,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,15 +90,39 @@ def dags_worktree(root: Path, extra_dag_files: tuple[Path, ...] = ()) -> Path:
 
 
 @contextlib.contextmanager
-def platform_on_cluster(root: Path, extra_dag_files: tuple[Path, ...] = ()) -> Iterator[ClusterStack]:
+def platform_on_cluster(
+    root: Path, extra_dag_files: tuple[Path, ...] = (), *, iam: bool = False
+) -> Iterator[ClusterStack]:
     """The chart installed on the local cluster (--wait --rollback-on-failure), worker pods kept after success
-    so that kubectl finds them as the runbook does; stopped by PID on exit."""
+    so that kubectl finds them as the runbook does; `iam`: IAM enforced (ClusterStack.iam); stopped by PID."""
     require_cluster_prerequisites()
     keep = root / "keep-worker-pods.yaml"
     keep.write_text("airflow: {kubernetesExecutor: {deleteWorkerPodsOnSuccess: false}}\n")
-    stack = ClusterStack(root / "stack", dags_worktree=dags_worktree(root, extra_dag_files), extra_values=[keep])
+    worktree = dags_worktree(root, extra_dag_files)
+    stack = ClusterStack(root / "stack", dags_worktree=worktree, extra_values=[keep], iam=iam)
     try:
         stack.start(progress=lambda _: None)
         yield stack
     finally:
         stack.stop()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """The first truthy value of `predicate`, polled; TimeoutError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not within {timeout:.0f}s")
+
+
+def finished_try_log(stack: ClusterStack, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    """A finished try's log, read back from S3 by the api-server. The worker uploads it as its pod ends, which
+    can be a moment after the scheduler saw the task finish: until then the api-server finds no remote log."""
+    quoted = urllib.parse.quote(run_id, safe="")
+    path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+    return wait_for(
+        lambda: "s3://" in (text := json.dumps(stack.api.request("GET", path))) and text, 120, "the log in S3"
+    )

@@ -13,12 +13,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
+
 from eksflow.platform import NAMESPACE
-from eksflow_dev.cluster import postgres
+from eksflow_dev.cluster import iam_roles, postgres
 from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
 from eksflow_dev.cluster.platform_values import ENV, values_layer
 from eksflow_dev.deploy import DB_SECRET, RELEASE
-from eksflow_dev.emulator.seed import SeedResult, seed
+from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
+from eksflow_dev.emulator.seed import EMULATOR_KEYS, SeedResult, seed
 from eksflow_dev.kind import seeded_values
 from eksflow_dev.local import processes
 from eksflow_dev.local.api import AirflowApi
@@ -29,6 +32,7 @@ LOCAL_VALUES = CHART / "values-local.yaml"
 DEPS_NAMESPACE = "eksflow-local-deps"
 # In-cluster ports of the dependencies, as values-local.yaml names them.
 EMULATOR_PORT, DAGS_REPO_PORT, POSTGRES_PORT = 5000, 8000, 5432
+ADMIN_USER = "eksflow-local-admin"
 RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
 
@@ -47,11 +51,13 @@ class ClusterStack:
     dags_worktree: Path = REPO
     extra_values: list[Path] = field(default_factory=list)
     emulator_env: dict[str, str] = field(default_factory=dict)
+    iam: bool = False  # IAM enforced, with the roles terraform/modules/irsa makes (needs terraform)
     cluster: LocalCluster | None = None
     db: postgres.Postgres | None = None
     emulator_url: str = ""
     api_url: str = ""
     seeded: SeedResult | None = None
+    admin_keys: dict[str, str] = field(default_factory=lambda: dict(EMULATOR_KEYS))
     _managed: list[processes.Managed] = field(default_factory=list)
 
     @property
@@ -67,6 +73,15 @@ class ClusterStack:
     def api(self) -> AirflowApi:
         return AirflowApi(self.api_url)
 
+    def aws_client(self, service: str):
+        """A boto3 client of the emulator as an administrator (what an operator's shell has on AWS): with IAM
+        enforced the emulator's dummy keys are refused; pods have only their roles' web-identity sessions."""
+        return boto3.session.Session(
+            aws_access_key_id=self.admin_keys["AccessKeyId"],
+            aws_secret_access_key=self.admin_keys["SecretAccessKey"],
+            region_name=REGION,
+        ).client(service, endpoint_url=self.emulator_url)
+
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, progress=print) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +92,12 @@ class ClusterStack:
         self._start_emulator()
         dags_port = self._start_dags_repo()
         self.seeded = seed(self.emulator_url, REGION, ENV)
+        role_arns = None
+        if self.iam:
+            progress("IAM: terraform apply of terraform/modules/irsa to the emulator, then enforcement on")
+            role_arns = iam_roles.apply(self.state_dir / "terraform", self.emulator_url, self.seeded.settings_env)
+            self.admin_keys = bootstrap_admin(self.emulator_url, ADMIN_USER, REGION)
+            set_iam_enforcement(self.emulator_url, True)
         cluster = self.cluster
         cluster.ensure_namespace(DEPS_NAMESPACE)
         postgres_host = cluster.expose_host_port(DEPS_NAMESPACE, "postgres", POSTGRES_PORT, self.db.port)
@@ -86,7 +107,7 @@ class ClusterStack:
         cluster.expose_host_port(DEPS_NAMESPACE, "dags-repo", DAGS_REPO_PORT, dags_port)
         cluster.ensure_namespace(NAMESPACE, RESTRICTED)
         self._secret(DB_SECRET, {"connection": self.db.url_at(postgres_host, POSTGRES_PORT)})
-        self.platform_values.write_text(values_layer(REGION))
+        self.platform_values.write_text(values_layer(REGION, role_arns))
         layer = self.state_dir / "seeded-values.yaml"
         layer.write_text(seeded_values(self.seeded.settings_env))
         progress("helm upgrade --install (values-local.yaml) --wait --rollback-on-failure")
@@ -214,6 +235,7 @@ class ClusterStack:
         state = {
             "api_url": self.api_url,
             "emulator_url": self.emulator_url,
+            "iam_enforced": self.iam,
             "pids": pids,
             "kubeconfig": str(self.cluster.layout.kubeconfig),
             "postgres_root": str(self.db.root),

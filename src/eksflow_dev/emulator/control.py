@@ -176,3 +176,18 @@ def set_iam_enforcement(emulator_url: str, on: bool) -> None:
         method="POST",
     )
     urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
+
+
+ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def bootstrap_admin(emulator_url: str, user: str, region: str = "eu-west-1") -> dict[str, str]:
+    """An administrator's access key (IAM user, inline Allow *:*), made while IAM is not yet enforced: the
+    operator's side (Terraform, tests, the shell of `make up`) keeps full access once the emulator enforces IAM."""
+    from eksflow_dev.emulator.seed import emulator_client
+
+    iam = emulator_client(emulator_url, "iam", region)
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="administrator", PolicyDocument=json.dumps(ADMINISTRATOR))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}

@@ -23,6 +23,8 @@ from eksflow.settings import ENV_PREFIX
 
 ACCOUNT_ID = "123456789012"
 SAMPLE_INPUT_KEY = "raw/events/sample.csv"
+# The emulator's dummy keys: any key works while IAM is not enforced.
+EMULATOR_KEYS = {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
 
 
 @dataclass
@@ -37,8 +39,8 @@ class SeedResult:
 def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1", config=None):
     """A boto3 client for the local emulator (its fixed dummy keys); ``config``: a botocore Config."""
     return boto3.session.Session(
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy key
+        aws_access_key_id=EMULATOR_KEYS["AccessKeyId"],
+        aws_secret_access_key=EMULATOR_KEYS["SecretAccessKey"],
         region_name=region,
     ).client(service, endpoint_url=endpoint_url, config=config)
 
