@@ -231,3 +231,21 @@ def patch_bucket_policy_conditions() -> None:
         return IAMPolicy(self.policy.decode()).is_action_permitted(action, resource, None, condition_values)
 
     FakeBucket.get_permission = get_permission
+
+
+def patch_user_listing() -> None:
+    """moto's state dump (``/moto-api/data.json``) answered 500 once a User it still tracks is gone from its
+    backend (seen after a Terraform apply): the dump reads each user's ``group_list``, which then raises
+    NoSuchEntity. Such a user has no groups."""
+    from moto.iam.exceptions import NoSuchEntity
+    from moto.iam.models import User
+
+    listed = User.group_list.fget
+
+    def group_list(self) -> list[str]:
+        try:
+            return listed(self)
+        except NoSuchEntity:
+            return []
+
+    User.group_list = property(group_list)
