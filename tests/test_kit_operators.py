@@ -15,8 +15,9 @@ from airflow.providers.common.compat.sdk import AirflowException
 from eksflow import kit
 from eksflow.connections import local_connections
 from eksflow.kit.defaults import BOTOCORE_CONFIG, RETRIES
-from eksflow.kit.naming import SAGEMAKER_NAME_MAX, retry_name, stable_job_name
+from eksflow.kit.naming import SAGEMAKER_NAME_MAX, name_from_context, retry_name, stable_job_name
 from eksflow.roles import ROLES, role_for_pod_template
+from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.sagemaker import EMULATED_FAILURE_HYPERPARAMETER
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
@@ -155,6 +156,24 @@ def test_training_retry_reuses_the_job_of_the_earlier_try(sagemaker_conn):
     assert second["Training"]["TrainingJobName"] == first["Training"]["TrainingJobName"]
     training().execute(context(run_id="manual__2"))  # another DAG run trains anew
     assert len(job_names(sagemaker_conn)) == 2
+
+
+def test_a_retry_waiting_for_the_earlier_trys_running_job_reads_its_status_only(sagemaker_conn):
+    """The runner roles have no logs:* (terraform/modules/irsa): re-attached, the wait must not tail the job's
+    CloudWatch logs — under IAM (the fault suite on the local cluster) the retry failed with AccessDenied."""
+    operator = training()
+    name = name_from_context("churn-train", context())
+    control(sagemaker_conn.url, "job-seconds", "3")  # still InProgress when the retry re-attaches
+    try:
+        sagemaker_conn.client("sagemaker").create_training_job(**{**operator.config, "TrainingJobName": name})
+        control(sagemaker_conn.url, "stats/reset", "")
+        result = operator.execute(context())
+    finally:
+        control(sagemaker_conn.url, "job-seconds", "0")
+    assert result["Training"]["TrainingJobName"] == name
+    calls = control(sagemaker_conn.url, "stats")["calls"]
+    assert [call for call in calls if call.startswith("logs:")] == [], calls
+    assert calls.get("sagemaker:DescribeTrainingJob", 0) >= 2, calls
 
 
 def test_training_after_a_failed_job_starts_the_next_generation_with_the_reason_logged(sagemaker_conn):

@@ -111,14 +111,19 @@ class ReattachingTrainingOperator(SageMakerTrainingOperator):
                 method_name="execute_complete",
                 timeout=datetime.timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None,
             )
-        self.hook.check_training_status_with_log(
-            name,
-            self.hook.non_terminal_states,
-            self.hook.training_failed_states,
-            wait_for_completion=True,
-            check_interval=self.check_interval,
-            max_ingestion_time=self.max_ingestion_time,
-        )
+        if self.print_log:  # tails the job's CloudWatch logs: needs logs:* the runner roles do not have
+            self.hook.check_training_status_with_log(
+                name,
+                self.hook.non_terminal_states,
+                self.hook.training_failed_states,
+                wait_for_completion=True,
+                check_interval=self.check_interval,
+                max_ingestion_time=self.max_ingestion_time,
+            )
+        else:  # as the provider waits for a job it started with print_log off: DescribeTrainingJob only
+            self.hook.check_status(
+                name, "TrainingJobStatus", self.hook.describe_training_job, self.check_interval, self.max_ingestion_time
+            )
         return self.serialize_result(name)
 
 
