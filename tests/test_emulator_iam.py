@@ -1,8 +1,9 @@
 """IAM enforcement in the emulator along the IRSA path: an unsigned AssumeRoleWithWebIdentity (as a pod's SDK
-sends it) returns the role's session, and that session is held to the role's policy — allowed calls pass,
-anything else is denied naming the action; statements scoped to resources (SageMaker names, EC2 instances)
-and the implicit iam:PassRole are checked per request, as AWS does. Runs its own emulator: enforcement stays
-on once switched on."""
+sends it) returns the role's session only if the role's trust policy admits the token's service account,
+issuer (an existing OIDC provider) and audience; that session is held to the role's policy — allowed calls
+pass, anything else is denied naming the action; statements scoped to resources (SageMaker names, EC2
+instances) and the implicit iam:PassRole are checked per request, as AWS does. Runs its own emulator:
+enforcement stays on once switched on."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from eksflow.roles import ROLES
 from eksflow_dev.emulator.control import set_iam_enforcement
 from tests.conftest import REGION, running_emulator
 from tests.probes import web_identity_session
+from tests.support.web_identity import irsa_trust_policy, service_account_token
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/EKSFLOWTEST"
-SUBJECT = "system:serviceaccount:eksflow:eksflow-task-default"
+UNREGISTERED_ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/NOPROVIDER"  # no IAM OIDC provider for it
+SERVICE_ACCOUNT = ROLES["default"].service_account
+OTHER_SERVICE_ACCOUNT = ROLES["ecs-runner"].service_account
 ACCOUNT = "123456789012"
+OTHER_ROLE, UNREGISTERED_ROLE = "eksflow-test-task-ecs-runner", "eksflow-test-unregistered-issuer"
 SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 
 
@@ -28,18 +34,15 @@ def enforced(tmp_path_factory):
         provider = iam.create_open_id_connect_provider(
             Url=f"https://{ISSUER}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["9" * 40]
         )["OpenIDConnectProviderArn"]
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": provider},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {"StringEquals": {f"{ISSUER}:sub": SUBJECT}},
-                }
-            ],
+        unregistered = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{UNREGISTERED_ISSUER}"
+        trusts = {  # as terraform/modules/irsa writes them
+            "eksflow-test-task-default": irsa_trust_policy(provider, SERVICE_ACCOUNT),
+            OTHER_ROLE: irsa_trust_policy(provider, OTHER_SERVICE_ACCOUNT),
+            UNREGISTERED_ROLE: irsa_trust_policy(unregistered, SERVICE_ACCOUNT),
         }
-        role = iam.create_role(RoleName="eksflow-test-task-default", AssumeRolePolicyDocument=json.dumps(trust))
+        for name, trust in trusts.items():
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        role = iam.get_role(RoleName="eksflow-test-task-default")
         s3.create_bucket(Bucket="eksflow-test-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
         policy = {
             "Version": "2012-10-17",
@@ -65,8 +68,12 @@ def enforced(tmp_path_factory):
         yield emulator, role["Role"]["Arn"], instances
 
 
-def _session(url: str, role_arn: str):
-    return web_identity_session(url, REGION, role_arn, "a-projected-service-account-token", session_name="pod")
+def _token(service_account: str = SERVICE_ACCOUNT, issuer: str = ISSUER, **claims) -> str:
+    return service_account_token(f"https://{issuer}", service_account, **claims)
+
+
+def _session(url: str, role_arn: str, token: str | None = None):
+    return web_identity_session(url, REGION, role_arn, token or _token(), session_name="pod")
 
 
 def test_unsigned_web_identity_exchange_returns_the_role_session(enforced):
@@ -74,6 +81,62 @@ def test_unsigned_web_identity_exchange_returns_the_role_session(enforced):
     session = _session(emulator.url, role_arn)
     identity = session.client("sts", endpoint_url=emulator.url).get_caller_identity()
     assert ":assumed-role/eksflow-test-task-default/pod" in identity["Arn"]
+
+
+def test_a_kubernetes_token_with_an_audience_list_assumes_its_role(enforced):
+    emulator, role_arn, _ = enforced
+    session = _session(emulator.url, role_arn, _token(audience=["sts.amazonaws.com"]))
+    assert session.client("sts", endpoint_url=emulator.url).get_caller_identity()["Arn"].endswith("/pod")
+
+
+def _refused(url: str, role_arn: str, token: str) -> ClientError:
+    with pytest.raises(ClientError) as refused:
+        _session(url, role_arn, token)
+    return refused.value
+
+
+def _assert_not_authorized(error: ClientError) -> None:
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error.response["Error"]["Code"] == "AccessDenied"
+    assert error.response["Error"]["Message"] == "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+def test_a_service_accounts_token_is_refused_for_another_role(enforced):
+    emulator, role_arn, _ = enforced
+    other_role = role_arn.replace("eksflow-test-task-default", OTHER_ROLE)
+    _assert_not_authorized(_refused(emulator.url, other_role, _token()))
+    assert _session(emulator.url, other_role, _token(OTHER_SERVICE_ACCOUNT)), "its own token assumes it"
+
+
+def test_a_token_for_another_audience_is_refused(enforced):
+    emulator, role_arn, _ = enforced
+    _assert_not_authorized(_refused(emulator.url, role_arn, _token(audience="https://kubernetes.default.svc")))
+
+
+def test_an_unknown_issuer_or_an_issuer_without_oidc_provider_is_refused(enforced):
+    emulator, role_arn, _ = enforced
+    _assert_not_authorized(_refused(emulator.url, role_arn, _token(issuer="oidc.example.com/id/ELSEWHERE")))
+    unregistered_role = role_arn.replace("eksflow-test-task-default", UNREGISTERED_ROLE)
+    _assert_not_authorized(_refused(emulator.url, unregistered_role, _token(issuer=UNREGISTERED_ISSUER)))
+
+
+def test_a_role_that_does_not_exist_is_refused(enforced):
+    emulator, role_arn, _ = enforced
+    _assert_not_authorized(_refused(emulator.url, role_arn.replace("task-default", "task-missing"), _token()))
+
+
+def test_a_token_that_is_no_jwt_is_an_invalid_identity_token(enforced):
+    emulator, role_arn, _ = enforced
+    error = _refused(emulator.url, role_arn, "a-projected-service-account-token")
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error.response["Error"]["Code"] == "InvalidIdentityToken"
+
+
+def test_without_enforcement_any_token_assumes_any_role(emulator):
+    """The session emulator does not enforce IAM: as before, trust is not evaluated."""
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{OTHER_ROLE}"
+    for token in ("a-projected-service-account-token", _token(issuer="oidc.example.com/id/ELSEWHERE")):
+        assert _session(emulator.url, role_arn, token)
 
 
 def test_the_session_is_held_to_the_role_policy(enforced):

@@ -1,12 +1,13 @@
 """Least privilege, enforced: terraform/envs/dev applied to the emulator (tests/dev_platform.py), IAM
 enforcement on, and every role's Airflow connection assuming its Terraform-made role with
-AssumeRoleWithWebIdentity and a token file — the STS exchange IRSA makes in a pod. The three reference DAGs
-must succeed under their roles; a permission taken away must fail the DAG with the AccessDenied message that
-names the action; and every role is probed with calls outside its job, which must all be denied (table in
-the test summary).
+AssumeRoleWithWebIdentity and its own service account's token file — the STS exchange IRSA makes in a pod
+(tokens unsigned, tests/support/web_identity.py; the emulator evaluates the trust policies, not signatures).
+The three reference DAGs must succeed under their roles; a role's token must not assume another role; a
+permission taken away must fail the DAG with the AccessDenied message that names the action; and every role
+is probed with calls outside its job, which must all be denied (table in the test summary).
 
-What the emulator does not check — IAM Conditions (the ec2-ops managed-tag condition, ecs:cluster, the
-s3:prefix of log listing, iam:PassedToService) and web-identity trust policies — is asserted statically in
+What the emulator does not check — IAM Conditions of identity policies (the ec2-ops managed-tag condition,
+ecs:cluster, the s3:prefix of log listing, iam:PassedToService) — is asserted statically in
 test_terraform_apply.py and test_terraform.py.
 """
 
@@ -27,28 +28,30 @@ from eksflow.roles import ROLES
 from tests.conftest import REGION, AirflowHome
 from tests.dev_platform import ENV
 from tests.probes import Context, probes_for, run_probe, table, web_identity_session
+from tests.support.web_identity import token_files
 
 pytestmark = pytest.mark.slow
 
-# What the EKS pod identity webhook projects; moto does not verify it (trust is checked statically).
-TOKEN = "eyJhbGciOiJSUzI1NiJ9.eksflow-projected-service-account-token.signature"
 DAY = "2026-11-28"
 
 
 @dataclass
 class Enforced:
     platform: object
-    token_file: Path
+    token_files: dict[str, str]  # role name -> its service account's token file
 
     @property
     def role_arns(self) -> dict[str, str]:
         outputs = self.platform.outputs
         return {**outputs["task_role_arns"], **outputs["control_plane_role_arns"]}
 
+    def token(self, role: str) -> str:
+        return Path(self.token_files[role]).read_text()
+
     def dags_test(self, airflow_home, dag_id: str, conf: dict | None = None):
         url, task_roles = self.platform.url, self.platform.outputs["task_role_arns"]
         env = {
-            **web_identity_connections(url, REGION, task_roles, str(self.token_file)),
+            **web_identity_connections(url, REGION, task_roles, self.token_files),
             **self.platform.seeded.settings_env,
             "AWS_ENDPOINT_URL": url,
         }
@@ -59,10 +62,12 @@ class Enforced:
 
 @pytest.fixture(scope="module")
 def enforced(dev_platform, tmp_path_factory):
-    token_file = tmp_path_factory.mktemp("irsa") / "token"
-    token_file.write_text(TOKEN)
+    outputs = dev_platform.outputs
+    cluster = dev_platform.client("eks").describe_cluster(name=outputs["cluster_name"])["cluster"]
+    issuer_url = cluster["identity"]["oidc"]["issuer"]  # what EKS puts in its service account tokens
+    roles = {**outputs["task_role_arns"], **outputs["control_plane_role_arns"]}
     with dev_platform.enforcement():
-        yield Enforced(dev_platform, token_file)
+        yield Enforced(dev_platform, token_files(tmp_path_factory.mktemp("irsa"), issuer_url, roles))
 
 
 def test_enforcement_holds_the_admin_to_its_policy_and_refuses_unknown_keys(enforced, dev_platform):
@@ -70,6 +75,21 @@ def test_enforcement_holds_the_admin_to_its_policy_and_refuses_unknown_keys(enfo
     with pytest.raises(ClientError) as refused:
         dev_platform.emulator.client("s3").list_buckets()  # the emulator's dummy keys: no such IAM user
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_roles_token_assumes_only_its_own_role(enforced, dev_platform):
+    """Each role trusts exactly its service account: e.g. the ecs-runner pod's token cannot become the
+    sagemaker-runner role (its own token assumes it: every probe below runs with one)."""
+    roles = enforced.role_arns
+    for role, arn in roles.items():
+        for token_of in sorted(roles.keys() - {role}):
+            with pytest.raises(ClientError) as refused:
+                web_identity_session(dev_platform.url, REGION, arn, enforced.token(token_of))
+            error = refused.value.response["Error"]
+            assert (error["Code"], error["Message"]) == (
+                "AccessDenied",
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            ), f"{token_of}'s token for the {role} role"
 
 
 REFERENCE_RUNS = {
@@ -135,7 +155,7 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
     assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
     outcomes = []
     for role, arn in enforced.role_arns.items():
-        session = web_identity_session(dev_platform.url, REGION, arn, TOKEN)
+        session = web_identity_session(dev_platform.url, REGION, arn, enforced.token(role))
         outcomes += [run_probe(session, dev_platform.url, context, role, probe) for probe in probes_for(role)]
     record_property("table: least privilege — probes per role under IAM enforcement", table(outcomes))
     assert set(enforced.role_arns) == {*ROLES, "scheduler", "api-server", "triggerer", "dag-processor"}

@@ -36,10 +36,11 @@ def local_connections(endpoint_url: str, region: str) -> dict[str, str]:
 
 
 def web_identity_connections(
-    endpoint_url: str, region: str, role_arns: dict[str, str], token_file: str
+    endpoint_url: str, region: str, role_arns: dict[str, str], token_files: dict[str, str]
 ) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` values that assume each role's IAM role with AssumeRoleWithWebIdentity and a token
-    file — the STS exchange IRSA makes in a pod — against an emulator that enforces IAM. No keys at all."""
+    """``AIRFLOW_CONN_*`` values that assume each role's IAM role with AssumeRoleWithWebIdentity and the role's
+    own token file (``token_files``: role name -> path, like ``role_arns``) — the STS exchange IRSA makes in a
+    pod with its service account's token — against an emulator that enforces IAM. No keys at all."""
     connections = {}
     for role in ROLES.values():
         if not role.services:
@@ -50,7 +51,7 @@ def web_identity_connections(
             "role_arn": role_arns[role.name],
             "assume_role_method": "assume_role_with_web_identity",
             "assume_role_with_web_identity_federation": "file",
-            "assume_role_with_web_identity_token_file": token_file,
+            "assume_role_with_web_identity_token_file": token_files[role.name],
         }
         connections[_env_var(role.conn_id)] = json.dumps({"conn_type": "aws", "extra": extra})
     return connections

@@ -5,7 +5,10 @@ Enforcement itself is moto's (``POST /moto-api/reset-auth`` with body ``0``; ``i
 of moto 5.2.5 are closed here:
 
 - AWS accepts AssumeRoleWithWebIdentity and AssumeRoleWithSAML unsigned (the token is the credential); moto
-  demands a signature on them and fails. Exactly those two STS actions are exempted.
+  demands a signature on them and fails. Exactly those two STS actions are exempted. moto then let any token
+  assume any role: under enforcement, AssumeRoleWithWebIdentity is held to the role's trust policy as STS
+  does (``trust.check_web_identity_trust``: OIDC provider, ``sub``/``aud`` conditions), with the token's
+  claims decoded but its signature NOT verified (AWS verifies it against the provider's JWKS).
 - moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never
   matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
   request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does; the
@@ -20,8 +23,10 @@ of the platform has) denied every object call. The emulator stands in for AWS's 
 policies see ``aws:SecureTransport = true``, the ``Bool`` operator is evaluated, and a statement whose
 condition does not hold no longer counts as an explicit deny (``patch_bucket_policy_conditions``).
 
-Not evaluated (moto): IAM Conditions (tag, cluster, prefix conditions) and trust policies of web-identity
-sessions; tests/test_terraform.py and tests/test_terraform_apply.py check those statically.
+Not evaluated (moto): IAM Conditions of identity policies (tag, cluster, prefix conditions);
+tests/test_terraform.py and tests/test_terraform_apply.py check those statically. Nor the web identity
+token's signature, expiry or audience against the provider's client IDs (only the trust policy's own
+conditions).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import json
 import re
 from collections.abc import Iterator
 from urllib.parse import urlparse
+
+from eksflow_dev.emulator.trust import check_web_identity_trust
 
 UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
 
@@ -168,9 +175,11 @@ def patch_authorization() -> None:
             raise JsonRESTError("AccessDeniedException", denied.message) from None
 
     def _authorize(self, iam_request_cls, resource):
-        if getattr(self, "service_name", None) == "sts" and self._get_action() in UNSIGNED_STS_ACTIONS:
-            return None
         enforcing = ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+        if getattr(self, "service_name", None) == "sts" and self._get_action() in UNSIGNED_STS_ACTIONS:
+            if enforcing and self._get_action() == "AssumeRoleWithWebIdentity":
+                check_web_identity_trust(self)
+            return None
         checks = request_resources(self) if enforcing and resource == "*" else []
         if not checks:
             return original(self, iam_request_cls, resource)
