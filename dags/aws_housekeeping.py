@@ -17,19 +17,20 @@ from eksflow.kit import (
     terminate_managed_instances,
     write_s3_report,
 )
-from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, TTL_TAG_KEY
+from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, TTL_TAG_KEY, managed_tag_value
 from eksflow.settings import load_settings
 
 settings = load_settings()
 
 DOC = f"""
 ### AWS housekeeping (hourly)
-Acts only on resources tagged `{MANAGED_TAG_KEY}=true`; everything else is never touched.
+Acts only on resources tagged `{MANAGED_TAG_KEY}={managed_tag_value(settings.env)}` (this environment's); everything
+else — unmanaged, managed by another environment, or tagged `{PROTECTED_TAG_KEY}=true` — is never touched. IAM holds
+the role to the same rule.
 
 - **stop** running managed instances whose average CPU over `idle_hours` is below `cpu_threshold` %;
 - **terminate** managed instances whose `{TTL_TAG_KEY}` tag (ISO-8601 UTC) is in the past;
-- **delete** managed SageMaker endpoints with no invocation in `endpoint_idle_hours`
-  (never endpoints tagged `{PROTECTED_TAG_KEY}=true`).
+- **delete** managed SageMaker endpoints with no invocation in `endpoint_idle_hours`.
 
 Terminate and delete are **dry runs by default** (`dry_run_terminate`, `dry_run_delete`); a summary
 report goes to `s3://{settings.buckets["data"]}/reports/housekeeping/`. Runs as the `ec2-ops` role.

@@ -15,7 +15,6 @@ from eksflow.kit import (
     sagemaker_smoke_check,
     sagemaker_training,
 )
-from eksflow.platform import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, PROTECTED_TAG_KEY
 from eksflow.settings import load_settings
 
 settings = load_settings()
@@ -31,7 +30,8 @@ Scheduled on the `{curated.uri}` Asset (published by the batch data pipeline).
 2. **evaluation_gate**: continues only if `metric_name` >= `min_metric` (params); otherwise the
    deployment steps are skipped and the current endpoint keeps serving;
 3. **register_model**: SageMaker model + endpoint config for this run;
-4. **deploy_endpoint**: creates `{ENDPOINT}` or moves it to the new config with a blue/green update;
+4. **deploy_endpoint**: creates `{ENDPOINT}` (tagged as managed by `{settings.env}` and protected: housekeeping never
+   deletes it) or moves it to the new config with a blue/green update;
 5. **smoke_check**: one real invocation of the endpoint.
 
 All AWS steps run as the `sagemaker-runner` role.
@@ -85,7 +85,8 @@ with DAG(
     deploy = sagemaker_deploy_endpoint(
         task_id="deploy_endpoint",
         endpoint_name=ENDPOINT,
-        tags={MANAGED_TAG_KEY: MANAGED_TAG_VALUE, PROTECTED_TAG_KEY: "true"},
+        managed=True,
+        protected=True,
     )
 
     smoke = sagemaker_smoke_check(task_id="smoke_check", endpoint_name=ENDPOINT, payload="0.3,1.0,42.0,0")

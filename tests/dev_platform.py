@@ -2,6 +2,10 @@
 test session: test_terraform_apply.py checks what Terraform made, test_least_privilege.py runs the DAGs under
 the roles it made; conftest.py schedules both files on the same xdist worker).
 
+The emulator's dev platform is applied with the Secrets Manager backend's read permission on
+(``secrets_backend_enabled = true``, prod's setting; dev's values file leaves the backend off), so the applied
+policy and the least-privilege probes cover it too.
+
 The emulator starts without IAM enforcement. An admin identity is bootstrapped first (IAM user with
 an Allow *:* policy and an access key) and Terraform applies with it; after the apply, the dev-named
 resources the DAGs use but Terraform does not own (ECS cluster and task definition, the SageMaker execution
@@ -98,6 +102,7 @@ def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
     with running_emulator(tmp / "emulator", managed_policies, seeded=False) as emulator:
         admin = bootstrap_admin(emulator.url, ADMIN_USER, REGION)
         (work / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+        (work / "emulator.auto.tfvars").write_text("secrets_backend_enabled = true\n")
         (work / "provider_override.tf").write_text(
             _provider_override(emulator.url, admin["AccessKeyId"], admin["SecretAccessKey"])
         )

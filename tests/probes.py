@@ -18,7 +18,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from eksflow.platform import ecr_repository_name
+from eksflow.platform import SECRETS_BACKEND_PREFIXES, ecr_repository_name
 
 DENIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
 ALLOW, DENY = "allow", "deny"
@@ -66,6 +66,11 @@ def _training_job(name: str) -> Callable[[Context, str], dict]:
     }
 
 
+# Secrets the least-privilege test creates: one under each of the Secrets Manager backend's prefixes (the role
+# model's, which the chart configures the backend with) and one elsewhere.
+PROBE_SECRETS = {kind: f"{prefix}/probe" for kind, prefix in SECRETS_BACKEND_PREFIXES.items()}
+OTHER_SECRET = "airflow/connections/probe"  # the backend's default prefix, not the platform's
+
 _ADMIN_POLICY = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
@@ -81,6 +86,11 @@ EVERYONE_DENIED = [
         "RoleArn": next(arn for name, arn in c.role_arns.items() if name != r), "RoleSessionName": "probe"}),
     _probe(DENY, "secretsmanager", "get_secret_value", "read the metadata DB password",
            lambda c, r: {"SecretId": c.db_secret_arn}),
+    _probe(DENY, "secretsmanager", "get_secret_value", "read a secret outside Airflow's prefixes",
+           lambda c, r: {"SecretId": OTHER_SECRET}),
+    _probe(DENY, "secretsmanager", "put_secret_value", "overwrite an Airflow Connection", lambda c, r: {
+        "SecretId": PROBE_SECRETS["connections_prefix"], "SecretString": "aws://"}),
+    _probe(DENY, "secretsmanager", "list_secrets", "list the account's secrets"),
     _probe(DENY, "s3", "delete_bucket", "delete the data bucket", lambda c, r: {"Bucket": c.buckets["data"]}),
     _probe(DENY, "s3", "put_object", "overwrite a model artifact", lambda c, r: {
         "Bucket": c.buckets["ml_artifacts"], "Key": "models/probe.tar.gz", "Body": b"x"}),
@@ -93,6 +103,14 @@ EVERYONE_DENIED = [
     _probe(DENY, "kms", "create_key", "create a KMS key"),
     _probe(DENY, "cloudwatch", "delete_alarms", "silence the alarms", lambda c, r: {
         "AlarmNames": [f"eksflow-{c.env}-metadata-db-cpu"]}),
+]  # fmt: skip
+
+# Every Airflow process consults the Secrets Manager backend when it is on (the applied dev platform turns it on):
+# every role reads Connections and Variables under the backend's prefixes.
+_SECRETS_BACKEND = [
+    _probe(ALLOW, "secretsmanager", "get_secret_value", f"read {name} (Secrets Manager backend)",
+           lambda c, r, name=name: {"SecretId": name})
+    for name in PROBE_SECRETS.values()
 ]  # fmt: skip
 
 _LOGS = [
@@ -171,7 +189,7 @@ for _component in ("scheduler", "api-server", "dag-processor"):
 
 
 def probes_for(role: str) -> list[Probe]:
-    return [*_LOGS, *JOBS[role], *EVERYONE_DENIED]
+    return [*_LOGS, *_SECRETS_BACKEND, *JOBS[role], *EVERYONE_DENIED]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from eksflow.connections import local_connections
 from tests.support.effects import (
     DATA_BUCKET,
     HOUSEKEEPING_ACTED,
+    HOUSEKEEPING_DELETED,
     ML_ENDPOINT,
+    OTHER_ENV_ENDPOINT,
     assert_endpoint_deployed,
     curated_keys,
     endpoint_names,
@@ -68,11 +70,14 @@ def test_ml_pipeline_gate_skips_deployment_below_threshold(airflow_home, fresh_e
     assert ML_ENDPOINT not in endpoint_names(fresh_emulator.client)
 
 
-def test_housekeeping_acts_only_on_managed_resources(airflow_home, fresh_emulator):
+def test_housekeeping_acts_only_on_resources_its_env_manages_and_nobody_protects(airflow_home, fresh_emulator):
+    """Unmanaged, protected and another environment's instances and endpoints (seeded idle and expired) are left
+    alone; this environment's idle and expired ones are stopped, terminated and deleted."""
     before = endpoint_names(fresh_emulator.client)
+    assert OTHER_ENV_ENDPOINT in before
     dags_test(airflow_home, fresh_emulator, "aws_housekeeping", {"dry_run_terminate": False, "dry_run_delete": False})
     assert instance_states(fresh_emulator.client, fresh_emulator.seeded) == HOUSEKEEPING_ACTED
-    assert before - endpoint_names(fresh_emulator.client) == {"eksflow-local-idle"}
+    assert before - endpoint_names(fresh_emulator.client) == HOUSEKEEPING_DELETED
     report = housekeeping_report(fresh_emulator.client)
     assert report["actions"] == expected_housekeeping_actions(fresh_emulator.seeded)
 

@@ -2,8 +2,9 @@
 sends it) returns the role's session only if the role's trust policy admits the token's service account,
 issuer (an existing OIDC provider) and audience; that session is held to the role's policy — allowed calls
 pass, anything else is denied naming the action; statements scoped to resources (SageMaker names, EC2
-instances) and the implicit iam:PassRole are checked per request, as AWS does. Runs its own emulator:
-enforcement stays on once switched on."""
+instances) and the implicit iam:PassRole (and sagemaker:AddTags of a create with Tags) are checked per
+request, Secrets Manager calls against the secret's ARN, as AWS does. Runs its own emulator: enforcement
+stays on once switched on."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ OTHER_SERVICE_ACCOUNT = ROLES["ecs-runner"].service_account
 ACCOUNT = "123456789012"
 OTHER_ROLE, UNREGISTERED_ROLE = "eksflow-test-task-ecs-runner", "eksflow-test-unregistered-issuer"
 SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,16 @@ def enforced(tmp_path_factory):
             allow("sagemaker:CreateTrainingJob", f"{SAGEMAKER}:training-job/eksflow-test-*"),
             allow("ec2:StopInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instances[0]}"),
             allow("cloudwatch:GetMetricStatistics", "*"),
+            allow(
+                "sagemaker:CreateEndpoint",
+                [f"{SAGEMAKER}:{kind}/eksflow-test-*" for kind in ("endpoint", "endpoint-config")],
+            ),
+            allow("sagemaker:AddTags", f"{SAGEMAKER}:endpoint/eksflow-test-tagged"),
+            allow("secretsmanager:GetSecretValue", f"{SECRETS}:secret:eksflow/connections/*"),
         ]
+        secrets = emulator.client("secretsmanager")
+        for name in ("eksflow/connections/probe", "eksflow/elsewhere/probe"):
+            secrets.create_secret(Name=name, SecretString="aws://")
         iam.put_role_policy(RoleName="eksflow-test-task-default", PolicyName="job", PolicyDocument=json.dumps(policy))
         set_iam_enforcement(emulator.url, True)
         yield emulator, role["Role"]["Arn"], instances
@@ -219,3 +230,36 @@ def test_actions_carry_the_iam_prefix_not_the_signing_name(enforced):
     assert statistics["Datapoints"] == []
     denied = _denial(lambda: cloudwatch.describe_alarms())
     assert "not authorized to perform: cloudwatch:DescribeAlarms" in denied["Message"]
+
+
+def test_a_sagemaker_create_with_tags_needs_add_tags_on_what_it_creates(enforced):
+    emulator, role_arn, _ = enforced
+    sagemaker = _session(emulator.url, role_arn).client("sagemaker", endpoint_url=emulator.url)
+    tags = [{"Key": "eksflow:managed", "Value": "test"}]
+    untagged = _denial(
+        lambda: sagemaker.create_endpoint(EndpointName="eksflow-test-plain", EndpointConfigName="eksflow-test-config")
+    )
+    assert untagged["Code"] != "AccessDeniedException", "past IAM: only the missing config is left"
+    tagged = _denial(
+        lambda: sagemaker.create_endpoint(
+            EndpointName="eksflow-test-tagged", EndpointConfigName="eksflow-test-config", Tags=tags
+        )
+    )
+    assert tagged["Code"] != "AccessDeniedException", tagged
+    denied = _denial(
+        lambda: sagemaker.create_endpoint(
+            EndpointName="eksflow-test-other", EndpointConfigName="eksflow-test-config", Tags=tags
+        )
+    )
+    assert denied["Code"] == "AccessDeniedException"
+    assert f"sagemaker:AddTags on resource: {SAGEMAKER}:endpoint/eksflow-test-other" in denied["Message"]
+
+
+def test_secrets_are_checked_against_their_arn(enforced):
+    emulator, role_arn, _ = enforced
+    secrets = _session(emulator.url, role_arn).client("secretsmanager", endpoint_url=emulator.url)
+    assert secrets.get_secret_value(SecretId="eksflow/connections/probe")["SecretString"] == "aws://"
+    denied = _denial(lambda: secrets.get_secret_value(SecretId="eksflow/elsewhere/probe"))
+    assert denied["Code"] == "AccessDeniedException"
+    assert f"secretsmanager:GetSecretValue on resource: {SECRETS}:secret:eksflow/elsewhere/probe-" in denied["Message"]
+    assert _denial(lambda: secrets.list_secrets())["Code"] == "AccessDeniedException"

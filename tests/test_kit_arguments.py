@@ -100,6 +100,24 @@ CASES = [
         "argument 'bake_seconds' must be an integer >= 0, got -5",
     ),
     (
+        "endpoint tags as a string",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", protected="yes"),
+        KitArgumentError,
+        "sagemaker_deploy_endpoint(): argument 'protected' must be True or False, got 'yes'; e.g. protected=True",
+    ),
+    (
+        "housekeeping for a bad environment name",
+        lambda: kit.find_managed_instances(task_id="f", env="Prod"),
+        KitArgumentError,
+        "find_managed_instances(): argument 'env' is invalid (env 'Prod' is invalid: use 2-16 lowercase letters",
+    ),
+    (
+        "endpoint tags for a bad environment name",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", managed=True, env=""),
+        KitArgumentError,
+        "sagemaker_deploy_endpoint(): argument 'env' is invalid",
+    ),
+    (
         "empty smoke payload",
         lambda: kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-x", payload=""),
         KitArgumentError,

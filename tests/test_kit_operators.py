@@ -16,6 +16,7 @@ from eksflow import kit
 from eksflow.connections import local_connections
 from eksflow.kit.defaults import BOTOCORE_CONFIG, RETRIES
 from eksflow.kit.naming import SAGEMAKER_NAME_MAX, name_from_context, retry_name, stable_job_name
+from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, TTL_TAG_KEY, managed_tags
 from eksflow.roles import ROLES, role_for_pod_template
 from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.sagemaker import EMULATED_FAILURE_HYPERPARAMETER
@@ -249,6 +250,71 @@ def test_housekeeping_actions_recheck_tags_right_before_acting(sagemaker_conn):
     assert states[ids["unmanaged-idle"]] == "running" and states[ids["managed-busy"]] == "running"
 
 
+def _instances(emulator, tags_by_name: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Running instances with these tags (and an expiry in the past), by name."""
+    ec2 = emulator.client("ec2")
+    subnet = emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = {}
+    for name, tags in tags_by_name.items():
+        tag_list = [
+            {"Key": k, "Value": v} for k, v in {"Name": name, TTL_TAG_KEY: "2020-01-01T00:00:00Z", **tags}.items()
+        ]
+        ids[name] = ec2.run_instances(
+            ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list}],
+        )["Instances"][0]["InstanceId"]  # fmt: skip
+    return ids
+
+
+def test_housekeeping_acts_only_on_what_its_own_env_manages_and_nothing_protected(sagemaker_conn):
+    """Row 7: the managed tag names the environment (dev's housekeeping never stops prod's instances in a shared
+    account, nor anything carrying the marker every environment used to share), and protected instances are never
+    stopped or terminated — as for endpoints."""
+    ids = _instances(
+        sagemaker_conn,
+        {
+            "mine": managed_tags("local"),
+            "other-env": managed_tags("prod"),
+            "shared-marker": {MANAGED_TAG_KEY: "true"},
+            "mine-protected": {**managed_tags("local"), PROTECTED_TAG_KEY: "True"},
+        },
+    )
+    everything = list(ids.values())
+    stop = kit.stop_managed_instances(task_id="stop", instance_ids=everything)
+    assert stop.execute(context(task_id="stop")) == [ids["mine"]]
+    sagemaker_conn.client("ec2").start_instances(InstanceIds=[ids["mine"]])
+    terminate = kit.terminate_managed_instances(task_id="terminate", instance_ids=everything, dry_run=False)
+    assert terminate.execute(context(task_id="terminate")) == [ids["mine"]]
+
+    sagemaker = sagemaker_conn.client("sagemaker")
+    for name, tags in {
+        "eksflow-prod-quiet": managed_tags("prod"),
+        "eksflow-shared-quiet": {MANAGED_TAG_KEY: "true"},
+    }.items():
+        sagemaker.create_endpoint(
+            EndpointName=name, EndpointConfigName="eksflow-local-seed-config",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )  # fmt: skip
+    find = kit.find_idle_endpoints(task_id="find")
+    ti = SimpleNamespace(xcoms={}, xcom_push=lambda key, value: ti.xcoms.__setitem__(key, value))
+    report = {e["endpoint"]: e["verdict"] for e in find.execute({"ti": ti})}
+    assert report["eksflow-prod-quiet"] == report["eksflow-shared-quiet"] == "other-env"
+    delete = kit.delete_idle_endpoints(
+        task_id="delete", endpoint_names=["eksflow-prod-quiet", "eksflow-shared-quiet"], dry_run=False
+    )
+    assert delete.execute(context(task_id="delete")) == []
+
+
+def test_housekeeping_and_endpoint_tags_name_the_deployments_env_unless_told(monkeypatch):
+    monkeypatch.setenv("EKSFLOW_ENV", "dev")
+    assert kit.find_managed_instances(task_id="f").env == "dev"
+    assert kit.delete_idle_endpoints(task_id="d", endpoint_names=[], env="prod").env == "prod"
+    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", managed=True, protected=True)
+    assert deploy.endpoint_tags == {MANAGED_TAG_KEY: "dev", PROTECTED_TAG_KEY: "true"}
+    assert kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x").endpoint_tags == {}
+
+
 def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sagemaker_conn):
     sagemaker = sagemaker_conn.client("sagemaker")
     arn = sagemaker.describe_endpoint(EndpointName="eksflow-local-in-use")["EndpointArn"]
@@ -259,7 +325,7 @@ def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sa
     real = kit.delete_idle_endpoints(task_id="delete", endpoint_names=names, dry_run=False)
     assert real.execute(context(task_id="delete")) == ["eksflow-local-idle"]
     left = {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]}
-    assert left == {"eksflow-local-in-use", "eksflow-local-unmanaged"}
+    assert left == {"eksflow-local-in-use", "eksflow-local-unmanaged", "eksflow-prod-idle"}  # prod's: seeded
 
 
 def test_a_dry_run_switch_that_renders_to_no_boolean_fails_the_task_and_acts_on_nothing(sagemaker_conn):
@@ -287,7 +353,9 @@ def _endpoint(sagemaker_conn, name: str, variant: str, hourly_invocations: float
         ],
     )  # fmt: skip
     sagemaker.create_endpoint(
-        EndpointName=name, EndpointConfigName=f"{name}-config", Tags=[{"Key": "eksflow:managed", "Value": "true"}]
+        EndpointName=name,
+        EndpointConfigName=f"{name}-config",
+        Tags=[{"Key": k, "Value": v} for k, v in managed_tags("local").items()],
     )
     if hourly_invocations is not None:
         now = dt.datetime.now(dt.UTC)

@@ -6,9 +6,10 @@ The three reference DAGs must succeed under their roles; a role's token must not
 permission taken away must fail the DAG with the AccessDenied message that names the action; and every role
 is probed with calls outside its job, which must all be denied (table in the test summary).
 
-What the emulator does not check — IAM Conditions of identity policies (the ec2-ops managed-tag condition,
-ecs:cluster, the s3:prefix of log listing, iam:PassedToService) — is asserted statically in
-test_terraform_apply.py and test_terraform.py.
+What the emulator does not check — IAM Conditions of identity policies (the ec2-ops managed/protected-tag
+conditions, the sagemaker-runner's tag-key and request-tag conditions, ecs:cluster, the s3:prefix of log
+listing, iam:PassedToService) — is asserted statically in test_terraform_apply.py and test_terraform.py
+(Conditions read by tests/support/iam_policy.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from eksflow.platform import bucket_names
 from eksflow.roles import ROLES
 from tests.conftest import REGION, AirflowHome
 from tests.dev_platform import ENV
-from tests.probes import Context, probes_for, run_probe, table, web_identity_session
+from tests.probes import OTHER_SECRET, PROBE_SECRETS, Context, probes_for, run_probe, table, web_identity_session
 from tests.support.web_identity import token_files
 
 pytestmark = pytest.mark.slow
@@ -153,6 +154,9 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
         instance_id=dev_platform.seeded.instances["managed-busy"],
     )
     assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
+    secrets = dev_platform.client("secretsmanager")
+    for name in [*PROBE_SECRETS.values(), OTHER_SECRET]:
+        secrets.create_secret(Name=name, SecretString="aws://")
     outcomes = []
     for role, arn in enforced.role_arns.items():
         session = web_identity_session(dev_platform.url, REGION, arn, enforced.token(role))

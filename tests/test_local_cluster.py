@@ -22,6 +22,8 @@ from eksflow_dev.local.runs import wait_for_run
 from tests.support.cluster import audit, kubectl
 from tests.support.effects import (
     HOUSEKEEPING_ACTED,
+    HOUSEKEEPING_DELETED,
+    OTHER_ENV_ENDPOINT,
     assert_endpoint_deployed,
     curated_keys,
     endpoint_names,
@@ -102,8 +104,8 @@ def test_the_reference_pipelines_leave_exactly_their_intended_effects_in_aws(loc
     assert partition_markers(conf["day"], conf["partitions"]) <= curated_keys(client)
     assert_endpoint_deployed(client)
     assert instance_states(client, seeded) == HOUSEKEEPING_ACTED
-    assert not {"eksflow-local-idle"} & endpoint_names(client)
-    assert {"eksflow-local-in-use", "eksflow-local-unmanaged"} <= endpoint_names(client)
+    assert not HOUSEKEEPING_DELETED & endpoint_names(client)
+    assert {"eksflow-local-in-use", "eksflow-local-unmanaged", OTHER_ENV_ENDPOINT} <= endpoint_names(client)
     assert housekeeping_report(client)["actions"] == expected_housekeeping_actions(seeded)
 
 

@@ -1,16 +1,23 @@
-"""Terraform with the real terraform binary: format, init (offline from the provider mirror), validate, and
-the validation messages of bad inputs. The apply against the emulator is in test_terraform_apply.py."""
+"""Terraform with the real terraform binary: format, init (offline from the provider mirror), validate, the
+validation messages of bad inputs, and the IAM policies terraform/modules/irsa renders (planned against the
+emulator, whose STS only answers the caller identity; nothing is created) read with their Conditions by
+tests/support/iam_policy.py — moto, and so the emulator's IAM enforcement, does not evaluate Conditions. The apply
+against the emulator is in test_terraform_apply.py."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from eksflow.model import platform_model
-from tests.terraform_cli import cli_env, terraform
+from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, managed_tags
+from tests.support.iam_policy import allows, request_tags, resource_tags
+from tests.terraform_cli import cli_env, terraform, terraform_binary
 
 REPO = Path(__file__).resolve().parents[1]
 TERRAFORM = REPO / "terraform"
@@ -67,6 +74,35 @@ def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
     assert "env must be 2-16 lowercase letters" in text
     assert "oidc_provider_arn must be an IAM OIDC provider ARN" in text
     assert "oidc_issuer must be the issuer host and path without the https:// scheme" in text
+
+
+def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_the_fix(tf_env, tmp_path):
+    """The role model feeds housekeeping's tag conditions and the secrets read scope: a marker without {env} (one
+    value for every environment), one key for managed and protected, or a prefix with a wildcard are refused."""
+    model = json.loads((TERRAFORM / "role-model.json").read_text())
+    model["housekeeping_tags"].update(
+        managed_value_pattern="true", protected_key=model["housekeeping_tags"]["managed_key"]
+    )
+    model["secrets_backend"]["connections_prefix"] = "eksflow/*"
+    bad = tmp_path / "role-model.json"
+    bad.write_text(json.dumps(model))
+    text = _validation_errors(
+        "irsa",
+        f'  env = "dev"\n  role_model = jsondecode(file("{bad}"))\n'
+        '  oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/x"\n  oidc_issuer = "x"\n'
+        '  log_bucket_arn = "a"\n  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n'
+        '  ecs_task_definition_families = []\n  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n',
+        tf_env,
+        tmp_path / "bad-model",
+    )
+    fix = "regenerate terraform/role-model.json with `make role-model`"
+    for message in (
+        "managed_key and protected_key must be two different tag keys",
+        "managed_value_pattern must contain {env} (each environment's housekeeping acts only on what names it)",
+        "prefixes must be Secrets Manager name prefixes without a leading or trailing '/' and without wildcards",
+    ):
+        # The same error (up to the next "Error:") names the fix.
+        assert re.search(re.escape(message) + r"((?!Error:).)*" + re.escape(fix), text), message
 
 
 def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
@@ -137,3 +173,232 @@ def test_the_public_endpoint_takes_only_narrow_canonical_cidrs(cidrs, tf_env, tm
     result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
     assert result.returncode != 0
     assert "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower" in " ".join(result.stderr.split())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The module's policies as a plan renders them.
+
+ACCOUNT = "123456789012"  # the emulator's
+REGION = "eu-west-1"
+
+
+def _irsa_inputs(env: str, **extra) -> dict:
+    arn = f"arn:aws:iam::{ACCOUNT}:role/eksflow-{env}"
+    return {
+        "source": str(TERRAFORM / "modules" / "irsa"),
+        "env": env,
+        "role_model": f'${{jsondecode(file("{TERRAFORM / "role-model.json"}"))}}',
+        "oidc_provider_arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/{env.upper()}",
+        "oidc_issuer": f"oidc.eks.{REGION}.amazonaws.com/id/{env.upper()}",
+        "log_bucket_arn": f"arn:aws:s3:::eksflow-{env}-logs",
+        "data_bucket_arn": f"arn:aws:s3:::eksflow-{env}-data",
+        "ecs_cluster_arns": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/eksflow-{env}-batch"],
+        "ecs_task_definition_families": [f"eksflow-{env}-etl-step"],
+        "ecs_pass_role_arns": [f"{arn}-etl-task"],
+        "sagemaker_execution_role_arn": f"{arn}-sagemaker-execution",
+        **extra,
+    }
+
+
+# Each environment's Secrets Manager backend switch as its tfvars set it (checked against its values file below).
+PLANNED_ENVS = {"dev": {"secrets_backend_enabled": False}, "prod": {"secrets_backend_enabled": True}}
+
+
+@pytest.fixture(scope="module")
+def planned_policies(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, dict[str, dict]]]:
+    """{env: {role key (task-ec2-ops, api-server, ...): {policy name: document}}}: terraform/modules/irsa planned
+    once per environment of PLANNED_ENVS, with each environment's own inputs."""
+    work = tmp_path_factory.mktemp("irsa-plan")
+    root = {
+        "provider": {
+            "aws": {
+                "region": REGION,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "skip_credentials_validation": True,
+                "skip_metadata_api_check": True,
+                "endpoints": {"iam": emulator.url, "sts": emulator.url},
+            }
+        },
+        "module": {env: _irsa_inputs(env, **extra) for env, extra in PLANNED_ENVS.items()},
+    }
+    (work / "main.tf.json").write_text(json.dumps(root, indent=2))
+    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
+    terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
+    plan = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+    planned: dict[str, dict[str, dict[str, dict]]] = {env: {} for env in PLANNED_ENVS}
+    for module in plan["planned_values"]["root_module"]["child_modules"]:
+        env = module["address"].removeprefix("module.")
+        for resource in module["resources"]:
+            if resource["type"] == "aws_iam_role_policy":
+                role = planned[env].setdefault(resource["index"], {})
+                role[resource["values"]["name"]] = json.loads(resource["values"]["policy"])
+    return planned
+
+
+def _documents(planned, env: str, role: str) -> list[dict]:
+    return list(planned[env][role].values())
+
+
+INSTANCE = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"
+
+
+def _endpoint(env: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/eksflow-{env}-churn"
+
+
+# Tags an instance or endpoint carries -> whether dev's housekeeping may stop, terminate or delete it.
+HOUSEKEEPING_TARGETS = {
+    "managed by dev": (managed_tags("dev"), True),
+    "managed by dev, protected=false": ({**managed_tags("dev"), PROTECTED_TAG_KEY: "false"}, True),
+    "managed by prod": (managed_tags("prod"), False),
+    "the marker every env used to share": ({MANAGED_TAG_KEY: "true"}, False),
+    "unmanaged": ({}, False),
+    "managed by dev, protected": ({**managed_tags("dev"), PROTECTED_TAG_KEY: "true"}, False),
+    "managed by dev, protected=TRUE": ({**managed_tags("dev"), PROTECTED_TAG_KEY: "TRUE"}, False),
+}
+
+
+@pytest.mark.parametrize(("tags", "allowed"), HOUSEKEEPING_TARGETS.values(), ids=HOUSEKEEPING_TARGETS)
+def test_housekeeping_may_stop_terminate_and_delete_only_what_its_env_manages_and_nobody_protects(
+    planned_policies, tags, allowed
+):
+    """Row 7: the ec2-ops role's StopInstances, TerminateInstances and DeleteEndpoint hold only with the managed tag
+    naming this environment and without the protected tag — in IAM, not only in the kit. (moto does not evaluate
+    Conditions: tests/support/iam_policy.py does; the behaviour is tested on the emulator by test_kit_operators.py
+    and test_dags_e2e.py.)"""
+    policies = _documents(planned_policies, "dev", "task-ec2-ops")
+    for action, resource in (
+        ("ec2:StopInstances", INSTANCE),
+        ("ec2:TerminateInstances", INSTANCE),
+        ("sagemaker:DeleteEndpoint", _endpoint("dev")),
+    ):
+        assert allows(policies, action, resource, resource_tags(tags)) is allowed, action
+    # Looking is not acting: discovery and the re-check read any endpoint of the prefix.
+    assert allows(policies, "sagemaker:DescribeEndpoint", _endpoint("prod"), resource_tags(managed_tags("prod")))
+    assert allows(policies, "sagemaker:ListTags", _endpoint("prod"), resource_tags(managed_tags("prod")))
+
+
+def test_each_envs_housekeeping_names_its_own_env(planned_policies):
+    prod = _documents(planned_policies, "prod", "task-ec2-ops")
+    assert allows(prod, "ec2:StopInstances", INSTANCE, resource_tags(managed_tags("prod")))
+    assert not allows(prod, "ec2:StopInstances", INSTANCE, resource_tags(managed_tags("dev")))
+
+
+# (tags the request sets, tags the endpoint already has) -> whether dev's sagemaker-runner may set them.
+RUNNER_TAGGING = {
+    "the kit's tags, protected": (lambda: _kit_endpoint_tags(protected=True), {}, True),
+    "the kit's tags, unprotected": (lambda: _kit_endpoint_tags(protected=False), {}, True),
+    "unprotect": (lambda: {PROTECTED_TAG_KEY: "false"}, managed_tags("dev"), False),
+    "hand to another env": (lambda: managed_tags("prod"), managed_tags("dev"), False),
+    "the shared marker": (lambda: {MANAGED_TAG_KEY: "true"}, {}, False),
+    "another key": (lambda: {**managed_tags("dev"), "owner": "ml"}, {}, False),
+    "relabel another env's endpoint": (lambda: managed_tags("dev"), managed_tags("prod"), False),
+    "protect another env's endpoint": (lambda: {PROTECTED_TAG_KEY: "true"}, managed_tags("prod"), False),
+}
+
+
+def _kit_endpoint_tags(*, protected: bool) -> dict[str, str]:
+    """The Tags the kit's endpoint step sends with CreateEndpoint in dev (the ML pipeline protects its endpoint)."""
+    from eksflow import kit
+
+    step = kit.sagemaker_deploy_endpoint(
+        task_id="deploy", endpoint_name="eksflow-dev-churn", managed=True, protected=protected, env="dev"
+    )
+    return step.endpoint_tags
+
+
+@pytest.mark.parametrize(("sets", "has", "allowed"), RUNNER_TAGGING.values(), ids=RUNNER_TAGGING)
+def test_sagemaker_runner_may_set_only_the_kits_tags_with_the_kits_values(planned_policies, sets, has, allowed):
+    """Row 7: AddTags (also what CreateEndpoint with Tags needs on AWS) only with the keys and values the kit sets, on
+    an endpoint no other environment manages: the runner can neither unprotect an endpoint nor re-label one for
+    another environment's housekeeping, and it has no DeleteTags. (Conditions evaluated by
+    tests/support/iam_policy.py; moto does not.)"""
+    policies = _documents(planned_policies, "dev", "task-sagemaker-runner")
+    tags = sets()
+    context = {**request_tags(tags), **resource_tags(has)}
+    assert allows(policies, "sagemaker:AddTags", _endpoint("dev"), context) is allowed
+    if allowed:  # the create itself has no tag condition
+        assert allows(policies, "sagemaker:CreateEndpoint", _endpoint("dev"), context)
+    assert not allows(policies, "sagemaker:DeleteTags", _endpoint("dev"), resource_tags(has))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Row 13: the Secrets Manager backend's read permission.
+
+
+def _secrets_backend_kwargs(env: str) -> dict | None:
+    """What the chart, with the environment's values file, configures the backend with ([secrets] backend_kwargs);
+    None when the backend is off."""
+    from tests.helm import VALUE_FILES, render
+    from tests.support.worker_pods import airflow_cfg
+
+    cfg = airflow_cfg(render(base=VALUE_FILES[env]))
+    return json.loads(cfg["secrets"]["backend_kwargs"]) if cfg.has_section("secrets") else None
+
+
+def _tfvar(env: str, name: str, tf_env: dict, tmp_path: Path):
+    """A variable of envs/<env> as its terraform.tfvars (or the default) sets it."""
+    work = _env_workdir(tmp_path, env, tf_env)
+    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    result = subprocess.run(
+        [terraform_binary(), "console", "-no-color"],
+        input=f"jsonencode(var.{name})\n",
+        cwd=work,
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(json.loads(result.stdout.strip()))
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_envs_secrets_backend_switch_is_its_values_files(env, tf_env, tmp_path):
+    """Terraform grants the read only where the chart turns the backend on: envs/<env>'s secrets_backend_enabled
+    equals helm/eksflow/values-<env>.yaml's airflow.secretsBackend.enabled, and PLANNED_ENVS plans that setting."""
+    enabled = _secrets_backend_kwargs(env) is not None
+    assert _tfvar(env, "secrets_backend_enabled", tf_env, tmp_path) is enabled
+    assert PLANNED_ENVS[env]["secrets_backend_enabled"] is enabled
+
+
+def _secret_arn(name: str) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"  # AWS appends 6 random characters
+
+
+def test_with_the_secrets_backend_on_every_airflow_process_may_read_exactly_the_charts_prefixes(planned_policies):
+    """Row 13. Airflow 3.3.2 consults the [secrets] backend in every process the chart runs, each under its own
+    role: api-server (execution API connections/variables routes), scheduler (Variable-based deadlines of a new
+    DagRun), dag-processor (manager; the parsing child first, in client mode), triggerer (supervisor and the runner
+    subprocess's triggers) and every task pod (the task runner's Connection/Variable lookups and the supervisor's
+    remote-log connection; [workers] secrets_backend is unset, so workers use [secrets] backend). The backend calls
+    only GetSecretValue, with SecretId <prefix>/<id>. So every role gets exactly that, on the prefixes the chart
+    renders; nothing else of Secrets Manager (the RDS-managed DB secret included)."""
+    kwargs = _secrets_backend_kwargs("prod")
+    prefixes = [kwargs["connections_prefix"], kwargs["variables_prefix"]]
+    model = platform_model()
+    roles = {f"task-{name}" for name in model["task_roles"]} | set(model["control_plane"])
+    assert set(planned_policies["prod"]) == roles
+    for role in roles:
+        documents = _documents(planned_policies, "prod", role)
+        for prefix in prefixes:
+            assert allows(documents, "secretsmanager:GetSecretValue", _secret_arn(f"{prefix}/aws_default")), role
+            assert allows(documents, "secretsmanager:GetSecretValue", _secret_arn(f"{prefix}/team--x")), role
+            assert not allows(documents, "secretsmanager:GetSecretValue", _secret_arn(f"{prefix}-other/x")), role
+            assert not allows(documents, "secretsmanager:PutSecretValue", _secret_arn(f"{prefix}/aws_default"))
+            assert not allows(documents, "secretsmanager:DescribeSecret", _secret_arn(f"{prefix}/aws_default"))
+        assert not allows(documents, "secretsmanager:GetSecretValue", _secret_arn("rds!db-0123"))
+        assert not allows(documents, "secretsmanager:GetSecretValue", _secret_arn("airflow/connections/x"))
+        assert not allows(documents, "secretsmanager:ListSecrets", "*")
+        (statement,) = [
+            s for d in documents for s in d["Statement"] if "secretsmanager" in json.dumps(s.get("Action", ""))
+        ]
+        assert statement["Action"] == "secretsmanager:GetSecretValue", statement
+
+
+def test_with_the_secrets_backend_off_no_role_may_read_secrets(planned_policies):
+    for role, documents in planned_policies["dev"].items():
+        for document in documents.values():
+            assert "secretsmanager" not in json.dumps(document), role

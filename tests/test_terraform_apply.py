@@ -16,11 +16,26 @@ import json
 import pytest
 import yaml
 
-from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names, ecr_repository_name
+from eksflow.platform import (
+    CONTROL_PLANE,
+    MANAGED_TAG_KEY,
+    NAMESPACE,
+    PROTECTED_TAG_KEY,
+    PROTECTED_TAG_VALUE,
+    SECRETS_BACKEND_PREFIXES,
+    bucket_names,
+    ecr_repository_name,
+    endpoint_tags,
+    managed_tag_value,
+    managed_tags,
+)
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
 from tests.dev_platform import ENV
 from tests.helm import DEV_VALUES, render
+from tests.support.iam_policy import allows, request_tags, resource_tags
+
+ACCOUNT = "123456789012"  # the emulator's
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +77,78 @@ def test_every_role_of_the_role_model_has_its_iam_role(dev_platform):
         assert dev_platform.outputs["task_role_arns"][role.name].endswith(f":role/{role.iam_role_name(ENV)}")
 
 
-def test_ec2_ops_may_stop_and_terminate_only_managed_instances(dev_platform):
-    stop = _statements(dev_platform, "ec2-ops")["StopOrTerminateManagedOnly"]
+# What dev's housekeeping may act on, as IAM reads it: the managed tag naming dev, and no protected tag.
+THIS_ENV_UNPROTECTED = {
+    "StringEquals": {f"aws:ResourceTag/{MANAGED_TAG_KEY}": managed_tag_value(ENV)},
+    "StringNotEqualsIgnoreCase": {f"aws:ResourceTag/{PROTECTED_TAG_KEY}": PROTECTED_TAG_VALUE},
+}
+
+
+def test_ec2_ops_may_stop_terminate_and_delete_only_what_dev_manages_and_nobody_protects(dev_platform):
+    """Row 7, as applied. moto does not evaluate Conditions (the emulator enforces actions and resources only):
+    the conditions are read here and in test_terraform.py; the behaviour is tested by test_kit_operators.py and
+    test_dags_e2e.py on the emulator."""
+    statements = _statements(dev_platform, "ec2-ops")
+    stop = statements["StopOrTerminateThisEnvsUnprotectedInstancesOnly"]
     assert set(stop["Action"]) == {"ec2:StopInstances", "ec2:TerminateInstances"}
-    assert stop["Condition"] == {"StringEquals": {"aws:ResourceTag/eksflow:managed": "true"}}
+    assert stop["Condition"] == THIS_ENV_UNPROTECTED
+    delete = statements["DeleteThisEnvsUnprotectedEndpointsOnly"]
+    assert _as_list(delete["Action"]) == ["sagemaker:DeleteEndpoint"]
+    assert delete["Condition"] == THIS_ENV_UNPROTECTED
+    acting = {"ec2:StopInstances", "ec2:TerminateInstances", "sagemaker:DeleteEndpoint"}
+    assert not [s for s in statements.values() if "Condition" not in s and acting & set(_as_list(s["Action"]))]
+    documents = [_policy(dev_platform, "ec2-ops")]
+    instance = f"arn:aws:ec2:eu-west-1:{ACCOUNT}:instance/i-0123456789abcdef0"
+    assert allows(documents, "ec2:TerminateInstances", instance, resource_tags(managed_tags(ENV)))
+    assert not allows(documents, "ec2:TerminateInstances", instance, resource_tags(managed_tags("prod")))
+
+
+def test_sagemaker_runner_may_tag_endpoints_only_with_the_kits_tags(dev_platform):
+    """Row 7, as applied: AddTags (also needed by CreateEndpoint with Tags) only with the managed and protected keys,
+    managed = dev, protected = true, on endpoints no other environment manages; ListTags/Create elsewhere unchanged."""
+    statements = _statements(dev_platform, "sagemaker-runner")
+    assert "sagemaker:AddTags" not in _as_list(statements["ManagePrefixedResources"]["Action"])
+    tag = statements["TagEndpointsWithHousekeepingTagsOnly"]
+    assert _as_list(tag["Action"]) == ["sagemaker:AddTags"]
+    assert _as_list(tag["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-*"]
+    conditions = tag["Condition"]
+    assert set(conditions) == {"ForAllValues:StringEquals", "StringEqualsIfExists"}
+    assert sorted(_as_list(conditions["ForAllValues:StringEquals"]["aws:TagKeys"])) == sorted(
+        [MANAGED_TAG_KEY, PROTECTED_TAG_KEY]
+    )
+    assert conditions["StringEqualsIfExists"] == {
+        f"aws:RequestTag/{MANAGED_TAG_KEY}": managed_tag_value(ENV),
+        f"aws:RequestTag/{PROTECTED_TAG_KEY}": PROTECTED_TAG_VALUE,
+        f"aws:ResourceTag/{MANAGED_TAG_KEY}": managed_tag_value(ENV),
+    }
+    documents = [_policy(dev_platform, "sagemaker-runner")]
+    endpoint = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-{ENV}-churn"
+    kit_tags = endpoint_tags(ENV, managed=True, protected=True)  # what the ML pipeline creates its endpoint with
+    assert allows(documents, "sagemaker:AddTags", endpoint, request_tags(kit_tags))
+    assert not allows(documents, "sagemaker:AddTags", endpoint, request_tags({PROTECTED_TAG_KEY: "false"}))
+
+
+def test_with_the_secrets_backend_on_every_role_may_read_only_airflows_secrets(dev_platform):
+    """Row 13, as applied (the emulator's dev platform turns the backend on, see tests/dev_platform.py): each role
+    of the role model has the secrets-backend policy, GetSecretValue on the role model's prefixes and nothing else;
+    test_least_privilege.py probes it with IAM enforced."""
+    iam = dev_platform.client("iam")
+    names = [r.iam_role_name(ENV) for r in ROLES.values()] + [c.iam_role_name(ENV) for c in CONTROL_PLANE]
+    expected = sorted(
+        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{prefix}/*" for prefix in SECRETS_BACKEND_PREFIXES.values()
+    )
+    for name in names:
+        policy = iam.get_role_policy(RoleName=name, PolicyName="secrets-backend")["PolicyDocument"]
+        (statement,) = policy["Statement"]
+        assert (statement["Effect"], _as_list(statement["Action"])) == ("Allow", ["secretsmanager:GetSecretValue"])
+        assert sorted(_as_list(statement["Resource"])) == expected, name
+        assert "Condition" not in statement
+
+
+def _policy(platform, role: str) -> dict:
+    return platform.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName="job")[
+        "PolicyDocument"
+    ]
 
 
 def test_buckets_and_repository_are_the_ones_dags_and_chart_use(dev_platform):
@@ -92,8 +175,7 @@ def test_dev_example_values_match_what_terraform_generates(dev_platform):
 
 
 def _statements(platform, role: str) -> dict[str, dict]:
-    policy = platform.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName="job")
-    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    return {s["Sid"]: s for s in _policy(platform, role)["Statement"]}
 
 
 def test_dag_settings_of_dev_are_what_the_roles_may_use(dev_platform):

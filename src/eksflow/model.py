@@ -13,12 +13,17 @@ from eksflow.platform import (
     BUCKET_NAME_PATTERNS,
     CONTROL_PLANE,
     MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE_PATTERN,
     NAMESPACE,
     POD_TEMPLATE_BASE_FILE,
     POD_TEMPLATE_DIR,
     PROJECT,
+    PROTECTED_TAG_KEY,
+    PROTECTED_TAG_VALUE,
     ROLE_LABEL,
     SAGEMAKER_NAME_PREFIX,
+    SECRETS_BACKEND_PREFIXES,
+    TTL_TAG_KEY,
     bucket_names,
     ecr_repository_name,
 )
@@ -33,7 +38,17 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         "pod_template_base_file": POD_TEMPLATE_BASE_FILE,
         "role_label": ROLE_LABEL,
         "default_role": DEFAULT_ROLE,
-        "managed_tag_key": MANAGED_TAG_KEY,
+        # Housekeeping's tags: Terraform conditions the ec2-ops role's stop/terminate/delete and the
+        # sagemaker-runner's tagging on them (managed_value_pattern with the environment's name).
+        "housekeeping_tags": {
+            "managed_key": MANAGED_TAG_KEY,
+            "managed_value_pattern": MANAGED_TAG_VALUE_PATTERN,
+            "protected_key": PROTECTED_TAG_KEY,
+            "protected_value": PROTECTED_TAG_VALUE,
+            "expires_at_key": TTL_TAG_KEY,
+        },
+        # The Secrets Manager backend's name prefixes: the chart's backend_kwargs, Terraform's GetSecretValue scope.
+        "secrets_backend": dict(SECRETS_BACKEND_PREFIXES),
         "sagemaker_name_prefix": SAGEMAKER_NAME_PREFIX,
         "ecr_repository": ecr_repository_name(),
         "bucket_name_patterns": dict(BUCKET_NAME_PATTERNS),

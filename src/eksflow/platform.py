@@ -20,13 +20,18 @@ POD_TEMPLATE_BASE_FILE = "base.yaml"
 # Label on every worker pod naming its task role (SREs select pods by it).
 ROLE_LABEL = "eksflow.io/role"
 
-# Tag that marks an AWS resource as owned by the platform's housekeeping. Nothing without it is touched.
+# Tag that marks an AWS resource as owned by one environment's housekeeping; its value is that environment's name
+# (``eksflow:managed=dev``), so dev's housekeeping never acts on what prod manages in a shared account. Nothing
+# without it, or managed by another environment, is touched; IAM holds the ec2-ops role to the same rule
+# (terraform/modules/irsa, from the role model). docs/security.md says why the value and not a second tag.
 MANAGED_TAG_KEY = "eksflow:managed"
-MANAGED_TAG_VALUE = "true"
+MANAGED_TAG_VALUE_PATTERN = "{env}"
 # Optional tag with an ISO-8601 UTC timestamp after which housekeeping may terminate an instance.
 TTL_TAG_KEY = "eksflow:expires-at"
-# Tag that marks a SageMaker endpoint as serving traffic; housekeeping never deletes it.
+# Tag that marks an instance or a SageMaker endpoint as in use: housekeeping never stops, terminates or deletes
+# it, whichever environment manages it (IAM: not with this tag = "true", compared ignoring case).
 PROTECTED_TAG_KEY = "eksflow:protected"
+PROTECTED_TAG_VALUE = "true"
 
 # Airflow pool every ECS RunTask step of the kit runs in, deferred waits included: at most this many ECS tasks
 # are in flight across all DAGs, and RunTask is called only as slots free up (ECS throttles RunTask per
@@ -37,6 +42,10 @@ ECS_RUNTASK_POOL_DESCRIPTION = "ECS tasks in flight across all DAGs (eksflow; se
 
 # Prefix the SageMaker resources created by the kit carry; IAM policies are scoped to it.
 SAGEMAKER_NAME_PREFIX = "eksflow-"
+
+# Secrets Manager name prefixes of Airflow Connections and Variables (the chart's airflow.secretsBackend): the chart
+# configures the SecretsManagerBackend with them and Terraform lets the roles read exactly these (role model).
+SECRETS_BACKEND_PREFIXES = {"connections_prefix": "eksflow/connections", "variables_prefix": "eksflow/variables"}
 
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 
@@ -53,6 +62,29 @@ def validate_env(env: str) -> str:
 def name_prefix(env: str) -> str:
     """Prefix for every AWS resource of one environment, e.g. ``eksflow-dev``."""
     return f"{PROJECT}-{validate_env(env)}"
+
+
+def managed_tag_value(env: str) -> str:
+    """The value of the managed tag on what one environment's housekeeping owns, e.g. ``dev``."""
+    return MANAGED_TAG_VALUE_PATTERN.format(env=validate_env(env))
+
+
+def managed_tags(env: str) -> dict[str, str]:
+    """The tag that hands a resource to one environment's housekeeping: ``{"eksflow:managed": "dev"}``."""
+    return {MANAGED_TAG_KEY: managed_tag_value(env)}
+
+
+def is_protected(tags: dict[str, str]) -> bool:
+    """Whether the protected tag says ``true``, in any case (as the IAM condition compares it) and ignoring blanks
+    around it (the kit is never less careful than IAM)."""
+    return tags.get(PROTECTED_TAG_KEY, "").strip().lower() == PROTECTED_TAG_VALUE
+
+
+def endpoint_tags(env: str, *, managed: bool = True, protected: bool = False) -> dict[str, str]:
+    """The tags the kit puts on a SageMaker endpoint it creates: managed by ``env`` and/or protected, as asked. These
+    keys with these values are all the sagemaker-runner role may set (IAM ``aws:TagKeys``/``aws:RequestTag``)."""
+    tags = managed_tags(env) if managed else {}
+    return {**tags, PROTECTED_TAG_KEY: PROTECTED_TAG_VALUE} if protected else tags
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from eksflow.platform import POD_TEMPLATE_DIR, PROJECT, name_prefix
+from eksflow.platform import MANAGED_TAG_KEY, POD_TEMPLATE_DIR, PROJECT, PROTECTED_TAG_KEY, name_prefix
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,8 @@ ROLES: dict[str, TaskRole] = {
             aws_permissions=(
                 "sagemaker:Create/Describe/Update/Stop* on resources named with the eksflow- prefix",
                 "sagemaker:InvokeEndpoint on eksflow- endpoints",
+                f"sagemaker:AddTags on eksflow- endpoints only with {MANAGED_TAG_KEY}=<env> and "
+                f"{PROTECTED_TAG_KEY}=true, on endpoints no other environment manages",
                 "iam:PassRole on the SageMaker execution role only",
                 "s3:ListBucket/GetObject on the training input prefix (the operator checks it exists)",
             ),
@@ -105,9 +107,9 @@ ROLES: dict[str, TaskRole] = {
             services=frozenset({"ec2", "cloudwatch", "sagemaker", "s3"}),
             resources=_SMALL,
             aws_permissions=(
-                "ec2:DescribeInstances; ec2:StopInstances/TerminateInstances only with tag eksflow:managed=true",
-                "cloudwatch:GetMetricStatistics",
-                "sagemaker:List/Describe/DeleteEndpoint on eksflow- endpoints",
+                "ec2:DescribeInstances; cloudwatch:GetMetricStatistics; sagemaker:List/DescribeEndpoint, ListTags",
+                f"ec2:StopInstances/TerminateInstances and sagemaker:DeleteEndpoint (eksflow- endpoints) only with tag "
+                f"{MANAGED_TAG_KEY}=<env> and without {PROTECTED_TAG_KEY}=true",
                 "s3:PutObject on the housekeeping report prefix",
             ),
         ),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from eksflow.platform import bucket_names
+from eksflow.platform import bucket_names, endpoint_tags, name_prefix
+from eksflow_dev.emulator.seed import other_env
 
 ENV = "local"
 DATA_BUCKET = bucket_names(ENV)["data"]
@@ -16,9 +17,14 @@ HOUSEKEEPING_ACTED = {  # seeded instance (Name tag) -> state after housekeeping
     "managed-busy": "running",
     "managed-expired": "terminated",
     "managed-no-metrics": "running",
+    "managed-protected": "running",  # idle and expired, but protected
+    "other-env-idle": "running",  # idle and expired, but another environment's
     "unmanaged-idle": "running",
     "unmanaged-expired": "running",
 }
+# Seeded endpoints housekeeping deletes with its dry run off; the other environment's idle one is not among them.
+HOUSEKEEPING_DELETED = {f"{name_prefix(ENV)}-idle"}
+OTHER_ENV_ENDPOINT = f"{name_prefix(other_env(ENV))}-idle"
 Client = Callable[[str], object]
 
 
@@ -49,7 +55,12 @@ def assert_endpoint_deployed(client: Client) -> None:
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["EndpointConfigName"].startswith(f"eksflow-{ML_ENDPOINT}-config-")
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
-    assert tags == {"eksflow:managed": "true", "eksflow:protected": "true"}
+    # The ML pipeline's endpoint is this environment's and protected: housekeeping here and elsewhere leaves it alone.
+    assert (
+        tags
+        == endpoint_tags(ENV, managed=True, protected=True)
+        == {"eksflow:managed": ENV, "eksflow:protected": "true"}
+    )
 
 
 def housekeeping_report(client: Client) -> dict:
@@ -63,5 +74,5 @@ def expected_housekeeping_actions(seeded) -> dict[str, list[str]]:
     return {
         "stopped": [seeded.instances["managed-idle"]],
         "terminated": [seeded.instances["managed-expired"]],
-        "deleted_endpoints": ["eksflow-local-idle"],
+        "deleted_endpoints": sorted(HOUSEKEEPING_DELETED),
     }

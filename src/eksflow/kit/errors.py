@@ -89,3 +89,20 @@ def require_ec2_instance_type(helper: str, argument: str, value: Any) -> None:
             f"is not an EC2 instance type: {value!r}",
             "use the form <family>.<size>, e.g. 'm5.large'",
         )
+
+
+def require_env(helper: str, env: Any) -> str:
+    """The environment a step acts for: ``env``, or when None the deployment's (``EKSFLOW_ENV``, as the DAGs'
+    settings read it). Housekeeping touches only what this environment manages; endpoints are tagged with it."""
+    from eksflow.platform import validate_env
+    from eksflow.settings import ENV_PREFIX, load_settings
+
+    if env is None:
+        return load_settings().env
+    fix = f"e.g. env='dev', or leave it unset to use {ENV_PREFIX}ENV"
+    if not isinstance(env, str):
+        raise KitArgumentError(helper, "env", f"must be an environment name, got {env!r}", fix)
+    try:
+        return validate_env(env)
+    except ValueError as error:
+        raise KitArgumentError(helper, "env", f"is invalid ({error})", fix) from None

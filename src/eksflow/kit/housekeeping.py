@@ -1,12 +1,15 @@
 """Housekeeping steps under the ``ec2-ops`` role: find idle or expired managed EC2 instances and idle
 SageMaker endpoints, then stop/terminate/delete them.
 
-Safety rules, enforced here *and* by IAM (tag conditions in the role's policy):
-- only resources tagged ``eksflow:managed=true`` are ever considered, and every action re-reads the tags
-  right before acting, so an instance re-tagged between discovery and action is left alone;
-- endpoints tagged ``eksflow:protected=true`` or with any invocation in the look-back window are in use
-  and never deleted; activity is read for each variant the endpoint has (DescribeEndpoint), and a variant
-  CloudWatch has no data for makes the endpoint unknown ("no-metrics"), never idle;
+Safety rules, enforced here *and* by IAM (tag conditions in the role's policy, terraform/modules/irsa):
+- only resources whose ``eksflow:managed`` tag names this environment (``eksflow:managed=dev``; the step's ``env``,
+  by default ``EKSFLOW_ENV``) are ever considered, so one environment's housekeeping never acts on what another
+  manages in a shared account; every action re-reads the tags right before acting, so a resource re-tagged
+  between discovery and action is left alone;
+- instances and endpoints tagged ``eksflow:protected=true`` (any case) are never stopped, terminated or deleted;
+- endpoints with any invocation in the look-back window are in use and never deleted; activity is read for each
+  variant the endpoint has (DescribeEndpoint), and a variant CloudWatch has no data for makes the endpoint
+  unknown ("no-metrics"), never idle;
 - terminate and delete default to ``dry_run=True``: they log what they would do and do nothing; the switch
   takes only booleans (a template must render to True/False), so a typo fails the task instead of acting.
 """
@@ -31,26 +34,35 @@ from eksflow.kit.errors import (
     is_deferred_value,
     require_bool,
     require_ec2_instance_type,
+    require_env,
     require_positive_int,
 )
 from eksflow.platform import (
     MANAGED_TAG_KEY,
-    MANAGED_TAG_VALUE,
-    PROTECTED_TAG_KEY,
     SAGEMAKER_NAME_PREFIX,
     TTL_TAG_KEY,
+    is_protected,
+    managed_tag_value,
 )
 
 ROLE = "ec2-ops"
-MANAGED_FILTER = [{"Name": f"tag:{MANAGED_TAG_KEY}", "Values": [MANAGED_TAG_VALUE]}]
 
 
 def _tags(resource: dict) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def _is_managed(tags: dict[str, str]) -> bool:
-    return tags.get(MANAGED_TAG_KEY) == MANAGED_TAG_VALUE
+def _ownership(tags: dict[str, str], env: str) -> str:
+    """Whose the resource is: "mine" (managed by ``env``), "other-env" (managed by another environment, or by the
+    value every environment once shared) or "unmanaged"."""
+    if MANAGED_TAG_KEY not in tags:
+        return "unmanaged"
+    return "mine" if tags[MANAGED_TAG_KEY] == managed_tag_value(env) else "other-env"
+
+
+def _may_act_on(tags: dict[str, str], env: str) -> bool:
+    """What IAM lets the ec2-ops role act on, too: managed by this environment and not protected."""
+    return _ownership(tags, env) == "mine" and not is_protected(tags)
 
 
 def _parse_expiry(value: str | None) -> dt.datetime | None:
@@ -86,24 +98,34 @@ def act_on_eligible(log, *, verb: str, wanted: list[str], eligible: list[str], d
 
 
 class _Ec2ClientMixin:
+    env: str
+
     @property
     def _hook_parameters(self) -> dict[str, Any]:
         return {**super()._hook_parameters, "api_type": "client_type"}  # type: ignore[misc]
 
     def _managed_instances(self, instance_ids: Sequence[str] | None = None) -> list[dict]:
-        kwargs: dict[str, Any] = {"Filters": MANAGED_FILTER}
+        """Instances managed by this environment (protected ones included: discovery reports them)."""
+        kwargs: dict[str, Any] = {
+            "Filters": [{"Name": f"tag:{MANAGED_TAG_KEY}", "Values": [managed_tag_value(self.env)]}]
+        }
         if instance_ids is not None:
             kwargs["InstanceIds"] = list(instance_ids)
         found = []
         for page in self.hook.conn.get_paginator("describe_instances").paginate(**kwargs):
             for reservation in page["Reservations"]:
                 found.extend(reservation["Instances"])
-        return [i for i in found if _is_managed(_tags(i))]
+        return [i for i in found if _ownership(_tags(i), self.env) == "mine"]
+
+    def _actionable_instances(self, instance_ids: Sequence[str]) -> list[dict]:
+        """The re-check right before acting: managed by this environment and not protected."""
+        return [i for i in self._managed_instances(instance_ids) if _may_act_on(_tags(i), self.env)]
 
 
 class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
-    """Find managed instances that are idle (running, average CPU below threshold over the look-back)
-    or expired (``eksflow:expires-at`` in the past). Pushes XComs ``idle`` and ``expired`` (id lists)."""
+    """Find this environment's managed instances that are idle (running, average CPU below threshold over the
+    look-back) or expired (``eksflow:expires-at`` in the past), protected ones excepted. Pushes XComs ``idle`` and
+    ``expired`` (id lists)."""
 
     aws_hook_class = EC2Hook
     extra_aws_services = ("cloudwatch",)
@@ -115,12 +137,14 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
         cpu_threshold: float = 5.0,
         lookback_hours: int = 6,
         instance_types: Sequence[str] = (),
+        env: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.cpu_threshold = cpu_threshold
         self.lookback_hours = lookback_hours
         self.instance_types = list(instance_types)
+        self.env = require_env("find_managed_instances", env)
 
     def execute(self, context):
         now = _now()
@@ -134,7 +158,9 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
             tags = _tags(instance)
             expiry = _parse_expiry(tags.get(TTL_TAG_KEY))
             entry: dict[str, Any] = {"instance_id": iid, "state": state}
-            if expiry and expiry <= now and state in {"running", "stopped", "stopping"}:
+            if is_protected(tags):
+                entry["verdict"] = "protected"
+            elif expiry and expiry <= now and state in {"running", "stopped", "stopping"}:
                 expired.append(iid)
                 entry["verdict"] = "expired"
             elif state == "running":
@@ -160,7 +186,8 @@ class FindManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
 
 
 class StopManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
-    """Stop the given instances, after re-checking each is managed and still running.
+    """Stop the given instances, after re-checking each is managed by this environment, not protected and still
+    running.
 
     (The provider's EC2StopInstanceOperator handles one instance per task; housekeeping stops a batch in
     one pod, through the same EC2Hook.)"""
@@ -168,14 +195,15 @@ class StopManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
     aws_hook_class = EC2Hook
     template_fields = aws_template_fields("instance_ids", "dry_run")
 
-    def __init__(self, *, instance_ids: Any, dry_run: Any = False, **kwargs):
+    def __init__(self, *, instance_ids: Any, dry_run: Any = False, env: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.instance_ids = instance_ids
         self.dry_run = dry_run
+        self.env = require_env("stop_managed_instances", env)
 
     def execute(self, context):
         wanted = list(self.instance_ids or [])
-        found = self._managed_instances(wanted) if wanted else []
+        found = self._actionable_instances(wanted) if wanted else []
         running = [i["InstanceId"] for i in found if i["State"]["Name"] == "running"]
         return act_on_eligible(
             self.log,
@@ -188,17 +216,19 @@ class StopManagedInstancesOperator(_Ec2ClientMixin, AwsBaseOperator[EC2Hook]):
 
 
 class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOperator):
-    """The provider's EC2TerminateInstanceOperator behind a managed-tag re-check and a dry-run switch."""
+    """The provider's EC2TerminateInstanceOperator behind a re-check of the tags (managed by this environment, not
+    protected) and a dry-run switch."""
 
     template_fields = (*EC2TerminateInstanceOperator.template_fields, "dry_run")
 
-    def __init__(self, *, instance_ids: Any, dry_run: Any = True, **kwargs):
+    def __init__(self, *, instance_ids: Any, dry_run: Any = True, env: str | None = None, **kwargs):
         super().__init__(instance_ids=instance_ids, **kwargs)
         self.dry_run = dry_run
+        self.env = require_env("terminate_managed_instances", env)
 
     def execute(self, context):
         wanted = list(self.instance_ids or [])
-        found = self._managed_instances(wanted) if wanted else []
+        found = self._actionable_instances(wanted) if wanted else []
         alive = [i["InstanceId"] for i in found if i["State"]["Name"] != "terminated"]
 
         def terminate(ids: list[str]) -> None:
@@ -216,15 +246,17 @@ class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOpe
 
 
 class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
-    """Managed ``eksflow-`` endpoints with zero invocations in the look-back window and not protected."""
+    """``eksflow-`` endpoints this environment manages, not protected, with zero invocations in the look-back
+    window."""
 
     aws_hook_class = SageMakerHook
     extra_aws_services = ("cloudwatch",)
     template_fields = aws_template_fields("lookback_hours")
 
-    def __init__(self, *, lookback_hours: int = 24, **kwargs):
+    def __init__(self, *, lookback_hours: int = 24, env: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.lookback_hours = lookback_hours
+        self.env = require_env("find_idle_endpoints", env)
 
     def execute(self, context):
         conn = self.hook.conn
@@ -239,9 +271,10 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
                     continue
                 tags = _tags({"Tags": conn.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]})
                 entry: dict[str, Any] = {"endpoint": name, "status": endpoint["EndpointStatus"]}
-                if not _is_managed(tags):
-                    entry["verdict"] = "unmanaged"
-                elif tags.get(PROTECTED_TAG_KEY) == "true":
+                ownership = _ownership(tags, self.env)
+                if ownership != "mine":
+                    entry["verdict"] = ownership
+                elif is_protected(tags):
                     entry["verdict"] = "protected"
                 elif endpoint["EndpointStatus"] != "InService":
                     entry["verdict"] = "changing"
@@ -288,15 +321,17 @@ def _hourly_points(cloudwatch, namespace, metric, dimensions, statistic, start, 
 
 
 class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
-    """Delete the given endpoints after re-checking managed/protected tags; dry run by default."""
+    """Delete the given endpoints after re-checking their tags (managed by this environment, not protected); dry run
+    by default."""
 
     aws_hook_class = SageMakerHook
     template_fields = aws_template_fields("endpoint_names", "dry_run")
 
-    def __init__(self, *, endpoint_names: Any, dry_run: Any = True, **kwargs):
+    def __init__(self, *, endpoint_names: Any, dry_run: Any = True, env: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.endpoint_names = endpoint_names
         self.dry_run = dry_run
+        self.env = require_env("delete_idle_endpoints", env)
 
     def execute(self, context):
         conn = self.hook.conn
@@ -305,7 +340,7 @@ class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
         for name in wanted:
             arn = conn.describe_endpoint(EndpointName=name)["EndpointArn"]
             tags = _tags({"Tags": conn.list_tags(ResourceArn=arn)["Tags"]})
-            if _is_managed(tags) and tags.get(PROTECTED_TAG_KEY) != "true":
+            if _may_act_on(tags, self.env):
                 eligible.append(name)
 
         def delete(names: list[str]) -> None:

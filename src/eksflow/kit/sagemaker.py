@@ -31,11 +31,13 @@ from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, defe
 from eksflow.kit.errors import (
     KitArgumentError,
     is_deferred_value,
+    require_env,
     require_ml_instance_type,
     require_non_empty_str,
     require_positive_int,
 )
 from eksflow.kit.naming import name_from_context, retry_name, stable_job_name
+from eksflow.platform import endpoint_tags
 
 ROLE = "sagemaker-runner"
 MAX_GENERATIONS = 10
@@ -213,29 +215,39 @@ def blue_green_deployment(bake_seconds: int = 300, alarms: tuple[str, ...] = ())
 
 
 class DeployEndpointOperator(SageMakerEndpointOperator):
-    """Create the endpoint, or move it to this run's endpoint config with a blue/green update."""
+    """Create the endpoint, or move it to this run's endpoint config with a blue/green update.
+
+    A new endpoint gets the platform's tags only (``eksflow.platform.endpoint_tags``): ``managed`` hands it to this
+    environment's housekeeping (deleted when idle, unless protected), ``protected`` keeps housekeeping off it. IAM
+    lets the sagemaker-runner role set no other tag, nor these to other values."""
 
     template_fields = aws_template_fields("config", "endpoint_name")
 
-    def __init__(self, *, endpoint_name: str, bake_seconds: int = 300, tags: Mapping[str, str] | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        bake_seconds: int = 300,
+        managed: bool = False,
+        protected: bool = False,
+        env: str | None = None,
+        **kwargs,
+    ):
         super().__init__(config={}, **kwargs)
         self.endpoint_name = endpoint_name
         self.bake_seconds = bake_seconds
-        self.endpoint_tags = dict(tags or {})
+        self.env = require_env("sagemaker_deploy_endpoint", env)
+        self.endpoint_tags = endpoint_tags(self.env, managed=managed, protected=protected)
 
     def execute(self, context):
         target = deployment_names(self.endpoint_name, context)["endpoint_config"]
         current = _describe_or_none(self.hook.describe_endpoint, self.endpoint_name)
         if current is None:
             self.log.info("Creating endpoint %s with config %s", self.endpoint_name, target)
-            self.hook.create_endpoint(
-                {
-                    "EndpointName": self.endpoint_name,
-                    "EndpointConfigName": target,
-                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.endpoint_tags.items())],
-                },
-                wait_for_completion=False,
-            )
+            request: dict[str, Any] = {"EndpointName": self.endpoint_name, "EndpointConfigName": target}
+            if self.endpoint_tags:
+                request["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(self.endpoint_tags.items())]
+            self.hook.create_endpoint(request, wait_for_completion=False)
         elif current["EndpointConfigName"] == target:
             self.log.info(
                 "Endpoint %s already uses %s (%s): re-attaching",
@@ -428,12 +440,20 @@ def sagemaker_deploy_endpoint(
     task_id: str,
     endpoint_name: str,
     bake_seconds: int = 300,
-    tags: Mapping[str, str] | None = None,
+    managed: bool = False,
+    protected: bool = False,
+    env: str | None = None,
     **operator_kwargs,
 ) -> DeployEndpointOperator:
+    """Deploy (create or blue/green update) an ``eksflow-`` endpoint. ``managed=True`` tags a new endpoint as this
+    environment's (``env``, by default ``EKSFLOW_ENV``) for housekeeping, which deletes it when idle unless
+    ``protected=True``."""
     helper = "sagemaker_deploy_endpoint"
     _require_endpoint_name(helper, endpoint_name)
     require_positive_int(helper, "bake_seconds", bake_seconds, minimum=0)
+    for argument, value in (("managed", managed), ("protected", protected)):
+        if not isinstance(value, bool):
+            raise KitArgumentError(helper, argument, f"must be True or False, got {value!r}", f"e.g. {argument}=True")
     kwargs = {
         **aws_operator_kwargs(ROLE),
         "deferrable": deferrable(),
@@ -442,7 +462,13 @@ def sagemaker_deploy_endpoint(
         **operator_kwargs,
     }
     return DeployEndpointOperator(
-        task_id=task_id, endpoint_name=endpoint_name, bake_seconds=bake_seconds, tags=tags, **kwargs
+        task_id=task_id,
+        endpoint_name=endpoint_name,
+        bake_seconds=bake_seconds,
+        managed=managed,
+        protected=protected,
+        env=env,
+        **kwargs,
     )
 
 

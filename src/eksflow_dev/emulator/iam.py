@@ -11,8 +11,9 @@ of moto 5.2.5 are closed here:
   claims decoded but its signature NOT verified (AWS verifies it against the provider's JWKS).
 - moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never
   matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
-  request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does; the
-  implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob and CreateModel are added. A denial names
+  request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets
+  Manager: the secret's ARN from its name); the implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob
+  and CreateModel are added, and the ``sagemaker:AddTags`` check of a SageMaker create with Tags. A denial names
   the action and the resource, like AWS's message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in
   AWS (moto asked for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used
   the signing name, ``monitoring:*``).
@@ -23,10 +24,10 @@ of the platform has) denied every object call. The emulator stands in for AWS's 
 policies see ``aws:SecureTransport = true``, the ``Bool`` operator is evaluated, and a statement whose
 condition does not hold no longer counts as an explicit deny (``patch_bucket_policy_conditions``).
 
-Not evaluated (moto): IAM Conditions of identity policies (tag, cluster, prefix conditions);
-tests/test_terraform.py and tests/test_terraform_apply.py check those statically. Nor the web identity
-token's signature, expiry or audience against the provider's client IDs (only the trust policy's own
-conditions).
+Not evaluated (moto): IAM Conditions of identity policies (tag, tag-key, cluster, prefix conditions);
+tests/test_terraform.py (the rendered policies, Conditions read by tests/support/iam_policy.py) and
+tests/test_terraform_apply.py check those statically. Nor the web identity token's signature, expiry or
+audience against the provider's client IDs (only the trust policy's own conditions).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _EC2_INSTANCE_ACTIONS = frozenset({"StopInstances", "TerminateInstances", "Start
 _INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations")
 SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}  # CloudWatch signs as "monitoring"
 PASS_ROLE = "iam:PassRole"  # noqa: S105 - an IAM action, not a password
+ADD_TAGS = "sagemaker:AddTags"
 
 
 def _json_body(response) -> dict:
@@ -98,6 +100,9 @@ def _sagemaker_resources(response, action: str, arn: str) -> Iterator[tuple[str 
     for param, kind in _SAGEMAKER_NAMES.items():
         if isinstance(params.get(param), str):
             yield None, f"{arn}:{kind}/{params[param].lower()}"
+            # A create that tags what it creates also needs sagemaker:AddTags on it, as on AWS.
+            if action == f"Create{param.removesuffix('Name')}" and params.get("Tags"):
+                yield ADD_TAGS, f"{arn}:{kind}/{params[param].lower()}"
     if action in _SAGEMAKER_ROLE_PARAMS and params.get(_SAGEMAKER_ROLE_PARAMS[action]):
         yield PASS_ROLE, params[_SAGEMAKER_ROLE_PARAMS[action]]
 
@@ -118,7 +123,28 @@ def _logs_resources(response, action: str, arn: str) -> Iterator[tuple[str | Non
         yield None, f"{arn}:log-group:{group}:*"
 
 
-_RESOURCES = {"ecs": _ecs_resources, "sagemaker": _sagemaker_resources, "ec2": _ec2_resources, "logs": _logs_resources}
+def _secretsmanager_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    params = _json_body(response)
+    secret_id = params.get("SecretId") or (params.get("Name") if action == "CreateSecret" else None)
+    if not isinstance(secret_id, str):
+        return  # ListSecrets and the like: moto's "*"
+    if secret_id.startswith("arn:"):
+        yield None, secret_id
+        return
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secrets = secretsmanager_backends[response.current_account][response.region].secrets
+    # A name resolves to the secret's ARN (AWS appends 6 random characters); an unknown one is checked by its name.
+    yield None, secrets[secret_id].arn if secret_id in secrets else f"{arn}:secret:{secret_id}"
+
+
+_RESOURCES = {
+    "ecs": _ecs_resources,
+    "sagemaker": _sagemaker_resources,
+    "ec2": _ec2_resources,
+    "logs": _logs_resources,
+    "secretsmanager": _secretsmanager_resources,
+}
 
 
 def request_resources(response) -> list[tuple[str | None, str]]:

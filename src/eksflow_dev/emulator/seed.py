@@ -1,14 +1,18 @@
 """Seed the local emulator with what the reference pipelines expect to find in an AWS account.
 
-EC2 instances cover every housekeeping case, named by the ``Name`` tag:
+EC2 instances cover every housekeeping case, named by the ``Name`` tag ("managed": ``eksflow:managed=<env>``, the
+seeded environment's marker):
 - ``managed-idle``: managed, running, CPU ~1 %            -> stopped
 - ``managed-busy``: managed, running, CPU ~60 %           -> left running
 - ``managed-expired``: managed, TTL tag in the past       -> terminated (when not a dry run)
 - ``managed-no-metrics``: managed, running, no CPU data   -> left alone (unknown is not idle)
+- ``managed-protected``: managed, ``eksflow:protected=true``, CPU ~1 %, TTL in the past -> never touched
+- ``other-env-idle``: managed by another environment, CPU ~1 %, TTL in the past -> never touched
 - ``unmanaged-idle``: no managed tag, CPU ~1 %            -> never touched
 - ``unmanaged-expired``: TTL tag in the past, not managed  -> never touched
-SageMaker endpoints: ``eksflow-local-idle`` (managed, no invocations -> deleted when not a dry run),
-``eksflow-local-in-use`` (managed, invocations -> kept), ``eksflow-local-unmanaged`` (no tag -> kept).
+SageMaker endpoints: ``eksflow-<env>-idle`` (managed, no invocations -> deleted when not a dry run),
+``eksflow-<env>-in-use`` (managed, invocations -> kept), ``eksflow-<env>-unmanaged`` (no tag -> kept),
+``eksflow-<other env>-idle`` (managed by another environment, no invocations -> kept).
 """
 
 from __future__ import annotations
@@ -18,11 +22,25 @@ from dataclasses import dataclass, field
 
 import boto3
 
-from eksflow.platform import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, TTL_TAG_KEY, bucket_names, name_prefix
+from eksflow.platform import (
+    PROTECTED_TAG_KEY,
+    PROTECTED_TAG_VALUE,
+    TTL_TAG_KEY,
+    bucket_names,
+    managed_tags,
+    name_prefix,
+)
 from eksflow.settings import ENV_PREFIX
 
 ACCOUNT_ID = "123456789012"
 SAMPLE_INPUT_KEY = "raw/events/sample.csv"
+
+
+def other_env(env: str) -> str:
+    """Another environment sharing the account: what the seed tags as managed by someone else."""
+    return "prod" if env != "prod" else "dev"
+
+
 # The emulator's dummy keys: any key works while IAM is not enforced.
 EMULATOR_KEYS = {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
 
@@ -116,14 +134,21 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    managed = {"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}
+    ((key, value),) = managed_tags(env).items()
+    managed = {"Key": key, "Value": value}
+    ((_, other_value),) = managed_tags(other_env(env)).items()
+    by_other = {"Key": key, "Value": other_value}
+    expired = {"Key": TTL_TAG_KEY, "Value": past}
+    protected = {"Key": PROTECTED_TAG_KEY, "Value": PROTECTED_TAG_VALUE}
     instances = {
         "managed-idle": ([managed], 1.0),
         "managed-busy": ([managed], 60.0),
-        "managed-expired": ([managed, {"Key": TTL_TAG_KEY, "Value": past}], 30.0),
+        "managed-expired": ([managed, expired], 30.0),
         "managed-no-metrics": ([managed], None),
+        "managed-protected": ([managed, protected, expired], 1.0),
+        "other-env-idle": ([by_other, expired], 1.0),
         "unmanaged-idle": ([], 1.0),
-        "unmanaged-expired": ([{"Key": TTL_TAG_KEY, "Value": past}], 1.0),
+        "unmanaged-expired": ([expired], 1.0),
     }
     cloudwatch = client("cloudwatch")
     for name, (tags, cpu) in instances.items():
@@ -162,6 +187,7 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
         f"{prefix}-idle": ([managed], 0),
         f"{prefix}-in-use": ([managed], 25),
         f"{prefix}-unmanaged": ([], 0),
+        f"{name_prefix(other_env(env))}-idle": ([by_other], 0),
     }
     for name, (tags, invocations) in endpoints.items():
         sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{prefix}-seed-config", Tags=tags)

@@ -59,6 +59,7 @@ module "irsa" {
   ecs_pass_role_arns           = var.ecs_pass_role_arns
   sagemaker_execution_role_arn = var.sagemaker_execution_role_arn
   avp_policy_store_id          = var.avp_policy_store_id
+  secrets_backend_enabled      = var.secrets_backend_enabled
 }
 
 module "github_oidc" {

@@ -90,6 +90,12 @@ variable "avp_policy_store_id" {
   default     = ""
 }
 
+variable "secrets_backend_enabled" {
+  description = "Whether the chart's airflow.secretsBackend.enabled is on in values-<env>.yaml: the roles may then read Airflow's Connections and Variables from Secrets Manager (a test holds the two equal)."
+  type        = bool
+  default     = false
+}
+
 variable "admin_principal_arns" {
   description = "Cluster admins."
   type        = list(string)

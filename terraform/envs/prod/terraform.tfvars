@@ -12,3 +12,4 @@ multi_az                     = true
 deletion_protection          = true
 database_instance_class      = "db.m6g.large"
 avp_policy_store_id          = "PSEXAMPLEPROD000000000"
+secrets_backend_enabled      = true

@@ -28,6 +28,12 @@ locals {
 
   sagemaker_arn = "arn:${local.partition}:sagemaker:${local.region}:${local.account}"
   log_objects   = "${var.log_bucket_arn}/${var.log_prefix}/*"
+
+  # Housekeeping's tags from the role model: this environment's managed marker (e.g. eksflow:managed=dev).
+  managed_tag_key     = var.role_model.housekeeping_tags.managed_key
+  managed_tag_value   = replace(var.role_model.housekeeping_tags.managed_value_pattern, "{env}", var.env)
+  protected_tag_key   = var.role_model.housekeeping_tags.protected_key
+  protected_tag_value = var.role_model.housekeeping_tags.protected_value
 }
 
 data "aws_iam_policy_document" "trust" {

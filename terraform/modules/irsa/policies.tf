@@ -56,10 +56,39 @@ data "aws_iam_policy_document" "sagemaker_runner" {
       "sagemaker:CreateModel", "sagemaker:DescribeModel",
       "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
       "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-      "sagemaker:InvokeEndpoint", "sagemaker:AddTags", "sagemaker:ListTags",
+      "sagemaker:InvokeEndpoint", "sagemaker:ListTags",
     ]
     resources = [for kind in ["training-job", "model", "endpoint-config", "endpoint"] :
     "${local.sagemaker_arn}:${kind}/${var.sagemaker_name_prefix}*"]
+  }
+  # The kit tags the endpoints it creates (CreateEndpoint with Tags, which AWS authorizes as sagemaker:AddTags too)
+  # with housekeeping's tags only: managed by this environment, protected. No other key, no other value — so this
+  # role cannot unprotect an endpoint or hand one to another environment's housekeeping — and only on endpoints no
+  # other environment manages. It has no sagemaker:DeleteTags.
+  statement {
+    sid       = "TagEndpointsWithHousekeepingTagsOnly"
+    actions   = ["sagemaker:AddTags"]
+    resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.managed_tag_key, local.protected_tag_key]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:RequestTag/${local.managed_tag_key}"
+      values   = [local.managed_tag_value]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:RequestTag/${local.protected_tag_key}"
+      values   = [local.protected_tag_value]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/${local.managed_tag_key}"
+      values   = [local.managed_tag_value]
+    }
   }
   statement {
     sid       = "PassExecutionRole"
@@ -89,20 +118,42 @@ data "aws_iam_policy_document" "ec2_ops" {
     actions   = ["ec2:DescribeInstances", "cloudwatch:GetMetricStatistics", "sagemaker:ListEndpoints"]
     resources = ["*"]
   }
+  # Acting needs the managed tag naming this environment and no protected tag (StringNotEqualsIgnoreCase also holds
+  # when the tag is absent): the kit's own re-check, in IAM.
   statement {
-    sid       = "StopOrTerminateManagedOnly"
+    sid       = "StopOrTerminateThisEnvsUnprotectedInstancesOnly"
     actions   = ["ec2:StopInstances", "ec2:TerminateInstances"]
     resources = ["arn:${local.partition}:ec2:${local.region}:${local.account}:instance/*"]
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/${var.managed_tag_key}"
-      values   = ["true"]
+      variable = "aws:ResourceTag/${local.managed_tag_key}"
+      values   = [local.managed_tag_value]
+    }
+    condition {
+      test     = "StringNotEqualsIgnoreCase"
+      variable = "aws:ResourceTag/${local.protected_tag_key}"
+      values   = [local.protected_tag_value]
     }
   }
   statement {
-    sid       = "InspectAndDeleteEndpoints"
-    actions   = ["sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:DeleteEndpoint"]
+    sid       = "InspectEndpoints"
+    actions   = ["sagemaker:DescribeEndpoint", "sagemaker:ListTags"]
     resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+  }
+  statement {
+    sid       = "DeleteThisEnvsUnprotectedEndpointsOnly"
+    actions   = ["sagemaker:DeleteEndpoint"]
+    resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.managed_tag_key}"
+      values   = [local.managed_tag_value]
+    }
+    condition {
+      test     = "StringNotEqualsIgnoreCase"
+      variable = "aws:ResourceTag/${local.protected_tag_key}"
+      values   = [local.protected_tag_value]
+    }
   }
   statement {
     sid       = "WriteReports"
@@ -140,6 +191,29 @@ data "aws_iam_policy_document" "api_server" {
     actions   = ["verifiedpermissions:GetSchema", "verifiedpermissions:IsAuthorized", "verifiedpermissions:BatchIsAuthorized"]
     resources = ["arn:${local.partition}:verifiedpermissions::${local.account}:policy-store/${var.avp_policy_store_id}"]
   }
+}
+
+# Airflow's Secrets Manager backend (the chart's airflow.secretsBackend): Airflow 3.3.2 consults the [secrets]
+# backend in every process the chart runs — api-server (execution API connections/variables), scheduler (DagRun
+# deadlines from Variables), dag-processor (manager and parsing children), triggerer (supervisor and triggers) — and,
+# with [workers] secrets_backend unset, in every task pod (task runner lookups, the supervisor's remote-log
+# connection). The backend calls only GetSecretValue, on <prefix>/<id> (team-scoped: <prefix>/<team>--<id>).
+# Secrets encrypted with the default aws/secretsmanager key need no kms permission; a customer key would.
+data "aws_iam_policy_document" "secrets_backend" {
+  statement {
+    sid     = "ReadAirflowConnectionsAndVariables"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = [for prefix in values(var.role_model.secrets_backend) :
+    "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${prefix}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "secrets_backend" {
+  for_each = var.secrets_backend_enabled ? local.roles : {}
+
+  name   = "secrets-backend"
+  role   = aws_iam_role.this[each.key].id
+  policy = data.aws_iam_policy_document.secrets_backend.json
 }
 
 locals {

@@ -18,7 +18,40 @@ variable "role_model" {
     control_plane = map(object({
       service_account = string
     }))
+    # The tags housekeeping's IAM conditions read: managed_value_pattern with {env} is each environment's marker.
+    housekeeping_tags = object({
+      managed_key           = string
+      managed_value_pattern = string
+      protected_key         = string
+      protected_value       = string
+    })
+    # The Secrets Manager backend's name prefixes (the chart's backend_kwargs).
+    secrets_backend = object({
+      connections_prefix = string
+      variables_prefix   = string
+    })
   })
+  validation {
+    condition = alltrue([
+      for key in [var.role_model.housekeeping_tags.managed_key, var.role_model.housekeeping_tags.protected_key] :
+      can(regex("^[A-Za-z0-9 _.:/=+@-]{1,128}$", key)) && !startswith(lower(key), "aws:")
+    ]) && var.role_model.housekeeping_tags.managed_key != var.role_model.housekeeping_tags.protected_key
+    error_message = "role_model.housekeeping_tags.managed_key and protected_key must be two different tag keys (1-128 letters, digits, spaces or _.:/=+@-, not aws:...): regenerate terraform/role-model.json with `make role-model`."
+  }
+  validation {
+    condition     = strcontains(var.role_model.housekeeping_tags.managed_value_pattern, "{env}") && can(regex("^[A-Za-z0-9 _.:/=+@{}-]{1,256}$", var.role_model.housekeeping_tags.managed_value_pattern))
+    error_message = "role_model.housekeeping_tags.managed_value_pattern must contain {env} (each environment's housekeeping acts only on what names it): regenerate terraform/role-model.json with `make role-model`."
+  }
+  validation {
+    condition     = can(regex("^[A-Za-z0-9 _.:/=+@-]{1,256}$", var.role_model.housekeeping_tags.protected_value))
+    error_message = "role_model.housekeeping_tags.protected_value must be a tag value (1-256 letters, digits, spaces or _.:/=+@-): regenerate terraform/role-model.json with `make role-model`."
+  }
+  validation {
+    condition = alltrue([
+      for prefix in values(var.role_model.secrets_backend) : can(regex("^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)*$", prefix))
+    ])
+    error_message = "role_model.secrets_backend prefixes must be Secrets Manager name prefixes without a leading or trailing '/' and without wildcards (e.g. eksflow/connections): regenerate terraform/role-model.json with `make role-model`."
+  }
 }
 
 variable "oidc_provider_arn" {
@@ -97,10 +130,11 @@ variable "avp_policy_store_id" {
   }
 }
 
-variable "managed_tag_key" {
-  description = "Tag that marks resources housekeeping may stop/terminate/delete."
-  type        = string
-  default     = "eksflow:managed"
+variable "secrets_backend_enabled" {
+  description = "Whether the chart turns Airflow's Secrets Manager backend on (airflow.secretsBackend.enabled in the environment's values file): every role then may secretsmanager:GetSecretValue under the role model's connections and variables prefixes, and nothing else of Secrets Manager."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "tags" {

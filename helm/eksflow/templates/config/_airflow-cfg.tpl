@@ -83,6 +83,7 @@ remote_log_conn_id = {{ (get $model.task_roles $model.default_role).conn_id }}
 
 [secrets]
 backend = airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend
-backend_kwargs = {{ dict "connections_prefix" $a.secretsBackend.connectionsPrefix "variables_prefix" $a.secretsBackend.variablesPrefix "region_name" .Values.region | toJson }}
+{{- /* The name prefixes have one home, the role model, which Terraform's read permission is scoped to. */}}
+backend_kwargs = {{ dict "connections_prefix" $model.secrets_backend.connections_prefix "variables_prefix" $model.secrets_backend.variables_prefix "region_name" .Values.region | toJson }}
 {{- end }}
 {{- end -}}
