@@ -64,8 +64,14 @@ system-deps: ## install the Debian packages the local cluster needs (dumb-init) 
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dumb-init >/dev/null; \
 	  else echo "the local cluster needs dumb-init and root: sudo apt-get install dumb-init"; exit 2; fi; }
 
-# IAM=1: the roles made by terraform/modules/irsa on the emulator, IAM enforced (needs terraform). Checked by make.
-IAM_FLAG = $(if $(or $(filter-out 0 1,$(IAM)),$(word 2,$(IAM))),$(error IAM='$(IAM)': use IAM=1 or leave it unset))$(if $(filter 1,$(IAM)),--iam)
+# IAM=1: the roles made by terraform/modules/irsa on the emulator, IAM enforced (needs terraform). Checked by make
+# when it reads this file, before any prerequisite runs.
+ifneq ($(filter demo up,$(MAKECMDGOALS)),)
+ifneq ($(filter-out 0 1,$(IAM))$(word 2,$(IAM)),)
+$(error IAM='$(IAM)': use IAM=1 or leave it unset)
+endif
+endif
+IAM_FLAG = $(if $(filter 1,$(IAM)),--iam)
 
 demo: $(STAMP) $(HELM_DEP) system-deps ## install the chart on the local cluster, run the reference pipelines end to end, stop (IAM=1: enforced)
 	$(BIN)/eksflow demo $(IAM_FLAG)

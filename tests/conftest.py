@@ -207,12 +207,14 @@ def local_platform(tmp_path_factory):
     """The chart on the local cluster (tests/support/cluster.py) with IAM enforced under the roles Terraform's
     module makes, serving the reference DAGs and tests/cluster_dags/."""
     from tests.support.cluster import platform_on_cluster
+    from tests.terraform_cli import terraform_binary
 
     if os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.fail(
             "the suites marked `cluster` share one local cluster and run in one process: run them without -n "
             '(pytest -m cluster), the others with -n (pytest -n 3 -m "not cluster")'
         )
+    terraform_binary()  # IAM enforced: the roles come from terraform/modules/irsa (skips, naming how to get it)
     with platform_on_cluster(tmp_path_factory.mktemp("local-cluster"), CLUSTER_TEST_DAGS, iam=True) as stack:
         yield stack
 

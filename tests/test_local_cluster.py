@@ -23,7 +23,6 @@ from tests.support.cluster import audit, kubectl
 from tests.support.effects import (
     HOUSEKEEPING_ACTED,
     HOUSEKEEPING_DELETED,
-    OTHER_ENV_ENDPOINT,
     assert_endpoint_deployed,
     curated_keys,
     endpoint_names,
@@ -105,7 +104,7 @@ def test_the_reference_pipelines_leave_exactly_their_intended_effects_in_aws(loc
     assert_endpoint_deployed(client)
     assert instance_states(client, seeded) == HOUSEKEEPING_ACTED
     assert not HOUSEKEEPING_DELETED & endpoint_names(client)
-    assert {"eksflow-local-in-use", "eksflow-local-unmanaged", OTHER_ENV_ENDPOINT} <= endpoint_names(client)
+    assert set(seeded.endpoints) - HOUSEKEEPING_DELETED <= endpoint_names(client)
     assert housekeeping_report(client)["actions"] == expected_housekeeping_actions(seeded)
 
 

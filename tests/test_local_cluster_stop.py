@@ -4,7 +4,6 @@ cluster holds ports, cgroups and a PostgreSQL on the machine)."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,9 @@ import pytest
 from eksflow_dev.cluster.cluster import STATE_MARKER
 from eksflow_dev.cluster.node.runtime import memory_cgroup_base
 from eksflow_dev.cluster.stack import ClusterStack
-from tests.support.cluster import dags_worktree, require_cluster_prerequisites
+from tests.support.cluster import dags_worktree, processes_with, require_cluster_prerequisites
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
-
-
-def _processes_with(needle: bytes, source: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (proc / source).read_bytes():
-                found.append(int(proc.name))
-    return found
 
 
 def test_a_start_that_fails_at_the_helm_install_leaves_no_process_behind(tmp_path):
@@ -43,8 +31,8 @@ def test_a_start_that_fails_at_the_helm_install_leaves_no_process_behind(tmp_pat
     assert {"controlplane", "node", "emulator", "dags-repo"} <= set(started), started
 
     assert [pid for pid in started.values() if Path(f"/proc/{pid}").exists()] == []
-    assert _processes_with(f"{STATE_MARKER}={stack.state_dir}".encode(), "environ") == []
-    assert _processes_with(str(database).encode(), "cmdline") == []  # PostgreSQL (started by pg_ctl, no marker)
+    assert processes_with(f"{STATE_MARKER}={stack.state_dir}".encode(), "environ") == []
+    assert processes_with(str(database).encode(), "cmdline") == []  # PostgreSQL (started by pg_ctl, no marker)
     cgroups = memory_cgroup_base(f"eksflow-{started['node']}")
     assert cgroups is None or not cgroups.exists()
     assert not (stack.state_dir / "stack.json").exists()

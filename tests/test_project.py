@@ -3,7 +3,6 @@ local cluster's up/down and Ctrl-C paths leave nothing running (host processes n
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import pytest
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
 from eksflow_dev.cluster.cluster import STATE_MARKER
 from eksflow_dev.local.api import AirflowApi
+from tests.support.cluster import processes_with
 
 REPO = Path(__file__).resolve().parents[1]
 EKSFLOW = [sys.executable, "-m", "eksflow.cli"]
@@ -79,28 +79,37 @@ def test_down_without_a_stack_says_so(tmp_path):
     assert result.stdout.strip() == "no local cluster was running"
 
 
+def test_up_with_iam_but_without_terraform_stops_before_starting_anything(tmp_path):
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # python only: no terraform
+    result = subprocess.run(
+        [*EKSFLOW, "--state-dir", str(tmp_path), "up", "--iam"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "eksflow: error: IAM enforced (IAM=1, --iam) needs terraform" in result.stderr, result.stderr
+    assert _processes_with_env(f"{STATE_MARKER}={tmp_path / 'up'}") == []
+    assert not (tmp_path / "up" / "stack.json").exists()
+
+
+def test_make_up_refuses_a_bad_iam_value_before_any_prerequisite_runs(tmp_path):
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "up", "IAM=yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "IAM='yes': use IAM=1 or leave it unset" in result.stderr, result.stdout + result.stderr
+    assert result.stdout == ""  # no recipe (venv, tools, system packages) ran
+
+
 def _processes_with_env(marker: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (proc / "environ").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return processes_with(marker.encode(), "environ")
 
 
 def _container_processes(node_pid: int) -> list[int]:
     """Processes in a container cgroup of that node (containers carry no marker in their environment)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError):
-                if f"/eksflow-{node_pid}/" in (proc / "cgroup").read_text():
-                    found.append(int(proc.name))
-    return found
+    return processes_with(f"/eksflow-{node_pid}/".encode(), "cgroup")
 
 
 def _wait_gone(marker: str, timeout: float = 30) -> list[int]:

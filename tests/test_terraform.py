@@ -164,6 +164,15 @@ def test_bad_tfvars_fail_plan_with_every_validation_message(tf_env, tmp_path):
     assert not missing, f"missing validation messages {missing}:\n{result.stderr[-3000:]}"
 
 
+def test_an_env_named_like_the_managed_tags_legacy_values_is_refused(tf_env, tmp_path):
+    work = _env_workdir(tmp_path, "dev", tf_env)
+    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    args = ("-var", "env=true")
+    result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
+    assert result.returncode != 0
+    assert "and not true or false (the managed tag's legacy values)" in " ".join(result.stderr.split())
+
+
 # The whole internet in two halves, or in a spelling that is not canonical, is still the whole internet.
 @pytest.mark.parametrize("cidrs", ['["0.0.0.0/1","128.0.0.0/1"]', '["203.0.113.0/24","0.0.0.0/00"]'])
 def test_the_public_endpoint_takes_only_narrow_canonical_cidrs(cidrs, tf_env, tmp_path):
@@ -286,15 +295,17 @@ def test_each_envs_housekeeping_names_its_own_env(planned_policies):
 
 
 # (tags the request sets, tags the endpoint already has) -> whether dev's sagemaker-runner may set them.
-RUNNER_TAGGING = {
-    "the kit's tags, protected": (lambda: _kit_endpoint_tags(protected=True), {}, True),
-    "the kit's tags, unprotected": (lambda: _kit_endpoint_tags(protected=False), {}, True),
-    "unprotect": (lambda: {PROTECTED_TAG_KEY: "false"}, managed_tags("dev"), False),
-    "hand to another env": (lambda: managed_tags("prod"), managed_tags("dev"), False),
-    "the shared marker": (lambda: {MANAGED_TAG_KEY: "true"}, {}, False),
-    "another key": (lambda: {**managed_tags("dev"), "owner": "ml"}, {}, False),
-    "relabel another env's endpoint": (lambda: managed_tags("dev"), managed_tags("prod"), False),
-    "protect another env's endpoint": (lambda: {PROTECTED_TAG_KEY: "true"}, managed_tags("prod"), False),
+AT_CREATE = {"sagemaker:TaggingAction": "CreateEndpoint"}  # what AWS sets on the AddTags of a create with Tags
+RUNNER_TAGGING = {  # tags set, the request's context (beyond the tags), tags the endpoint has, allowed
+    "the kit's tags, protected": (lambda: _kit_endpoint_tags(protected=True), AT_CREATE, {}, True),
+    "the kit's tags, unprotected": (lambda: _kit_endpoint_tags(protected=False), AT_CREATE, {}, True),
+    "the kit's tags on an existing endpoint": (lambda: _kit_endpoint_tags(protected=False), {}, {}, False),
+    "unprotect": (lambda: {PROTECTED_TAG_KEY: "false"}, AT_CREATE, managed_tags("dev"), False),
+    "hand to another env": (lambda: managed_tags("prod"), AT_CREATE, managed_tags("dev"), False),
+    "the shared marker": (lambda: {MANAGED_TAG_KEY: "true"}, AT_CREATE, {}, False),
+    "another key": (lambda: {**managed_tags("dev"), "owner": "ml"}, AT_CREATE, {}, False),
+    "relabel another env's endpoint": (lambda: managed_tags("dev"), {}, managed_tags("prod"), False),
+    "protect another env's endpoint": (lambda: {PROTECTED_TAG_KEY: "true"}, {}, managed_tags("prod"), False),
 }
 
 
@@ -308,15 +319,17 @@ def _kit_endpoint_tags(*, protected: bool) -> dict[str, str]:
     return step.endpoint_tags
 
 
-@pytest.mark.parametrize(("sets", "has", "allowed"), RUNNER_TAGGING.values(), ids=RUNNER_TAGGING)
-def test_sagemaker_runner_may_set_only_the_kits_tags_with_the_kits_values(planned_policies, sets, has, allowed):
-    """Row 7: AddTags (also what CreateEndpoint with Tags needs on AWS) only with the keys and values the kit sets, on
-    an endpoint no other environment manages: the runner can neither unprotect an endpoint nor re-label one for
-    another environment's housekeeping, and it has no DeleteTags. (Conditions evaluated by
-    tests/support/iam_policy.py; moto does not.)"""
+@pytest.mark.parametrize(("sets", "request_context", "has", "allowed"), RUNNER_TAGGING.values(), ids=RUNNER_TAGGING)
+def test_sagemaker_runner_may_set_only_the_kits_tags_with_the_kits_values(
+    planned_policies, sets, request_context, has, allowed
+):
+    """Row 7: AddTags only as part of CreateEndpoint with Tags (sagemaker:TaggingAction), only with the keys and
+    values the kit sets, on an endpoint no other environment manages: the runner can neither unprotect an endpoint,
+    nor hand an existing one to housekeeping, nor re-label one for another environment, and it has no DeleteTags.
+    (Conditions evaluated by tests/support/iam_policy.py; moto does not.)"""
     policies = _documents(planned_policies, "dev", "task-sagemaker-runner")
     tags = sets()
-    context = {**request_tags(tags), **resource_tags(has)}
+    context = {**request_tags(tags), **request_context, **resource_tags(has)}
     assert allows(policies, "sagemaker:AddTags", _endpoint("dev"), context) is allowed
     if allowed:  # the create itself has no tag condition
         assert allows(policies, "sagemaker:CreateEndpoint", _endpoint("dev"), context)

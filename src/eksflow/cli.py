@@ -141,10 +141,9 @@ def _cmd_up(args) -> int:
 
 
 def _iam_note(stack) -> str:
-    keys = stack.admin_keys
     return (
-        " (IAM enforced with the roles Terraform made; an administrator's keys for your shell:"
-        f" AWS_ACCESS_KEY_ID={keys['AccessKeyId']} AWS_SECRET_ACCESS_KEY={keys['SecretAccessKey']})"
+        " — IAM enforced with the roles Terraform made; an administrator's AWS environment for your shell:"
+        f" source {stack.aws_admin_env}"
     )
 
 

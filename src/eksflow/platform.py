@@ -50,12 +50,19 @@ SECRETS_BACKEND_PREFIXES = {"connections_prefix": "eksflow/connections", "variab
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 
 
+# The managed tag's value is the env's name; before it was per env it was "true" (and "false" meant unmanaged): an
+# env of either name would take over what those old tags mark.
+RESERVED_ENVS = frozenset({"true", "false"})
+
+
 def validate_env(env: str) -> str:
     if not _ENV_RE.fullmatch(env):
         raise ValueError(
             f"env {env!r} is invalid: use 2-16 lowercase letters, digits or '-', starting with a letter "
             "(e.g. 'dev', 'prod')"
         )
+    if env in RESERVED_ENVS:
+        raise ValueError(f"env {env!r} is reserved (the managed tag's legacy values): name the environment otherwise")
     return env
 
 

@@ -1,4 +1,4 @@
-"""A DAG for the IAM suite on the local cluster (tests/test_local_cluster.py): a task pod of the ecs-runner role
+"""A DAG for the IAM suite on the local cluster (tests/test_local_cluster_iam.py): a task pod of the ecs-runner role
 calls an action of another role's job; with IAM enforced it must be denied, by the policy Terraform gave the role."""
 
 from __future__ import annotations

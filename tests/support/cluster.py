@@ -126,3 +126,14 @@ def finished_try_log(stack: ClusterStack, dag_id: str, run_id: str, task_id: str
     return wait_for(
         lambda: "s3://" in (text := json.dumps(stack.api.request("GET", path))) and text, 120, "the log in S3"
     )
+
+
+def processes_with(needle: bytes, source: str) -> list[int]:
+    """PIDs whose /proc/<pid>/<source> (environ, cmdline, cgroup) contains `needle`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in (proc / source).read_bytes():
+                    found.append(int(proc.name))
+    return found

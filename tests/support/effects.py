@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 
 from eksflow.platform import bucket_names, endpoint_tags, name_prefix
+from eksflow_dev.cluster.platform_values import ENV
 from eksflow_dev.emulator.seed import other_env
 
-ENV = "local"
 DATA_BUCKET = bucket_names(ENV)["data"]
 ML_ENDPOINT = "eksflow-local-churn"
 HOUSEKEEPING_ACTED = {  # seeded instance (Name tag) -> state after housekeeping with both dry runs off

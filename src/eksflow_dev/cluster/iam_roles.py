@@ -24,6 +24,14 @@ from eksflow_dev.emulator.seed import ACCOUNT_ID, EMULATOR_KEYS
 IRSA_MODULE = REPO / "terraform" / "modules" / "irsa"
 ROLE_MODEL = REPO / "terraform" / "role-model.json"
 OUTPUTS = ("task_role_arns", "control_plane_role_arns")
+PLUGIN_CACHE = REPO / ".eksflow" / "terraform"  # kept across runs: the provider is not fetched again
+
+
+def require_terraform() -> str:
+    binary = terraform_cli.find_terraform()
+    if binary is None:
+        raise ValueError(f"IAM enforced (IAM=1, --iam) needs terraform to make the roles: {terraform_cli.INSTALL_HINT}")
+    return binary
 
 
 def root_module(emulator_url: str, settings_env: dict[str, str]) -> dict[str, Any]:
@@ -31,7 +39,6 @@ def root_module(emulator_url: str, settings_env: dict[str, str]) -> dict[str, An
     region, account = settings.region, ACCOUNT_ID
     buckets = bucket_names(settings.env)
     return {
-        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7"}}},
         "provider": {
             "aws": {
                 "region": region,
@@ -72,12 +79,12 @@ def root_module(emulator_url: str, settings_env: dict[str, str]) -> dict[str, An
 
 def apply(work: Path, emulator_url: str, settings_env: dict[str, str]) -> dict[str, Any]:
     """terraform init + apply of the generated root in `work`; the module's outputs (role ARNs by name)."""
-    binary = terraform_cli.find_terraform()
-    if binary is None:
-        raise RuntimeError(f"IAM roles from Terraform need terraform: {terraform_cli.INSTALL_HINT}")
+    binary = require_terraform()
     work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("terraform.tfstate*"):  # of an emulator that is gone (an earlier `make up`)
+        stale.unlink()
     (work / "main.tf.json").write_text(json.dumps(root_module(emulator_url, settings_env), indent=2))
-    env = terraform_cli.cli_env(work)
+    env = terraform_cli.cli_env(PLUGIN_CACHE)
     terraform_cli.run(binary, "init", "-input=false", "-no-color", cwd=work, env=env, timeout=300)
     terraform_cli.run(binary, "apply", "-auto-approve", "-input=false", "-no-color", cwd=work, env=env, timeout=600)
     outputs = output_values(json.loads(terraform_cli.run(binary, "output", "-json", cwd=work, env=env).stdout))

@@ -32,7 +32,7 @@ LOCAL_VALUES = CHART / "values-local.yaml"
 DEPS_NAMESPACE = "eksflow-local-deps"
 # In-cluster ports of the dependencies, as values-local.yaml names them.
 EMULATOR_PORT, DAGS_REPO_PORT, POSTGRES_PORT = 5000, 8000, 5432
-ADMIN_USER = "eksflow-local-admin"
+AWS_ADMIN_USER = "eksflow-local-aws-admin"  # the operator side of the emulator (not a Kubernetes user)
 RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
 
@@ -70,6 +70,11 @@ class ClusterStack:
         return self.state_dir / "platform-values.yaml"
 
     @property
+    def aws_admin_env(self) -> Path:
+        """With IAM enforced: the administrator's AWS environment for a shell (`source` it), mode 0600."""
+        return self.state_dir / "aws-admin.env"
+
+    @property
     def api(self) -> AirflowApi:
         return AirflowApi(self.api_url)
 
@@ -84,6 +89,8 @@ class ClusterStack:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, progress=print) -> None:
+        if self.iam:
+            iam_roles.require_terraform()  # before anything starts
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cluster = LocalCluster(self.state_dir / "cluster")
         self.cluster.start(progress=progress)
@@ -96,7 +103,8 @@ class ClusterStack:
         if self.iam:
             progress("IAM: terraform apply of terraform/modules/irsa to the emulator, then enforcement on")
             role_arns = iam_roles.apply(self.state_dir / "terraform", self.emulator_url, self.seeded.settings_env)
-            self.admin_keys = bootstrap_admin(self.emulator_url, ADMIN_USER, REGION)
+            self.admin_keys = bootstrap_admin(self.emulator_url, AWS_ADMIN_USER, REGION)
+            self._write_aws_admin_env()
             set_iam_enforcement(self.emulator_url, True)
         cluster = self.cluster
         cluster.ensure_namespace(DEPS_NAMESPACE)
@@ -158,9 +166,8 @@ class ClusterStack:
         if self.db is not None:
             self.db.stop()
             self.db = None
-        state = self.state_dir / "stack.json"
-        if state.exists():
-            state.unlink()
+        for written in (self.state_dir / "stack.json", self.aws_admin_env):
+            written.unlink(missing_ok=True)
 
     def __enter__(self) -> ClusterStack:
         return self
@@ -229,13 +236,22 @@ class ClusterStack:
             {"metadata": {"name": name}, "type": "Opaque", "stringData": data},
         )
 
+    def _write_aws_admin_env(self) -> None:
+        lines = {
+            "AWS_ENDPOINT_URL": self.emulator_url,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": self.admin_keys["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": self.admin_keys["SecretAccessKey"],
+        }
+        self.aws_admin_env.touch(mode=0o600)
+        self.aws_admin_env.write_text("".join(f"export {k}={v}\n" for k, v in lines.items()))
+
     def _write_state(self) -> None:
         """What `make down` (another process) needs to stop everything: PIDs in stop order, the DB's folder."""
         pids = {**{m.name: m.process.pid for m in self._managed}, **self.cluster.pids}
         state = {
             "api_url": self.api_url,
             "emulator_url": self.emulator_url,
-            "iam_enforced": self.iam,
             "pids": pids,
             "kubeconfig": str(self.cluster.layout.kubeconfig),
             "postgres_root": str(self.db.root),
@@ -263,4 +279,5 @@ def stop_from_state(state_dir: Path) -> list[str]:
         postgres.Postgres(Path(state["postgres_root"]), 0).stop()
         stopped.append("postgres")
     path.unlink()
+    (state_dir / "aws-admin.env").unlink(missing_ok=True)
     return stopped

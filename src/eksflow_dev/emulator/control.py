@@ -181,7 +181,7 @@ def set_iam_enforcement(emulator_url: str, on: bool) -> None:
 ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
-def bootstrap_admin(emulator_url: str, user: str, region: str = "eu-west-1") -> dict[str, str]:
+def bootstrap_admin(emulator_url: str, user: str, region: str) -> dict[str, str]:
     """An administrator's access key (IAM user, inline Allow *:*), made while IAM is not yet enforced: the
     operator's side (Terraform, tests, the shell of `make up`) keeps full access once the emulator enforces IAM."""
     from eksflow_dev.emulator.seed import emulator_client

@@ -61,14 +61,20 @@ data "aws_iam_policy_document" "sagemaker_runner" {
     resources = [for kind in ["training-job", "model", "endpoint-config", "endpoint"] :
     "${local.sagemaker_arn}:${kind}/${var.sagemaker_name_prefix}*"]
   }
-  # The kit tags the endpoints it creates (CreateEndpoint with Tags, which AWS authorizes as sagemaker:AddTags too)
-  # with housekeeping's tags only: managed by this environment, protected. No other key, no other value — so this
-  # role cannot unprotect an endpoint or hand one to another environment's housekeeping — and only on endpoints no
-  # other environment manages. It has no sagemaker:DeleteTags.
+  # The kit tags the endpoints it creates (CreateEndpoint with Tags, which AWS authorizes as sagemaker:AddTags too,
+  # with sagemaker:TaggingAction = CreateEndpoint) with housekeeping's tags only: managed by this environment,
+  # protected. Only at the create — a later AddTags cannot hand an existing endpoint to housekeeping — with no other
+  # key and no other value — so this role cannot unprotect an endpoint or hand one to another environment — and only
+  # on endpoints no other environment manages. It has no sagemaker:DeleteTags.
   statement {
     sid       = "TagEndpointsWithHousekeepingTagsOnly"
     actions   = ["sagemaker:AddTags"]
     resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    condition {
+      test     = "StringEquals"
+      variable = "sagemaker:TaggingAction"
+      values   = ["CreateEndpoint"]
+    }
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"

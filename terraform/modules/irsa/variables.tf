@@ -2,8 +2,8 @@ variable "env" {
   description = "Environment name (dev, prod): part of every role name."
   type        = string
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.env))
-    error_message = "env must be 2-16 lowercase letters, digits or '-', starting with a letter (e.g. dev, prod)."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.env)) && !contains(["true", "false"], var.env)
+    error_message = "env must be 2-16 lowercase letters, digits or '-', starting with a letter (e.g. dev, prod), and not true or false (the managed tag's legacy values)."
   }
 }
 
