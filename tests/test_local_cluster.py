@@ -19,7 +19,7 @@ from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
 from eksflow_dev.emulator.control import control
 from eksflow_dev.local.demo import DATA_DAG, DEMO_CONF, HOUSEKEEPING_DAG, ML_DAG, summary_table
 from eksflow_dev.local.runs import wait_for_run
-from tests.support.cluster import audit, kubectl
+from tests.support.cluster import audit, kubectl, wait_for
 from tests.support.effects import (
     HOUSEKEEPING_ACTED,
     HOUSEKEEPING_DELETED,
@@ -174,6 +174,37 @@ def test_the_live_log_of_a_deferred_task_comes_from_its_triggerer(local_platform
     finally:
         control(local_platform.emulator_url, "job-seconds", "0")
     assert wait_for_run(local_platform, ML_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"
+
+
+def test_the_live_log_of_a_running_task_comes_from_its_worker_pod(local_platform, reference_pipelines):
+    """While a task runs in its pod (a training task that polls instead of deferring, tests/cluster_dags/), the
+    api-server reads its live log through the Kubernetes API (the KubernetesExecutor's get_task_log: pods by the
+    task's labels, then pods/log — the api-server Role's two read rights); once it finished, from S3."""
+    assert reference_pipelines.ok
+    dag_id = "resilience_polling_training"
+    control(local_platform.emulator_url, "job-seconds", "45")  # the task polls its training job for 45 s
+    try:
+        local_platform.api.unpause(dag_id)
+        run_id = local_platform.api.trigger(dag_id, {})
+
+        def running_train():
+            tis = local_platform.api.task_instances(dag_id, run_id)
+            return next((ti for ti in tis if ti["task_id"] == "train" and ti["state"] == "running"), None)
+
+        train = wait_for(running_train, 180, "train running")
+        run = urllib.parse.quote(run_id, safe="")
+        path = f"/dags/{dag_id}/dagRuns/{run}/taskInstances/train/logs/{train['try_number']}"
+        text = wait_for(
+            lambda: (
+                "Starting training job" in (logged := json.dumps(local_platform.api.request("GET", path))) and logged
+            ),
+            120,
+            "the live log from the worker pod",
+        )
+        assert "through kube API" in text and "Reading from k8s pod logs failed" not in text, text[-3000:]
+    finally:
+        control(local_platform.emulator_url, "job-seconds", "0")
+    assert wait_for_run(local_platform, dag_id, run_id, 300, progress=lambda _: None)["state"] == "success"
 
 
 def test_an_upgrade_that_changes_a_value_rolls_the_components_and_runs_the_pre_upgrade_hook(local_platform):
