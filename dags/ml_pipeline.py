@@ -15,11 +15,12 @@ from eksflow.kit import (
     sagemaker_smoke_check,
     sagemaker_training,
 )
+from eksflow.platform import sagemaker_name_prefix
 from eksflow.settings import load_settings
 
 settings = load_settings()
 curated = curated_events(settings)
-ENDPOINT = f"eksflow-{settings.env}-churn"
+ENDPOINT = f"{sagemaker_name_prefix(settings.env)}churn"  # eksflow-<env>-churn: the environment's SageMaker names
 ARTIFACTS = f"s3://{settings.buckets['ml_artifacts']}"
 
 DOC = f"""

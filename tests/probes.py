@@ -18,7 +18,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from eksflow.platform import SECRETS_BACKEND_PREFIXES, ecr_repository_name
+from eksflow.platform import ecr_repository_name, sagemaker_name_prefix, secrets_backend_prefixes
+from eksflow_dev.emulator.seed import other_env
 
 DENIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
 ALLOW, DENY = "allow", "deny"
@@ -41,6 +42,11 @@ class Context:
     def cluster(self) -> str:
         return f"eksflow-{self.env}-batch"
 
+    @property
+    def other_env(self) -> str:
+        """Another environment in the same account (the seed's)."""
+        return other_env(self.env)
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -55,9 +61,23 @@ def _probe(expect: str, service: str, operation: str, why: str, params=None) -> 
     return Probe(expect, service, operation, params or (lambda c, r: {}), why)
 
 
-def _training_job(name: str) -> Callable[[Context, str], dict]:
+def _mine(suffix: str) -> Callable[[Context], str]:
+    """A SageMaker name of the probing environment (its prefix eksflow-<env>-, as the kit names them)."""
+    return lambda c: f"{sagemaker_name_prefix(c.env)}{suffix}"
+
+
+def _theirs(suffix: str) -> Callable[[Context], str]:
+    """The same name in another environment of the account."""
+    return lambda c: f"{sagemaker_name_prefix(c.other_env)}{suffix}"
+
+
+def _outside(name: str) -> Callable[[Context], str]:
+    return lambda c: name
+
+
+def _training_job(name: Callable[[Context], str]) -> Callable[[Context, str], dict]:
     return lambda c, r: {
-        "TrainingJobName": name,
+        "TrainingJobName": name(c),
         "RoleArn": f"arn:aws:iam::{c.account}:role/eksflow-{c.env}-sagemaker-execution",
         "AlgorithmSpecification": {"TrainingImage": "probe", "TrainingInputMode": "File"},
         "OutputDataConfig": {"S3OutputPath": f"s3://{c.buckets['ml_artifacts']}/probe/"},
@@ -66,9 +86,13 @@ def _training_job(name: str) -> Callable[[Context, str], dict]:
     }
 
 
-# Secrets the least-privilege test creates: one under each of the Secrets Manager backend's prefixes (the role
-# model's, which the chart configures the backend with) and one elsewhere.
-PROBE_SECRETS = {kind: f"{prefix}/probe" for kind, prefix in SECRETS_BACKEND_PREFIXES.items()}
+# Secrets the least-privilege test creates: one under each of the Secrets Manager backend's prefixes of the
+# environment (the role model's, which the chart configures the backend with), the same for another environment in
+# the account, and one elsewhere.
+def probe_secrets(env: str) -> dict[str, str]:
+    return {kind: f"{prefix}/probe" for kind, prefix in secrets_backend_prefixes(env).items()}
+
+
 OTHER_SECRET = "airflow/connections/probe"  # the backend's default prefix, not the platform's
 
 _ADMIN_POLICY = json.dumps(
@@ -89,7 +113,7 @@ EVERYONE_DENIED = [
     _probe(DENY, "secretsmanager", "get_secret_value", "read a secret outside Airflow's prefixes",
            lambda c, r: {"SecretId": OTHER_SECRET}),
     _probe(DENY, "secretsmanager", "put_secret_value", "overwrite an Airflow Connection", lambda c, r: {
-        "SecretId": PROBE_SECRETS["connections_prefix"], "SecretString": "aws://"}),
+        "SecretId": probe_secrets(c.env)["connections_prefix"], "SecretString": "aws://"}),
     _probe(DENY, "secretsmanager", "list_secrets", "list the account's secrets"),
     _probe(DENY, "s3", "delete_bucket", "delete the data bucket", lambda c, r: {"Bucket": c.buckets["data"]}),
     _probe(DENY, "s3", "put_object", "overwrite a model artifact", lambda c, r: {
@@ -107,10 +131,16 @@ EVERYONE_DENIED = [
 
 # Every Airflow process consults the Secrets Manager backend when it is on (the applied dev platform turns it on):
 # every role reads Connections and Variables under the backend's prefixes.
+# Another environment's Connections and Variables stay out of reach (environments may share an account).
 _SECRETS_BACKEND = [
-    _probe(ALLOW, "secretsmanager", "get_secret_value", f"read {name} (Secrets Manager backend)",
-           lambda c, r, name=name: {"SecretId": name})
-    for name in PROBE_SECRETS.values()
+    probe
+    for kind in ("connections_prefix", "variables_prefix")
+    for probe in (
+        _probe(ALLOW, "secretsmanager", "get_secret_value", f"read its env's {kind} (Secrets Manager backend)",
+               lambda c, r, kind=kind: {"SecretId": probe_secrets(c.env)[kind]}),
+        _probe(DENY, "secretsmanager", "get_secret_value", f"read another env's {kind}",
+               lambda c, r, kind=kind: {"SecretId": probe_secrets(c.other_env)[kind]}),
+    )
 ]  # fmt: skip
 
 _LOGS = [
@@ -124,7 +154,7 @@ _LOGS = [
 
 _RUN_ECS = _probe(DENY, "ecs", "run_task", "start an ECS task", lambda c, r: {
     "cluster": c.cluster, "taskDefinition": f"eksflow-{c.env}-etl-step"})  # fmt: skip
-_TRAIN = _probe(DENY, "sagemaker", "create_training_job", "start a training job", _training_job("eksflow-probe-train"))
+_TRAIN = _probe(DENY, "sagemaker", "create_training_job", "start a training job", _training_job(_mine("probe-train")))
 _STOP_EC2 = _probe(DENY, "ec2", "stop_instances", "stop an instance", lambda c, r: {"InstanceIds": [c.instance_id]})
 _DESCRIBE_EC2 = _probe(DENY, "ec2", "describe_instances", "list instances")
 _READ_DATA = _probe(DENY, "s3", "get_object", "read curated data", lambda c, r: {
@@ -146,16 +176,28 @@ JOBS: dict[str, list[Probe]] = {
     ],
     "sagemaker-runner": [
         _probe(ALLOW, "sagemaker", "describe_training_job", "watch its training job", lambda c, r: {
-            "TrainingJobName": "eksflow-probe-train"}),
+            "TrainingJobName": _mine("probe-train")(c)}),
         _probe(ALLOW, "sagemaker", "describe_endpoint", "watch its endpoint", lambda c, r: {
-            "EndpointName": "eksflow-probe"}),
+            "EndpointName": _mine("probe")(c)}),
+        _probe(ALLOW, "sagemaker", "create_training_job", "train with its env's name", _training_job(_mine("probe-2"))),
         _probe(ALLOW, "s3", "get_object", "read curated training input", lambda c, r: {
             "Bucket": c.buckets["data"], "Key": "curated/_SUCCESS"}),
         _probe(DENY, "sagemaker", "describe_training_job", "watch another team's job", lambda c, r: {
             "TrainingJobName": "other-train"}),
-        _probe(DENY, "sagemaker", "create_training_job", "train outside the name prefix", _training_job("other-train")),
+        _probe(DENY, "sagemaker", "create_training_job", "train outside the name prefix",
+               _training_job(_outside("other-train"))),
+        _probe(DENY, "sagemaker", "create_training_job", "train with the prefix every env used to share",
+               _training_job(_outside("eksflow-probe-train"))),
+        _probe(DENY, "sagemaker", "create_training_job", "train under another env's name",
+               _training_job(_theirs("probe-train"))),
+        _probe(DENY, "sagemaker", "stop_training_job", "stop another env's training job", lambda c, r: {
+            "TrainingJobName": _theirs("probe-train")(c)}),
+        _probe(DENY, "sagemaker", "update_endpoint", "move another env's endpoint to its config", lambda c, r: {
+            "EndpointName": _theirs("probe")(c), "EndpointConfigName": _mine("probe")(c)}),
+        _probe(DENY, "sagemaker", "describe_endpoint", "watch another env's endpoint", lambda c, r: {
+            "EndpointName": _theirs("probe")(c)}),
         _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint", lambda c, r: {
-            "EndpointName": "eksflow-probe"}),
+            "EndpointName": _mine("probe")(c)}),
         _probe(DENY, "s3", "get_object", "read raw data", lambda c, r: {"Bucket": c.buckets["data"], "Key": "raw/x"}),
         _RUN_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
     ],
@@ -163,24 +205,30 @@ JOBS: dict[str, list[Probe]] = {
         _probe(ALLOW, "ec2", "describe_instances", "find managed instances"),
         _probe(ALLOW, "sagemaker", "list_endpoints", "find endpoints"),
         _probe(ALLOW, "sagemaker", "describe_endpoint", "inspect an endpoint", lambda c, r: {
-            "EndpointName": "eksflow-probe"}),
+            "EndpointName": _mine("probe")(c)}),
+        _probe(DENY, "sagemaker", "describe_endpoint", "inspect another env's endpoint", lambda c, r: {
+            "EndpointName": _theirs("probe")(c)}),
+        _probe(DENY, "sagemaker", "delete_endpoint", "delete another env's endpoint", lambda c, r: {
+            "EndpointName": _theirs("probe")(c)}),
         _probe(ALLOW, "s3", "put_object", "write its report", lambda c, r: {
             "Bucket": c.buckets["data"], "Key": "reports/housekeeping/probe.json", "Body": b"{}"}),
         _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint outside the prefix", lambda c, r: {
             "EndpointName": "other-endpoint"}),
         _probe(DENY, "sagemaker", "create_endpoint", "create an endpoint", lambda c, r: {
-            "EndpointName": "eksflow-probe", "EndpointConfigName": "eksflow-probe"}),
+            "EndpointName": _mine("probe")(c), "EndpointConfigName": _mine("probe")(c)}),
         _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA,
     ],
     "triggerer": [
         _probe(ALLOW, "ecs", "describe_tasks", "resume an ECS wait", _TASK(None)),
         _probe(ALLOW, "sagemaker", "describe_training_job", "resume a training wait", lambda c, r: {
-            "TrainingJobName": "eksflow-probe-train"}),
+            "TrainingJobName": _mine("probe-train")(c)}),
+        _probe(DENY, "sagemaker", "describe_training_job", "read another env's training wait", lambda c, r: {
+            "TrainingJobName": _theirs("probe-train")(c)}),
         _probe(ALLOW, "ec2", "describe_instances", "resume an EC2 wait"),
         _probe(DENY, "ecs", "stop_task", "stop an ECS task", lambda c, r: {
             "cluster": c.cluster, "task": "0123456789abcdef0123456789abcdef"}),
         _probe(DENY, "sagemaker", "stop_training_job", "stop a training job", lambda c, r: {
-            "TrainingJobName": "eksflow-probe-train"}),
+            "TrainingJobName": _mine("probe-train")(c)}),
         _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA,
     ],
 }  # fmt: skip

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from eksflow.platform import CONTROL_PLANE
 from eksflow.roles import DEFAULT_ROLE, ROLES
 from eksflow_dev.local.offline import offline_env
@@ -36,12 +38,16 @@ def test_airflow_config_runs_the_kubernetes_executor_against_the_api_server_serv
     assert not cfg.has_section("secrets")
 
 
-def test_secrets_manager_backend_when_enabled():
-    cfg = airflow_cfg(render(sets=("airflow.secretsBackend.enabled=true", "region=us-east-1")))
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_secrets_manager_backend_when_enabled_reads_the_envs_own_names(env):
+    """Environments may share an account: each one's Airflow reads Connections and Variables under its own names
+    (eksflow/<env>/...), the role model's patterns with dagSettings.env — never another environment's."""
+    sets = ("airflow.secretsBackend.enabled=true", "region=us-east-1", f"dagSettings.env={env}")
+    cfg = airflow_cfg(render(sets=sets))
     assert cfg["secrets"]["backend"].endswith("SecretsManagerBackend")
     assert json.loads(cfg["secrets"]["backend_kwargs"]) == {
-        "connections_prefix": "eksflow/connections",
-        "variables_prefix": "eksflow/variables",
+        "connections_prefix": f"eksflow/{env}/connections",
+        "variables_prefix": f"eksflow/{env}/variables",
         "region_name": "us-east-1",
     }
 

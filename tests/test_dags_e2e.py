@@ -60,7 +60,7 @@ def test_ml_pipeline_trains_once_and_deploys_the_endpoint(airflow_home, fresh_em
     dags_test(airflow_home, fresh_emulator, "ml_pipeline")
     sagemaker = fresh_emulator.client("sagemaker")
     jobs = sagemaker.list_training_jobs()["TrainingJobSummaries"]
-    assert len(jobs) == 1 and jobs[0]["TrainingJobName"].startswith("eksflow-churn-train-")
+    assert len(jobs) == 1 and jobs[0]["TrainingJobName"].startswith("eksflow-local-churn-train-")
     assert_endpoint_deployed(fresh_emulator.client)
 
 
@@ -80,6 +80,9 @@ def test_housekeeping_acts_only_on_resources_its_env_manages_and_nobody_protects
     assert before - endpoint_names(fresh_emulator.client) == HOUSEKEEPING_DELETED
     report = housekeeping_report(fresh_emulator.client)
     assert report["actions"] == expected_housekeeping_actions(fresh_emulator.seeded)
+    # Another environment's endpoint is not even inspected: IAM lets this environment read only its own names.
+    inspected = {entry["endpoint"] for entry in report["endpoints"]}
+    assert OTHER_ENV_ENDPOINT not in inspected and inspected == {n for n in before if n.startswith("eksflow-local-")}
 
 
 def test_housekeeping_defaults_are_dry_runs_for_terminate_and_delete(airflow_home, fresh_emulator):

@@ -57,7 +57,7 @@ CASES = [
     (
         "empty serving image",
         lambda: kit.sagemaker_register_model(
-            task_id="r", endpoint_name="eksflow-x", image="", model_data="s3://m", execution_role_arn=ROLE_ARN
+            task_id="r", endpoint_name="eksflow-local-x", image="", model_data="s3://m", execution_role_arn=ROLE_ARN
         ),
         KitArgumentError,
         "sagemaker_register_model(): argument 'image' must be a non-empty string",
@@ -90,18 +90,52 @@ CASES = [
         "endpoint outside the IAM prefix",
         lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="churn"),
         KitArgumentError,
-        "sagemaker_deploy_endpoint(): argument 'endpoint_name' must start with 'eksflow-' "
-        "(IAM scopes the role to that prefix), got 'churn'; rename it to 'eksflow-churn'",
+        "sagemaker_deploy_endpoint(): argument 'endpoint_name' must start with the environment's prefix "
+        "'eksflow-local-' (IAM scopes the environment's roles to it), got 'churn'; rename it to 'eksflow-local-churn'",
+    ),
+    (
+        "endpoint of the prefix every environment used to share",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-churn", env="dev"),
+        KitArgumentError,
+        "argument 'endpoint_name' must start with the environment's prefix 'eksflow-dev-' (IAM scopes the "
+        "environment's roles to it), got 'eksflow-churn'; rename it to 'eksflow-dev-churn'",
+    ),
+    (
+        "another environment's endpoint",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-prod-churn", env="dev"),
+        KitArgumentError,
+        "argument 'endpoint_name' must start with the environment's prefix 'eksflow-dev-'",
+    ),
+    (
+        "model for another environment's endpoint",
+        lambda: kit.sagemaker_register_model(
+            task_id="r", endpoint_name="eksflow-prod-x", image="i", model_data="s3://m", execution_role_arn=ROLE_ARN
+        ),
+        KitArgumentError,
+        "sagemaker_register_model(): argument 'endpoint_name' must start with the environment's prefix "
+        "'eksflow-local-'",
+    ),
+    (
+        "smoke check of another environment's endpoint",
+        lambda: kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-prod-x", payload="1", env="dev"),
+        KitArgumentError,
+        "sagemaker_smoke_check(): argument 'endpoint_name' must start with the environment's prefix 'eksflow-dev-'",
+    ),
+    (
+        "training for a bad environment name",
+        lambda: kit.sagemaker_training(**TRAINING, env="Prod"),
+        KitArgumentError,
+        "sagemaker_training(): argument 'env' is invalid (env 'Prod' is invalid",
     ),
     (
         "negative bake time",
-        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", bake_seconds=-5),
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x", bake_seconds=-5),
         KitArgumentError,
         "argument 'bake_seconds' must be an integer >= 0, got -5",
     ),
     (
         "endpoint tags as a string",
-        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", protected="yes"),
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x", protected="yes"),
         KitArgumentError,
         "sagemaker_deploy_endpoint(): argument 'protected' must be True or False, got 'yes'; e.g. protected=True",
     ),
@@ -113,13 +147,13 @@ CASES = [
     ),
     (
         "endpoint tags for a bad environment name",
-        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", managed=True, env=""),
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x", managed=True, env=""),
         KitArgumentError,
         "sagemaker_deploy_endpoint(): argument 'env' is invalid",
     ),
     (
         "empty smoke payload",
-        lambda: kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-x", payload=""),
+        lambda: kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-local-x", payload=""),
         KitArgumentError,
         "sagemaker_smoke_check(): argument 'payload' must be a non-empty string",
     ),

@@ -72,7 +72,7 @@ def test_ecs_overrides_shape():
             lambda: kit.sagemaker_training(**TRAINING),
             "sagemaker-runner",
         ),
-        (lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x"), "sagemaker-runner"),
+        (lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x"), "sagemaker-runner"),
         (lambda: kit.find_managed_instances(task_id="f"), "ec2-ops"),
         (lambda: kit.delete_idle_endpoints(task_id="d", endpoint_names=[]), "ec2-ops"),
     ],
@@ -85,7 +85,7 @@ def test_aws_helpers_run_under_their_role(op, role):
 
 def test_waiting_sagemaker_helpers_defer():
     train = kit.sagemaker_training(**TRAINING)
-    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
+    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x")
     assert train.deferrable and deploy.deferrable
     assert train.check_if_job_exists is False  # the kit's own look-up replaces the provider's renaming
 
@@ -98,7 +98,7 @@ def test_deferral_can_be_switched_off_for_the_whole_platform(monkeypatch):
     assert not train.deferrable and not ecs.deferrable
     monkeypatch.setenv("EKSFLOW_DEFERRABLE", "maybe")
     with pytest.raises(ValueError, match="EKSFLOW_DEFERRABLE='maybe' is invalid: use 'on' or 'off'"):
-        kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x")
+        kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-local-x")
 
 
 def test_default_args_bind_the_default_role():
@@ -108,16 +108,58 @@ def test_default_args_bind_the_default_role():
     assert "aws_conn_id" not in args
 
 
-def test_stable_names_are_deterministic_valid_and_distinct():
-    a = stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t")
-    assert a == stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t")
-    assert a != stable_job_name("churn-train", dag_id="d", run_id="r2", task_id="t")
-    assert a != stable_job_name("churn-train", dag_id="d", run_id="r1", task_id="t", map_index=0)
-    long = stable_job_name("x" * 200 + "_Weird Name!", dag_id="d", run_id="r", task_id="t")
-    for name in (a, long, retry_name(long, 7)):
-        assert len(name) <= SAGEMAKER_NAME_MAX
-        assert name.startswith("eksflow-")
-        assert all(c.isalnum() or c == "-" for c in name) and "--" not in name
+LONGEST_ENV = "e" * 16  # validate_env's maximum
+
+
+@pytest.mark.parametrize("env", ["dev", "prod", LONGEST_ENV])
+def test_stable_names_are_deterministic_valid_and_distinct(env):
+    """Every name starts with the environment's prefix eksflow-<env>- (IAM scopes each environment's roles to it),
+    fits SageMaker's 63 characters with the longest environment name, and keeps its whole hash in every retry
+    generation, so two task instances never share a name."""
+    key = {"dag_id": "d", "run_id": "r1", "task_id": "t"}
+    a = stable_job_name("churn-train", env=env, **key)
+    assert a == stable_job_name("churn-train", env=env, **key)
+    assert a != stable_job_name("churn-train", env=env, **{**key, "run_id": "r2"})
+    assert a != stable_job_name("churn-train", env=env, **key, map_index=0)
+    assert a.removeprefix(f"eksflow-{env}-") == stable_job_name("churn-train", env="other", **key).removeprefix(
+        "eksflow-other-"
+    )
+    long = stable_job_name("x" * 200 + "_Weird Name!", env=env, dag_id="d", run_id="r", task_id="t")
+    other_long = stable_job_name("x" * 200 + "_Weird Name!", env=env, dag_id="d", run_id="r", task_id="u")
+    for name in (a, long, *(retry_name(long, generation) for generation in range(1, 11))):
+        assert len(name) <= SAGEMAKER_NAME_MAX, name
+        assert name.startswith(f"eksflow-{env}-"), name
+        assert all(c.isalnum() or c == "-" for c in name) and "--" not in name, name
+    retries = {retry_name(name, generation) for name in (long, other_long) for generation in range(1, 11)}
+    assert len(retries) == 20
+    assert len(long) == SAGEMAKER_NAME_MAX - len("-g10")  # room for every generation's suffix
+
+
+def test_a_base_that_already_carries_the_envs_prefix_is_not_prefixed_twice():
+    key = {"dag_id": "d", "run_id": "r1", "task_id": "t"}
+    assert stable_job_name("eksflow-dev-churn-model", env="dev", **key) == stable_job_name(
+        "churn-model", env="dev", **key
+    )
+    assert stable_job_name("eksflow-prod-churn", env="dev", **key).startswith("eksflow-dev-eksflow-prod-churn-")
+
+
+def test_deployment_names_carry_the_envs_prefix_once():
+    ti = SimpleNamespace(dag_id="ml_pipeline", run_id="r1", task_id="register_model")
+    from eksflow.kit.sagemaker import deployment_names
+
+    names = deployment_names("eksflow-dev-churn", {"ti": ti}, env="dev")
+    assert names["model"].startswith("eksflow-dev-churn-model-")
+    assert names["endpoint_config"].startswith("eksflow-dev-churn-config-")
+    assert all(len(name) <= SAGEMAKER_NAME_MAX for name in names.values())
+
+
+def test_sagemaker_steps_name_resources_for_the_deployments_env_unless_told(monkeypatch):
+    monkeypatch.setenv("EKSFLOW_ENV", "dev")
+    assert kit.sagemaker_training(**TRAINING).env == "dev"
+    assert kit.sagemaker_training(**TRAINING, env="prod").env == "prod"
+    register = dict(image="i", model_data="s3://m/model.tar.gz", execution_role_arn=ROLE_ARN)
+    assert kit.sagemaker_register_model(task_id="r", endpoint_name="eksflow-dev-churn", **register).env == "dev"
+    assert kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-dev-churn", payload="1").env == "dev"
 
 
 @pytest.fixture()
@@ -152,6 +194,7 @@ def job_names(emulator) -> list[str]:
 
 def test_training_retry_reuses_the_job_of_the_earlier_try(sagemaker_conn):
     first = training().execute(context())
+    assert first["Training"]["TrainingJobName"].startswith("eksflow-local-churn-train-")
     second = training().execute(context())  # a retry of the same task instance
     assert job_names(sagemaker_conn) == [first["Training"]["TrainingJobName"]]
     assert second["Training"]["TrainingJobName"] == first["Training"]["TrainingJobName"]
@@ -163,7 +206,7 @@ def test_a_retry_waiting_for_the_earlier_trys_running_job_reads_its_status_only(
     """The runner roles have no logs:* (terraform/modules/irsa): re-attached, the wait must not tail the job's
     CloudWatch logs — under IAM (the fault suite on the local cluster) the retry failed with AccessDenied."""
     operator = training()
-    name = name_from_context("churn-train", context())
+    name = name_from_context("churn-train", context(), env="local")
     control(sagemaker_conn.url, "job-seconds", "3")  # still InProgress when the retry re-attaches
     try:
         sagemaker_conn.client("sagemaker").create_training_job(**{**operator.config, "TrainingJobName": name})
@@ -215,6 +258,8 @@ def test_model_and_endpoint_steps_are_idempotent_and_update_blue_green(sagemaker
     assert endpoint["EndpointConfigName"] == names_2["endpoint_config"]
     models = [m["ModelName"] for m in sagemaker.list_models()["Models"] if "churn" in m["ModelName"]]
     assert sorted(models) == sorted([names["model"], names_2["model"]])
+    for name in (*names.values(), *names_2.values()):
+        assert name.startswith("eksflow-local-churn-"), name
 
 
 def test_blue_green_policy_shape():
@@ -288,10 +333,12 @@ def test_housekeeping_acts_only_on_what_its_own_env_manages_and_nothing_protecte
     assert terminate.execute(context(task_id="terminate")) == [ids["mine"]]
 
     sagemaker = sagemaker_conn.client("sagemaker")
-    for name, tags in {
+    quiet = {  # idle endpoints: another environment's name, or this environment's name and another's tag
         "eksflow-prod-quiet": managed_tags("prod"),
-        "eksflow-shared-quiet": {MANAGED_TAG_KEY: "true"},
-    }.items():
+        "eksflow-local-quiet-prod": managed_tags("prod"),
+        "eksflow-local-quiet-shared": {MANAGED_TAG_KEY: "true"},
+    }
+    for name, tags in quiet.items():
         sagemaker.create_endpoint(
             EndpointName=name, EndpointConfigName="eksflow-local-seed-config",
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
@@ -299,20 +346,23 @@ def test_housekeeping_acts_only_on_what_its_own_env_manages_and_nothing_protecte
     find = kit.find_idle_endpoints(task_id="find")
     ti = SimpleNamespace(xcoms={}, xcom_push=lambda key, value: ti.xcoms.__setitem__(key, value))
     report = {e["endpoint"]: e["verdict"] for e in find.execute({"ti": ti})}
-    assert report["eksflow-prod-quiet"] == report["eksflow-shared-quiet"] == "other-env"
-    delete = kit.delete_idle_endpoints(
-        task_id="delete", endpoint_names=["eksflow-prod-quiet", "eksflow-shared-quiet"], dry_run=False
-    )
+    assert report["eksflow-local-quiet-prod"] == report["eksflow-local-quiet-shared"] == "other-env"
+    # Another environment's names are not even looked at: IAM lets this environment's role read only its own.
+    assert all(name.startswith("eksflow-local-") for name in report), report
+    delete = kit.delete_idle_endpoints(task_id="delete", endpoint_names=list(quiet), dry_run=False)
+    control(sagemaker_conn.url, "stats/reset", "")
     assert delete.execute(context(task_id="delete")) == []
+    calls = control(sagemaker_conn.url, "stats")["calls"]
+    assert calls.get("sagemaker:DescribeEndpoint") == 2, calls  # the two of this environment's names only
 
 
 def test_housekeeping_and_endpoint_tags_name_the_deployments_env_unless_told(monkeypatch):
     monkeypatch.setenv("EKSFLOW_ENV", "dev")
     assert kit.find_managed_instances(task_id="f").env == "dev"
     assert kit.delete_idle_endpoints(task_id="d", endpoint_names=[], env="prod").env == "prod"
-    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x", managed=True, protected=True)
+    deploy = kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-dev-x", managed=True, protected=True)
     assert deploy.endpoint_tags == {MANAGED_TAG_KEY: "dev", PROTECTED_TAG_KEY: "true"}
-    assert kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-x").endpoint_tags == {}
+    assert kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-dev-x").endpoint_tags == {}
 
 
 def test_housekeeping_dry_runs_change_nothing_and_protected_endpoints_survive(sagemaker_conn):

@@ -28,7 +28,7 @@ from eksflow.platform import bucket_names
 from eksflow.roles import ROLES
 from tests.conftest import REGION, AirflowHome
 from tests.dev_platform import ENV
-from tests.probes import OTHER_SECRET, PROBE_SECRETS, Context, probes_for, run_probe, table, web_identity_session
+from tests.probes import OTHER_SECRET, Context, probe_secrets, probes_for, run_probe, table, web_identity_session
 from tests.support.web_identity import token_files
 
 pytestmark = pytest.mark.slow
@@ -155,7 +155,7 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
     )
     assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
     secrets = dev_platform.client("secretsmanager")
-    for name in [*PROBE_SECRETS.values(), OTHER_SECRET]:
+    for name in [*probe_secrets(context.env).values(), *probe_secrets(context.other_env).values(), OTHER_SECRET]:
         secrets.create_secret(Name=name, SecretString="aws://")
     outcomes = []
     for role, arn in enforced.role_arns.items():

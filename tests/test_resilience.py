@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from eksflow.platform import NAMESPACE, bucket_names
+from eksflow.platform import NAMESPACE, bucket_names, sagemaker_name_prefix
 from eksflow_dev.cluster.platform_values import ENV
 from eksflow_dev.emulator.control import control
 from eksflow_dev.local.demo import DATA_DAG, ML_DAG
@@ -92,6 +92,11 @@ def _ti(stack, dag_id: str, run_id: str, task_id: str) -> dict:
     return next(ti for ti in stack.api.task_instances(dag_id, run_id) if ti["task_id"] == task_id)
 
 
+# What the kit names the two DAGs' training jobs in this environment: eksflow-<env>-<base>-<hash>.
+RESILIENCE_JOBS = f"{sagemaker_name_prefix(ENV)}resilience-train-"
+CHURN_JOBS = f"{sagemaker_name_prefix(ENV)}churn-train-"
+
+
 def _training_jobs(stack, prefix: str) -> list[dict]:
     jobs = stack.aws_client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
     return [job for job in jobs if job["TrainingJobName"].startswith(prefix)]
@@ -101,17 +106,17 @@ def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_t
     job_seconds(45)  # usually still running when the retry starts
     dag_id = "resilience_polling_training"
     run_id = _trigger(stack, dag_id)
-    wait_for(lambda: _training_jobs(stack, "eksflow-resilience-train"), 60, "the training job")
+    wait_for(lambda: _training_jobs(stack, RESILIENCE_JOBS), 60, "the training job")
     wait_for(lambda: _ti(stack, dag_id, run_id, "train")["state"] == "running", 60, "train running")
     selector = f"kubernetes_executor=True,dag_id={dag_id},task_id=train"
     (pod,) = wait_for(lambda: [p for p in _pods(stack, selector) if p["status"]["phase"] == "Running"], 60, "its pod")
-    assert _training_jobs(stack, "eksflow-resilience-train")[0]["TrainingJobStatus"] == "InProgress"
+    assert _training_jobs(stack, RESILIENCE_JOBS)[0]["TrainingJobStatus"] == "InProgress"
     _lose_pod(stack, pod["metadata"]["name"])  # mid-job
 
     run = wait_for_run(stack, dag_id, run_id, timeout=180, progress=QUIET)
     assert run["state"] == "success"
     assert _ti(stack, dag_id, run_id, "train")["try_number"] == 2
-    (job,) = _training_jobs(stack, "eksflow-resilience-train")  # exactly one job: the retry re-attached
+    (job,) = _training_jobs(stack, RESILIENCE_JOBS)  # exactly one job: the retry re-attached
     assert job["TrainingJobStatus"] == "Completed"
     # Either way the retry adopted the one job: still running when it looked (re-attached) or finished already
     # (reused) — which one depends on how fast a busy machine starts the retry's pod.
@@ -121,7 +126,7 @@ def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_t
 
 def test_the_triggerer_pod_lost_while_the_training_wait_is_deferred(stack, job_seconds):
     job_seconds(30)
-    before = {job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")}
+    before = {job["TrainingJobName"] for job in _training_jobs(stack, CHURN_JOBS)}
     run_id = _trigger(stack, ML_DAG)
     wait_for(lambda: _ti(stack, ML_DAG, run_id, "train")["state"] == "deferred", 60, "train deferred")
     (triggerer,) = [
@@ -130,13 +135,13 @@ def test_the_triggerer_pod_lost_while_the_training_wait_is_deferred(stack, job_s
         if p["status"]["phase"] == "Running" and not p["metadata"].get("deletionTimestamp")
     ]
     _lose_pod(stack, triggerer["metadata"]["name"])  # its Deployment starts another
-    running = [j for j in _training_jobs(stack, "eksflow-churn-train") if j["TrainingJobName"] not in before]
+    running = [j for j in _training_jobs(stack, CHURN_JOBS) if j["TrainingJobName"] not in before]
     assert [j["TrainingJobStatus"] for j in running] == ["InProgress"], "the restart must happen mid-job"
 
     run = wait_for_run(stack, ML_DAG, run_id, timeout=240, progress=QUIET)
     assert run["state"] == "success"
     assert _ti(stack, ML_DAG, run_id, "train")["try_number"] == 1, "resumed by the new triggerer, not retried"
-    assert len({job["TrainingJobName"] for job in _training_jobs(stack, "eksflow-churn-train")} - before) == 1
+    assert len({job["TrainingJobName"] for job in _training_jobs(stack, CHURN_JOBS)} - before) == 1
 
 
 def test_a_throttling_window_is_ridden_out(stack, job_seconds):

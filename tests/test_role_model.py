@@ -58,6 +58,24 @@ def test_env_names_are_validated():
         name_prefix("Prod_1")
 
 
+def test_secrets_and_sagemaker_names_are_per_environment():
+    """Environments may share an account: the Secrets Manager backend's prefixes and the SageMaker name prefix are
+    patterns with {env} (the chart and Terraform fill in their environment), never one name for all."""
+    model = platform_model()
+    assert model["secrets_backend_patterns"] == {
+        "connections_prefix": "eksflow/{env}/connections",
+        "variables_prefix": "eksflow/{env}/variables",
+    }
+    assert model["sagemaker_name_prefix_pattern"] == "eksflow-{env}-"
+    assert "secrets_backend" not in model and "sagemaker_name_prefix" not in model
+    dev = platform_model("dev")
+    assert dev["secrets_backend"] == {
+        "connections_prefix": "eksflow/dev/connections",
+        "variables_prefix": "eksflow/dev/variables",
+    }
+    assert dev["sagemaker_name_prefix"] == f"{name_prefix('dev')}-" == "eksflow-dev-"
+
+
 def test_cli_dumps_the_model_as_json_and_yaml():
     out = subprocess.run(
         [sys.executable, "-m", "eksflow.cli", "roles", "--env", "dev"], capture_output=True, text=True, check=True

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -77,13 +78,16 @@ def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
 
 
 def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_the_fix(tf_env, tmp_path):
-    """The role model feeds housekeeping's tag conditions and the secrets read scope: a marker without {env} (one
-    value for every environment), one key for managed and protected, or a prefix with a wildcard are refused."""
+    """The role model feeds housekeeping's tag conditions, the secrets read scope and the SageMaker name scope: a
+    marker without {env} (one value for every environment), one key for managed and protected, a secrets prefix
+    with a wildcard or without {env} as a path segment of its own (one name for every environment), or a SageMaker
+    name prefix without {env}- are refused."""
     model = json.loads((TERRAFORM / "role-model.json").read_text())
     model["housekeeping_tags"].update(
         managed_value_pattern="true", protected_key=model["housekeeping_tags"]["managed_key"]
     )
-    model["secrets_backend"]["connections_prefix"] = "eksflow/*"
+    model["secrets_backend_patterns"].update(connections_prefix="eksflow/*", variables_prefix="eksflow/variables")
+    model["sagemaker_name_prefix_pattern"] = "eksflow-"
     bad = tmp_path / "role-model.json"
     bad.write_text(json.dumps(model))
     text = _validation_errors(
@@ -99,10 +103,30 @@ def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_th
     for message in (
         "managed_key and protected_key must be two different tag keys",
         "managed_value_pattern must contain {env} (each environment's housekeeping acts only on what names it)",
-        "prefixes must be Secrets Manager name prefixes without a leading or trailing '/' and without wildcards",
+        "role_model.secrets_backend_patterns must be Secrets Manager name prefixes with {env} as a path segment of "
+        "its own",
+        "role_model.sagemaker_name_prefix_pattern must be letters, digits or '-' ending in {env}-",
     ):
         # The same error (up to the next "Error:") names the fix.
         assert re.search(re.escape(message) + r"((?!Error:).)*" + re.escape(fix), text), message
+
+
+def test_the_shared_sagemaker_name_prefix_input_is_refused_naming_the_fix(tf_env, tmp_path):
+    """sagemaker_name_prefix set one prefix (eksflow-) for every environment; the names are per environment now."""
+    text = _validation_errors(
+        "irsa",
+        f'  env = "dev"\n  role_model = jsondecode(file("{TERRAFORM / "role-model.json"}"))\n'
+        '  oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/x"\n  oidc_issuer = "x"\n'
+        '  log_bucket_arn = "a"\n  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n'
+        '  ecs_task_definition_families = []\n  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n'
+        '  sagemaker_name_prefix = "eksflow-"\n',
+        tf_env,
+        tmp_path / "shared-prefix",
+    )
+    assert (
+        "sagemaker_name_prefix is no longer an input: each environment's SageMaker names start with eksflow-<env>- "
+        "(the role model's sagemaker_name_prefix_pattern with env); remove the argument" in text
+    )
 
 
 def test_bad_network_inputs_fail_with_the_validation_messages(tf_env, tmp_path):
@@ -211,12 +235,17 @@ def _irsa_inputs(env: str, **extra) -> dict:
 
 # Each environment's Secrets Manager backend switch as its tfvars set it (checked against its values file below).
 PLANNED_ENVS = {"dev": {"secrets_backend_enabled": False}, "prod": {"secrets_backend_enabled": True}}
+# dev with the backend on, as dev may turn it on in the account it shares with prod: (env, inputs).
+DEV_WITH_SECRETS = "dev-with-secrets-backend"
+PLANNED_VARIANTS = {DEV_WITH_SECRETS: ("dev", {"secrets_backend_enabled": True})}
 
 
 @pytest.fixture(scope="module")
 def planned_policies(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, dict[str, dict]]]:
-    """{env: {role key (task-ec2-ops, api-server, ...): {policy name: document}}}: terraform/modules/irsa planned
-    once per environment of PLANNED_ENVS, with each environment's own inputs."""
+    """{env or variant: {role key (task-ec2-ops, api-server, ...): {policy name: document}}}: terraform/modules/irsa
+    planned once per environment of PLANNED_ENVS and per variant of PLANNED_VARIANTS, with its own inputs."""
+    modules = {env: _irsa_inputs(env, **extra) for env, extra in PLANNED_ENVS.items()}
+    modules |= {name: _irsa_inputs(env, **extra) for name, (env, extra) in PLANNED_VARIANTS.items()}
     work = tmp_path_factory.mktemp("irsa-plan")
     root = {
         "provider": {
@@ -229,13 +258,13 @@ def planned_policies(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, 
                 "endpoints": {"iam": emulator.url, "sts": emulator.url},
             }
         },
-        "module": {env: _irsa_inputs(env, **extra) for env, extra in PLANNED_ENVS.items()},
+        "module": modules,
     }
     (work / "main.tf.json").write_text(json.dumps(root, indent=2))
     terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
     terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
     plan = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
-    planned: dict[str, dict[str, dict[str, dict]]] = {env: {} for env in PLANNED_ENVS}
+    planned: dict[str, dict[str, dict[str, dict]]] = {name: {} for name in modules}
     for module in plan["planned_values"]["root_module"]["child_modules"]:
         env = module["address"].removeprefix("module.")
         for resource in module["resources"]:
@@ -283,9 +312,11 @@ def test_housekeeping_may_stop_terminate_and_delete_only_what_its_env_manages_an
         ("sagemaker:DeleteEndpoint", _endpoint("dev")),
     ):
         assert allows(policies, action, resource, resource_tags(tags)) is allowed, action
-    # Looking is not acting: discovery and the re-check read any endpoint of the prefix.
-    assert allows(policies, "sagemaker:DescribeEndpoint", _endpoint("prod"), resource_tags(managed_tags("prod")))
-    assert allows(policies, "sagemaker:ListTags", _endpoint("prod"), resource_tags(managed_tags("prod")))
+    # Looking is not acting: discovery and the re-check read any endpoint of the environment's prefix, whoever
+    # manages it — and no other environment's.
+    for action in ("sagemaker:DescribeEndpoint", "sagemaker:ListTags"):
+        assert allows(policies, action, _endpoint("dev"), resource_tags(managed_tags("prod"))), action
+        assert not allows(policies, action, _endpoint("prod"), resource_tags(managed_tags("prod"))), action
 
 
 def test_each_envs_housekeeping_names_its_own_env(planned_policies):
@@ -337,16 +368,99 @@ def test_sagemaker_runner_may_set_only_the_kits_tags_with_the_kits_values(
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Environments sharing an account: each one's SageMaker roles reach only names with its own prefix eksflow-<env>-.
+
+
+def _sagemaker_arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+# What the sagemaker-runner does to what it makes, by the resource type the action is authorized on.
+RUNNER_ACTIONS = {
+    "sagemaker:CreateTrainingJob": "training-job",
+    "sagemaker:DescribeTrainingJob": "training-job",
+    "sagemaker:StopTrainingJob": "training-job",
+    "sagemaker:CreateModel": "model",
+    "sagemaker:DescribeModel": "model",
+    "sagemaker:CreateEndpointConfig": "endpoint-config",
+    "sagemaker:DescribeEndpointConfig": "endpoint-config",
+    "sagemaker:CreateEndpoint": "endpoint",
+    "sagemaker:UpdateEndpoint": "endpoint",
+    "sagemaker:DescribeEndpoint": "endpoint",
+    "sagemaker:InvokeEndpoint": "endpoint",
+    "sagemaker:ListTags": "endpoint",
+}
+TRIGGERER_DESCRIBES = {
+    "sagemaker:DescribeTrainingJob": "training-job",
+    "sagemaker:DescribeEndpoint": "endpoint",
+    "sagemaker:DescribeTransformJob": "transform-job",
+    "sagemaker:DescribeProcessingJob": "processing-job",
+}
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_an_envs_sagemaker_runner_reaches_only_its_own_envs_names(planned_policies, env, other):
+    """dev and prod in one account: dev's sagemaker-runner can neither create, update, stop, describe nor invoke prod's
+    training jobs, models, endpoint configs or endpoints (nor names of the prefix every environment used to share,
+    eksflow-*), and cannot tag a new endpoint of prod's name as its own."""
+    policies = _documents(planned_policies, env, "task-sagemaker-runner")
+    for action, kind in RUNNER_ACTIONS.items():
+        assert allows(policies, action, _sagemaker_arn(kind, f"eksflow-{env}-churn-1a2b3c4d5e")), action
+        assert not allows(policies, action, _sagemaker_arn(kind, f"eksflow-{other}-churn-1a2b3c4d5e")), action
+        assert not allows(policies, action, _sagemaker_arn(kind, "eksflow-churn-1a2b3c4d5e")), action
+    at_create = {**request_tags(managed_tags(env)), **AT_CREATE}
+    assert allows(policies, "sagemaker:AddTags", _sagemaker_arn("endpoint", f"eksflow-{env}-churn"), at_create)
+    assert not allows(policies, "sagemaker:AddTags", _sagemaker_arn("endpoint", f"eksflow-{other}-churn"), at_create)
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_an_envs_triggerer_and_housekeeping_see_only_its_own_envs_sagemaker_names(planned_policies, env, other):
+    """The triggerer resumes only its own environment's waits; housekeeping inspects and deletes only endpoints of its
+    own prefix — not another environment's, even one tagged as this environment's."""
+    triggerer = _documents(planned_policies, env, "triggerer")
+    for action, kind in TRIGGERER_DESCRIBES.items():
+        assert allows(triggerer, action, _sagemaker_arn(kind, f"eksflow-{env}-churn-1a2b3c4d5e")), action
+        assert not allows(triggerer, action, _sagemaker_arn(kind, f"eksflow-{other}-churn-1a2b3c4d5e")), action
+    housekeeping = _documents(planned_policies, env, "task-ec2-ops")
+    mine = resource_tags(managed_tags(env))
+    for action in ("sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:DeleteEndpoint"):
+        assert allows(housekeeping, action, _sagemaker_arn("endpoint", f"eksflow-{env}-idle"), mine), action
+        assert not allows(housekeeping, action, _sagemaker_arn("endpoint", f"eksflow-{other}-idle"), mine), action
+
+
+def test_the_names_the_kit_makes_are_the_ones_its_envs_runner_may_use(planned_policies):
+    """The kit names every SageMaker resource with the environment's prefix (eksflow.kit.naming): dev's names pass
+    dev's policy and not prod's."""
+    from eksflow.kit.naming import retry_name, stable_job_name
+    from eksflow.kit.sagemaker import deployment_names
+
+    ti = SimpleNamespace(dag_id="ml_pipeline", run_id="scheduled__2026-01-01T00:00:00+00:00", task_id="train")
+    for env, other in (("dev", "prod"), ("prod", "dev")):
+        training = stable_job_name("churn-train", env=env, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
+        names = deployment_names(f"eksflow-{env}-churn", {"ti": ti}, env=env)
+        for kind, name in (
+            ("training-job", training),
+            ("training-job", retry_name(training, 10)),
+            ("model", names["model"]),
+            ("endpoint-config", names["endpoint_config"]),
+        ):
+            action = {"training-job": "CreateTrainingJob", "model": "CreateModel"}.get(kind, "CreateEndpointConfig")
+            arn = _sagemaker_arn(kind, name)
+            assert allows(_documents(planned_policies, env, "task-sagemaker-runner"), f"sagemaker:{action}", arn)
+            assert not allows(_documents(planned_policies, other, "task-sagemaker-runner"), f"sagemaker:{action}", arn)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Row 13: the Secrets Manager backend's read permission.
 
 
-def _secrets_backend_kwargs(env: str) -> dict | None:
-    """What the chart, with the environment's values file, configures the backend with ([secrets] backend_kwargs);
-    None when the backend is off."""
+def _secrets_backend_kwargs(env: str, sets: tuple[str, ...] = ()) -> dict | None:
+    """What the chart, with the environment's values file (and ``sets``), configures the backend with ([secrets]
+    backend_kwargs); None when the backend is off."""
     from tests.helm import VALUE_FILES, render
     from tests.support.worker_pods import airflow_cfg
 
-    cfg = airflow_cfg(render(base=VALUE_FILES[env]))
+    cfg = airflow_cfg(render(base=VALUE_FILES[env], sets=sets))
     return json.loads(cfg["secrets"]["backend_kwargs"]) if cfg.has_section("secrets") else None
 
 
@@ -381,7 +495,14 @@ def _secret_arn(name: str) -> str:
     return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"  # AWS appends 6 random characters
 
 
-def test_with_the_secrets_backend_on_every_airflow_process_may_read_exactly_the_charts_prefixes(planned_policies):
+# Planned module (environment or variant) -> the chart's values file and the --set that turn the backend on there.
+BACKEND_ON = {"prod": ("prod", ()), DEV_WITH_SECRETS: ("dev", ("airflow.secretsBackend.enabled=true",))}
+
+
+@pytest.mark.parametrize("planned", BACKEND_ON)
+def test_with_the_secrets_backend_on_every_airflow_process_may_read_exactly_the_charts_prefixes(
+    planned_policies, planned
+):
     """Row 13. Airflow 3.3.2 consults the [secrets] backend in every process the chart runs, each under its own
     role: api-server (execution API connections/variables routes), scheduler (Variable-based deadlines of a new
     DagRun), dag-processor (manager; the parsing child first, in client mode), triggerer (supervisor and the runner
@@ -389,13 +510,13 @@ def test_with_the_secrets_backend_on_every_airflow_process_may_read_exactly_the_
     remote-log connection; [workers] secrets_backend is unset, so workers use [secrets] backend). The backend calls
     only GetSecretValue, with SecretId <prefix>/<id>. So every role gets exactly that, on the prefixes the chart
     renders; nothing else of Secrets Manager (the RDS-managed DB secret included)."""
-    kwargs = _secrets_backend_kwargs("prod")
+    kwargs = _secrets_backend_kwargs(*BACKEND_ON[planned])
     prefixes = [kwargs["connections_prefix"], kwargs["variables_prefix"]]
     model = platform_model()
     roles = {f"task-{name}" for name in model["task_roles"]} | set(model["control_plane"])
-    assert set(planned_policies["prod"]) == roles
+    assert set(planned_policies[planned]) == roles
     for role in roles:
-        documents = _documents(planned_policies, "prod", role)
+        documents = _documents(planned_policies, planned, role)
         for prefix in prefixes:
             assert allows(documents, "secretsmanager:GetSecretValue", _secret_arn(f"{prefix}/aws_default")), role
             assert allows(documents, "secretsmanager:GetSecretValue", _secret_arn(f"{prefix}/team--x")), role
@@ -415,3 +536,21 @@ def test_with_the_secrets_backend_off_no_role_may_read_secrets(planned_policies)
     for role, documents in planned_policies["dev"].items():
         for document in documents.values():
             assert "secretsmanager" not in json.dumps(document), role
+
+
+@pytest.mark.parametrize(("planned", "env", "other"), [(DEV_WITH_SECRETS, "dev", "prod"), ("prod", "prod", "dev")])
+def test_an_envs_roles_read_only_their_own_envs_connections_and_variables(planned_policies, planned, env, other):
+    """dev turns the backend on in the account it shares with prod: every dev role — the default task role any DAG
+    author may use included — reads dev's Connections and Variables (eksflow/dev/...), never prod's, nor the names
+    every environment used to share; and the chart configures dev's Airflow with dev's names only."""
+    kwargs = _secrets_backend_kwargs(*BACKEND_ON[planned])
+    assert (kwargs["connections_prefix"], kwargs["variables_prefix"]) == (
+        f"eksflow/{env}/connections",
+        f"eksflow/{env}/variables",
+    )
+    for role, documents in planned_policies[planned].items():
+        for kind in ("connections", "variables"):
+            read = "secretsmanager:GetSecretValue"
+            assert allows(list(documents.values()), read, _secret_arn(f"eksflow/{env}/{kind}/aws_default")), role
+            assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{other}/{kind}/aws_default")), role
+            assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{kind}/aws_default")), role

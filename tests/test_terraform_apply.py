@@ -22,12 +22,13 @@ from eksflow.platform import (
     NAMESPACE,
     PROTECTED_TAG_KEY,
     PROTECTED_TAG_VALUE,
-    SECRETS_BACKEND_PREFIXES,
     bucket_names,
     ecr_repository_name,
     endpoint_tags,
     managed_tag_value,
     managed_tags,
+    sagemaker_name_prefix,
+    secrets_backend_prefixes,
 )
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
@@ -104,15 +105,17 @@ def test_ec2_ops_may_stop_terminate_and_delete_only_what_dev_manages_and_nobody_
 
 
 def test_sagemaker_runner_may_tag_endpoints_only_with_the_kits_tags(dev_platform):
-    """Row 7, as applied: AddTags (also needed by CreateEndpoint with Tags) only with the managed and protected keys,
-    managed = dev, protected = true, on endpoints no other environment manages; ListTags/Create elsewhere unchanged."""
+    """Row 7, as applied: AddTags only as part of CreateEndpoint with Tags (sagemaker:TaggingAction), only with the
+    managed and protected keys, managed = dev, protected = true, on endpoints no other environment manages;
+    ListTags/Create elsewhere unchanged."""
     statements = _statements(dev_platform, "sagemaker-runner")
     assert "sagemaker:AddTags" not in _as_list(statements["ManagePrefixedResources"]["Action"])
     tag = statements["TagEndpointsWithHousekeepingTagsOnly"]
     assert _as_list(tag["Action"]) == ["sagemaker:AddTags"]
-    assert _as_list(tag["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-*"]
+    assert _as_list(tag["Resource"]) == [f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-{ENV}-*"]
     conditions = tag["Condition"]
-    assert set(conditions) == {"ForAllValues:StringEquals", "StringEqualsIfExists"}
+    assert set(conditions) == {"StringEquals", "ForAllValues:StringEquals", "StringEqualsIfExists"}
+    assert conditions["StringEquals"] == {"sagemaker:TaggingAction": "CreateEndpoint"}
     assert sorted(_as_list(conditions["ForAllValues:StringEquals"]["aws:TagKeys"])) == sorted(
         [MANAGED_TAG_KEY, PROTECTED_TAG_KEY]
     )
@@ -124,8 +127,11 @@ def test_sagemaker_runner_may_tag_endpoints_only_with_the_kits_tags(dev_platform
     documents = [_policy(dev_platform, "sagemaker-runner")]
     endpoint = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-{ENV}-churn"
     kit_tags = endpoint_tags(ENV, managed=True, protected=True)  # what the ML pipeline creates its endpoint with
-    assert allows(documents, "sagemaker:AddTags", endpoint, request_tags(kit_tags))
-    assert not allows(documents, "sagemaker:AddTags", endpoint, request_tags({PROTECTED_TAG_KEY: "false"}))
+    at_create = {"sagemaker:TaggingAction": "CreateEndpoint"}
+    assert allows(documents, "sagemaker:AddTags", endpoint, {**request_tags(kit_tags), **at_create})
+    assert not allows(documents, "sagemaker:AddTags", endpoint, request_tags(kit_tags))  # a later AddTags
+    unprotect = {**request_tags({PROTECTED_TAG_KEY: "false"}), **at_create}
+    assert not allows(documents, "sagemaker:AddTags", endpoint, unprotect)
 
 
 def test_with_the_secrets_backend_on_every_role_may_read_only_airflows_secrets(dev_platform):
@@ -135,14 +141,36 @@ def test_with_the_secrets_backend_on_every_role_may_read_only_airflows_secrets(d
     iam = dev_platform.client("iam")
     names = [r.iam_role_name(ENV) for r in ROLES.values()] + [c.iam_role_name(ENV) for c in CONTROL_PLANE]
     expected = sorted(
-        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{prefix}/*" for prefix in SECRETS_BACKEND_PREFIXES.values()
+        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{prefix}/*"
+        for prefix in secrets_backend_prefixes(ENV).values()
     )
+    kinds = ("connections", "variables")
+    assert expected == sorted(f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:eksflow/{ENV}/{k}/*" for k in kinds)
     for name in names:
         policy = iam.get_role_policy(RoleName=name, PolicyName="secrets-backend")["PolicyDocument"]
         (statement,) = policy["Statement"]
         assert (statement["Effect"], _as_list(statement["Action"])) == ("Allow", ["secretsmanager:GetSecretValue"])
         assert sorted(_as_list(statement["Resource"])) == expected, name
         assert "Condition" not in statement
+
+
+def test_every_sagemaker_grant_names_only_devs_prefix(dev_platform):
+    """Environments may share an account: each SageMaker resource the sagemaker-runner, ec2-ops and triggerer roles
+    are granted is named eksflow-dev-* (the kit's names, eksflow.kit.naming), never the eksflow-* of all."""
+    iam = dev_platform.client("iam")
+    names = {role: ROLES[role].iam_role_name(ENV) for role in ("sagemaker-runner", "ec2-ops")}
+    names["triggerer"] = next(c.iam_role_name(ENV) for c in CONTROL_PLANE if c.name == "triggerer")
+    for role, name in names.items():
+        policy = iam.get_role_policy(RoleName=name, PolicyName="job")["PolicyDocument"]
+        arns = [
+            arn
+            for statement in policy["Statement"]
+            for arn in _as_list(statement["Resource"])
+            if arn.startswith("arn:aws:sagemaker:")
+        ]
+        assert arns, role
+        for arn in arns:
+            assert arn.split(":", 5)[5].split("/", 1)[1] == f"{sagemaker_name_prefix(ENV)}*", (role, arn)
 
 
 def _policy(platform, role: str) -> dict:

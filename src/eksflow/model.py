@@ -21,11 +21,13 @@ from eksflow.platform import (
     PROTECTED_TAG_KEY,
     PROTECTED_TAG_VALUE,
     ROLE_LABEL,
-    SAGEMAKER_NAME_PREFIX,
-    SECRETS_BACKEND_PREFIXES,
+    SAGEMAKER_NAME_PREFIX_PATTERN,
+    SECRETS_BACKEND_PREFIX_PATTERNS,
     TTL_TAG_KEY,
     bucket_names,
     ecr_repository_name,
+    sagemaker_name_prefix,
+    secrets_backend_prefixes,
 )
 from eksflow.roles import DEFAULT_ROLE, ROLES
 
@@ -47,9 +49,10 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
             "protected_value": PROTECTED_TAG_VALUE,
             "expires_at_key": TTL_TAG_KEY,
         },
-        # The Secrets Manager backend's name prefixes: the chart's backend_kwargs, Terraform's GetSecretValue scope.
-        "secrets_backend": dict(SECRETS_BACKEND_PREFIXES),
-        "sagemaker_name_prefix": SAGEMAKER_NAME_PREFIX,
+        # Per environment ({env}): the Secrets Manager backend's name prefixes (the chart's backend_kwargs, Terraform's
+        # GetSecretValue scope) and the SageMaker name prefix (the kit's names, Terraform's SageMaker scope).
+        "secrets_backend_patterns": dict(SECRETS_BACKEND_PREFIX_PATTERNS),
+        "sagemaker_name_prefix_pattern": SAGEMAKER_NAME_PREFIX_PATTERN,
         "ecr_repository": ecr_repository_name(),
         "bucket_name_patterns": dict(BUCKET_NAME_PATTERNS),
         "task_roles": {
@@ -77,6 +80,8 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
     if env is not None:
         model["env"] = env
         model["buckets"] = bucket_names(env)
+        model["secrets_backend"] = secrets_backend_prefixes(env)
+        model["sagemaker_name_prefix"] = sagemaker_name_prefix(env)
         for role in ROLES.values():
             model["task_roles"][role.name]["iam_role_name"] = role.iam_role_name(env)
         for component in CONTROL_PLANE:

@@ -40,12 +40,21 @@ ECS_RUNTASK_POOL = "ecs_runtask"
 ECS_RUNTASK_POOL_SLOTS = 32  # default of the chart value airflow.ecsRunTaskPool.slots
 ECS_RUNTASK_POOL_DESCRIPTION = "ECS tasks in flight across all DAGs (eksflow; set by the chart)"
 
-# Prefix the SageMaker resources created by the kit carry; IAM policies are scoped to it.
-SAGEMAKER_NAME_PREFIX = "eksflow-"
+# Environments may share an AWS account (dev and staging often do): every name a grant is scoped by carries the
+# environment, so no environment's roles reach another's resources.
 
-# Secrets Manager name prefixes of Airflow Connections and Variables (the chart's airflow.secretsBackend): the chart
-# configures the SecretsManagerBackend with them and Terraform lets the roles read exactly these (role model).
-SECRETS_BACKEND_PREFIXES = {"connections_prefix": "eksflow/connections", "variables_prefix": "eksflow/variables"}
+# Prefix of every SageMaker resource the kit creates in one environment (training jobs, models, endpoint configs,
+# endpoints: eksflow-dev-...); each environment's IAM policies are scoped to its own (Terraform: {env} = var.env).
+SAGEMAKER_NAME_PREFIX_PATTERN = PROJECT + "-{env}-"
+
+# Secrets Manager name prefixes of one environment's Airflow Connections and Variables (the chart's
+# airflow.secretsBackend): the chart configures the SecretsManagerBackend with them ({env} = dagSettings.env) and
+# Terraform lets that environment's roles read exactly these ({env} = var.env). {env} is a path segment of its own:
+# an environment name has no '/', so no environment's prefix is a prefix of another's.
+SECRETS_BACKEND_PREFIX_PATTERNS = {
+    "connections_prefix": PROJECT + "/{env}/connections",
+    "variables_prefix": PROJECT + "/{env}/variables",
+}
 
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 
@@ -69,6 +78,18 @@ def validate_env(env: str) -> str:
 def name_prefix(env: str) -> str:
     """Prefix for every AWS resource of one environment, e.g. ``eksflow-dev``."""
     return f"{PROJECT}-{validate_env(env)}"
+
+
+def sagemaker_name_prefix(env: str) -> str:
+    """What every SageMaker resource name of one environment starts with, e.g. ``eksflow-dev-``."""
+    return SAGEMAKER_NAME_PREFIX_PATTERN.format(env=validate_env(env))
+
+
+def secrets_backend_prefixes(env: str) -> dict[str, str]:
+    """The Secrets Manager backend's prefixes of one environment: ``{"connections_prefix": "eksflow/dev/connections",
+    "variables_prefix": "eksflow/dev/variables"}``."""
+    validate_env(env)
+    return {kind: pattern.format(env=env) for kind, pattern in SECRETS_BACKEND_PREFIX_PATTERNS.items()}
 
 
 def managed_tag_value(env: str) -> str:
@@ -116,7 +137,7 @@ CONTROL_PLANE: tuple[ControlPlaneComponent, ...] = (
     ControlPlaneComponent(
         "triggerer",
         "runs deferred waits (ECS/SageMaker/EC2 status polling)",
-        "read-only Describe* on ECS, SageMaker, EC2; task-log bucket (write)",
+        "read-only Describe* on ECS, SageMaker (eksflow-<env>- names), EC2; task-log bucket (write)",
     ),
     ControlPlaneComponent("dag-processor", "parses DAG files", "task-log bucket (write, own logs)"),
 )

@@ -93,9 +93,9 @@ ROLES: dict[str, TaskRole] = {
             services=frozenset({"sagemaker", "sagemaker-runtime", "s3"}),
             resources=_MEDIUM,
             aws_permissions=(
-                "sagemaker:Create/Describe/Update/Stop* on resources named with the eksflow- prefix",
-                "sagemaker:InvokeEndpoint on eksflow- endpoints",
-                f"sagemaker:AddTags on eksflow- endpoints only with {MANAGED_TAG_KEY}=<env> and "
+                "sagemaker:Create/Describe/Update/Stop* on resources named with the env's prefix eksflow-<env>-",
+                "sagemaker:InvokeEndpoint on eksflow-<env>- endpoints",
+                f"sagemaker:AddTags on eksflow-<env>- endpoints only with {MANAGED_TAG_KEY}=<env> and "
                 f"{PROTECTED_TAG_KEY}=true, on endpoints no other environment manages",
                 "iam:PassRole on the SageMaker execution role only",
                 "s3:ListBucket/GetObject on the training input prefix (the operator checks it exists)",
@@ -107,9 +107,10 @@ ROLES: dict[str, TaskRole] = {
             services=frozenset({"ec2", "cloudwatch", "sagemaker", "s3"}),
             resources=_SMALL,
             aws_permissions=(
-                "ec2:DescribeInstances; cloudwatch:GetMetricStatistics; sagemaker:List/DescribeEndpoint, ListTags",
-                f"ec2:StopInstances/TerminateInstances and sagemaker:DeleteEndpoint (eksflow- endpoints) only with tag "
-                f"{MANAGED_TAG_KEY}=<env> and without {PROTECTED_TAG_KEY}=true",
+                "ec2:DescribeInstances; cloudwatch:GetMetricStatistics; sagemaker:ListEndpoints; "
+                "sagemaker:DescribeEndpoint, ListTags on eksflow-<env>- endpoints",
+                "ec2:StopInstances/TerminateInstances and sagemaker:DeleteEndpoint (eksflow-<env>- endpoints) only "
+                f"with tag {MANAGED_TAG_KEY}=<env> and without {PROTECTED_TAG_KEY}=true",
                 "s3:PutObject on the housekeeping report prefix",
             ),
         ),

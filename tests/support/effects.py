@@ -53,7 +53,7 @@ def assert_endpoint_deployed(client: Client) -> None:
     sagemaker = client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=ML_ENDPOINT)
     assert endpoint["EndpointStatus"] == "InService"
-    assert endpoint["EndpointConfigName"].startswith(f"eksflow-{ML_ENDPOINT}-config-")
+    assert endpoint["EndpointConfigName"].startswith(f"{ML_ENDPOINT}-config-")  # the env's prefix once
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
     # The ML pipeline's endpoint is this environment's and protected: housekeeping here and elsewhere leaves it alone.
     assert (

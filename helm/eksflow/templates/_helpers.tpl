@@ -19,7 +19,7 @@ Use: include "eksflow.roleModel" . | fromJson
 {{- fail "files/role-model.json is missing: it links to terraform/role-model.json (`make role-model` writes it); package the chart from the repository" -}}
 {{- end -}}
 {{- $parsed := $model | fromJson -}}
-{{- range $key := list "task_roles" "control_plane" "default_role" "role_label" "pod_template_dir" "pod_template_base_file" "secrets_backend" -}}
+{{- range $key := list "task_roles" "control_plane" "default_role" "role_label" "pod_template_dir" "pod_template_base_file" "secrets_backend_patterns" -}}
 {{- if not (hasKey $parsed $key) -}}
 {{- fail (printf "files/role-model.json has no %q: regenerate it with `make role-model`" $key) -}}
 {{- end -}}

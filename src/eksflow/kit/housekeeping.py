@@ -6,6 +6,8 @@ Safety rules, enforced here *and* by IAM (tag conditions in the role's policy, t
   by default ``EKSFLOW_ENV``) are ever considered, so one environment's housekeeping never acts on what another
   manages in a shared account; every action re-reads the tags right before acting, so a resource re-tagged
   between discovery and action is left alone;
+- endpoints are only looked at when named with this environment's prefix (``eksflow-dev-``): IAM lets the role read
+  no other environment's;
 - instances and endpoints tagged ``eksflow:protected=true`` (any case) are never stopped, terminated or deleted;
 - endpoints with any invocation in the look-back window are in use and never deleted; activity is read for each
   variant the endpoint has (DescribeEndpoint), and a variant CloudWatch has no data for makes the endpoint
@@ -39,10 +41,10 @@ from eksflow.kit.errors import (
 )
 from eksflow.platform import (
     MANAGED_TAG_KEY,
-    SAGEMAKER_NAME_PREFIX,
     TTL_TAG_KEY,
     is_protected,
     managed_tag_value,
+    sagemaker_name_prefix,
 )
 
 ROLE = "ec2-ops"
@@ -246,8 +248,8 @@ class TerminateManagedInstancesOperator(_Ec2ClientMixin, EC2TerminateInstanceOpe
 
 
 class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
-    """``eksflow-`` endpoints this environment manages, not protected, with zero invocations in the look-back
-    window."""
+    """Endpoints of this environment (named ``eksflow-<env>-...``) it manages, not protected, with zero invocations in
+    the look-back window."""
 
     aws_hook_class = SageMakerHook
     extra_aws_services = ("cloudwatch",)
@@ -264,10 +266,11 @@ class FindIdleEndpointsOperator(AwsBaseOperator[SageMakerHook]):
         now = _now()
         start = now - dt.timedelta(hours=float(self.lookback_hours))
         idle, report = [], []
-        for page in conn.get_paginator("list_endpoints").paginate(NameContains=SAGEMAKER_NAME_PREFIX):
+        prefix = sagemaker_name_prefix(self.env)
+        for page in conn.get_paginator("list_endpoints").paginate(NameContains=prefix):
             for endpoint in page["Endpoints"]:
                 name = endpoint["EndpointName"]
-                if not name.startswith(SAGEMAKER_NAME_PREFIX):
+                if not name.startswith(prefix):  # another environment's: IAM lets this role read only its own
                     continue
                 tags = _tags({"Tags": conn.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]})
                 entry: dict[str, Any] = {"endpoint": name, "status": endpoint["EndpointStatus"]}
@@ -335,7 +338,11 @@ class DeleteEndpointsOperator(AwsBaseOperator[SageMakerHook]):
 
     def execute(self, context):
         conn = self.hook.conn
-        wanted = [name for name in list(self.endpoint_names or []) if name.startswith(SAGEMAKER_NAME_PREFIX)]
+        prefix = sagemaker_name_prefix(self.env)
+        given = list(self.endpoint_names or [])
+        wanted = [name for name in given if name.startswith(prefix)]
+        if len(wanted) < len(given):
+            self.log.warning("Not going to delete %s: not named %s*", sorted(set(given) - set(wanted)), prefix)
         eligible = []
         for name in wanted:
             arn = conn.describe_endpoint(EndpointName=name)["EndpointArn"]

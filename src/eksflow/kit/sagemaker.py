@@ -1,8 +1,10 @@
 """SageMaker steps under the ``sagemaker-runner`` role: training -> model + endpoint config -> endpoint
 create or blue/green update -> smoke check.
 
-Every resource gets a stable name derived from the task instance key (see :mod:`eksflow.kit.naming`), and
-every operator first looks for what an earlier try of the same task already created:
+Every resource gets a stable name derived from the task instance key, starting with the environment's prefix
+``eksflow-<env>-`` (see :mod:`eksflow.kit.naming`; the environment is each step's ``env``, by default
+``EKSFLOW_ENV``: IAM lets an environment's roles reach only its own names), and every operator first looks for what
+an earlier try of the same task already created:
 - training: an InProgress job is re-attached (deferred wait), a Completed one is reused, and only after a
   Failed/Stopped job does a retry start a new generation (``-g2``, ...);
 - model / endpoint config: reused when present (they are immutable);
@@ -37,7 +39,7 @@ from eksflow.kit.errors import (
     require_positive_int,
 )
 from eksflow.kit.naming import name_from_context, retry_name, stable_job_name
-from eksflow.platform import endpoint_tags
+from eksflow.platform import PROJECT, endpoint_tags, sagemaker_name_prefix
 
 ROLE = "sagemaker-runner"
 MAX_GENERATIONS = 10
@@ -61,19 +63,21 @@ def _describe_or_none(describe, name: str) -> dict | None:
 
 
 class ReattachingTrainingOperator(SageMakerTrainingOperator):
-    """SageMakerTrainingOperator whose retries re-attach to the job an earlier try started."""
+    """SageMakerTrainingOperator whose retries re-attach to the job an earlier try started; the job is named for
+    ``env`` (by default ``EKSFLOW_ENV``)."""
 
     extra_aws_services = ("s3",)  # the provider checks the input prefix exists
 
     template_fields = (*SageMakerTrainingOperator.template_fields, "job_base_name")
 
-    def __init__(self, *, job_base_name: str, **kwargs: Any):
+    def __init__(self, *, job_base_name: str, env: str | None = None, **kwargs: Any):
         kwargs.setdefault("print_log", False)
         super().__init__(check_if_job_exists=False, **kwargs)
         self.job_base_name = job_base_name
+        self.env = require_env("sagemaker_training", env)
 
     def execute(self, context):
-        base = name_from_context(self.job_base_name, context)
+        base = name_from_context(self.job_base_name, context, env=self.env)
         for generation in range(1, MAX_GENERATIONS + 1):
             name = retry_name(base, generation)
             described = _describe_or_none(self.hook.describe_training_job, name)
@@ -129,10 +133,11 @@ class ReattachingTrainingOperator(SageMakerTrainingOperator):
         return self.serialize_result(name)
 
 
-def deployment_names(endpoint_name: str, context) -> dict[str, str]:
-    """Model and endpoint-config names of one deployment (same for every task of the DAG run)."""
+def deployment_names(endpoint_name: str, context, *, env: str) -> dict[str, str]:
+    """Model and endpoint-config names of one deployment (same for every task of the DAG run), with the
+    environment's prefix once: ``eksflow-dev-churn`` -> ``eksflow-dev-churn-model-<hash>``."""
     ti = context["ti"]
-    key = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": f"deploy:{endpoint_name}"}
+    key = {"env": env, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": f"deploy:{endpoint_name}"}
     return {
         "model": stable_job_name(f"{endpoint_name}-model", **key),
         "endpoint_config": stable_job_name(f"{endpoint_name}-config", **key),
@@ -140,7 +145,8 @@ def deployment_names(endpoint_name: str, context) -> dict[str, str]:
 
 
 class RegisterModelOperator(SageMakerModelOperator):
-    """Create the model and its endpoint config (both immutable) unless an earlier try did."""
+    """Create the model and its endpoint config (both immutable) unless an earlier try did; named for ``env`` (by
+    default ``EKSFLOW_ENV``), which the endpoint's name must start with."""
 
     template_fields = aws_template_fields("config", "model_data", "endpoint_name")
 
@@ -154,9 +160,12 @@ class RegisterModelOperator(SageMakerModelOperator):
         instance_type: str,
         instance_count: int,
         environment: Mapping[str, str] | None = None,
+        env: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(config={}, **kwargs)
+        self.env = require_env("sagemaker_register_model", env)
+        _require_endpoint_name("sagemaker_register_model", endpoint_name, self.env)
         self.endpoint_name = endpoint_name
         self.image = image
         self.model_data = model_data
@@ -166,7 +175,7 @@ class RegisterModelOperator(SageMakerModelOperator):
         self.environment = dict(environment or {})
 
     def execute(self, context):
-        names = deployment_names(self.endpoint_name, context)
+        names = deployment_names(self.endpoint_name, context, env=self.env)
         if _describe_or_none(self.hook.describe_model, names["model"]) is None:
             self.config = {
                 "ModelName": names["model"],
@@ -234,13 +243,14 @@ class DeployEndpointOperator(SageMakerEndpointOperator):
         **kwargs,
     ):
         super().__init__(config={}, **kwargs)
+        self.env = require_env("sagemaker_deploy_endpoint", env)
+        _require_endpoint_name("sagemaker_deploy_endpoint", endpoint_name, self.env)
         self.endpoint_name = endpoint_name
         self.bake_seconds = bake_seconds
-        self.env = require_env("sagemaker_deploy_endpoint", env)
         self.endpoint_tags = endpoint_tags(self.env, managed=managed, protected=protected)
 
     def execute(self, context):
-        target = deployment_names(self.endpoint_name, context)["endpoint_config"]
+        target = deployment_names(self.endpoint_name, context, env=self.env)["endpoint_config"]
         current = _describe_or_none(self.hook.describe_endpoint, self.endpoint_name)
         if current is None:
             self.log.info("Creating endpoint %s with config %s", self.endpoint_name, target)
@@ -301,14 +311,19 @@ class DeployEndpointOperator(SageMakerEndpointOperator):
 
 
 class EndpointSmokeCheckOperator(AwsBaseOperator[SageMakerHook]):
-    """Invoke the endpoint once with a sample payload; fail unless it is InService and answers."""
+    """Invoke the endpoint once with a sample payload; fail unless it is InService and answers. The endpoint is one
+    of ``env``'s (by default ``EKSFLOW_ENV``)."""
 
     aws_hook_class = SageMakerHook
     extra_aws_services = ("sagemaker-runtime",)
     template_fields = aws_template_fields("endpoint_name", "payload")
 
-    def __init__(self, *, endpoint_name: str, payload: str, content_type: str = "text/csv", **kwargs):
+    def __init__(
+        self, *, endpoint_name: str, payload: str, content_type: str = "text/csv", env: str | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
+        self.env = require_env("sagemaker_smoke_check", env)
+        _require_endpoint_name("sagemaker_smoke_check", endpoint_name, self.env)
         self.endpoint_name = endpoint_name
         self.payload = payload
         self.content_type = content_type
@@ -348,6 +363,8 @@ def sagemaker_training(
     metric_definitions: list[dict[str, str]] | None = None,
     **operator_kwargs: Any,
 ) -> ReattachingTrainingOperator:
+    """A training job named ``eksflow-<env>-<job_base_name>-<hash>`` (``env=`` among the operator keywords, by default
+    ``EKSFLOW_ENV``); a retry re-attaches to the job an earlier try started."""
     helper = "sagemaker_training"
     require_non_empty_str(helper, "job_base_name", job_base_name, "churn-model")
     require_non_empty_str(helper, "image", image, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/train:1.0")
@@ -416,8 +433,10 @@ def sagemaker_register_model(
     instance_count: int = 1,
     **operator_kwargs: Any,
 ) -> RegisterModelOperator:
+    """The model and endpoint config of one deployment of ``endpoint_name`` (``eksflow-<env>-...``; ``env=`` among the
+    operator keywords, by default ``EKSFLOW_ENV``), named ``<endpoint_name>-model-<hash>``/``-config-<hash>``."""
     helper = "sagemaker_register_model"
-    _require_endpoint_name(helper, endpoint_name)
+    _require_endpoint_name(helper, endpoint_name, require_env(helper, operator_kwargs.get("env")))
     require_non_empty_str(helper, "image", image, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1.0")
     require_non_empty_str(helper, "model_data", model_data, "s3://bucket/models/model.tar.gz")
     _require_arn(helper, "execution_role_arn", execution_role_arn)
@@ -445,11 +464,11 @@ def sagemaker_deploy_endpoint(
     env: str | None = None,
     **operator_kwargs,
 ) -> DeployEndpointOperator:
-    """Deploy (create or blue/green update) an ``eksflow-`` endpoint. ``managed=True`` tags a new endpoint as this
-    environment's (``env``, by default ``EKSFLOW_ENV``) for housekeeping, which deletes it when idle unless
-    ``protected=True``."""
+    """Deploy (create or blue/green update) an endpoint of the environment (``env``, by default ``EKSFLOW_ENV``), named
+    ``eksflow-<env>-...``. ``managed=True`` tags a new endpoint as this environment's for housekeeping, which deletes
+    it when idle unless ``protected=True``."""
     helper = "sagemaker_deploy_endpoint"
-    _require_endpoint_name(helper, endpoint_name)
+    _require_endpoint_name(helper, endpoint_name, require_env(helper, env))
     require_positive_int(helper, "bake_seconds", bake_seconds, minimum=0)
     for argument, value in (("managed", managed), ("protected", protected)):
         if not isinstance(value, bool):
@@ -475,8 +494,10 @@ def sagemaker_deploy_endpoint(
 def sagemaker_smoke_check(
     *, task_id: str, endpoint_name: str, payload: str, **operator_kwargs
 ) -> EndpointSmokeCheckOperator:
+    """One invocation of an endpoint of the environment (``eksflow-<env>-...``; ``env=`` among the operator keywords,
+    by default ``EKSFLOW_ENV``)."""
     helper = "sagemaker_smoke_check"
-    _require_endpoint_name(helper, endpoint_name)
+    _require_endpoint_name(helper, endpoint_name, require_env(helper, operator_kwargs.get("env")))
     require_non_empty_str(helper, "payload", payload, "1.0,2.0,3.0")
     return EndpointSmokeCheckOperator(
         task_id=task_id,
@@ -496,16 +517,17 @@ def _require_arn(helper: str, argument: str, value: Any) -> None:
         )
 
 
-def _require_endpoint_name(helper: str, value: Any) -> None:
-    from eksflow.platform import SAGEMAKER_NAME_PREFIX
-
-    require_non_empty_str(helper, "endpoint_name", value, f"{SAGEMAKER_NAME_PREFIX}churn")
-    if isinstance(value, str) and "{{" not in value and not value.startswith(SAGEMAKER_NAME_PREFIX):
+def _require_endpoint_name(helper: str, value: Any, env: str) -> None:
+    """An endpoint of ``env``: named with its prefix ``eksflow-<env>-``, the only endpoints its roles may reach."""
+    prefix = sagemaker_name_prefix(env)
+    require_non_empty_str(helper, "endpoint_name", value, f"{prefix}churn")
+    if isinstance(value, str) and "{{" not in value and not value.startswith(prefix):
         raise KitArgumentError(
             helper,
             "endpoint_name",
-            f"must start with {SAGEMAKER_NAME_PREFIX!r} (IAM scopes the role to that prefix), got {value!r}",
-            f"rename it to {SAGEMAKER_NAME_PREFIX + value!r}",
+            f"must start with the environment's prefix {prefix!r} (IAM scopes the environment's roles to it), "
+            f"got {value!r}",
+            f"rename it to {prefix + value.removeprefix(PROJECT + '-')!r}",
         )
 
 

@@ -12,7 +12,9 @@ seeded environment's marker):
 - ``unmanaged-expired``: TTL tag in the past, not managed  -> never touched
 SageMaker endpoints: ``eksflow-<env>-idle`` (managed, no invocations -> deleted when not a dry run),
 ``eksflow-<env>-in-use`` (managed, invocations -> kept), ``eksflow-<env>-unmanaged`` (no tag -> kept),
-``eksflow-<other env>-idle`` (managed by another environment, no invocations -> kept).
+``eksflow-<other env>-idle`` (another environment's name and tag, no invocations -> kept: housekeeping does not even
+look at it, IAM lets it read only its own environment's names). Models and endpoint configs carry the env's prefix
+too (``eksflow-<env>-seed-model``, ``-seed-config``).
 """
 
 from __future__ import annotations

@@ -34,6 +34,11 @@ locals {
   managed_tag_value   = replace(var.role_model.housekeeping_tags.managed_value_pattern, "{env}", var.env)
   protected_tag_key   = var.role_model.housekeeping_tags.protected_key
   protected_tag_value = var.role_model.housekeeping_tags.protected_value
+
+  # This environment's names where environments may share an account: SageMaker (e.g. eksflow-dev-) and the Secrets
+  # Manager backend's prefixes (e.g. eksflow/dev/connections), the role model's patterns with var.env.
+  sagemaker_name_prefix    = replace(var.role_model.sagemaker_name_prefix_pattern, "{env}", var.env)
+  secrets_backend_prefixes = { for kind, pattern in var.role_model.secrets_backend_patterns : kind => replace(pattern, "{env}", var.env) }
 }
 
 data "aws_iam_policy_document" "trust" {

@@ -48,6 +48,8 @@ data "aws_iam_policy_document" "ecs_runner" {
   }
 }
 
+# SageMaker resources of this environment only (local.sagemaker_name_prefix, e.g. eksflow-dev-): the kit names every
+# training job, model, endpoint config and endpoint so; another environment's in the same account are out of reach.
 data "aws_iam_policy_document" "sagemaker_runner" {
   statement {
     sid = "ManagePrefixedResources"
@@ -59,7 +61,7 @@ data "aws_iam_policy_document" "sagemaker_runner" {
       "sagemaker:InvokeEndpoint", "sagemaker:ListTags",
     ]
     resources = [for kind in ["training-job", "model", "endpoint-config", "endpoint"] :
-    "${local.sagemaker_arn}:${kind}/${var.sagemaker_name_prefix}*"]
+    "${local.sagemaker_arn}:${kind}/${local.sagemaker_name_prefix}*"]
   }
   # The kit tags the endpoints it creates (CreateEndpoint with Tags, which AWS authorizes as sagemaker:AddTags too,
   # with sagemaker:TaggingAction = CreateEndpoint) with housekeeping's tags only: managed by this environment,
@@ -69,7 +71,7 @@ data "aws_iam_policy_document" "sagemaker_runner" {
   statement {
     sid       = "TagEndpointsWithHousekeepingTagsOnly"
     actions   = ["sagemaker:AddTags"]
-    resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    resources = ["${local.sagemaker_arn}:endpoint/${local.sagemaker_name_prefix}*"]
     condition {
       test     = "StringEquals"
       variable = "sagemaker:TaggingAction"
@@ -144,12 +146,12 @@ data "aws_iam_policy_document" "ec2_ops" {
   statement {
     sid       = "InspectEndpoints"
     actions   = ["sagemaker:DescribeEndpoint", "sagemaker:ListTags"]
-    resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    resources = ["${local.sagemaker_arn}:endpoint/${local.sagemaker_name_prefix}*"]
   }
   statement {
     sid       = "DeleteThisEnvsUnprotectedEndpointsOnly"
     actions   = ["sagemaker:DeleteEndpoint"]
-    resources = ["${local.sagemaker_arn}:endpoint/${var.sagemaker_name_prefix}*"]
+    resources = ["${local.sagemaker_arn}:endpoint/${local.sagemaker_name_prefix}*"]
     condition {
       test     = "StringEquals"
       variable = "aws:ResourceTag/${local.managed_tag_key}"
@@ -180,7 +182,7 @@ data "aws_iam_policy_document" "triggerer" {
     sid = "DescribeSageMakerJobs"
     actions = ["sagemaker:DescribeTrainingJob", "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeTransformJob", "sagemaker:DescribeProcessingJob"]
-    resources = ["${local.sagemaker_arn}:*/${var.sagemaker_name_prefix}*"]
+    resources = ["${local.sagemaker_arn}:*/${local.sagemaker_name_prefix}*"]
   }
   statement {
     sid       = "DescribeInstances"
@@ -203,13 +205,14 @@ data "aws_iam_policy_document" "api_server" {
 # backend in every process the chart runs — api-server (execution API connections/variables), scheduler (DagRun
 # deadlines from Variables), dag-processor (manager and parsing children), triggerer (supervisor and triggers) — and,
 # with [workers] secrets_backend unset, in every task pod (task runner lookups, the supervisor's remote-log
-# connection). The backend calls only GetSecretValue, on <prefix>/<id> (team-scoped: <prefix>/<team>--<id>).
+# connection). The backend calls only GetSecretValue, on <prefix>/<id> (team-scoped: <prefix>/<team>--<id>), with
+# this environment's prefixes only: environments sharing an account never read each other's Connections/Variables.
 # Secrets encrypted with the default aws/secretsmanager key need no kms permission; a customer key would.
 data "aws_iam_policy_document" "secrets_backend" {
   statement {
     sid     = "ReadAirflowConnectionsAndVariables"
     actions = ["secretsmanager:GetSecretValue"]
-    resources = [for prefix in values(var.role_model.secrets_backend) :
+    resources = [for prefix in values(local.secrets_backend_prefixes) :
     "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${prefix}/*"]
   }
 }

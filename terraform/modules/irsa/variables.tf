@@ -25,11 +25,13 @@ variable "role_model" {
       protected_key         = string
       protected_value       = string
     })
-    # The Secrets Manager backend's name prefixes (the chart's backend_kwargs).
-    secrets_backend = object({
+    # The Secrets Manager backend's name prefixes with {env} (the chart's backend_kwargs, with its dagSettings.env).
+    secrets_backend_patterns = object({
       connections_prefix = string
       variables_prefix   = string
     })
+    # What every SageMaker name of an environment starts with, with {env} (the DAG kit's names).
+    sagemaker_name_prefix_pattern = string
   })
   validation {
     condition = alltrue([
@@ -46,11 +48,20 @@ variable "role_model" {
     condition     = can(regex("^[A-Za-z0-9 _.:/=+@-]{1,256}$", var.role_model.housekeeping_tags.protected_value))
     error_message = "role_model.housekeeping_tags.protected_value must be a tag value (1-256 letters, digits, spaces or _.:/=+@-): regenerate terraform/role-model.json with `make role-model`."
   }
+  # {env} a path segment of its own: an environment name has no '/', so one environment's prefix never covers
+  # another's names (in an account environments share).
   validation {
     condition = alltrue([
-      for prefix in values(var.role_model.secrets_backend) : can(regex("^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)*$", prefix))
+      for pattern in values(var.role_model.secrets_backend_patterns) :
+      can(regex("^([A-Za-z0-9_+=.@-]+/)*\\{env\\}(/[A-Za-z0-9_+=.@-]+)*$", pattern))
     ])
-    error_message = "role_model.secrets_backend prefixes must be Secrets Manager name prefixes without a leading or trailing '/' and without wildcards (e.g. eksflow/connections): regenerate terraform/role-model.json with `make role-model`."
+    error_message = "role_model.secrets_backend_patterns must be Secrets Manager name prefixes with {env} as a path segment of its own, without a leading or trailing '/' and without wildcards (e.g. eksflow/{env}/connections), so that each environment reads only its own secrets: regenerate terraform/role-model.json with `make role-model`."
+  }
+  # Ending in {env}-: eksflow-dev-* and eksflow-prod-* are disjoint (environment names that are another's plus
+  # "-<more>" are not: docs/security.md, Known limits).
+  validation {
+    condition     = can(regex("^[a-z0-9-]*\\{env\\}-$", var.role_model.sagemaker_name_prefix_pattern))
+    error_message = "role_model.sagemaker_name_prefix_pattern must be letters, digits or '-' ending in {env}- (e.g. eksflow-{env}-), so that each environment's SageMaker roles reach only its own names: regenerate terraform/role-model.json with `make role-model`."
   }
 }
 
@@ -114,10 +125,16 @@ variable "sagemaker_execution_role_arn" {
   type        = string
 }
 
+# Retired: it set one prefix (eksflow-) for every environment, so in a shared account each environment's roles reached
+# the others' SageMaker resources. The prefix is now the role model's per-environment pattern with var.env.
 variable "sagemaker_name_prefix" {
-  description = "Name prefix of every SageMaker resource the DAG kit creates; policies are scoped to it."
+  description = "Retired; leave unset. SageMaker names are scoped per environment to eksflow-<env>- (the role model's sagemaker_name_prefix_pattern with env)."
   type        = string
-  default     = "eksflow-"
+  default     = null
+  validation {
+    condition     = var.sagemaker_name_prefix == null
+    error_message = "sagemaker_name_prefix is no longer an input: each environment's SageMaker names start with eksflow-<env>- (the role model's sagemaker_name_prefix_pattern with env); remove the argument (docs/upgrade.md: rename what the old prefix named)."
+  }
 }
 
 variable "avp_policy_store_id" {
@@ -131,7 +148,7 @@ variable "avp_policy_store_id" {
 }
 
 variable "secrets_backend_enabled" {
-  description = "Whether the chart turns Airflow's Secrets Manager backend on (airflow.secretsBackend.enabled in the environment's values file): every role then may secretsmanager:GetSecretValue under the role model's connections and variables prefixes, and nothing else of Secrets Manager."
+  description = "Whether the chart turns Airflow's Secrets Manager backend on (airflow.secretsBackend.enabled in the environment's values file): every role then may secretsmanager:GetSecretValue under this environment's connections and variables prefixes (the role model's patterns with env, e.g. eksflow/dev/connections), and nothing else of Secrets Manager."
   type        = bool
   default     = false
   nullable    = false

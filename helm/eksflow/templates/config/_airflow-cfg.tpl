@@ -83,7 +83,10 @@ remote_log_conn_id = {{ (get $model.task_roles $model.default_role).conn_id }}
 
 [secrets]
 backend = airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend
-{{- /* The name prefixes have one home, the role model, which Terraform's read permission is scoped to. */}}
-backend_kwargs = {{ dict "connections_prefix" $model.secrets_backend.connections_prefix "variables_prefix" $model.secrets_backend.variables_prefix "region_name" .Values.region | toJson }}
+{{- /* The name prefixes have one home, the role model: its patterns with this environment (dagSettings.env), as
+Terraform scopes the environment's read permission (var.env). Environments sharing an account read only their own. */}}
+{{- $env := .Values.dagSettings.env }}
+{{- $patterns := $model.secrets_backend_patterns }}
+backend_kwargs = {{ dict "connections_prefix" (replace "{env}" $env $patterns.connections_prefix) "variables_prefix" (replace "{env}" $env $patterns.variables_prefix) "region_name" .Values.region | toJson }}
 {{- end }}
 {{- end -}}
