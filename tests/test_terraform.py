@@ -241,9 +241,9 @@ PLANNED_VARIANTS = {DEV_WITH_SECRETS: ("dev", {"secrets_backend_enabled": True})
 
 
 @pytest.fixture(scope="module")
-def planned_policies(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, dict[str, dict]]]:
-    """{env or variant: {role key (task-ec2-ops, api-server, ...): {policy name: document}}}: terraform/modules/irsa
-    planned once per environment of PLANNED_ENVS and per variant of PLANNED_VARIANTS, with its own inputs."""
+def irsa_plan(tf_env, tmp_path_factory, emulator) -> dict:
+    """`terraform show -json` of terraform/modules/irsa planned once per environment of PLANNED_ENVS and per
+    variant of PLANNED_VARIANTS, with its own inputs (module address = env or variant)."""
     modules = {env: _irsa_inputs(env, **extra) for env, extra in PLANNED_ENVS.items()}
     modules |= {name: _irsa_inputs(env, **extra) for name, (env, extra) in PLANNED_VARIANTS.items()}
     work = tmp_path_factory.mktemp("irsa-plan")
@@ -263,13 +263,18 @@ def planned_policies(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, 
     (work / "main.tf.json").write_text(json.dumps(root, indent=2))
     terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
     terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
-    plan = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
-    planned: dict[str, dict[str, dict[str, dict]]] = {name: {} for name in modules}
-    for module in plan["planned_values"]["root_module"]["child_modules"]:
+    return json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+
+
+@pytest.fixture(scope="module")
+def planned_policies(irsa_plan) -> dict[str, dict[str, dict[str, dict]]]:
+    """{env or variant: {role key (task-ec2-ops, api-server, ...): {policy name: document}}} of irsa_plan."""
+    planned: dict[str, dict[str, dict[str, dict]]] = {}
+    for module in irsa_plan["planned_values"]["root_module"]["child_modules"]:
         env = module["address"].removeprefix("module.")
         for resource in module["resources"]:
             if resource["type"] == "aws_iam_role_policy":
-                role = planned[env].setdefault(resource["index"], {})
+                role = planned.setdefault(env, {}).setdefault(resource["index"], {})
                 role[resource["values"]["name"]] = json.loads(resource["values"]["policy"])
     return planned
 
@@ -554,3 +559,15 @@ def test_an_envs_roles_read_only_their_own_envs_connections_and_variables(planne
             assert allows(list(documents.values()), read, _secret_arn(f"eksflow/{env}/{kind}/aws_default")), role
             assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{other}/{kind}/aws_default")), role
             assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{kind}/aws_default")), role
+
+
+def test_the_plan_summary_names_each_change_and_no_value(irsa_plan):
+    """Issue 12 row 17: what `eksflow plan-summary` writes to the deploy job's summary, on a real plan."""
+    from eksflow_dev.plan_summary import changes, render
+
+    text = render(json.dumps(irsa_plan))
+    assert changes(irsa_plan) and all(action == "create" for _, action in changes(irsa_plan))
+    assert 'module.dev.aws_iam_role.this["task-ec2-ops"]' in text
+    assert f"{len(changes(irsa_plan))} to create" in text
+    for leaked in ("sts:AssumeRoleWithWebIdentity", "ec2:StopInstances", "system:serviceaccount", "arn:aws"):
+        assert leaked not in text, leaked

@@ -107,3 +107,11 @@ def test_deploy_is_approved_per_stage_and_runs_make_deploy():
     assert "make tools deploy STAGE=infra AUTO_APPROVE=1" in runs["infra"]
     assert "make tools deploy STAGE=release" in runs["release"]
     assert "apply" not in runs["plan"]
+
+
+def test_the_plan_job_summary_shows_what_changes_not_the_values():
+    """Issue 12 row 17: the plan's values stay in the job log; the summary gets `eksflow plan-summary`."""
+    (step,) = [s for s in _load("deploy.yml")["jobs"]["plan"]["steps"] if "terraform" in s.get("run", "")]
+    writes = [line for line in step["run"].splitlines() if "GITHUB_STEP_SUMMARY" in line]
+    assert writes == ['.venv/bin/eksflow plan-summary plan.json >> "$GITHUB_STEP_SUMMARY"'], writes
+    assert "show -json tfplan > plan.json" in step["run"]

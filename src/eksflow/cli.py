@@ -41,6 +41,13 @@ def _cmd_chart_values(args) -> int:
     return 0
 
 
+def _cmd_plan_summary(args) -> int:
+    from eksflow_dev.plan_summary import render
+
+    print(render(Path(args.plan_json).read_text()), end="")
+    return 0
+
+
 def _cmd_deploy(args) -> int:
     from eksflow_dev.deploy import Deploy, run
 
@@ -171,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     values.add_argument("--terraform-output", default="-", help="file with `terraform output -json` (default stdin)")
     values.add_argument("--output", default="-", help="values file to write (default stdout)")
     values.set_defaults(func=_cmd_chart_values)
+
+    summary = sub.add_parser(
+        "plan-summary", help="what a Terraform plan changes (addresses and actions, no values), as Markdown"
+    )
+    summary.add_argument("plan_json", help="`terraform show -json <planfile>` output")
+    summary.set_defaults(func=_cmd_plan_summary)
 
     deploy = sub.add_parser(
         "deploy", help="terraform apply, chart values, namespace + DB Secret, helm upgrade, helm test"
