@@ -97,26 +97,28 @@ RESILIENCE_JOBS = f"{sagemaker_name_prefix(ENV)}resilience-train-"
 CHURN_JOBS = f"{sagemaker_name_prefix(ENV)}churn-train-"
 
 
-def _training_jobs(stack, prefix: str) -> list[dict]:
+def _training_jobs(stack, prefix: str, but: set[str] = frozenset()) -> list[dict]:
+    """Training jobs named with `prefix`, except those named in `but` (the ones earlier runs made)."""
     jobs = stack.aws_client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
-    return [job for job in jobs if job["TrainingJobName"].startswith(prefix)]
+    return [job for job in jobs if job["TrainingJobName"].startswith(prefix) and job["TrainingJobName"] not in but]
 
 
 def test_a_worker_pod_lost_mid_training_is_retried_and_the_retry_reattaches_to_the_one_job(stack, job_seconds):
     job_seconds(45)  # usually still running when the retry starts
     dag_id = "resilience_polling_training"
+    earlier = {job["TrainingJobName"] for job in _training_jobs(stack, RESILIENCE_JOBS)}  # other runs of the DAG
     run_id = _trigger(stack, dag_id)
-    wait_for(lambda: _training_jobs(stack, RESILIENCE_JOBS), 60, "the training job")
+    wait_for(lambda: _training_jobs(stack, RESILIENCE_JOBS, earlier), 60, "the training job")
     wait_for(lambda: _ti(stack, dag_id, run_id, "train")["state"] == "running", 60, "train running")
-    selector = f"kubernetes_executor=True,dag_id={dag_id},task_id=train"
+    selector = f"kubernetes_executor=True,dag_id={dag_id},task_id=train"  # Running: this run's pod only
     (pod,) = wait_for(lambda: [p for p in _pods(stack, selector) if p["status"]["phase"] == "Running"], 60, "its pod")
-    assert _training_jobs(stack, RESILIENCE_JOBS)[0]["TrainingJobStatus"] == "InProgress"
+    assert _training_jobs(stack, RESILIENCE_JOBS, earlier)[0]["TrainingJobStatus"] == "InProgress"
     _lose_pod(stack, pod["metadata"]["name"])  # mid-job
 
     run = wait_for_run(stack, dag_id, run_id, timeout=180, progress=QUIET)
     assert run["state"] == "success"
     assert _ti(stack, dag_id, run_id, "train")["try_number"] == 2
-    (job,) = _training_jobs(stack, RESILIENCE_JOBS)  # exactly one job: the retry re-attached
+    (job,) = _training_jobs(stack, RESILIENCE_JOBS, earlier)  # exactly one job: the retry re-attached
     assert job["TrainingJobStatus"] == "Completed"
     # Either way the retry adopted the one job: still running when it looked (re-attached) or finished already
     # (reused) — which one depends on how fast a busy machine starts the retry's pod.
