@@ -1,7 +1,10 @@
 """Least-privilege probes: per IAM role of the platform, calls inside its job (must get past IAM) and calls
 outside it (must be denied). Run by tests/test_least_privilege.py with each role's web-identity session
-against the emulator with IAM enforcement on; the emulator checks scoped resources per request
-(src/eksflow_dev/emulator/iam.py) but not Conditions.
+against the emulator with IAM enforcement on; the emulator checks scoped resources and the policies'
+Conditions per request (src/eksflow_dev/emulator/iam.py, conditions.py). The condition probes — tags on what
+housekeeping acts on, the tags the sagemaker-runner sets, ``ecs:cluster``, the ``s3:prefix`` of log listings —
+are marked "(condition)" in their reason. They change nothing: EC2 calls are dry runs, a probed create names an
+endpoint config that does not exist (past IAM, the create then fails).
 
 A probe counts as allowed when IAM let it through, even if the service then answers "not found"; as denied
 only on an authorization error. Anything else (e.g. a signature error) fails the test: it proves nothing.
@@ -18,7 +21,14 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from eksflow.platform import ecr_repository_name, sagemaker_name_prefix, secrets_backend_prefixes
+from eksflow.platform import (
+    PROTECTED_TAG_KEY,
+    ecr_repository_name,
+    endpoint_tags,
+    managed_tags,
+    sagemaker_name_prefix,
+    secrets_backend_prefixes,
+)
 from eksflow_dev.emulator.seed import other_env
 
 DENIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
@@ -34,6 +44,7 @@ class Context:
     role_arns: dict[str, str]  # every platform role: task roles by role name, control plane by component
     db_secret_arn: str
     instance_id: str  # a managed instance
+    instances: dict[str, str]  # the seeded instances: Name tag -> instance id (eksflow_dev.emulator.seed)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
@@ -55,6 +66,11 @@ class Probe:
     operation: str
     params: Callable[[Context, str], dict]  # (context, the probing role) -> call parameters
     why: str
+
+    @property
+    def condition(self) -> bool:
+        """Whether the probe's outcome hangs on a policy Condition (its reason says which)."""
+        return "(condition" in self.why
 
 
 def _probe(expect: str, service: str, operation: str, why: str, params=None) -> Probe:
@@ -150,6 +166,12 @@ _LOGS = [
         "Bucket": c.buckets["logs"], "Key": f"task-logs/probe/{r}.log"}),
     _probe(DENY, "s3", "put_object", "write outside the log prefix", lambda c, r: {
         "Bucket": c.buckets["logs"], "Key": f"elsewhere/{r}.log", "Body": b"log"}),
+    _probe(ALLOW, "s3", "list_objects_v2", "list task logs (condition: s3:prefix)", lambda c, r: {
+        "Bucket": c.buckets["logs"], "Prefix": "task-logs/probe/"}),
+    _probe(DENY, "s3", "list_objects_v2", "list logs outside the log prefix (condition: s3:prefix)", lambda c, r: {
+        "Bucket": c.buckets["logs"], "Prefix": "elsewhere/"}),
+    _probe(DENY, "s3", "list_objects_v2", "list the whole log bucket (condition: no s3:prefix)", lambda c, r: {
+        "Bucket": c.buckets["logs"]}),
 ]  # fmt: skip
 
 _RUN_ECS = _probe(DENY, "ecs", "run_task", "start an ECS task", lambda c, r: {
@@ -164,6 +186,21 @@ _WRITE_DATA = _probe(DENY, "s3", "put_object", "write curated data", lambda c, r
 _TASK = lambda cluster: lambda c, r: {"cluster": cluster or c.cluster, "tasks": ["0123456789abcdef0123456789abcdef"]}  # noqa: E731
 _NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA]
 
+
+def _instance(name: str, operation: str = "stop_instances", expect: str = DENY) -> Probe:
+    """A dry-run stop/terminate of a seeded instance: past IAM it answers DryRunOperation and changes nothing."""
+    return _probe(expect, "ec2", operation, f"{operation.split('_')[0]} {name} (condition: aws:ResourceTag)",
+                  lambda c, r: {"InstanceIds": [c.instances[name]], "DryRun": True})  # fmt: skip
+
+
+def _endpoint_with_tags(why: str, tags: Callable[[Context], dict[str, str]], expect: str = DENY) -> Probe:
+    return _probe(expect, "sagemaker", "create_endpoint", f"{why} (condition: tags)", lambda c, r: {
+        "EndpointName": "eksflow-probe-tagged", "EndpointConfigName": "eksflow-probe-missing",
+        "Tags": [{"Key": k, "Value": v} for k, v in tags(c).items()]})  # fmt: skip
+
+
+_KIT_TAGS = lambda c: endpoint_tags(c.env, managed=True, protected=True)  # noqa: E731 - the ML pipeline's
+
 JOBS: dict[str, list[Probe]] = {
     "default": [*_NOT_A_TASK_ROLE_JOB, _DESCRIBE_EC2],
     "ecs-runner": [
@@ -172,6 +209,10 @@ JOBS: dict[str, list[Probe]] = {
         _probe(DENY, "ecs", "describe_tasks", "watch tasks of another cluster", _TASK("other-cluster")),
         _probe(DENY, "ecs", "run_task", "run another task family", lambda c, r: {
             "cluster": c.cluster, "taskDefinition": "other-family"}),
+        _probe(DENY, "ecs", "run_task", "run its task family on another cluster (condition: ecs:cluster)",
+               lambda c, r: {"cluster": "other-cluster", "taskDefinition": f"eksflow-{c.env}-etl-step"}),
+        _probe(DENY, "ecs", "list_tasks", "list tasks of another cluster (condition: ecs:cluster)",
+               lambda c, r: {"cluster": "other-cluster"}),
         _TRAIN, _STOP_EC2, _DESCRIBE_EC2, _READ_DATA, _WRITE_DATA,
     ],
     "sagemaker-runner": [
@@ -199,6 +240,14 @@ JOBS: dict[str, list[Probe]] = {
         _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint", lambda c, r: {
             "EndpointName": _mine("probe")(c)}),
         _probe(DENY, "s3", "get_object", "read raw data", lambda c, r: {"Bucket": c.buckets["data"], "Key": "raw/x"}),
+        _endpoint_with_tags("create its endpoint with the kit's tags", _KIT_TAGS, ALLOW),
+        _endpoint_with_tags("create an endpoint with another tag key", lambda c: {**_KIT_TAGS(c), "owner": "ml"}),
+        _endpoint_with_tags("create an endpoint for another env's housekeeping", lambda c: {
+            **_KIT_TAGS(c), **managed_tags(other_env(c.env))}),
+        _endpoint_with_tags("create an unprotected endpoint", lambda c: {**_KIT_TAGS(c), PROTECTED_TAG_KEY: "false"}),
+        _probe(DENY, "sagemaker", "add_tags", "tag an existing endpoint (condition: sagemaker:TaggingAction)",
+               lambda c, r: {"ResourceArn": c.arn("sagemaker", f"endpoint/eksflow-{c.env}-in-use"),
+                             "Tags": [{"Key": k, "Value": v} for k, v in _KIT_TAGS(c).items()]}),
         _RUN_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
     ],
     "ec2-ops": [
@@ -214,6 +263,16 @@ JOBS: dict[str, list[Probe]] = {
             "Bucket": c.buckets["data"], "Key": "reports/housekeeping/probe.json", "Body": b"{}"}),
         _probe(DENY, "sagemaker", "delete_endpoint", "delete an endpoint outside the prefix", lambda c, r: {
             "EndpointName": "other-endpoint"}),
+        _instance("managed-busy", expect=ALLOW),
+        _instance("other-env-idle"),
+        _instance("unmanaged-idle"),
+        _instance("managed-protected"),
+        _instance("other-env-idle", "terminate_instances"),
+        _instance("managed-protected", "terminate_instances"),
+        _probe(DENY, "sagemaker", "delete_endpoint", "delete another env's endpoint (condition: aws:ResourceTag)",
+               lambda c, r: {"EndpointName": f"eksflow-{other_env(c.env)}-idle"}),
+        _probe(DENY, "sagemaker", "delete_endpoint", "delete an unmanaged endpoint (condition: aws:ResourceTag)",
+               lambda c, r: {"EndpointName": f"eksflow-{c.env}-unmanaged"}),
         _probe(DENY, "sagemaker", "create_endpoint", "create an endpoint", lambda c, r: {
             "EndpointName": _mine("probe")(c), "EndpointConfigName": _mine("probe")(c)}),
         _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA,
@@ -276,10 +335,12 @@ def table(outcomes: list[Outcome]) -> str:
     def count(mine: list[Outcome], expect: str) -> str:
         return f"{sum(o.ok for o in mine if o.probe.expect == expect)}/{sum(o.probe.expect == expect for o in mine)}"
 
-    rows = [("role", "allowed (as expected)", "denied (as expected)", "wrong")]
+    rows = [("role", "allowed (as expected)", "denied (as expected)", "of these, on Conditions", "wrong")]
     for role in dict.fromkeys(o.role for o in outcomes):
         mine = [o for o in outcomes if o.role == role]
-        rows.append((role, count(mine, ALLOW), count(mine, DENY), str(sum(not o.ok for o in mine))))
+        conditions = [o for o in mine if o.probe.condition]
+        on_conditions = f"{sum(o.ok for o in conditions)}/{len(conditions)}"
+        rows.append((role, count(mine, ALLOW), count(mine, DENY), on_conditions, str(sum(not o.ok for o in mine))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -3,21 +3,29 @@ sends it) returns the role's session only if the role's trust policy admits the 
 issuer (an existing OIDC provider) and audience; that session is held to the role's policy — allowed calls
 pass, anything else is denied naming the action; statements scoped to resources (SageMaker names, EC2
 instances) and the implicit iam:PassRole (and sagemaker:AddTags of a create with Tags) are checked per
-request, Secrets Manager calls against the secret's ARN, as AWS does. Runs its own emulator: enforcement
-stays on once switched on."""
+request, Secrets Manager calls against the secret's ARN, as AWS does; and the policies' Conditions hold or
+deny per request (tags, tag keys, sagemaker:TaggingAction, iam:PassedToService, ecs:cluster, s3:prefix) — the
+platform's own roles, made by terraform/modules/irsa as `make up IAM=1` makes them, on the seeded emulator.
+Runs its own emulators: enforcement stays on once switched on."""
 
 from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from eksflow.platform import PROTECTED_TAG_KEY, bucket_names, endpoint_tags, managed_tags
 from eksflow.roles import ROLES
-from eksflow_dev.emulator.control import set_iam_enforcement
+from eksflow_dev.cluster import iam_roles
+from eksflow_dev.cluster.pki import ISSUER as LOCAL_CLUSTER_ISSUER
+from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
+from eksflow_dev.emulator.seed import emulator_client, other_env
 from tests.conftest import REGION, running_emulator
 from tests.probes import web_identity_session
-from tests.support.web_identity import irsa_trust_policy, service_account_token
+from tests.support.web_identity import SERVICE_ACCOUNTS, irsa_trust_policy, service_account_token
+from tests.terraform_cli import terraform_binary
 
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/EKSFLOWTEST"
 UNREGISTERED_ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/NOPROVIDER"  # no IAM OIDC provider for it
@@ -27,6 +35,9 @@ ACCOUNT = "123456789012"
 OTHER_ROLE, UNREGISTERED_ROLE = "eksflow-test-task-ecs-runner", "eksflow-test-unregistered-issuer"
 SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}"
+ECS_TASK_ROLE, TRAINING_ROLE = "eksflow-test-etl-task", "eksflow-test-training"
+PASSED_TO_ECS = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+PASSED_TO_SAGEMAKER = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +81,9 @@ def enforced(tmp_path_factory):
             ),
             allow("sagemaker:AddTags", f"{SAGEMAKER}:endpoint/eksflow-test-tagged"),
             allow("secretsmanager:GetSecretValue", f"{SECRETS}:secret:eksflow/connections/*"),
+            # As terraform/modules/irsa's PassTaskRoles and PassExecutionRole: each role only to its service.
+            {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{ECS_TASK_ROLE}"), "Condition": PASSED_TO_ECS},
+            {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{TRAINING_ROLE}"), "Condition": PASSED_TO_SAGEMAKER},
         ]
         secrets = emulator.client("secretsmanager")
         for name in ("eksflow/connections/probe", "eksflow/elsewhere/probe"):
@@ -188,22 +202,38 @@ def test_statements_scoped_to_resources_are_checked_per_request(enforced):
     ), "a JSON service's denial is readable JSON naming action and resource"
 
 
+def _create_training_job(sagemaker, name: str, role_arn: str):
+    return sagemaker.create_training_job(
+        TrainingJobName=name,
+        RoleArn=role_arn,
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://eksflow-test-logs/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
 def test_passing_a_role_needs_iam_pass_role(enforced):
     emulator, role_arn, _ = enforced
     sagemaker = _session(emulator.url, role_arn).client("sagemaker", endpoint_url=emulator.url)
     execution_role = f"arn:aws:iam::{ACCOUNT}:role/eksflow-test-sagemaker-execution"
-    denied = _denial(
-        lambda: sagemaker.create_training_job(
-            TrainingJobName="eksflow-test-train",
-            RoleArn=execution_role,
-            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            OutputDataConfig={"S3OutputPath": "s3://eksflow-test-logs/out"},
-            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-            StoppingCondition={"MaxRuntimeInSeconds": 60},
-        )
-    )
+    denied = _denial(lambda: _create_training_job(sagemaker, "eksflow-test-train", execution_role))
     assert denied["Code"] == "AccessDeniedException"
     assert f"iam:PassRole on resource: {execution_role}" in denied["Message"]
+
+
+def test_a_role_passes_only_to_the_service_its_pass_role_statement_names(enforced):
+    """iam:PassedToService: CreateTrainingJob passes its role to sagemaker.amazonaws.com, so a role the policy lets
+    pass only to ECS tasks (as the ecs-runner's task roles) is refused there."""
+    emulator, role_arn, _ = enforced
+    sagemaker = _session(emulator.url, role_arn).client("sagemaker", endpoint_url=emulator.url)
+    ecs_task_role = f"arn:aws:iam::{ACCOUNT}:role/{ECS_TASK_ROLE}"
+    denied = _denial(lambda: _create_training_job(sagemaker, "eksflow-test-wrong-service", ecs_task_role))
+    assert denied["Code"] == "AccessDeniedException"
+    assert f"iam:PassRole on resource: {ecs_task_role}" in denied["Message"]
+    training_role = f"arn:aws:iam::{ACCOUNT}:role/{TRAINING_ROLE}"
+    created = _create_training_job(sagemaker, "eksflow-test-right-service", training_role)
+    assert created["TrainingJobArn"].endswith("/eksflow-test-right-service")
 
 
 def test_ec2_instance_actions_are_checked_per_instance(enforced):
@@ -263,3 +293,176 @@ def test_secrets_are_checked_against_their_arn(enforced):
     assert denied["Code"] == "AccessDeniedException"
     assert f"secretsmanager:GetSecretValue on resource: {SECRETS}:secret:eksflow/elsewhere/probe-" in denied["Message"]
     assert _denial(lambda: secrets.list_secrets())["Code"] == "AccessDeniedException"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Conditions, with the platform's roles: terraform/modules/irsa applied for env local (eksflow_dev.cluster.iam_roles,
+# what `make up IAM=1` does) to an emulator seeded for local — managed instances and endpoints of this env and of
+# another, unmanaged ones, and a protected endpoint made here (the seed protects an instance only).
+
+ENV = "local"
+OTHER_ENV = other_env(ENV)
+PROTECTED_ENDPOINT = f"eksflow-{ENV}-protected"
+SEED_CONFIG = f"eksflow-{ENV}-seed-config"
+
+
+class Platform:
+    def __init__(self, emulator, role_arns: dict[str, str], admin: dict[str, str]):
+        self.emulator, self.role_arns, self.admin = emulator, role_arns, admin
+
+    def client(self, role: str, service: str):
+        """A client with the role's web-identity session, as the role's pods get it."""
+        token = service_account_token(LOCAL_CLUSTER_ISSUER, SERVICE_ACCOUNTS[role])
+        session = web_identity_session(self.emulator.url, REGION, self.role_arns[role], token, session_name=role)
+        return session.client(service, endpoint_url=self.emulator.url)
+
+    def admin_client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.url,
+            region_name=REGION,
+            aws_access_key_id=self.admin["AccessKeyId"],
+            aws_secret_access_key=self.admin["SecretAccessKey"],
+        )
+
+    def instance(self, name: str) -> str:
+        return self.emulator.seeded.instances[name]
+
+    def state(self, name: str) -> str:
+        (reservation,) = self.admin_client("ec2").describe_instances(InstanceIds=[self.instance(name)])["Reservations"]
+        return reservation["Instances"][0]["State"]["Name"]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    terraform_binary()  # skips, saying how to get it, when terraform is missing
+    with running_emulator(tmp_path_factory.mktemp("emulator-irsa")) as emulator:
+        tags = [{"Key": k, "Value": v} for k, v in endpoint_tags(ENV, managed=True, protected=True).items()]
+        sagemaker = emulator_client(emulator.url, "sagemaker", REGION)
+        sagemaker.create_endpoint(EndpointName=PROTECTED_ENDPOINT, EndpointConfigName=SEED_CONFIG, Tags=tags)
+        admin = bootstrap_admin(emulator.url, "eksflow-test-admin", REGION)
+        outputs = iam_roles.apply(tmp_path_factory.mktemp("irsa"), emulator.url, emulator.seeded.settings_env)
+        set_iam_enforcement(emulator.url, True)
+        yield Platform(emulator, outputs["task_role_arns"], admin)
+
+
+def _instance_arn(instance_id: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"
+
+
+NOT_THIS_ENVS_TO_TOUCH = ["other-env-idle", "unmanaged-idle", "managed-protected"]
+
+
+@pytest.mark.parametrize("name", NOT_THIS_ENVS_TO_TOUCH)
+def test_ec2_ops_may_not_stop_or_terminate_an_instance_another_env_or_nobody_manages_or_that_is_protected(
+    platform, name
+):
+    ec2 = platform.client("ec2-ops", "ec2")
+    instance = platform.instance(name)
+    for action, call in (("StopInstances", ec2.stop_instances), ("TerminateInstances", ec2.terminate_instances)):
+        denied = _denial(lambda call=call: call(InstanceIds=[instance]))
+        assert denied["Code"] == "AccessDenied", denied
+        assert f"ec2:{action} on resource: {_instance_arn(instance)}" in denied["Message"]
+    assert platform.state(name) == "running"
+
+
+def test_ec2_ops_stops_its_envs_managed_instances_and_several_only_all_together(platform):
+    ec2 = platform.client("ec2-ops", "ec2")
+    idle = platform.instance("managed-idle")
+    assert ec2.stop_instances(InstanceIds=[idle])["StoppingInstances"][0]["InstanceId"] == idle
+    busy, other = platform.instance("managed-busy"), platform.instance("other-env-idle")
+    denied = _denial(lambda: ec2.stop_instances(InstanceIds=[busy, other]))
+    assert f"ec2:StopInstances on resource: {_instance_arn(other)}" in denied["Message"]
+    assert platform.state("managed-busy") == "running", "all or nothing: the allowed instance was not stopped"
+
+
+def test_ec2_ops_deletes_its_envs_managed_endpoint_but_none_another_env_or_nobody_manages_or_that_is_protected(
+    platform,
+):
+    sagemaker = platform.client("ec2-ops", "sagemaker")
+    for endpoint in (f"eksflow-{OTHER_ENV}-idle", f"eksflow-{ENV}-unmanaged", PROTECTED_ENDPOINT):
+        denied = _denial(lambda endpoint=endpoint: sagemaker.delete_endpoint(EndpointName=endpoint))
+        assert denied["Code"] == "AccessDeniedException", (endpoint, denied)
+        assert f"sagemaker:DeleteEndpoint on resource: {SAGEMAKER}:endpoint/{endpoint}" in denied["Message"]
+        assert platform.admin_client("sagemaker").describe_endpoint(EndpointName=endpoint)
+    sagemaker.delete_endpoint(EndpointName=f"eksflow-{ENV}-idle")
+    names = {e["EndpointName"] for e in platform.admin_client("sagemaker").list_endpoints()["Endpoints"]}
+    assert f"eksflow-{ENV}-idle" not in names
+
+
+def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+KIT_TAGS = endpoint_tags(ENV, managed=True, protected=True)  # what the ML pipeline creates its endpoint with
+
+
+def test_sagemaker_runner_may_not_tag_an_existing_endpoint(platform):
+    """A plain AddTags carries no sagemaker:TaggingAction: not even the kit's tags on this env's endpoint."""
+    sagemaker = platform.client("sagemaker-runner", "sagemaker")
+    endpoint = f"{SAGEMAKER}:endpoint/eksflow-{ENV}-in-use"
+    denied = _denial(lambda: sagemaker.add_tags(ResourceArn=endpoint, Tags=_tags(KIT_TAGS)))
+    assert denied["Code"] == "AccessDeniedException"
+    assert f"sagemaker:AddTags on resource: {endpoint}" in denied["Message"]
+
+
+OTHER_TAGS = {
+    "another key": {**KIT_TAGS, "owner": "ml"},
+    "another env": {**KIT_TAGS, **managed_tags(OTHER_ENV)},
+    "unprotected": {**KIT_TAGS, PROTECTED_TAG_KEY: "false"},
+}
+
+
+def test_sagemaker_runner_creates_endpoints_only_with_the_kits_tags(platform):
+    sagemaker = platform.client("sagemaker-runner", "sagemaker")
+    name = f"eksflow-{ENV}-churn"
+    for why, tags in OTHER_TAGS.items():
+        denied = _denial(
+            lambda tags=tags: sagemaker.create_endpoint(
+                EndpointName=name, EndpointConfigName=SEED_CONFIG, Tags=_tags(tags)
+            )
+        )
+        assert denied["Code"] == "AccessDeniedException", why
+        assert f"sagemaker:AddTags on resource: {SAGEMAKER}:endpoint/{name}" in denied["Message"], why
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=SEED_CONFIG, Tags=_tags(KIT_TAGS))
+    tags = platform.admin_client("sagemaker").list_tags(ResourceArn=f"{SAGEMAKER}:endpoint/{name}")["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags} == KIT_TAGS
+
+
+def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
+    ecs = platform.client("ecs-runner", "ecs")
+    family = f"eksflow-{ENV}-etl-step"
+    other = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/other-cluster"
+    run_elsewhere = _denial(lambda: ecs.run_task(cluster=other, taskDefinition=family))
+    assert run_elsewhere["Code"] == "AccessDeniedException", run_elsewhere
+    assert (
+        f"ecs:RunTask on resource: arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"
+        in run_elsewhere["Message"]
+    )
+    assert "ecs:ListTasks" in _denial(lambda: ecs.list_tasks(cluster="other-cluster"))["Message"]
+    assert ecs.list_tasks(cluster=f"eksflow-{ENV}-batch")["taskArns"] == []
+    # Its own cluster, passing its task role (iam:PassedToService = ecs-tasks.amazonaws.com): past IAM.
+    task_role = f"arn:aws:iam::{ACCOUNT}:role/eksflow-{ENV}-etl-task"
+    network = {
+        "awsvpcConfiguration": {
+            "subnets": [platform.emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]],
+            "securityGroups": [platform.emulator.seeded.settings_env["EKSFLOW_ECS_SECURITY_GROUPS"]],
+        }
+    }
+    started = ecs.run_task(
+        cluster=f"eksflow-{ENV}-batch",
+        taskDefinition=family,
+        launchType="FARGATE",
+        networkConfiguration=network,
+        overrides={"taskRoleArn": task_role},
+    )
+    assert started["tasks"], started
+
+
+def test_task_logs_are_listed_only_under_the_log_prefix(platform):
+    s3 = platform.client("default", "s3")
+    bucket = bucket_names(ENV)["logs"]
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="task-logs/dag_id=x/")["KeyCount"] == 0
+    for prefix in ({"Prefix": "elsewhere/"}, {}):
+        denied = _denial(lambda prefix=prefix: s3.list_objects_v2(Bucket=bucket, **prefix))
+        assert denied["Code"] == "AccessDenied", (prefix, denied)

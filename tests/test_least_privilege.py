@@ -2,14 +2,12 @@
 enforcement on, and every role's Airflow connection assuming its Terraform-made role with
 AssumeRoleWithWebIdentity and its own service account's token file — the STS exchange IRSA makes in a pod
 (tokens unsigned, tests/support/web_identity.py; the emulator evaluates the trust policies, not signatures).
-The three reference DAGs must succeed under their roles; a role's token must not assume another role; a
-permission taken away must fail the DAG with the AccessDenied message that names the action; and every role
-is probed with calls outside its job, which must all be denied (table in the test summary).
-
-What the emulator does not check — IAM Conditions of identity policies (the ec2-ops managed/protected-tag
-conditions, the sagemaker-runner's tag-key and request-tag conditions, ecs:cluster, the s3:prefix of log
-listing, iam:PassedToService) — is asserted statically in test_terraform_apply.py and test_terraform.py
-(Conditions read by tests/support/iam_policy.py).
+The three reference DAGs must succeed under their roles — with the policies' Conditions evaluated by the
+emulator (the ec2-ops managed/protected-tag conditions, the sagemaker-runner's TaggingAction, tag-key and
+request-tag conditions, ecs:cluster, the s3:prefix of log listing, iam:PassedToService); a role's token must not
+assume another role; a permission taken away must fail the DAG with the AccessDenied message that names the
+action; and every role is probed with calls inside and outside its job, the condition probes among them (table
+in the test summary).
 """
 
 from __future__ import annotations
@@ -152,6 +150,7 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
         role_arns=enforced.role_arns,
         db_secret_arn=dev_platform.outputs["db_secret_arn"],
         instance_id=dev_platform.seeded.instances["managed-busy"],
+        instances=dev_platform.seeded.instances,
     )
     assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
     secrets = dev_platform.client("secretsmanager")
@@ -165,5 +164,6 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
     assert set(enforced.role_arns) == {*ROLES, "scheduler", "api-server", "triggerer", "dag-processor"}
     for role in enforced.role_arns:
         assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
+        assert any(o.probe.condition for o in outcomes if o.role == role), f"{role}: no condition probe"
     wrong = [o.line() for o in outcomes if not o.ok]
     assert not wrong, "\n".join(wrong)

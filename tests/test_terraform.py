@@ -1,8 +1,9 @@
 """Terraform with the real terraform binary: format, init (offline from the provider mirror), validate, the
 validation messages of bad inputs, and the IAM policies terraform/modules/irsa renders (planned against the
 emulator, whose STS only answers the caller identity; nothing is created) read with their Conditions by
-tests/support/iam_policy.py — moto, and so the emulator's IAM enforcement, does not evaluate Conditions. The apply
-against the emulator is in test_terraform_apply.py."""
+tests/support/iam_policy.py, whose Conditions are the emulator's own evaluator (src/eksflow_dev/emulator/conditions.py):
+both environments' policies, every case, without an apply. The apply against the emulator is in
+test_terraform_apply.py; the same Conditions enforced over HTTP in test_emulator_iam.py and test_least_privilege.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 
 from eksflow.model import platform_model
 from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, managed_tags
-from tests.support.iam_policy import allows, request_tags, resource_tags
+from eksflow_dev.emulator.conditions import request_tags, resource_tags
+from tests.support.iam_policy import allows
 from tests.terraform_cli import cli_env, terraform, terraform_binary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -307,9 +309,8 @@ def test_housekeeping_may_stop_terminate_and_delete_only_what_its_env_manages_an
     planned_policies, tags, allowed
 ):
     """Row 7: the ec2-ops role's StopInstances, TerminateInstances and DeleteEndpoint hold only with the managed tag
-    naming this environment and without the protected tag — in IAM, not only in the kit. (moto does not evaluate
-    Conditions: tests/support/iam_policy.py does; the behaviour is tested on the emulator by test_kit_operators.py
-    and test_dags_e2e.py.)"""
+    naming this environment and without the protected tag — in IAM, not only in the kit. (Enforced by the emulator:
+    test_emulator_iam.py, test_least_privilege.py; the kit's own re-check: test_kit_operators.py, test_dags_e2e.py.)"""
     policies = _documents(planned_policies, "dev", "task-ec2-ops")
     for action, resource in (
         ("ec2:StopInstances", INSTANCE),
@@ -362,7 +363,7 @@ def test_sagemaker_runner_may_set_only_the_kits_tags_with_the_kits_values(
     """Row 7: AddTags only as part of CreateEndpoint with Tags (sagemaker:TaggingAction), only with the keys and
     values the kit sets, on an endpoint no other environment manages: the runner can neither unprotect an endpoint,
     nor hand an existing one to housekeeping, nor re-label one for another environment, and it has no DeleteTags.
-    (Conditions evaluated by tests/support/iam_policy.py; moto does not.)"""
+    (Enforced by the emulator too: test_emulator_iam.py, test_least_privilege.py.)"""
     policies = _documents(planned_policies, "dev", "task-sagemaker-runner")
     tags = sets()
     context = {**request_tags(tags), **request_context, **resource_tags(has)}

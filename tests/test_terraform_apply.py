@@ -32,9 +32,10 @@ from eksflow.platform import (
 )
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
+from eksflow_dev.emulator.conditions import request_tags, resource_tags
 from tests.dev_platform import ENV
 from tests.helm import DEV_VALUES, render
-from tests.support.iam_policy import allows, request_tags, resource_tags
+from tests.support.iam_policy import allows
 
 ACCOUNT = "123456789012"  # the emulator's
 
@@ -86,9 +87,8 @@ THIS_ENV_UNPROTECTED = {
 
 
 def test_ec2_ops_may_stop_terminate_and_delete_only_what_dev_manages_and_nobody_protects(dev_platform):
-    """Row 7, as applied. moto does not evaluate Conditions (the emulator enforces actions and resources only):
-    the conditions are read here and in test_terraform.py; the behaviour is tested by test_kit_operators.py and
-    test_dags_e2e.py on the emulator."""
+    """Row 7, as applied: the conditions are read here and in test_terraform.py; the emulator enforces them
+    (test_emulator_iam.py, test_least_privilege.py), and the kit re-checks (test_kit_operators.py, test_dags_e2e.py)."""
     statements = _statements(dev_platform, "ec2-ops")
     stop = statements["StopOrTerminateThisEnvsUnprotectedInstancesOnly"]
     assert set(stop["Action"]) == {"ec2:StopInstances", "ec2:TerminateInstances"}
@@ -127,11 +127,12 @@ def test_sagemaker_runner_may_tag_endpoints_only_with_the_kits_tags(dev_platform
     documents = [_policy(dev_platform, "sagemaker-runner")]
     endpoint = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:endpoint/eksflow-{ENV}-churn"
     kit_tags = endpoint_tags(ENV, managed=True, protected=True)  # what the ML pipeline creates its endpoint with
-    at_create = {"sagemaker:TaggingAction": "CreateEndpoint"}
+    at_create = {"sagemaker:TaggingAction": "CreateEndpoint"}  # the AddTags of CreateEndpoint with Tags
     assert allows(documents, "sagemaker:AddTags", endpoint, {**request_tags(kit_tags), **at_create})
-    assert not allows(documents, "sagemaker:AddTags", endpoint, request_tags(kit_tags))  # a later AddTags
-    unprotect = {**request_tags({PROTECTED_TAG_KEY: "false"}), **at_create}
-    assert not allows(documents, "sagemaker:AddTags", endpoint, unprotect)
+    assert not allows(documents, "sagemaker:AddTags", endpoint, request_tags(kit_tags)), "a plain AddTags"
+    assert not allows(
+        documents, "sagemaker:AddTags", endpoint, {**request_tags({PROTECTED_TAG_KEY: "false"}), **at_create}
+    )
 
 
 def test_with_the_secrets_backend_on_every_role_may_read_only_airflows_secrets(dev_platform):

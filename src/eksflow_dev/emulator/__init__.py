@@ -18,8 +18,9 @@ One module per concern, each patch small and documented in docs/emulator.md:
   apply and then plan clean);
 - ``iam``: IAM enforcement (when switched on): unsigned AssumeRoleWithWebIdentity/SAML as in AWS (the IRSA
   path), the web-identity exchange held to the role's trust policy (``trust``; the token's signature is not
-  verified), resources checked per request, IAM action names and TLS-only bucket policies as AWS evaluates
-  them;
+  verified), resources checked per request, policy Conditions evaluated per request (``conditions``, AWS's
+  operator semantics, on the request context ``condition_keys`` computes), IAM action names and TLS-only
+  bucket policies as AWS evaluates them;
 - ``sagemaker``: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config; training jobs
   report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object) as FinalMetricDataList instead
   of moto's fixed ``train:progress``; a job with the hyperparameter ``eksflow_emulated_failure`` ends Failed

@@ -1,7 +1,7 @@
 """IAM enforcement in the local emulator, the IRSA path: a pod's token is exchanged for its role's session with
-AssumeRoleWithWebIdentity, then every call is checked against that role's policies.
+AssumeRoleWithWebIdentity, then every call is checked against that role's policies, Conditions included.
 
-Enforcement itself is moto's (``POST /moto-api/reset-auth`` with body ``0``; ``inf`` turns it off). Two gaps
+Enforcement itself is moto's (``POST /moto-api/reset-auth`` with body ``0``; ``inf`` turns it off). The gaps
 of moto 5.2.5 are closed here:
 
 - AWS accepts AssumeRoleWithWebIdentity and AssumeRoleWithSAML unsigned (the token is the credential); moto
@@ -13,30 +13,38 @@ of moto 5.2.5 are closed here:
   matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
   request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets
   Manager: the secret's ARN from its name); the implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob
-  and CreateModel are added, and the ``sagemaker:AddTags`` check of a SageMaker create with Tags. A denial names
-  the action and the resource, like AWS's message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in
-  AWS (moto asked for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used
-  the signing name, ``monitoring:*``).
+  and CreateModel are added, and the ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check
+  must pass before the call runs (StopInstances of several instances: all or none). A denial names the action
+  and the resource, like AWS's message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked
+  for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used the signing name,
+  ``monitoring:*``).
+- moto evaluated no Conditions of identity policies (no request context; only StringEquals known; a failed
+  condition counted as an explicit deny). Each check now carries the request context AWS would build for it
+  (``condition_keys.request_context``: resource and request tags, ``sagemaker:TaggingAction``,
+  ``iam:PassedToService``, ``ecs:cluster``, ``s3:prefix``, ``aws:SecureTransport``), and every statement's
+  Conditions are evaluated by ``conditions`` with AWS's operator semantics (``patch_conditions``): a statement
+  whose Conditions do not hold does not apply; one the evaluator cannot read fails closed (an Allow does not
+  apply, a Deny does) and is logged.
 
-Bucket policies: moto evaluates them but skips condition operators it does not know and never supplies
-``aws:SecureTransport``, so a TLS-only policy (Deny when ``aws:SecureTransport`` is false, as every bucket
-of the platform has) denied every object call. The emulator stands in for AWS's HTTPS endpoints: bucket
-policies see ``aws:SecureTransport = true``, the ``Bool`` operator is evaluated, and a statement whose
-condition does not hold no longer counts as an explicit deny (``patch_bucket_policy_conditions``).
+Bucket policies: moto never supplies ``aws:SecureTransport``, so a TLS-only policy (Deny when
+``aws:SecureTransport`` is false, as every bucket of the platform has) denied every object call. The emulator
+stands in for AWS's HTTPS endpoints: bucket policies see ``aws:SecureTransport = true``
+(``patch_bucket_policy_context``).
 
-Not evaluated (moto): IAM Conditions of identity policies (tag, tag-key, cluster, prefix conditions);
-tests/test_terraform.py (the rendered policies, Conditions read by tests/support/iam_policy.py) and
-tests/test_terraform_apply.py check those statically. Nor the web identity token's signature, expiry or
-audience against the provider's client IDs (only the trust policy's own conditions).
+Not evaluated: condition keys the platform's policies do not use (``condition_keys`` lists those computed; any
+other is absent from the request), and the web identity token's signature, expiry or audience against the
+provider's client IDs (only the trust policy's own conditions).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from urllib.parse import urlparse
 
+from eksflow_dev.emulator.condition_keys import json_body, request_context
+from eksflow_dev.emulator.conditions import conditions_apply
 from eksflow_dev.emulator.trust import check_web_identity_trust
 
 UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
@@ -54,18 +62,13 @@ _INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations")
 SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}  # CloudWatch signs as "monitoring"
 PASS_ROLE = "iam:PassRole"  # noqa: S105 - an IAM action, not a password
 ADD_TAGS = "sagemaker:AddTags"
-
-
-def _json_body(response) -> dict:
-    try:
-        body = json.loads(response.body or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
+# The request context of the identity-policy check under way: moto's check_action_permitted hands its statements
+# none (requests are served one at a time, server.serialize_requests).
+_CHECK_CONTEXT: ContextVar[dict | None] = ContextVar("eksflow_iam_check_context", default=None)
 
 
 def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
-    params = _json_body(response)
+    params = json_body(response)
     if action == "RunTask":
         from moto.ecs.models import ecs_backends
 
@@ -91,7 +94,7 @@ def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
 
 
 def _sagemaker_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
-    params = _json_body(response)
+    params = json_body(response)
     if action in {"AddTags", "ListTags", "DeleteTags"}:
         yield None, params.get("ResourceArn", "*")
         return
@@ -115,7 +118,7 @@ def _ec2_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
 
 
 def _logs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
-    params = _json_body(response)
+    params = json_body(response)
     group = params.get("logGroupName")
     if action == "GetLogEvents" and group:
         yield None, f"{arn}:log-group:{group}:log-stream:{params.get('logStreamName', '')}"
@@ -124,7 +127,7 @@ def _logs_resources(response, action: str, arn: str) -> Iterator[tuple[str | Non
 
 
 def _secretsmanager_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
-    params = _json_body(response)
+    params = json_body(response)
     secret_id = params.get("SecretId") or (params.get("Name") if action == "CreateSecret" else None)
     if not isinstance(secret_id, str):
         return  # ListSecrets and the like: moto's "*"
@@ -206,11 +209,11 @@ def patch_authorization() -> None:
             if enforcing and self._get_action() == "AssumeRoleWithWebIdentity":
                 check_web_identity_trust(self)
             return None
-        checks = request_resources(self) if enforcing and resource == "*" else []
-        if not checks:
-            return original(self, iam_request_cls, resource)
+        if not enforcing:
+            return original(self, iam_request_cls, resource)  # counts the request towards enforcement
         if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
             return None
+        checks = (request_resources(self) if resource == "*" else []) or [(None, resource)]
         query = urlparse(self.uri).query
         path = self.raw_path + (f"?{query}" if query else "")
         for action, arn in checks:
@@ -226,38 +229,51 @@ def patch_authorization() -> None:
             iam_request.check_signature()
             if action:
                 iam_request._action = action
+            token = _CHECK_CONTEXT.set(request_context(self, iam_request._action, arn))
             try:
                 iam_request.check_action_permitted(arn)
             except AccessDeniedError:
+                if arn == "*":
+                    raise
                 raise AccessDeniedError(
                     user_arn=iam_request._access_key.arn, action=f"{iam_request._action} on resource: {arn}"
                 ) from None
+            finally:
+                _CHECK_CONTEXT.reset(token)
         return None
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
 
 
-def patch_bucket_policy_conditions() -> None:
-    from moto.iam import policy_conditions
-    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
-    from moto.s3.models import FakeBucket
+def patch_conditions() -> None:
+    """IAM Conditions of every policy moto evaluates (identity policies, bucket policies, the trust policies of
+    sts:AssumeRole) by ``conditions``, AWS's operator semantics, instead of moto's: moto knows only StringEquals
+    (any other operator holds), has no request context for identity policies (so every condition held), and counts
+    a statement whose condition fails as an explicit deny. Here such a statement does not apply; moto still
+    matches action, resource and principal."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
-    def bool_operation(expected, actual: str) -> bool:
-        values = expected if isinstance(expected, list) else [expected]
-        return str(actual).lower() in {str(value).lower() for value in values}
-
-    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_operation)
-
-    # moto answers DENIED when a statement's condition does not hold; in IAM such a statement does not apply
-    # (NEUTRAL) — otherwise a Deny-unless-TLS statement denies TLS requests too.
     original_permitted = IAMPolicyStatement.is_action_permitted
 
     def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
-        if self._statement.get("Condition") and not self._check_conditions(incoming_condition_values):
-            return PermissionResult.NEUTRAL
-        return original_permitted(self, action, resource, principal, incoming_condition_values)
+        if not self._statement.get("Condition"):
+            return original_permitted(self, action, resource, principal, incoming_condition_values)
+        unconditioned = IAMPolicyStatement({k: v for k, v in self._statement.items() if k != "Condition"})
+        result = original_permitted(unconditioned, action, resource, principal, None)
+        if result is PermissionResult.NEUTRAL:  # not this action or resource: the Conditions are not looked at
+            return result
+        context = _CHECK_CONTEXT.get() if incoming_condition_values is None else incoming_condition_values
+        return result if conditions_apply(self._statement, context or {}) else PermissionResult.NEUTRAL
 
     IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+
+def patch_bucket_policy_context() -> None:
+    """moto never supplies ``aws:SecureTransport`` to bucket policies, so a TLS-only policy (Deny when it is false,
+    as every bucket of the platform has) denied every object call; the emulator stands in for AWS's HTTPS
+    endpoints. The Conditions themselves: ``patch_conditions``."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
 
     def get_permission(self, action: str, resource: str):
         if self.policy is None:

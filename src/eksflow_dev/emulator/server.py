@@ -10,7 +10,12 @@ import os
 from eksflow_dev.emulator.control import STATE, middleware
 from eksflow_dev.emulator.ecs import ECS_TASK_TRANSITIONS, patch_ecs
 from eksflow_dev.emulator.eks import patch_eks
-from eksflow_dev.emulator.iam import patch_authorization, patch_bucket_policy_conditions, patch_user_listing
+from eksflow_dev.emulator.iam import (
+    patch_authorization,
+    patch_bucket_policy_context,
+    patch_conditions,
+    patch_user_listing,
+)
 from eksflow_dev.emulator.infra import patch_infra
 from eksflow_dev.emulator.sagemaker import DEFAULT_TRAINING_METRICS, patch_sagemaker
 
@@ -80,7 +85,8 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
     patch_eks()
     patch_infra()
     patch_authorization()
-    patch_bucket_policy_conditions()
+    patch_conditions()
+    patch_bucket_policy_context()
     patch_user_listing()
     metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
     patch_sagemaker(metrics)

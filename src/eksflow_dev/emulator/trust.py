@@ -10,16 +10,18 @@ which must exist, and all its Conditions must hold; a matching Deny wins. Condit
 StringEquals and StringLike (plain or ``ForAnyValue:``) on the keys ``<issuer>:sub``, ``<issuer>:aud`` and
 ``<issuer>:amr``; a list claim (``aud`` of Kubernetes tokens) matches when any of its values does. What is
 not known here (another operator or key, NotAction, NotPrincipal) fails closed: such an Allow does not apply,
-such a Deny does.
+such a Deny does. The operators match values as ``conditions`` (the identity-policy evaluator) does; the claim
+keys and their list semantics are this module's.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Collection
 from urllib.parse import unquote
+
+from eksflow_dev.emulator.conditions import value_matches, wildcard
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
 NOT_AUTHORIZED = f"Not authorized to perform {ACTION}"
@@ -65,12 +67,7 @@ def _values(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
-
-
-_OPERATORS = {"StringEquals": lambda pattern, value: pattern == value, "StringLike": _like}
+_OPERATORS = frozenset({"StringEquals", "StringLike"})  # matched as conditions.value_matches does
 
 
 def _condition_holds(operator: str, key: str, expected, claims: dict, issuer: str) -> bool | None:
@@ -82,7 +79,7 @@ def _condition_holds(operator: str, key: str, expected, claims: dict, issuer: st
     if prefix.lower() != issuer.lower() or claim.lower() not in CLAIM_KEYS:
         return None
     actual = _values(claims.get(claim.lower()))
-    return any(_OPERATORS[name](pattern, value) for pattern in _values(expected) for value in actual)
+    return any(value_matches(name, _values(expected), value) for value in actual)
 
 
 def _conditions_hold(conditions, claims: dict, issuer: str) -> bool | None:
@@ -102,7 +99,7 @@ def _statement_matches(statement: dict, claims: dict, issuer: str, providers: Co
     """True/False, or None when it cannot be evaluated here (NotAction, NotPrincipal, unknown condition)."""
     if "Action" not in statement or "Principal" not in statement:
         return None
-    if not any(_like(pattern, ACTION, ignore_case=True) for pattern in _values(statement["Action"])):
+    if not any(wildcard(pattern, ACTION, ignore_case=True) for pattern in _values(statement["Action"])):
         return False
     principal = statement["Principal"]
     federated = _values(principal.get("Federated")) if isinstance(principal, dict) else _values(principal)
