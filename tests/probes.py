@@ -195,7 +195,7 @@ def _instance(name: str, operation: str = "stop_instances", expect: str = DENY) 
 
 def _endpoint_with_tags(why: str, tags: Callable[[Context], dict[str, str]], expect: str = DENY) -> Probe:
     return _probe(expect, "sagemaker", "create_endpoint", f"{why} (condition: tags)", lambda c, r: {
-        "EndpointName": "eksflow-probe-tagged", "EndpointConfigName": "eksflow-probe-missing",
+        "EndpointName": _mine("probe-tagged")(c), "EndpointConfigName": _mine("probe-missing")(c),
         "Tags": [{"Key": k, "Value": v} for k, v in tags(c).items()]})  # fmt: skip
 
 
