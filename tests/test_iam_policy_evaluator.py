@@ -125,3 +125,25 @@ def test_an_operator_it_cannot_read_is_an_error_not_an_answer():
             ARN,
             {"aws:MultiFactorAuthAge": "1"},
         )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringNotEquals": {"aws:PrincipalTag/team": "ml"}},
+        {"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}},
+        {"StringEquals": {"aws:RequestedRegion": "us-east-1"}},
+    ],
+)
+def test_the_emulator_fails_closed_on_a_key_it_does_not_compute(condition, caplog):
+    """Absent here is not absent on AWS: such a key would let an Allow apply (negated, IfExists) or keep a Deny from
+    applying where AWS decides otherwise."""
+    with caplog.at_level(logging.WARNING, logger="eksflow_dev.emulator.conditions"):
+        assert not conditions_apply({"Effect": "Allow", "Condition": condition}, {})
+        assert conditions_apply({"Effect": "Deny", "Condition": condition}, {})
+    assert "does not compute the condition key" in caplog.text
+
+
+def test_if_exists_holds_for_an_absent_key_under_a_set_operator_too():
+    condition = {"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": ["a"]}}
+    assert conditions_apply({"Effect": "Allow", "Condition": condition}, {})

@@ -91,14 +91,23 @@ CASES = [
         lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="churn"),
         KitArgumentError,
         "sagemaker_deploy_endpoint(): argument 'endpoint_name' must start with the environment's prefix "
-        "'eksflow-local-' (IAM scopes the environment's roles to it), got 'churn'; rename it to 'eksflow-local-churn'",
+        "'eksflow-local-' (env 'local', from the env= argument or else EKSFLOW_ENV; IAM scopes the environment's "
+        "roles to it), got 'churn'; rename it to 'eksflow-local-churn' — build it with "
+        "eksflow.platform.sagemaker_name_prefix(load_settings().env)",
     ),
     (
         "endpoint of the prefix every environment used to share",
         lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-churn", env="dev"),
         KitArgumentError,
-        "argument 'endpoint_name' must start with the environment's prefix 'eksflow-dev-' (IAM scopes the "
-        "environment's roles to it), got 'eksflow-churn'; rename it to 'eksflow-dev-churn'",
+        "argument 'endpoint_name' must start with the environment's prefix 'eksflow-dev-' (env 'dev', from the env= "
+        "argument or else EKSFLOW_ENV; IAM scopes the environment's roles to it), got 'eksflow-churn'; rename it to "
+        "'eksflow-dev-churn'",
+    ),
+    (
+        "endpoint name too long for SageMaker",
+        lambda: kit.sagemaker_deploy_endpoint(task_id="d", endpoint_name="eksflow-dev-" + "x" * 60, env="dev"),
+        KitArgumentError,
+        "argument 'endpoint_name' is 72 characters, SageMaker allows 63",
     ),
     (
         "another environment's endpoint",

@@ -38,7 +38,7 @@ from eksflow.kit.errors import (
     require_non_empty_str,
     require_positive_int,
 )
-from eksflow.kit.naming import name_from_context, retry_name, stable_job_name
+from eksflow.kit.naming import SAGEMAKER_NAME_MAX, name_from_context, retry_name, stable_job_name
 from eksflow.platform import PROJECT, endpoint_tags, sagemaker_name_prefix
 
 ROLE = "sagemaker-runner"
@@ -521,13 +521,24 @@ def _require_endpoint_name(helper: str, value: Any, env: str) -> None:
     """An endpoint of ``env``: named with its prefix ``eksflow-<env>-``, the only endpoints its roles may reach."""
     prefix = sagemaker_name_prefix(env)
     require_non_empty_str(helper, "endpoint_name", value, f"{prefix}churn")
-    if isinstance(value, str) and "{{" not in value and not value.startswith(prefix):
+    if not isinstance(value, str) or "{{" in value:
+        return
+    where = f"env {env!r}, from the env= argument or else EKSFLOW_ENV"
+    how = "build it with eksflow.platform.sagemaker_name_prefix(load_settings().env)"
+    if not value.startswith(prefix):
         raise KitArgumentError(
             helper,
             "endpoint_name",
-            f"must start with the environment's prefix {prefix!r} (IAM scopes the environment's roles to it), "
-            f"got {value!r}",
-            f"rename it to {prefix + value.removeprefix(PROJECT + '-')!r}",
+            f"must start with the environment's prefix {prefix!r} ({where}; IAM scopes the environment's roles to "
+            f"it), got {value!r}",
+            f"rename it to {prefix + value.removeprefix(PROJECT + '-')!r} — {how}",
+        )
+    if len(value) > SAGEMAKER_NAME_MAX:
+        raise KitArgumentError(
+            helper,
+            "endpoint_name",
+            f"is {len(value)} characters, SageMaker allows {SAGEMAKER_NAME_MAX}, got {value!r}",
+            "shorten the part after the prefix",
         )
 
 

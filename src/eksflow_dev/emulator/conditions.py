@@ -93,9 +93,11 @@ def condition_holds(operator: str, key: str, expected, context: Context) -> bool
     if base == "Null":
         return (not present) == (expected[0].lower() == "true")
     if not present:
+        if name.endswith("IfExists"):
+            return True
         if set_operator:
             return set_operator == "ForAllValues"  # holds for the empty set
-        return name.endswith("IfExists") or base in _NEGATED
+        return base in _NEGATED
     actual = [str(value) for value in _as_list(values[key.lower()])]
     negated = base in _NEGATED
     matches = [value_matches(_NEGATED.get(base, base), expected, value) for value in actual]
@@ -126,9 +128,24 @@ def conditions_hold(conditions, context: Context) -> bool:
     return all(results)
 
 
+# The condition keys the emulator computes for a request (eksflow_dev.emulator.condition_keys); any other key
+# would read as absent although AWS sets it (aws:PrincipalTag, aws:RequestedRegion, ...): it is not evaluated.
+COMPUTED_KEYS = frozenset(
+    {"aws:securetransport", "aws:tagkeys", "sagemaker:taggingaction", "iam:passedtoservice", "ecs:cluster", "s3:prefix"}
+)
+COMPUTED_KEY_PREFIXES = ("aws:resourcetag/", "aws:requesttag/")
+
+
+def _computed(key: str) -> None:
+    lowered = key.lower()
+    if lowered not in COMPUTED_KEYS and not lowered.startswith(COMPUTED_KEY_PREFIXES):
+        raise UnsupportedCondition(f"the emulator does not compute the condition key {key}")
+
+
 def conditions_apply(statement: Mapping, context: Context) -> bool:
     """Whether the statement's Conditions let it apply to the request, failing closed: a condition this evaluator
-    cannot read makes an Allow not apply and counts as holding for a Deny (it is logged)."""
+    cannot read, or on a key the emulator does not compute, makes an Allow not apply and counts as holding for a
+    Deny (it is logged)."""
     deny = statement.get("Effect") == "Deny"
     try:
         items = _each(statement.get("Condition") or {})
@@ -137,6 +154,7 @@ def conditions_apply(statement: Mapping, context: Context) -> bool:
         return deny
     for operator, key, expected in items:
         try:
+            _computed(key)
             if not condition_holds(operator, key, expected, context):
                 return False
         except UnsupportedCondition as error:
