@@ -234,6 +234,9 @@ def _developer_tooling_missing(error: ModuleNotFoundError) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Absolute: the local cluster's kubeconfig names files under it, which kubectl and helm resolve from the
+    # kubeconfig's own folder.
+    args.state_dir = args.state_dir.resolve()
     try:
         return args.func(args)
     except ValueError as error:

@@ -95,6 +95,9 @@ class LocalCluster:
     pids: dict[str, int] = field(default_factory=dict)
     _managed: dict[str, processes.Managed] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.state_dir = self.state_dir.resolve()  # the kubeconfig names files under it (see kubeconfig)
+
     @property
     def layout(self) -> Layout:
         return Layout(self.state_dir)
