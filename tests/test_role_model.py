@@ -95,22 +95,21 @@ def test_cli_dumps_the_model_as_json_and_yaml():
     assert yaml.safe_load(yaml_out) == json.loads(json.dumps(platform_model()))
 
 
-def test_cli_rejects_a_bad_env_with_one_clear_line():
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        (
+            "PROD",
+            "env 'PROD' is invalid: use 2-16 lowercase letters, digits or '-', "
+            "starting with a letter (e.g. 'dev', 'prod')",
+        ),
+        ("true", "env 'true' is reserved (the managed tag's legacy values): name the environment otherwise"),
+    ],
+    ids=["invalid", "reserved-legacy-tag-value"],
+)
+def test_cli_rejects_a_bad_env_with_one_clear_line(env, error):
     result = subprocess.run(
-        [sys.executable, "-m", "eksflow.cli", "roles", "--env", "PROD"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "eksflow.cli", "roles", "--env", env], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "eksflow: error: env 'PROD' is invalid: use 2-16 lowercase letters, digits or '-', "
-        "starting with a letter (e.g. 'dev', 'prod')"
-    )
-
-
-def test_cli_refuses_an_env_named_like_the_managed_tags_legacy_values():
-    result = subprocess.run(
-        [sys.executable, "-m", "eksflow.cli", "roles", "--env", "true"], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "eksflow: error: env 'true' is reserved (the managed tag's legacy values): name the environment otherwise"
-    )
+    assert result.stderr.strip() == f"eksflow: error: {error}"

@@ -180,34 +180,31 @@ BAD_TFVARS = {
 def test_bad_tfvars_fail_plan_with_every_validation_message(tf_env, tmp_path):
     """One plan with all the bad values at once: terraform reports every invalid variable before any
     AWS call (the AWS endpoint points at a closed port)."""
+    errors = _refused_plan(tf_env, tmp_path, *BAD_TFVARS)
+    missing = [message for message in BAD_TFVARS.values() if message not in errors]
+    assert not missing, f"missing validation messages {missing}:\n{errors[-3000:]}"
+
+
+def _refused_plan(tf_env: dict, tmp_path: Path, *variables: str) -> str:
+    """A plan of envs/dev with these `-var`s that must fail before any AWS call (the AWS endpoint points at a
+    closed port): its error output, whitespace folded."""
     work = _env_workdir(tmp_path, "dev", tf_env)
     offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
-    args = [arg for bad in BAD_TFVARS for arg in ("-var", bad)]
+    args = [arg for variable in variables for arg in ("-var", variable)]
     result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
     assert result.returncode != 0
-    errors = " ".join(result.stderr.split())
-    missing = [message for message in BAD_TFVARS.values() if message not in errors]
-    assert not missing, f"missing validation messages {missing}:\n{result.stderr[-3000:]}"
+    return " ".join(result.stderr.split())
 
 
 def test_an_env_named_like_the_managed_tags_legacy_values_is_refused(tf_env, tmp_path):
-    work = _env_workdir(tmp_path, "dev", tf_env)
-    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
-    args = ("-var", "env=true")
-    result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
-    assert result.returncode != 0
-    assert "and not true or false (the managed tag's legacy values)" in " ".join(result.stderr.split())
+    assert "and not true or false (the managed tag's legacy values)" in _refused_plan(tf_env, tmp_path, "env=true")
 
 
 # The whole internet in two halves, or in a spelling that is not canonical, is still the whole internet.
 @pytest.mark.parametrize("cidrs", ['["0.0.0.0/1","128.0.0.0/1"]', '["203.0.113.0/24","0.0.0.0/00"]'])
 def test_the_public_endpoint_takes_only_narrow_canonical_cidrs(cidrs, tf_env, tmp_path):
-    work = _env_workdir(tmp_path, "dev", tf_env)
-    offline = {**tf_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
-    args = ("-var", f"public_access_cidrs={cidrs}")
-    result = terraform("plan", "-input=false", "-no-color", *args, cwd=work, env=offline, check=False, timeout=300)
-    assert result.returncode != 0
-    assert "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower" in " ".join(result.stderr.split())
+    errors = _refused_plan(tf_env, tmp_path, f"public_access_cidrs={cidrs}")
+    assert "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower" in errors
 
 
 # ---------------------------------------------------------------------------------------------------------------
