@@ -274,6 +274,18 @@ CASES = [
         KitArgumentError,
         "default_args(): argument 'owner' must be a team name, got ''",
     ),
+    (
+        "DAG default that no operator takes (a typo would be dropped by Airflow)",
+        lambda: kit.default_args(owner="data-eng", retires=0),
+        KitArgumentError,
+        "default_args(): argument 'retires' is not a DAG-wide task default",
+    ),
+    (
+        "DAG default that would move every task to another role's pod",
+        lambda: kit.default_args(owner="data-eng", executor_config={"pod_template_file": "/x.yaml"}),
+        KitArgumentError,
+        "default_args(): argument 'executor_config' is not a DAG-wide task default",
+    ),
 ]
 
 

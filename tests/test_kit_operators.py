@@ -108,6 +108,35 @@ def test_default_args_bind_the_default_role():
     assert "aws_conn_id" not in args
 
 
+def test_the_dags_default_args_set_the_retry_policy_of_every_kit_task_that_does_not_set_its_own():
+    from datetime import datetime, timedelta
+
+    from airflow.sdk import DAG
+
+    delay = timedelta(seconds=5)
+    with DAG(
+        "d",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        default_args=kit.default_args(owner="data-eng", retries=0, retry_delay=delay, email=["team@example.com"]),
+    ):
+        ecs = kit.ecs_run_task(task_id="e", cluster="c", task_definition="td", subnets=["subnet-1"])
+        train = kit.sagemaker_training(**TRAINING)
+        own = kit.ecs_run_task(task_id="o", cluster="c", task_definition="td", subnets=["subnet-1"], retries=5)
+
+        @kit.role_task("ec2-ops")
+        def report():
+            pass
+
+        decorated = report()
+    for op in (ecs, train, decorated.operator):
+        assert (op.owner, op.retries, op.retry_delay, op.email) == ("data-eng", 0, delay, ["team@example.com"])
+    assert own.retries == 5
+    with DAG("plain", schedule=None, start_date=datetime(2026, 1, 1)):
+        platform = kit.ecs_run_task(task_id="e", cluster="c", task_definition="td", subnets=["subnet-1"])
+    assert platform.retries == RETRIES
+
+
 LONGEST_ENV = "e" * 16  # validate_env's maximum
 
 

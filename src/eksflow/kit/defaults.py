@@ -55,12 +55,29 @@ def executor_config(role: TaskRole | str, pod_override: Any = None) -> dict[str,
 
 
 def retry_kwargs() -> dict[str, Any]:
-    return {
+    """The platform retry policy, less what the enclosing DAG's (or task group's) ``default_args`` set: a kit
+    helper passes its arguments explicitly, and Airflow lets explicit arguments win over ``default_args``."""
+    policy = {
         "retries": RETRIES,
         "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": RETRY_BACKOFF_MULTIPLIER,
         "max_retry_delay": MAX_RETRY_DELAY,
     }
+    inherited = _enclosing_default_args()
+    return {key: value for key, value in policy.items() if key not in inherited}
+
+
+def _enclosing_default_args() -> dict[str, Any]:
+    from airflow.sdk.definitions._internal.contextmanager import DagContext, TaskGroupContext
+
+    dag = DagContext.get_current()
+    if dag is None:
+        return {}
+    args = dict(dag.default_args or {})
+    group = TaskGroupContext.get_current(dag)
+    if group is not None and group.default_args:
+        args.update(group.default_args)
+    return args
 
 
 def role_kwargs(role_name: str) -> dict[str, Any]:
@@ -96,9 +113,35 @@ def default_args(owner: str, **extra: Any) -> dict[str, Any]:
         from eksflow.kit.errors import KitArgumentError
 
         raise KitArgumentError("default_args", "owner", f"must be a team name, got {owner!r}", "e.g. 'data-eng'")
+    unknown = sorted(set(extra) - _operator_arguments())
+    if unknown:
+        from eksflow.kit.errors import KitArgumentError
+
+        raise KitArgumentError(
+            "default_args",
+            unknown[0],
+            "is not a DAG-wide task default (Airflow drops unknown names silently; roles are chosen per task)",
+            "use an operator argument such as retries, retry_delay, email, execution_timeout; "
+            "a role with role_kwargs('<role>') or role_task('<role>')",
+        )
     args = {"owner": owner, **role_kwargs(DEFAULT_ROLE), **extra}
     args.pop("aws_conn_id", None)
     return args
+
+
+def _operator_arguments() -> set[str]:
+    import inspect
+
+    from airflow.sdk import BaseOperator
+
+    parameters = inspect.signature(BaseOperator.__init__).parameters.values()
+    names = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+    # Per task, not per DAG; the role (pod template, connection) comes from the kit, never from default_args.
+    return (names | AWS_OPERATOR_DEFAULTS) - {"self", "task_id", "dag", "task_group", "default_args", "executor_config"}
+
+
+# What Airflow's AWS operators take besides BaseOperator's arguments, safe as a DAG-wide default.
+AWS_OPERATOR_DEFAULTS = frozenset({"region_name", "verify", "botocore_config"})
 
 
 def role_task(role: str = DEFAULT_ROLE, **task_kwargs: Any):
