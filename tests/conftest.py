@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 
 # Before anything imports Airflow: keep its home out of ~/airflow and examples out of DagBags.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="eksflow-pytest-airflow-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from eksflow_dev.emulator.seed import SeedResult, emulator_client, seed
-from eksflow_dev.local import processes
-from eksflow_dev.local.offline import REGION, offline_env
+from eksflow_dev.dagcheck.home import AirflowHome, migrated_home
+from eksflow_dev.emulator.process import Emulator, running_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,38 +84,6 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
 
 
-@dataclass
-class Emulator:
-    url: str
-    pid: int
-    seeded: SeedResult
-
-    def client(self, service: str):
-        return emulator_client(self.url, service, REGION)
-
-    def reset(self, *, reseed: bool = True) -> None:
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
-        urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
-        self.seeded = seed(self.url, REGION) if reseed else SeedResult()
-
-
-@contextlib.contextmanager
-def running_emulator(log_dir: Path, extra_env: dict[str, str] | None = None, *, seeded: bool = True):
-    """The patched emulator on a free loopback port (seeded unless told not to), stopped by PID on exit."""
-    port = processes.free_port()
-    env = {**os.environ, **(extra_env or {})}
-    managed = processes.start(
-        "emulator", [sys.executable, "-m", "eksflow_dev.emulator", "--port", str(port)], env, log_dir
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_http(f"{url}/moto-api/data.json", 30, process=managed)
-        yield Emulator(url=url, pid=managed.process.pid, seeded=seed(url, REGION) if seeded else SeedResult())
-    finally:
-        processes.stop_pid(managed.process.pid)
-        managed.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> Iterator[Emulator]:
     with running_emulator(tmp_path_factory.mktemp("emulator")) as running:
@@ -143,58 +105,11 @@ def fresh_emulator(emulator: Emulator) -> Emulator:
     return emulator
 
 
-@dataclass
-class AirflowHome:
-    path: Path
-    env: dict[str, str]
-
-    def run(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 300):
-        return subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), *args],
-            env={**self.env, **(extra_env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-
-def chart_airflow_cfg(tmp: Path) -> str:
-    """The airflow.cfg the chart renders for the local cluster (values-local.yaml + the Terraform-like layer):
-    Airflow's settings have one home, the chart; the in-process runs below take them from there."""
-    from tests.helm import local_value_files, render
-
-    (configmap,) = [
-        d
-        for d in render(*local_value_files(tmp), base=None)
-        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-airflow-config")
-    ]
-    return configmap["data"]["airflow.cfg"]
-
-
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> AirflowHome:
-    """A migrated SQLite Airflow home for `airflow dags test` with the chart's airflow.cfg (no emulator
-    settings yet); the environment changes only what an in-process run on this machine must."""
-    home = tmp_path_factory.mktemp("airflow")
-    (home / "airflow.cfg").write_text(chart_airflow_cfg(tmp_path_factory.mktemp("chart")))
-    env = offline_env()
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__FERNET_KEY": "",  # the chart's comes from a Secret
-            "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",  # in-process runs print their task logs
-            "EKSFLOW_WAITER_DELAY_SECONDS": "1",
-            "EKSFLOW_RETRY_DELAY_SECONDS": "1",
-            "EKSFLOW_SCHEDULES": "off",
-        }
-    )
-    airflow = AirflowHome(home, env)
-    result = airflow.run("db", "migrate")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return airflow
+    """A migrated SQLite Airflow home for `airflow dags test` of dags/ with the chart's airflow.cfg (no emulator
+    settings yet; eksflow_dev.dagcheck.home)."""
+    return migrated_home(tmp_path_factory.mktemp("airflow"), REPO / "dags")
 
 
 # The suites marked `cluster` share one installation of the chart on the local cluster (`make test` runs them in

@@ -207,8 +207,8 @@ class Platform:
     def __init__(self, root: Path, db_url: str):
         from cryptography.fernet import Fernet
 
+        from eksflow_dev.dagcheck.home import chart_airflow_cfg
         from eksflow_dev.local.offline import offline_env
-        from tests.conftest import chart_airflow_cfg
         from tests.helm import local_value_files
 
         self.root, self.out = root, root / "out"

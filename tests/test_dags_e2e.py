@@ -6,10 +6,14 @@ the local cluster, IAM enforced, with the same expectations (test_local_cluster.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from eksflow.connections import local_connections
+from eksflow_dev.dagcheck.check import run_dags, run_order, static_checks
 from tests.support.effects import (
     DATA_BUCKET,
     HOUSEKEEPING_ACTED,
@@ -28,6 +32,7 @@ from tests.support.effects import (
 pytestmark = pytest.mark.slow
 
 DAY = "2026-11-28"
+DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 def dags_test(airflow_home, emulator, dag_id: str, conf: dict | None = None):
@@ -92,3 +97,77 @@ def test_housekeeping_defaults_are_dry_runs_for_terminate_and_delete(airflow_hom
     assert states["managed-expired"] == "running"
     assert states["managed-idle"] == "stopped"  # stopping is reversible and on by default
     assert endpoint_names(fresh_emulator.client) == before
+
+
+def test_every_dag_in_dags_runs_green_with_its_params_defaults(airflow_home, fresh_emulator):
+    """No test edit for a new DAG: `eksflow check`'s dry run over dags/ (producers of an asset before the DAGs
+    scheduled on it; a DAG opts out only with DRY_RUN_OPT_OUT = "<reason>" in its file)."""
+    parsed = static_checks([DAGS])
+    assert parsed.report.problems == []
+    order = run_order(list(parsed.report.dag_files), parsed.assets)
+    assert set(order) == set(parsed.report.dag_files)
+    states = run_dags(airflow_home, fresh_emulator, {dag_id: parsed.files[dag_id] for dag_id in order})
+    assert states == dict.fromkeys(order, "success")
+
+
+FAILING_DAG = """\
+from airflow.sdk import DAG
+
+from eksflow.kit import default_args, role_task
+
+with DAG("failing", schedule=None, tags=["eksflow"], doc_md="Fails on purpose. " * 8, catchup=False,
+         max_active_runs=1, default_args=default_args(owner="data-eng", retries=2)):
+
+    @role_task()
+    def explode():
+        raise RuntimeError("the partition file is empty")
+
+    explode()
+"""
+
+
+OUTSIDE_ITS_ROLE = """\
+from airflow.sdk import DAG
+
+from eksflow.kit import default_args, role_task
+from eksflow.roles import get_role
+
+with DAG("outside_its_role", schedule=None, tags=["eksflow"], doc_md="Calls SageMaker as ecs-runner. " * 5,
+         catchup=False, max_active_runs=1, default_args=default_args(owner="data-eng")):
+
+    @role_task("ecs-runner")
+    def list_training_jobs():
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        SageMakerHook(aws_conn_id=get_role("ecs-runner").conn_id).conn.list_training_jobs()
+
+    list_training_jobs()
+"""
+
+
+def test_check_reports_a_failing_dry_run_and_each_action_a_task_calls_outside_its_roles_policy(tmp_path):
+    """`eksflow check` on two new DAG files: one whose task raises (reported with the run's last lines), one whose
+    task calls SageMaker as ecs-runner — which passes role fit (a plain task) and runs green against the emulator,
+    but the emulator's IAM audit, with the roles terraform/modules/irsa makes, names the task, action and role."""
+    (tmp_path / "failing.py").write_text(FAILING_DAG)
+    (tmp_path / "outside_its_role.py").write_text(OUTSIDE_ITS_ROLE)
+    result = subprocess.run(
+        [sys.executable, "-m", "eksflow.cli", "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = result.stdout[result.stdout.index("DAGs: failing, outside_its_role") :]
+    problems = [line.strip() for line in report.splitlines() if line.strip().startswith("PROBLEM ")]
+    assert problems == [
+        "PROBLEM outside_its_role.list_training_jobs: sagemaker:ListTrainingJobs on * is outside role ecs-runner's IAM "
+        "policy (eksflow-local-task-ecs-runner, terraform/modules/irsa/policies.tf): grant it there if the task needs "
+        "it, or call it from a role that has it"
+    ]
+    assert "dry run failing: failed (exit 1); the run's last lines:" in report
+    assert "RuntimeError: the partition file is empty" in report
+    assert "dry run outside_its_role: success" in report
+    assert "NOTE" not in report
+    assert report.rstrip().endswith("FAILED")

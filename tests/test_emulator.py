@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from eksflow.platform import bucket_names
 from eksflow_dev.emulator.control import control
-from tests.conftest import running_emulator
+from eksflow_dev.emulator.process import running_emulator
+from eksflow_dev.local.offline import REGION
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"
 
@@ -314,3 +317,44 @@ def test_a_retried_invocation_gets_the_first_attempts_answer_instead_of_running_
     assert create_role("5f0e-invocation-1", 2) == first  # the retry: the same answer, nothing made twice
     again = create_role("5f0e-invocation-2", 1)  # a new invocation still runs, and fails as AWS would
     assert again[0] == 409 and "EntityAlreadyExists" in again[1]
+
+
+def test_iam_audit_lets_every_call_through_and_records_each_one_outside_the_callers_policy_with_its_task(
+    fresh_emulator,
+):
+    """`eksflow check`'s action-level role fit: enforcement off, the emulator evaluates calls signed by a role's
+    session anyway and records the would-be denials with the X-Eksflow-Task header; the fixed keys are not audited."""
+    iam = fresh_emulator.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName="audited", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="audited", PolicyName="p", PolicyDocument=json.dumps(policy))
+    keys = fresh_emulator.client("sts").assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=REGION,
+    )
+    s3 = session.client("s3", endpoint_url=fresh_emulator.url)
+    s3.meta.events.register("before-send.s3.*", lambda request, **_: request.headers.update({"X-Eksflow-Task": "d.t"}))
+    control(fresh_emulator.url, "iam-audit", "on")
+    try:
+        bucket = bucket_names("local")["data"]
+        s3.list_objects_v2(Bucket=bucket)  # allowed
+        assert "Buckets" in s3.list_buckets()  # outside the policy: recorded, not refused
+        fresh_emulator.client("s3").list_buckets()  # the fixed keys: no principal to evaluate
+        denials = control(fresh_emulator.url, "iam-audit")["denials"]
+    finally:
+        control(fresh_emulator.url, "iam-audit", "off")
+    assert denials == [
+        {
+            "principal": "arn:aws:sts::123456789012:assumed-role/audited/probe",
+            "action": "s3:ListAllMyBuckets",
+            "resource": "arn:aws:s3:::*",
+            "task": "d.t",
+        }
+    ]

@@ -21,8 +21,9 @@ from eksflow.roles import ROLES
 from eksflow_dev.cluster import iam_roles
 from eksflow_dev.cluster.pki import ISSUER as LOCAL_CLUSTER_ISSUER
 from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
+from eksflow_dev.emulator.process import running_emulator
 from eksflow_dev.emulator.seed import emulator_client, other_env
-from tests.conftest import REGION, running_emulator
+from eksflow_dev.local.offline import REGION
 from tests.probes import web_identity_session
 from tests.support.web_identity import SERVICE_ACCOUNTS, irsa_trust_policy, service_account_token
 from tests.terraform_cli import terraform_binary

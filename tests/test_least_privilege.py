@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 from eksflow.connections import web_identity_connections
 from eksflow.platform import bucket_names
 from eksflow.roles import ROLES
-from tests.conftest import REGION, AirflowHome
+from eksflow_dev.dagcheck.home import AirflowHome
+from eksflow_dev.local.offline import REGION
 from tests.dev_platform import ENV
 from tests.probes import OTHER_SECRET, Context, probe_secrets, probes_for, run_probe, table, web_identity_session
 from tests.support.web_identity import token_files

@@ -124,6 +124,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
     [
         ["chart-values", "--terraform-output", "outputs.json"],
         ["deploy", "--env", "dev", "--dry-run"],
+        ["check", "--no-run"],
         ["kind", "facts"],
         ["pipelines", "--api-url", "http://127.0.0.1:9"],
         ["demo"],

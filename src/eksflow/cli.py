@@ -60,6 +60,12 @@ def _cmd_deploy(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from eksflow_dev.dagcheck.check import main as check
+
+    return check(args.paths, run=not args.no_run)
+
+
 def _cmd_kind(args) -> int:
     from eksflow_dev import kind
 
@@ -194,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--yes", action="store_true", help="apply the Terraform plan without asking (CI approvals)")
     deploy.add_argument("--stage", default="all", help="all (default), infra (Terraform only) or release (the rest)")
     deploy.set_defaults(func=_cmd_deploy)
+
+    check = sub.add_parser(
+        "check",
+        help="check DAG files as the platform's tests do: parse offline, rules, role fit, a dry run on the emulator",
+    )
+    check.add_argument("paths", nargs="*", help="DAG files or folders (default dags/)")
+    check.add_argument("--no-run", action="store_true", help="skip the dry end-to-end runs (parse, rules, role fit)")
+    check.set_defaults(func=_cmd_check)
 
     kind = sub.add_parser("kind", help="names, namespace and seeded values for the kind scripts (kind/*.sh)")
     kind.add_argument("what", choices=("facts", "namespace", "seed"))

@@ -55,3 +55,17 @@ def web_identity_connections(
         }
         connections[_env_var(role.conn_id)] = json.dumps({"conn_type": "aws", "extra": extra})
     return connections
+
+
+def assumed_role_connections(endpoint_url: str, region: str, role_arns: dict[str, str]) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values that assume each role's IAM role with sts:AssumeRole from the emulator's fixed
+    keys, for an emulator that does not enforce IAM but audits it (`eksflow check`): every call is signed by
+    the role's session, so the emulator can evaluate it against the role's policy."""
+    connections = {}
+    for role in ROLES.values():
+        if role.services:
+            extra = {"region_name": region, "endpoint_url": endpoint_url, "role_arn": role_arns[role.name]}
+            connections[_env_var(role.conn_id)] = json.dumps(
+                {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+            )
+    return connections

@@ -1,4 +1,5 @@
-"""``make bench``: DAG parse time per file, the demo's wall time, and what waiting for AWS costs in worker pods
+"""``make bench``: DAG parse time per file, `make check-dags` of one DAG, the demo's wall time, and what waiting
+for AWS costs in worker pods
 (``eksflow_dev.bench_aws``: pod-time slope, polling cost, task memory, fan-out). Prints tables; no assertions.
 
 Parse time is measured in a fresh process per DAG file with Airflow already imported (as in the
@@ -19,11 +20,14 @@ import time
 from pathlib import Path
 
 from eksflow_dev.cluster.cluster import REPO as REPO_ROOT
+from eksflow_dev.dagcheck.check import SETTINGS_ENV
 
 FAN_OUT_POOL_SLOTS = 8  # below the data pipeline's max_active_tis_per_dag (16): the pool is the ceiling
 
 PARSE_GOAL_MS = 150.0
 DEMO_GOAL_S = 120.0
+CHECK_GOAL_S = 60.0
+CHECKED_DAG = "aws_housekeeping.py"  # no upstream asset: one dry run, as for a DAG author's new DAG
 _PARSE_SCRIPT = r"""
 import json, statistics, sys, time, logging
 import airflow, airflow.sdk
@@ -38,7 +42,7 @@ for _ in range(int(sys.argv[2])):
 print(json.dumps({"first": first, "repeat": statistics.median(repeats), "dags": len(bag.dag_ids)}))
 """
 
-BENCH_ENV = {"EKSFLOW_ENV": "dev", "EKSFLOW_ECS_SUBNETS": "subnet-0a,subnet-0b", "EKSFLOW_ECS_SECURITY_GROUPS": "sg-0a"}
+BENCH_ENV = SETTINGS_ENV
 
 
 def parse_times(dags_folder: Path, repeats: int = 5) -> list[dict]:
@@ -58,6 +62,16 @@ def parse_times(dags_folder: Path, repeats: int = 5) -> list[dict]:
     return rows
 
 
+def check_seconds(dag_file: Path) -> tuple[float, bool]:
+    """`make check-dags DAGS=<one file>` as a DAG author runs it (warm venv): parse, rules, role fit, the dry run
+    with the IAM audit (terraform/modules/irsa applied to the emulator when terraform is installed)."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "eksflow.cli", "check", str(dag_file)], capture_output=True, text=True, check=False
+    )
+    return time.monotonic() - started, result.returncode == 0
+
+
 def demo_seconds() -> tuple[float, bool]:
     """`make demo` as users run it: the chart on the local cluster, the three pipelines."""
     from eksflow_dev.cluster.stack import ClusterStack
@@ -74,6 +88,7 @@ def demo_seconds() -> tuple[float, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-demo", action="store_true", help="skip the demo wall time")
+    parser.add_argument("--skip-check", action="store_true", help="skip the time of `make check-dags` on one DAG")
     parser.add_argument(
         "--skip-aws",
         action="store_true",
@@ -113,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "ok" if repeat_ms <= PARSE_GOAL_MS else "OVER"
         print(f"{'parse ' + row['file'] + ' (repeat)':<52} {repeat_ms:>8.1f}ms  {PARSE_GOAL_MS:>8.0f}ms  {verdict}")
         print(f"{'parse ' + row['file'] + ' (first, cold imports)':<52} {first_ms:>8.1f}ms  {'-':>10}")
+    if not args.skip_check:
+        seconds, ok = check_seconds(REPO_ROOT / "dags" / CHECKED_DAG)
+        verdict = ("ok" if seconds <= CHECK_GOAL_S else "OVER") if ok else "CHECK FAILED"
+        print(f"{'make check-dags DAGS=dags/' + CHECKED_DAG:<52} {seconds:>9.1f}s  {CHECK_GOAL_S:>9.0f}s  {verdict}")
     if not args.skip_demo:
         seconds, ok = demo_seconds()
         verdict = ("ok" if seconds <= DEMO_GOAL_S else "OVER") if ok else "DEMO FAILED"

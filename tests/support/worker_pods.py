@@ -10,19 +10,11 @@ from pathlib import Path
 import pytest
 
 from eksflow.roles import role_for_pod_template
+from eksflow_dev.dagcheck.check import PARSE_ENV
 from tests.helm import rendered_templates
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-# What a deployment sets for the DAGs (the chart in EKS, the local stack here); values need not exist.
-PARSE_ENV = {
-    "EKSFLOW_ENV": "dev",
-    "EKSFLOW_ECS_SUBNETS": "subnet-0a,subnet-0b",
-    "EKSFLOW_ECS_SECURITY_GROUPS": "sg-0a",
-    # Anything that tried AWS at parse time would be sent here, and refused.
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "AIRFLOW_CONN_AWS_ECS_RUNNER": '{"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9"}}',
-}
 
 
 def reference_dagbag():

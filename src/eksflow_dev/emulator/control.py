@@ -8,6 +8,7 @@
   briefly down (HTTP 503). ``services`` empty: all but STS.
 - ``GET /eksflow/stats``: AWS calls served per ``service:Action``, the times of rate-limited calls (ECS
   RunTask) and faults injected since the last ``POST /eksflow/stats/reset`` — the polling cost of waits.
+- ``POST|GET /eksflow/iam-audit``: IAM evaluated without refusing, denials recorded (eksflow_dev.emulator.audit).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
+
+from eksflow_dev.emulator import audit
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/(?P<service>[^/]+)/")
 _JSON_THROTTLE = {"sagemaker": "ThrottlingException", "ecs": "ThrottlingException"}
@@ -111,6 +114,13 @@ def _control(environ: dict, start_response, set_job_seconds):
                     "timeline": {key: list(times) for key, times in STATE.timeline.items()},
                 }
             return _json_reply(start_response, payload)
+        if path == "/eksflow/iam-audit" and method == "POST":
+            if body not in {"on", "off"}:
+                raise ValueError("body must be 'on' or 'off'")
+            audit.switch(body == "on")
+            return _json_reply(start_response, {"on": body == "on"})
+        if path == "/eksflow/iam-audit" and method == "GET":
+            return _json_reply(start_response, {"denials": audit.denials()})
         if path == "/eksflow/stats/reset" and method == "POST":
             with STATE.lock:
                 STATE.calls.clear()

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from urllib.parse import urlparse
 
+from eksflow_dev.emulator import audit
 from eksflow_dev.emulator.condition_keys import json_body, request_context
 from eksflow_dev.emulator.conditions import conditions_apply
 from eksflow_dev.emulator.trust import check_web_identity_trust
@@ -65,6 +66,8 @@ ADD_TAGS = "sagemaker:AddTags"
 # The request context of the identity-policy check under way: moto's check_action_permitted hands its statements
 # none (requests are served one at a time, server.serialize_requests).
 _CHECK_CONTEXT: ContextVar[dict | None] = ContextVar("eksflow_iam_check_context", default=None)
+# The principal, action and resource of the last denial in this request (read by the audit mode).
+_DENIAL: ContextVar[tuple[str, str, str]] = ContextVar("eksflow_iam_denial", default=("", "", ""))
 
 
 def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
@@ -176,9 +179,11 @@ def _json_protocol(response) -> bool:
 def patch_authorization() -> None:
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError, ServiceException
     from moto.iam.access_control import IAMRequestBase
     from moto.s3 import responses as s3_responses
+    from moto.s3.exceptions import S3AccessDeniedError
+    from werkzeug.exceptions import HTTPException
 
     # AWS authorizes HeadBucket as s3:ListBucket (there is no s3:HeadBucket action); moto asked for HeadBucket.
     s3_responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
@@ -210,9 +215,27 @@ def patch_authorization() -> None:
                 check_web_identity_trust(self)
             return None
         if not enforcing:
+            if audit.STATE.on:
+                _audit(self, iam_request_cls, resource)
             return original(self, iam_request_cls, resource)  # counts the request towards enforcement
         if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
             return None
+        _check_each(self, iam_request_cls, resource)
+        return None
+
+    def _audit(self, iam_request_cls, resource):
+        """Evaluate as if enforcing; record a denial instead of refusing (eksflow_dev.emulator.audit)."""
+        if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+            return
+        try:
+            _check_each(self, iam_request_cls, resource)
+        except (AccessDeniedError, S3AccessDeniedError):
+            principal, action, arn = _DENIAL.get()
+            audit.record(principal, action, arn, self.headers.get(audit.TASK_HEADER, ""))
+        except (HTTPException, ServiceException):
+            pass  # not a known principal's signature (the emulator's fixed keys): nothing to evaluate
+
+    def _check_each(self, iam_request_cls, resource):
         checks = (request_resources(self) if resource == "*" else []) or [(None, resource)]
         query = urlparse(self.uri).query
         path = self.raw_path + (f"?{query}" if query else "")
@@ -232,15 +255,15 @@ def patch_authorization() -> None:
             token = _CHECK_CONTEXT.set(request_context(self, iam_request._action, arn))
             try:
                 iam_request.check_action_permitted(arn)
-            except AccessDeniedError:
-                if arn == "*":
+            except (AccessDeniedError, S3AccessDeniedError) as denied:
+                _DENIAL.set((iam_request._access_key.arn, iam_request._action, arn))
+                if arn == "*" or not isinstance(denied, AccessDeniedError):
                     raise
                 raise AccessDeniedError(
                     user_arn=iam_request._access_key.arn, action=f"{iam_request._action} on resource: {arn}"
                 ) from None
             finally:
                 _CHECK_CONTEXT.reset(token)
-        return None
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
 
