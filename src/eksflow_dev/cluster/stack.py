@@ -120,7 +120,7 @@ class ClusterStack:
         layer.write_text(seeded_values(self.seeded.settings_env))
         progress("helm upgrade --install (values-local.yaml) --wait --rollback-on-failure")
         self.helm_upgrade(layer)
-        self.api_url = cluster.port_forward(NAMESPACE, f"{RELEASE}-api-server", 8080)
+        self.api_url = cluster.port_forward(NAMESPACE, f"{RELEASE}-api-server", 8080, http_host_check=True)
         # Ready pods reach the Service's endpoints and the node's proxy a moment after helm returns, as on EKS.
         processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 60)
         self._write_state()
