@@ -132,7 +132,7 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
         url = re.search(r"Airflow UI: (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
         with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=10) as response:  # noqa: S310
             assert response.status == 200
-        login_file = tmp_path / "up" / LOGIN_FILE
+        login_file = (tmp_path / "up").resolve() / LOGIN_FILE  # the CLI names it absolute
         assert f"the password is in {login_file}" in up.stdout
         assert stat.S_IMODE(login_file.stat().st_mode) == 0o600
         with pytest.raises(RuntimeError, match="HTTP 401"):
