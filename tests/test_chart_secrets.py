@@ -219,6 +219,7 @@ class Platform:
         (self.home / "airflow.cfg").write_text(chart_airflow_cfg(root / "chart"))
         (self.dags / "probe.py").write_text(f"OUT = {str(self.out)!r}\n" + PROBE_DAG)
         (self.code / "probe_trigger.py").write_text(PROBE_TRIGGER)
+        (root / "passwords.json").write_text(json.dumps({"admin": secrets.token_urlsafe(16)}))
         # The Secrets' values by key (database.secretKey, the Airflow Secret's keys).
         self.values = {
             "connection": db_url,
@@ -235,6 +236,8 @@ class Platform:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
+            # The api-server pod's copy of the login Secret (its volumes and init container: test_local_login.py).
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(root / "passwords.json"),
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             "PYTHONPATH": os.pathsep.join([str(self.code), *sys.path[1:]]),
         }

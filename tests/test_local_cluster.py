@@ -7,7 +7,9 @@ upgrade that helm rolls back while the platform keeps working."""
 from __future__ import annotations
 
 import json
+import stat
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -15,8 +17,10 @@ import pytest
 
 from eksflow.platform import CONTROL_PLANE, NAMESPACE, bucket_names
 from eksflow.roles import ROLES
+from eksflow_dev.cluster.login import read_login_file
 from eksflow_dev.cluster.platform_values import ACCOUNT_ID, ENV
 from eksflow_dev.emulator.control import control
+from eksflow_dev.local.api import AirflowApi, Login
 from eksflow_dev.local.demo import DATA_DAG, DEMO_CONF, HOUSEKEEPING_DAG, ML_DAG, summary_table
 from eksflow_dev.local.runs import wait_for_run
 from tests.support.cluster import audit, kubectl, wait_for
@@ -63,6 +67,37 @@ def test_the_chart_installs_with_wait_and_helm_test_passes(local_platform):
         kubectl(local_platform.cluster, "get", "job", f"{RELEASE}-migrate-db", "-n", NAMESPACE, "-o", "json").stdout
     )
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - an explicit Host is sent as given
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_ui_and_api_need_the_generated_login_and_answer_only_to_loopback_host_names(local_platform):
+    """Issue 12 row 17 on the real pods, through the stack's port-forward: the api-server's passwords file is the
+    Secret the stack generated (copied by the chart's init container); no login → 401, a wrong one → 401, the
+    login file's → 200; a page on evil.example rebound to 127.0.0.1 → 421 from the port-forward."""
+    url = local_platform.api_url
+    port = urllib.parse.urlsplit(url).port
+    assert _status(f"{url}/api/v2/dags") == 401
+    assert _status(f"{url}/api/v2/monitor/health", {"Host": f"evil.example:{port}"}) == 421
+    assert _status(f"{url}/api/v2/monitor/health", {"Host": f"localhost:{port}"}) == 200
+    found_url, login = read_login_file(local_platform.login_file)
+    assert (found_url, login) == (url, local_platform.api_login)
+    assert stat.S_IMODE(local_platform.login_file.stat().st_mode) == 0o600
+    assert AirflowApi(url, login).pool("default_pool")["name"] == "default_pool"
+    with pytest.raises(RuntimeError, match="HTTP 401"):
+        AirflowApi(url, Login(login.username, "not-the-password")).token()
+    values = local_platform.helm("get", "values", RELEASE, "--namespace", NAMESPACE, "--all").stdout
+    assert "eksflow-local-login" in values and login.password not in values  # the Secret's name only
+    api_server = _component_pods(local_platform)["api-server"]
+    logs = kubectl(local_platform.cluster, "logs", "-n", NAMESPACE, api_server, "-c", "api-server").stdout
+    assert login.password not in logs and "Password for user" not in logs
 
 
 def test_the_reference_pipelines_succeed_through_the_kubernetes_executor(local_platform, reference_pipelines):

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import pytest
 
 from eksflow.platform import ECS_RUNTASK_POOL, ECS_RUNTASK_POOL_SLOTS
 from eksflow_dev.cluster.cluster import STATE_MARKER
+from eksflow_dev.cluster.login import LOGIN_FILE, read_login_file
 from eksflow_dev.local.api import AirflowApi
 from tests.support.cluster import processes_with
 
@@ -130,7 +132,12 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
         url = re.search(r"Airflow UI: (http://127\.0\.0\.1:\d+)", up.stdout).group(1)
         with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=10) as response:  # noqa: S310
             assert response.status == 200
-        pool = AirflowApi(url).pool(ECS_RUNTASK_POOL)  # as the chart's hook sets it: ECS steps are schedulable
+        login_file = (tmp_path / "up").resolve() / LOGIN_FILE  # the CLI names it absolute
+        assert f"the password is in {login_file}" in up.stdout
+        assert stat.S_IMODE(login_file.stat().st_mode) == 0o600
+        with pytest.raises(RuntimeError, match="HTTP 401"):
+            AirflowApi(url).pool(ECS_RUNTASK_POOL)  # no login
+        pool = AirflowApi(*read_login_file(login_file)).pool(ECS_RUNTASK_POOL)  # as the chart's hook sets it
         assert (pool["slots"], pool["include_deferred"]) == (ECS_RUNTASK_POOL_SLOTS, True)
         assert "make down" in up.stdout
         assert _processes_with_env(marker)
@@ -141,6 +148,7 @@ def test_up_serves_the_ui_and_down_stops_every_process(tmp_path):
             [*EKSFLOW, "--state-dir", str(tmp_path), "down"], capture_output=True, text=True, timeout=120, check=False
         )
     assert down.stdout.startswith("stopped: ")
+    assert not login_file.exists()
     assert _wait_gone(marker) == []
     assert _container_processes(node) == []
 

@@ -87,8 +87,19 @@ def _cmd_kind(args) -> int:
 def _cmd_pipelines(args) -> int:
     from eksflow_dev.local.demo import RemoteAirflow, run_pipelines, summary_table
 
+    if bool(args.api_url) == bool(args.login):
+        raise ValueError(
+            "pipelines needs one of --api-url (an Airflow without login, e.g. kind's port-forward) or --login "
+            "(the login file `make up` prints, e.g. .eksflow/up/airflow-login.json)"
+        )
+    if args.login:
+        from eksflow_dev.cluster.login import read_login_file
+
+        remote = RemoteAirflow(*read_login_file(args.login))
+    else:
+        remote = RemoteAirflow(args.api_url)
     try:
-        result = run_pipelines(RemoteAirflow(args.api_url), timeout=args.timeout)
+        result = run_pipelines(remote, timeout=args.timeout)
     except (OSError, TimeoutError, RuntimeError) as failed:
         print(f"eksflow: pipelines stopped: {failed}", file=sys.stderr)
         return 1
@@ -143,7 +154,7 @@ def _cmd_up(args) -> int:
         raise
     kubeconfig = stack.cluster.layout.kubeconfig
     print(
-        f"\nAirflow UI: {stack.api_url}  (local simple auth manager, all users are admin: no login)\n"
+        f"\nAirflow UI: {stack.api_url}  {_login_note(stack)}\n"
         f"AWS emulator: {stack.emulator_url}" + (_iam_note(stack) if args.iam else "") + "\n"
         f"kubectl: export KUBECONFIG={kubeconfig}; kubectl -n eksflow get pods\n"
         f"DAGs are paused: unpause and trigger them in the UI. Edits under dags/ reach the cluster by git-sync.\n"
@@ -151,6 +162,15 @@ def _cmd_up(args) -> int:
         "Stop with: make down"
     )
     return 0
+
+
+def _login_note(stack) -> str:
+    if stack.api_login is None:
+        return "(no login: the values layered make every visitor an admin)"
+    return (
+        f"log in as {stack.api_login.username}; the password is in {stack.login_file}"
+        " (mode 0600, new at each `make up`, removed by `make down`)"
+    )
 
 
 def _iam_note(stack) -> str:
@@ -218,7 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     pipelines = sub.add_parser(
         "pipelines", help="run the reference pipelines on a running Airflow (e.g. kind) and wait for success"
     )
-    pipelines.add_argument("--api-url", required=True, help="Airflow api-server base URL, e.g. http://127.0.0.1:18080")
+    pipelines.add_argument(
+        "--api-url", default="", help="Airflow api-server base URL without login, e.g. kind's http://127.0.0.1:18080"
+    )
+    pipelines.add_argument(
+        "--login", type=Path, default=None, help="the login file of `make up` (URL and credentials), instead"
+    )
     pipelines.add_argument("--timeout", type=float, default=900, help="seconds per DAG run (default 900)")
     pipelines.set_defaults(func=_cmd_pipelines)
 

@@ -187,6 +187,52 @@ the DAG settings (eksflow.settings) and extraEnv.
   mountPath: /opt/airflow/logs
 {{- end -}}
 
+{{/*
+The simple auth manager's login in the api-server (auth.simple.passwordsSecret): Airflow 3.3.2 opens its passwords
+file read-write (simple_auth_manager.py: "a+" at start-up, "r+" at each login) and a Secret volume is read-only,
+so an init container copies the Secret's file into a memory emptyDir, mode 0600, where airflow.cfg names it
+(simple_auth_manager_passwords_file). Call with the root; "part": initContainer | volumes | mounts. Empty without
+a login (AWS auth manager, or kind's all-admins).
+*/}}
+{{- define "eksflow.simpleAuthDir" -}}/opt/airflow/simple-auth{{- end -}}
+{{- define "eksflow.simpleAuthLogin" -}}
+{{- $root := .root -}}
+{{- $s := $root.Values.auth.simple -}}
+{{- if and (eq $root.Values.auth.manager "simple") $s.passwordsSecret -}}
+{{- $dir := include "eksflow.simpleAuthDir" $root -}}
+{{- if eq .part "initContainer" }}
+- name: simple-auth-passwords
+  image: {{ printf "%s:%s" $root.Values.image.repository $root.Values.image.tag }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy | default "IfNotPresent" }}
+  command: ["install", "-m", "0600", "{{ $dir }}-secret/passwords.json", "{{ $dir }}/passwords.json"]
+  securityContext:
+    {{- include "eksflow.containerSecurityContext" $root | nindent 4 }}
+  resources:
+    requests: {cpu: 10m, memory: 16Mi}
+    limits: {memory: 64Mi}
+  volumeMounts:
+    - name: simple-auth-secret
+      mountPath: {{ $dir }}-secret
+      readOnly: true
+    - name: simple-auth
+      mountPath: {{ $dir }}
+{{- else if eq .part "volumes" }}
+- name: simple-auth-secret
+  secret:
+    secretName: {{ $s.passwordsSecret }}
+    items: [{key: {{ $s.passwordsSecretKey | quote }}, path: passwords.json}]
+    defaultMode: 0440
+- name: simple-auth
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- else if eq .part "mounts" }}
+- name: simple-auth
+  mountPath: {{ $dir }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* An init container that waits until the DB schema matches this Airflow version. */}}
 {{- define "eksflow.waitForMigrations" -}}
 - name: wait-for-migrations
@@ -206,7 +252,8 @@ the DAG settings (eksflow.settings) and extraEnv.
 
 {{/*
 A control-plane Deployment. Call with (dict "root" $ "name" "scheduler" "values" .Values.components.scheduler
-"args" (list ...) "probes" "<yaml>" "ports" "<yaml>" "extraVolumes" "<yaml>" "extraMounts" "<yaml>").
+"args" (list ...) "probes" "<yaml>" "ports" "<yaml>" "extraVolumes" "<yaml>" "extraMounts" "<yaml>"
+"initContainers" "<yaml>").
 */}}
 {{- define "eksflow.deployment" -}}
 {{- $root := .root -}}
@@ -254,6 +301,7 @@ spec:
               app.kubernetes.io/component: {{ .name }}
       initContainers:
         {{- include "eksflow.waitForMigrations" $root | nindent 8 }}
+        {{- with .initContainers }}{{ . | nindent 8 }}{{ end }}
       containers:
         - name: {{ .name }}
           image: {{ printf "%s:%s" $root.Values.image.repository $root.Values.image.tag }}

@@ -57,6 +57,12 @@ def missing_prerequisites() -> list[str]:
     return problems
 
 
+def forward_argv(listen: str, connect: str, *, http_host_check: bool) -> list[str]:
+    """The forwarder process relaying listen (NS:IP:PORT) to connect (NS:IP:PORT): eksflow_dev.cluster.node.forward."""
+    argv = [sys.executable, "-m", "eksflow_dev.cluster.node.forward", "--listen", listen, "--connect", connect]
+    return [*argv, "--http-host-check"] if http_host_check else argv
+
+
 def kill_leftover_containers(node_pid: int) -> list[int]:
     """SIGKILL every process still in a container cgroup of that node (a node that was killed cannot stop its
     containers), then remove the cgroups. Returns the PIDs killed."""
@@ -268,22 +274,18 @@ class LocalCluster:
         )
         return f"{name}.{namespace}.svc.cluster.local"
 
-    def port_forward(self, namespace: str, service: str, port: int) -> str:
-        """http://127.0.0.1:<free port> relayed to the Service's cluster IP (a process, like kubectl port-forward)."""
+    def port_forward(self, namespace: str, service: str, port: int, *, http_host_check: bool) -> str:
+        """http://127.0.0.1:<free port> relayed to the Service's cluster IP (a process, like kubectl port-forward).
+        `http_host_check`: an HTTP service a browser on this machine could reach by DNS rebinding; only requests
+        naming 127.0.0.1:<port> or localhost:<port> reach it (node/host_check.py)."""
         cluster_ip = self.client().get(f"/api/v1/namespaces/{namespace}/services/{service}")["spec"]["clusterIP"]
         node_ns = f"/proc/{self.pids['node']}/ns/net"
         key = f"port-forwards:{namespace}/{service}:{port}"
         managed = self._spawn(
             key,
-            [
-                sys.executable,
-                "-m",
-                "eksflow_dev.cluster.node.forward",
-                "--listen",
-                "/proc/self/ns/net:127.0.0.1:0",
-                "--connect",
-                f"{node_ns}:{cluster_ip}:{port}",
-            ],
+            forward_argv(
+                "/proc/self/ns/net:127.0.0.1:0", f"{node_ns}:{cluster_ip}:{port}", http_host_check=http_host_check
+            ),
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 
 from eksflow.platform import NAMESPACE
-from eksflow_dev.cluster import iam_roles, postgres
+from eksflow_dev.cluster import iam_roles, login, postgres
 from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
 from eksflow_dev.cluster.platform_values import ENV, values_layer
 from eksflow_dev.deploy import DB_SECRET, RELEASE
@@ -24,7 +24,7 @@ from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
 from eksflow_dev.emulator.seed import EMULATOR_KEYS, SeedResult, seed
 from eksflow_dev.kind import seeded_values
 from eksflow_dev.local import processes
-from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.api import AirflowApi, Login
 from eksflow_dev.local.offline import REGION, offline_env
 
 CHART = REPO / "helm" / "eksflow"
@@ -56,9 +56,11 @@ class ClusterStack:
     db: postgres.Postgres | None = None
     emulator_url: str = ""
     api_url: str = ""
+    api_login: Login | None = None  # the chart's simple auth manager login (eksflow_dev.cluster.login)
     seeded: SeedResult | None = None
     admin_keys: dict[str, str] = field(default_factory=lambda: dict(EMULATOR_KEYS))
     _managed: list[processes.Managed] = field(default_factory=list)
+    _api: AirflowApi | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -75,8 +77,16 @@ class ClusterStack:
         return self.state_dir / "aws-admin.env"
 
     @property
+    def login_file(self) -> Path:
+        """While running: the Airflow login (URL, users, passwords), mode 0600; new at each start."""
+        return self.state_dir / login.LOGIN_FILE
+
+    @property
     def api(self) -> AirflowApi:
-        return AirflowApi(self.api_url)
+        """The API client, logged in as the chart's first ADMIN user (one token, renewed when it expires)."""
+        if self._api is None or self._api.base_url != self.api_url:
+            self._api = AirflowApi(self.api_url, self.api_login)
+        return self._api
 
     def aws_client(self, service: str):
         """A boto3 client of the emulator as an administrator (what an operator's shell has on AWS): with IAM
@@ -118,9 +128,17 @@ class ClusterStack:
         self.platform_values.write_text(values_layer(REGION, role_arns))
         layer = self.state_dir / "seeded-values.yaml"
         layer.write_text(seeded_values(self.seeded.settings_env))
+        chart_login = login.chart_login(self._value_files(layer))
+        passwords = login.new_passwords(chart_login) if chart_login else {}
+        if chart_login:
+            self._secret(chart_login.secret, login.secret_data(chart_login, passwords))
         progress("helm upgrade --install (values-local.yaml) --wait --rollback-on-failure")
         self.helm_upgrade(layer)
-        self.api_url = cluster.port_forward(NAMESPACE, f"{RELEASE}-api-server", 8080)
+        # Only requests naming 127.0.0.1:<port> or localhost:<port> pass (DNS rebinding, node/host_check.py).
+        self.api_url = cluster.port_forward(NAMESPACE, f"{RELEASE}-api-server", 8080, http_host_check=True)
+        if chart_login:
+            login.write_login_file(self.login_file, self.api_url, chart_login, passwords)
+            self.api_url, self.api_login = login.read_login_file(self.login_file)
         # Ready pods reach the Service's endpoints and the node's proxy a moment after helm returns, as on EKS.
         processes.wait_http(f"{self.api_url}/api/v2/monitor/health", 60)
         self._write_state()
@@ -139,8 +157,11 @@ class ClusterStack:
             raise RuntimeError(f"helm {' '.join(args[:2])} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
         return result
 
+    def _value_files(self, *layers: Path) -> list[Path]:
+        return [LOCAL_VALUES, self.platform_values, *layers, *self.extra_values]
+
     def helm_upgrade(self, *layers: Path, sets: tuple[str, ...] = (), timeout: str = "10m", check: bool = True):
-        files = [LOCAL_VALUES, self.platform_values, *layers, *self.extra_values]
+        files = self._value_files(*layers)
         args = [
             "upgrade",
             "--install",
@@ -166,7 +187,7 @@ class ClusterStack:
         if self.db is not None:
             self.db.stop()
             self.db = None
-        for written in (self.state_dir / "stack.json", self.aws_admin_env):
+        for written in (self.state_dir / "stack.json", self.aws_admin_env, self.login_file):
             written.unlink(missing_ok=True)
 
     def __enter__(self) -> ClusterStack:
@@ -279,5 +300,6 @@ def stop_from_state(state_dir: Path) -> list[str]:
         postgres.Postgres(Path(state["postgres_root"]), 0).stop()
         stopped.append("postgres")
     path.unlink()
-    (state_dir / "aws-admin.env").unlink(missing_ok=True)
+    for written in ("aws-admin.env", login.LOGIN_FILE):
+        (state_dir / written).unlink(missing_ok=True)
     return stopped

@@ -1,6 +1,7 @@
-"""A small client for the local Airflow REST API (v2). The chart on the local cluster uses the simple auth manager
-in all-admins mode (values-local.yaml), so requests need no token; the API is reached through a port-forward
-on 127.0.0.1."""
+"""A small client for the local Airflow REST API (v2), reached through a port-forward on 127.0.0.1. With a `Login`
+(the local cluster: the chart's simple auth manager with a password generated per start, eksflow_dev.cluster.login)
+it takes a token from the auth manager's /auth/token and sends it as a bearer token, taking a new one when the
+api-server answers 401 (expired); without one (kind's all-admins values) it sends no credentials."""
 
 from __future__ import annotations
 
@@ -8,24 +9,60 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from typing import Any
 
 
-class AirflowApi:
-    def __init__(self, base_url: str):
-        self.base_url = base_url.rstrip("/")
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str = field(repr=False)  # never printed (tracebacks, test reports)
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
+
+class AirflowApi:
+    def __init__(self, base_url: str, login: Login | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.login = login
+        self._token: str | None = None
+
+    def token(self) -> str:
+        """A new access token for `login` from the simple auth manager (POST /auth/token, JSON body)."""
+        if self.login is None:
+            raise RuntimeError(f"no login for {self.base_url}: give AirflowApi a Login")
+        body = json.dumps({"username": self.login.username, "password": self.login.password}).encode()
         req = urllib.request.Request(  # noqa: S310 - loopback only
-            f"{self.base_url}/api/v2{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
+            f"{self.base_url}/auth/token", data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         try:
             with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310
-                payload = response.read()
+                return json.loads(response.read())["access_token"]
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise RuntimeError(
+                f"login to {self.base_url} as {self.login.username!r} refused: HTTP {error.code}: {detail}"
+            ) from None
+
+    def _send(self, method: str, path: str, data: bytes | None) -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if self.login is not None:
+            self._token = self._token or self.token()
+            headers["Authorization"] = f"Bearer {self._token}"
+        req = urllib.request.Request(  # noqa: S310 - loopback only
+            f"{self.base_url}/api/v2{path}", data=data, method=method, headers=headers
+        )
+        with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310
+            return response.read()
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            try:
+                payload = self._send(method, path, data)
+            except urllib.error.HTTPError as error:
+                if error.code != 401 or self.login is None:
+                    raise
+                self._token = None  # expired ([api_auth] jwt_expiration_time): log in again, once
+                payload = self._send(method, path, data)
         except urllib.error.HTTPError as error:
             raise RuntimeError(f"{method} {path}: HTTP {error.code}: {error.read().decode(errors='replace')}") from None
         return json.loads(payload) if payload else None

@@ -7,8 +7,9 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
-from eksflow_dev.local.api import AirflowApi
+from eksflow_dev.local.api import AirflowApi, Login
 from eksflow_dev.local.runs import wait_for_new_run, wait_for_run
 
 DATA_DAG, ML_DAG, HOUSEKEEPING_DAG = "batch_data_pipeline", "ml_pipeline", "aws_housekeeping"
@@ -59,13 +60,15 @@ def summary_table(result: DemoResult) -> str:
 
 @dataclass
 class RemoteAirflow:
-    """An Airflow this process did not start (kind, through kubectl port-forward): only its API."""
+    """An Airflow this process did not start (kind through kubectl port-forward, or `make up`'s with its login):
+    only its API."""
 
     api_url: str
+    login: Login | None = None
 
-    @property
+    @cached_property
     def api(self) -> AirflowApi:
-        return AirflowApi(self.api_url)
+        return AirflowApi(self.api_url, self.login)
 
     def check_alive(self) -> None:
         """Its processes are not ours to watch; an unreachable API fails the next request."""

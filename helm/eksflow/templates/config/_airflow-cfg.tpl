@@ -14,7 +14,14 @@ Holds no secret and no database connection (those come from Secrets as env).
 {{- fail "auth.aws.baseUrl is empty and there is no ingress.host: the AWS auth manager's SAML login needs the UI's public URL ([api] base_url), e.g. https://airflow.example.com" }}
 {{- end }}
 {{- if and (eq .Values.auth.manager "simple") .Values.ingress.enabled }}
-{{- fail "auth.manager=simple with ingress.enabled: the simple auth manager makes every visitor an admin; a UI behind an ingress needs auth.manager=aws" }}
+{{- fail "auth.manager=simple with ingress.enabled: the simple auth manager is Airflow's development login (plaintext passwords, or every visitor an admin); a UI behind an ingress needs auth.manager=aws" }}
+{{- end }}
+{{- $simple := .Values.auth.simple }}
+{{- if and (eq .Values.auth.manager "simple") $simple.passwordsSecret .Values.auth.simpleAllAdminsForLocalUseOnly }}
+{{- fail "auth.simple.passwordsSecret and auth.simpleAllAdminsForLocalUseOnly are both set: choose a login (the Secret) or, on a throwaway local cluster, every visitor an admin" }}
+{{- end }}
+{{- if and (eq .Values.auth.manager "simple") (not $simple.passwordsSecret) (not .Values.auth.simpleAllAdminsForLocalUseOnly) }}
+{{- fail "auth.manager=simple needs a login, auth.simple.passwordsSecret (a Secret with the passwords file, as values-local.yaml), or, on a throwaway local cluster only, auth.simpleAllAdminsForLocalUseOnly=true (every visitor an admin, as values-kind.yaml)" }}
 {{- end }}
 {{- if and $a.remoteLogging.enabled (not $a.remoteLogging.bucket) }}
 {{- fail "airflow.remoteLogging.bucket is empty while airflow.remoteLogging.enabled is true: set the log bucket (Terraform output log_bucket) or disable remote logging" }}
@@ -33,7 +40,14 @@ execution_api_server_url = http://{{ include "eksflow.apiServerService" . }}.{{ 
 auth_manager = airflow.providers.amazon.aws.auth_manager.aws_auth_manager.AwsAuthManager
 {{- else }}
 auth_manager = airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+{{- if .Values.auth.simpleAllAdminsForLocalUseOnly }}
 simple_auth_manager_all_admins = True
+{{- else }}
+simple_auth_manager_all_admins = False
+simple_auth_manager_users = {{ join "," $simple.users }}
+# The api-server's copy of the passwords Secret (eksflow.simpleAuthLogin); only the api-server reads it.
+simple_auth_manager_passwords_file = {{ include "eksflow.simpleAuthDir" . }}/passwords.json
+{{- end }}
 {{- end }}
 
 {{- if eq .Values.auth.manager "aws" }}

@@ -7,8 +7,9 @@ all I/O then work from any thread. Each relayed connection uses two threads (one
 shutdown(SHUT_WR) (half-close) while the other keeps going.
 
 Standalone: python -m eksflow_dev.cluster.node.forward --listen NS:IP:PORT --connect NS:IP:PORT [--listen ... --connect
-...], NS a namespace file such as /proc/<pid>/ns/net or /proc/self/ns/net; prints `listening NS:IP:PORT` (the real
-port) per pair, then runs until SIGTERM or SIGINT.
+...] [--http-host-check], NS a namespace file such as /proc/<pid>/ns/net or /proc/self/ns/net; prints
+`listening NS:IP:PORT` (the real port) per pair, then runs until SIGTERM or SIGINT. With --http-host-check every
+listener relays only HTTP connections whose first request names it by a loopback name (host_check.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from eksflow_dev.cluster.node import host_check
+
 CLONE_NEWNET = 0x40000000
 _NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file: its CLONE_NEW* type
 _CHUNK = 64 * 1024
@@ -38,6 +41,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+# Reads the start of a client's connection: the bytes to relay upstream first, or None (refused; it answered).
+Gate = Callable[[socket.socket], "bytes | None"]
 
 
 class NetNamespace:
@@ -148,6 +153,10 @@ class _Connection:
             self.aborted = True
         self._finish(2)
 
+    def close_refused(self) -> None:
+        """Refused by the gate, which answered: an orderly close, so that the answer is read, not reset away."""
+        self._finish(2)
+
     def _finish(self, directions: int) -> None:
         with self._lock:
             self._running -= directions
@@ -183,20 +192,42 @@ class _Relays:
         self._live: set[_Connection] = set()
         self.closed = False
 
-    def serve(self, client: socket.socket, targets: Callable[[], Sequence[Address]], ns: NetNamespace | None) -> None:
+    def serve(
+        self,
+        client: socket.socket,
+        targets: Callable[[], Sequence[Address]],
+        ns: NetNamespace | None,
+        gate: Gate | None = None,
+    ) -> None:
         """Connect to the first target that answers (from `ns`, else from this thread's namespace) and relay; with
-        none left, reset the client."""
+        none left, reset the client. With a `gate`, it reads the start of the connection first and may refuse it
+        (closed after its answer, no upstream connection made)."""
         connection = _Connection(client, self)
         with self._lock:
             if self.closed:
                 _reset(client)
                 return
             self._live.add(connection)
+        first = b""
+        if gate is not None:
+            try:
+                first = gate(client)
+            except OSError:
+                first = None
+            if first is None:
+                connection.close_refused()
+                return
         try:
             upstream = _connect_first(list(targets()), ns)
         except Exception:
             _log.exception("relay: cannot make the upstream socket")
             upstream = None
+        if upstream is not None and first:
+            try:
+                upstream.sendall(first)
+            except OSError:
+                upstream.close()
+                upstream = None
         if upstream is None:
             connection.give_up()
         else:
@@ -221,12 +252,18 @@ class _Listener:
     """Accepts on a listening socket and hands each connection to `relays` in a thread of its own."""
 
     def __init__(
-        self, sock: socket.socket, targets: Callable[[], Sequence[Address]], ns: NetNamespace | None, relays: _Relays
+        self,
+        sock: socket.socket,
+        targets: Callable[[], Sequence[Address]],
+        ns: NetNamespace | None,
+        relays: _Relays,
+        gate: Gate | None = None,
     ):
         self._sock = sock
         self._targets = targets
         self._ns = ns
         self._relays = relays
+        self._gate = gate
         self._stopped = False
         self.address: Address = sock.getsockname()[:2]
         self._thread = threading.Thread(target=self._accept, name=f"accept-{self.address}", daemon=True)
@@ -244,7 +281,10 @@ class _Listener:
                 threading.Event().wait(0.05)
                 continue
             thread = threading.Thread(
-                target=self._relays.serve, args=(client, self._targets, self._ns), name="relay", daemon=True
+                target=self._relays.serve,
+                args=(client, self._targets, self._ns, self._gate),
+                name="relay",
+                daemon=True,
             )
             thread.start()
 
@@ -272,9 +312,18 @@ class Forwarder:
     """Listens in network namespace `listen_ns` on `listen` and relays each connection to `connect`, reached from
     network namespace `connect_ns` (e.g. host 127.0.0.1:0 -> a pod IP in the cluster namespace, like kubectl
     port-forward; or the cluster gateway -> a host service on 127.0.0.1). Namespaces are paths
-    (/proc/<pid>/ns/net, /proc/self/ns/net), opened once here and held until close()."""
+    (/proc/<pid>/ns/net, /proc/self/ns/net), opened once here and held until close(). `http_host_check`: relay
+    only HTTP connections whose first request names this listener by a loopback name (host_check.py); it needs
+    a loopback listen address."""
 
-    def __init__(self, listen_ns: str, listen: Address, connect_ns: str, connect: Address):
+    def __init__(
+        self, listen_ns: str, listen: Address, connect_ns: str, connect: Address, *, http_host_check: bool = False
+    ):
+        if http_host_check and not listen[0].startswith("127."):
+            raise ValueError(
+                f"--http-host-check needs a loopback listen address (127.x.x.x), not {listen[0]}: the check admits "
+                "the names a browser on this machine uses for it"
+            )
         self._listen_ns = NetNamespace(listen_ns)
         try:
             self._connect_ns = NetNamespace(connect_ns)
@@ -293,9 +342,20 @@ class Forwarder:
             self._listen_ns.close()
             self._connect_ns.close()
             raise
-        self._listener = _Listener(sock, lambda: [self.connect], self._connect_ns, self._relays)
-        self.listen: Address = self._listener.address
+        self.listen: Address = sock.getsockname()[:2]
         self.port: int = self.listen[1]
+        gate = self._host_gate(host_check.allowed_hosts(*self.listen)) if http_host_check else None
+        self._listener = _Listener(sock, lambda: [self.connect], self._connect_ns, self._relays, gate)
+
+    @staticmethod
+    def _host_gate(allowed: frozenset[str]) -> Gate:
+        def gate(client: socket.socket) -> bytes | None:
+            first, refused = host_check.gate(client, allowed)
+            if refused:
+                print(f"forward: refused {refused}", file=sys.stderr, flush=True)
+            return first
+
+        return gate
 
     def close(self) -> None:
         """Stop listening and end every relayed connection."""
@@ -397,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listen", action="append", type=_endpoint, required=True, metavar="NS:IP:PORT")
     parser.add_argument("--connect", action="append", type=_endpoint, required=True, metavar="NS:IP:PORT")
+    parser.add_argument(
+        "--http-host-check",
+        action="store_true",
+        help="relay only HTTP connections whose first request's Host is the listener's 127.0.0.1:PORT or "
+        "localhost:PORT (421 otherwise): a loopback port a browser could reach by DNS rebinding",
+    )
     args = parser.parse_args(argv)
     if len(args.listen) != len(args.connect):
         parser.error("give one --connect per --listen, in the same order")
@@ -405,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     forwarders: list[Forwarder] = []
     try:
         for (listen_ns, listen), (connect_ns, connect) in zip(args.listen, args.connect, strict=True):
-            forwarder = Forwarder(listen_ns, listen, connect_ns, connect)
+            forwarder = Forwarder(listen_ns, listen, connect_ns, connect, http_host_check=args.http_host_check)
             forwarders.append(forwarder)
             print(f"listening {listen_ns}:{forwarder.listen[0]}:{forwarder.port}", flush=True)
         signal.sigwait({signal.SIGTERM, signal.SIGINT})
