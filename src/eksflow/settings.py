@@ -9,26 +9,39 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eksflow.platform import bucket_names, name_prefix, validate_env
 
 ENV_PREFIX = "EKSFLOW_"
 
 
+def _setting(variable: str, doc: str, **kwargs):
+    """A setting read from ``EKSFLOW_<variable>`` (the chart sets it from values; docs/kit-reference.md lists them)."""
+    return field(metadata={"variable": ENV_PREFIX + variable, "doc": doc}, **kwargs)
+
+
 @dataclass(frozen=True)
 class Settings:
-    env: str
-    region: str
-    ecs_cluster: str
-    ecs_task_definition: str
-    ecs_container: str
-    ecs_subnets: tuple[str, ...]
-    ecs_security_groups: tuple[str, ...]
-    sagemaker_execution_role_arn: str
-    training_image: str
-    serving_image: str
-    schedules_enabled: bool = True
+    env: str = _setting("ENV", "the environment (dev, prod, local): part of every name a grant is scoped by")
+    region: str = _setting("AWS_REGION", "AWS region (falls back to AWS_DEFAULT_REGION)")
+    ecs_cluster: str = _setting("ECS_CLUSTER", "ECS cluster of the environment's batch steps")
+    ecs_task_definition: str = _setting("ECS_TASK_DEFINITION", "task definition family of the reference ETL step")
+    ecs_container: str = _setting(
+        "ECS_CONTAINER", "container name in that task definition (ecs_overrides' first argument)"
+    )
+    ecs_subnets: tuple[str, ...] = _setting("ECS_SUBNETS", "private subnets for Fargate tasks (comma-separated)")
+    ecs_security_groups: tuple[str, ...] = _setting(
+        "ECS_SECURITY_GROUPS", "security groups for Fargate tasks (comma-separated)"
+    )
+    sagemaker_execution_role_arn: str = _setting(
+        "SAGEMAKER_EXECUTION_ROLE_ARN", "the role SageMaker jobs and models run as (passed by sagemaker-runner)"
+    )
+    training_image: str = _setting("TRAINING_IMAGE", "image of the reference training job")
+    serving_image: str = _setting("SERVING_IMAGE", "image of the reference endpoint's model")
+    schedules_enabled: bool = _setting(
+        "SCHEDULES", "on/off: time schedules (off on the local stack, which triggers runs)", default=True
+    )
 
     def schedule(self, cron_or_preset: str) -> str | None:
         """A DAG's time schedule, or None where time schedules are off (the local demo triggers runs itself)."""
@@ -36,10 +49,12 @@ class Settings:
 
     @property
     def buckets(self) -> dict[str, str]:
+        """The environment's buckets by purpose (``settings.buckets["data"]``), names from the role model."""
         return bucket_names(self.env)
 
     @property
     def curated_prefix_uri(self) -> str:
+        """Where the data pipeline writes curated partitions (the Asset the ML pipeline is scheduled on)."""
         return f"s3://{self.buckets['data']}/curated/"
 
 

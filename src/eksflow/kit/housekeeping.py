@@ -407,6 +407,8 @@ def find_managed_instances(
 
 
 def stop_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = False, **kw):
+    """Stop the given instances (e.g. ``find_managed_instances``' idle ones) that this environment manages and
+    nobody protects, skipping the rest (IAM refuses them anyway); ``dry_run`` only reports."""
     require_bool("stop_managed_instances", "dry_run", dry_run)
     return StopManagedInstancesOperator(
         task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
@@ -414,6 +416,8 @@ def stop_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = Fa
 
 
 def terminate_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any = True, **kw):
+    """Terminate the given instances (e.g. the expired ones) that this environment manages and nobody protects;
+    a dry run (reporting only) unless ``dry_run=False``."""
     require_bool("terminate_managed_instances", "dry_run", dry_run)
     return TerminateManagedInstancesOperator(
         task_id=task_id, instance_ids=instance_ids, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
@@ -421,6 +425,8 @@ def terminate_managed_instances(*, task_id: str, instance_ids: Any, dry_run: Any
 
 
 def find_idle_endpoints(*, task_id: str, lookback_hours: int = 24, **kw):
+    """This environment's managed, unprotected endpoints without invocations on any variant in ``lookback_hours``
+    (no CloudWatch data counts as unknown, never as idle)."""
     require_positive_int("find_idle_endpoints", "lookback_hours", lookback_hours)
     return FindIdleEndpointsOperator(
         task_id=task_id, lookback_hours=lookback_hours, **{**aws_operator_kwargs(ROLE), **kw}
@@ -428,6 +434,8 @@ def find_idle_endpoints(*, task_id: str, lookback_hours: int = 24, **kw):
 
 
 def delete_idle_endpoints(*, task_id: str, endpoint_names: Any, dry_run: Any = True, **kw):
+    """Delete the given endpoints (e.g. ``find_idle_endpoints``' result) that this environment manages and nobody
+    protects; a dry run (reporting only) unless ``dry_run=False``."""
     require_bool("delete_idle_endpoints", "dry_run", dry_run)
     return DeleteEndpointsOperator(
         task_id=task_id, endpoint_names=endpoint_names, dry_run=dry_run, **{**aws_operator_kwargs(ROLE), **kw}
