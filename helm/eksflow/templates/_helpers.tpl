@@ -27,6 +27,19 @@ Use: include "eksflow.roleModel" . | fromJson
 {{- $model -}}
 {{- end -}}
 
+{{/*
+The Airflow image every Airflow container and worker pod runs: repository@digest when image.digest is set (what a
+release deploys: the digest it verified in ECR, so the nodes run exactly that content whatever a tag names later),
+else repository:tag.
+*/}}
+{{- define "eksflow.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository .Values.image.tag -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The api-server Service name; the execution API URL in airflow.cfg points at it. */}}
 {{- define "eksflow.apiServerService" -}}
 {{ .Release.Name }}-api-server
@@ -190,7 +203,7 @@ the DAG settings (eksflow.settings) and extraEnv.
 {{/* An init container that waits until the DB schema matches this Airflow version. */}}
 {{- define "eksflow.waitForMigrations" -}}
 - name: wait-for-migrations
-  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  image: {{ include "eksflow.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
   args: ["airflow", "db", "check-migrations", "--migration-wait-timeout=600"]
   securityContext:
@@ -256,7 +269,7 @@ spec:
         {{- include "eksflow.waitForMigrations" $root | nindent 8 }}
       containers:
         - name: {{ .name }}
-          image: {{ printf "%s:%s" $root.Values.image.repository $root.Values.image.tag }}
+          image: {{ include "eksflow.image" $root }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy | default "IfNotPresent" }}
           args: {{ toJson .args }}
           securityContext:
@@ -304,7 +317,7 @@ shares the logs volume the triggerer writes to and listens on the triggerer pod'
 */}}
 {{- define "eksflow.triggerLogServer" -}}
 - name: trigger-log-server
-  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  image: {{ include "eksflow.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
   # command, not args: the image's entrypoint would first wait for a database this container has no URL for.
   command:
