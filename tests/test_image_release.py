@@ -4,38 +4,23 @@ trusted by the revision label in the config its manifest names (each link checke
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from eksflow.platform import ecr_repository_name
-from eksflow_dev.emulator.seed import EMULATOR_KEYS
 from tests.conftest import running_emulator
-from tests.support.ecr import OCI_MANIFEST, REVISION_LABEL, create_repository, push_image, push_index
+from tests.support.ecr import OCI_MANIFEST, REVISION_LABEL, aws_env, create_repository, push_image, push_index
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "89abcdef0123456789abcdef0123456789abcdef"
 REPO = ecr_repository_name()
 
 
-def aws_env(emulator) -> dict[str, str]:
-    """The environment configure-aws-credentials leaves, pointed at the emulator."""
-    return {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.url,
-        "AWS_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": EMULATOR_KEYS["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": EMULATOR_KEYS["SecretAccessKey"],
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-
-
 def eksflow(emulator, *args: str, python: str = sys.executable) -> subprocess.CompletedProcess:
     command = [python, "-m", "eksflow.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=aws_env(emulator))
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=aws_env(emulator.url))
 
 
 @pytest.fixture(scope="module")

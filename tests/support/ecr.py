@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from eksflow.platform import ecr_repository_name
+from eksflow_dev.emulator.seed import EMULATOR_KEYS
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -17,6 +19,19 @@ CONFIG_TYPES = {
     DOCKER_MANIFEST: "application/vnd.docker.container.image.v1+json",
     OCI_MANIFEST: "application/vnd.oci.image.config.v1+json",
 }
+
+
+def aws_env(endpoint_url: str) -> dict[str, str]:
+    """The environment configure-aws-credentials leaves for a command, pointed at the emulator."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": EMULATOR_KEYS["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": EMULATOR_KEYS["SecretAccessKey"],
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
 
 
 def digest(data: bytes) -> str:
