@@ -4,12 +4,15 @@ trusted by the revision label in the config its manifest names (each link checke
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
 from eksflow.platform import ecr_repository_name
+from eksflow_dev.ecr_image import RETAG_ACTIONS, VERIFY_ACTIONS
+from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
 from tests.conftest import running_emulator
 from tests.support.ecr import OCI_MANIFEST, REVISION_LABEL, aws_env, create_repository, push_image, push_index
 
@@ -18,9 +21,10 @@ OTHER = "89abcdef0123456789abcdef0123456789abcdef"
 REPO = ecr_repository_name()
 
 
-def eksflow(emulator, *args: str, python: str = sys.executable) -> subprocess.CompletedProcess:
-    command = [python, "-m", "eksflow.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=aws_env(emulator.url))
+def eksflow(emulator, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "eksflow.cli", *args]
+    env = {**aws_env(emulator.url), **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +140,44 @@ def test_bad_input_is_refused_before_any_aws_call(emulator, args, message):
     result = eksflow(emulator, "image", *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_retagging_a_commit_whose_image_is_not_built_yet_says_to_wait_and_re_run(emulator, ecr):
+    result = eksflow(emulator, "image", "retag", SHA, "v1.4.0")
+    assert result.returncode == 1
+    assert f"no image {REPO}:{SHA} in ECR: wait for the image workflow's build" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "actions"),
+    [(("verify", SHA), VERIFY_ACTIONS), (("retag", SHA, "v1.4.0"), RETAG_ACTIONS)],
+    ids=["verify", "retag"],
+)
+def test_a_role_with_exactly_the_named_actions_suffices_and_one_less_is_named(tmp_path, command, actions):
+    """IAM enforced by the emulator: the actions ecr_image names are what the commands call — what the push,
+    image-tag and release roles need on the repository (terraform/modules/github_oidc)."""
+    with running_emulator(tmp_path / "emulator", seeded=False) as enforced:
+        create_repository(enforced.client("ecr"))
+        push_image(enforced.client("ecr"), SHA, {REVISION_LABEL: SHA})
+        bootstrap_admin(enforced.url, "admin", "eu-west-1")  # keeps an identity that may do all (moto's rule)
+        iam = enforced.client("iam")
+
+        def user(name: str, allowed: tuple[str, ...]) -> dict[str, str]:
+            iam.create_user(UserName=name)
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(allowed),
+                                                              "Resource": "*"}]}  # fmt: skip
+            iam.put_user_policy(UserName=name, PolicyName="ecr", PolicyDocument=json.dumps(policy))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+        exact = user("exact", actions)
+        short = {missing: user(f"without-{missing.split(':')[1]}", tuple(a for a in actions if a != missing))
+                 for missing in actions}  # fmt: skip
+        set_iam_enforcement(enforced.url, True)
+        denied = {missing: eksflow(enforced, "image", *command, env=keys) for missing, keys in short.items()}
+        allowed = eksflow(enforced, "image", *command, env=exact)  # last: a retag is done once
+    assert allowed.returncode == 0, allowed.stderr
+    for missing, result in denied.items():
+        assert result.returncode == 1, (missing, result.stdout)
+        assert f"not authorized to perform: {missing}" in result.stderr, result.stderr
+        assert "(the role of this job: terraform/modules/github_oidc)" in result.stderr

@@ -124,6 +124,9 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
     [
         ["chart-values", "--terraform-output", "outputs.json"],
         ["deploy", "--env", "dev", "--dry-run"],
+        ["plan-summary", "plan.json"],
+        ["check-revision", "0" * 40],
+        ["image", "verify", "0" * 40],
         ["kind", "facts"],
         ["pipelines", "--api-url", "http://127.0.0.1:9"],
         ["demo"],

@@ -1,5 +1,6 @@
 """``eksflow`` command line: the role model as data (``roles``, the one command the platform image needs) and the
-developer commands — chart values from Terraform, deploy, kind, the local cluster. Their code is the dev-only
+developer commands — chart values from Terraform, deploy, the image and revision checks of the workflows, kind, the
+local cluster. Their code is the dev-only
 package ``eksflow_dev`` (src/eksflow_dev, never in the image), imported only inside the command that runs; where
 it is missing they stop with exit code 2 and say to run them from a checkout."""
 

@@ -33,6 +33,10 @@ INDEX_TYPES = (
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 VERSION_TAG_RE = re.compile(r"v(\d+\.\d+\.\d+)")  # the git tag the image workflow releases; image tag without "v"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# What each command calls on the Airflow repository: the roles that run them need exactly these (push role: verify;
+# image-tag role: retag; release role: verify).
+VERIFY_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+RETAG_ACTIONS = (*VERIFY_ACTIONS, "ecr:PutImage")
 TAKEN = ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException")  # PutImage on a tag in use
 
 
@@ -91,13 +95,22 @@ class Registry:
         self.ecr = client
         self.repository = ecr_repository_name()
 
-    def _call(self, action: str, **params):
+    def _call(self, action: str, *, tolerate: tuple[str, ...] = (), **params):
+        """The ECR call on the repository; None when it fails with one of the ``tolerate`` error codes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return getattr(self.ecr, action)(repositoryName=self.repository, **params)
         except ClientError as error:
-            raise ImageCheckFailed(f"ECR {self.repository}: {error}") from None
+            if error.response["Error"]["Code"] in tolerate:
+                return None
+            hint = ""
+            if error.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied"):
+                hint = (
+                    f" — verifying needs {', '.join(VERIFY_ACTIONS)} on the repository, a release tag also "
+                    f"{RETAG_ACTIONS[-1]} (the role of this job: terraform/modules/github_oidc)"
+                )
+            raise ImageCheckFailed(f"ECR {self.repository}: {error}{hint}") from None
         except BotoCoreError as error:
             raise ImageCheckFailed(f"ECR {self.repository}: {error} (AWS credentials and region set?)") from None
 
@@ -148,7 +161,6 @@ class Registry:
     def verify(self, tag: str, revision: str, *, allow_missing: bool = False) -> VerifiedImage | None:
         """The image under ``tag`` when its revision label is ``revision``; None when there is none and
         ``allow_missing``; ``ImageCheckFailed`` otherwise."""
-        check_commit("--revision", revision)
         image = self.find(tag)
         if image is None:
             if allow_missing:
@@ -156,6 +168,11 @@ class Registry:
             raise ImageCheckFailed(
                 f"no image {self.repository}:{tag} in ECR: the image workflow pushes it when the commit reaches main"
             )
+        return self._checked(image, revision)
+
+    def _checked(self, image: Image, revision: str) -> VerifiedImage:
+        check_commit("--revision", revision)
+        tag = image.tag
         found = self.revision(image)
         if found != revision:
             raise ImageCheckFailed(
@@ -168,29 +185,25 @@ class Registry:
     def retag(self, tag: str, revision: str, version: str) -> tuple[VerifiedImage, bool]:
         """Put the tag ``version`` on the verified image under ``tag`` — the same manifest, so the same digest.
         Returns the image under its new tag and whether the tag was added now (False: it was already there)."""
-        image = self.verify(tag, revision)
-        assert image is not None
+        source = self.find(tag)
+        if source is None:
+            raise ImageCheckFailed(
+                f"no image {self.repository}:{tag} in ECR: wait for the image workflow's build of the commit on main, "
+                "then re-run this job"
+            )
+        image = self._checked(source, revision)
         released = VerifiedImage(image.repository, version, image.digest, image.revision)
         existing = self.find(version)
         if existing is None:
-            source = self.find(tag)
-            assert source is not None
-            from botocore.exceptions import ClientError
-
-            added = True
-            try:
-                self.ecr.put_image(
-                    repositoryName=self.repository,
-                    imageManifest=source.manifest,
-                    imageManifestMediaType=source.media_type,
-                    imageTag=version,
-                    imageDigest=source.digest,
-                )
-            except ClientError as error:  # a concurrent run may have tagged it: compared below
-                if error.response["Error"]["Code"] not in TAKEN:
-                    raise ImageCheckFailed(f"ECR {self.repository}: {error}") from None
-                added = False
-            existing = self.find(version)
+            put = self._call(
+                "put_image",
+                tolerate=TAKEN,  # a concurrent run may have tagged it: compared below
+                imageManifest=source.manifest,
+                imageManifestMediaType=source.media_type,
+                imageTag=version,
+                imageDigest=source.digest,
+            )
+            existing, added = self.find(version), put is not None
         else:
             added = False
         if existing is None or existing.digest != image.digest:
