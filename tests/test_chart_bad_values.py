@@ -15,6 +15,7 @@ BAD_SETS = [
     (("workers.roles.admin.iamRoleArn=",), "admin"),
     (("workers.replicas=3",), "replicas"),
     (("image.tag=",), "tag"),
+    (("image.digest=latest",), "digest"),
     (("image.pullPolicy=Sometimes",), "pullPolicy"),
     (("workers.tolerations[0].effect=Maybe",), "effect"),
     (("region=europe",), "region"),

@@ -20,6 +20,7 @@ from tests.helm import (
     REQUIRED_SETS,
     VALUE_FILES,
     helm,
+    pod_spec,
     render,
     rendered_templates,
     template_args,
@@ -201,6 +202,27 @@ def test_image_and_placement_come_from_values(tmp_path):
     assert pod["spec"]["nodeSelector"] == {"pool": "batch"}
     assert "tolerations" not in pod["spec"]
     assert "tolerations" not in pod["spec"]
+
+
+def test_an_image_digest_pins_every_airflow_container_of_every_pod_and_pod_template():
+    """Issue 12 row 4: a release deploys the digest it verified in ECR, not a tag that could name another image."""
+    repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/eksflow/airflow"
+    digest = "sha256:" + "0123456789abcdef" * 4
+    docs = render(sets=(f"image.repository={repository}", "image.tag=abc123", f"image.digest={digest}",
+                        "metrics.enabled=true"))  # fmt: skip
+    pods = [(doc["metadata"]["name"], spec) for doc in docs if (spec := pod_spec(doc)) is not None]
+    pods += [(doc["metadata"]["name"], doc["spec"]) for doc in docs if doc["kind"] == "Pod"]  # helm test
+    pods += [(name, pod["spec"]) for name, pod in rendered_templates(docs).items()]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    own_images = {"{repository}:{tag}".format(**values[key]["image"]) for key in ("gitSync", "metrics")}
+    airflow = []
+    for where, spec in pods:
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            if container["image"] not in own_images:  # git-sync, statsd-exporter: their own images
+                airflow.append((where, container["name"], container["image"]))
+    assert {image for _, _, image in airflow} == {f"{repository}@{digest}"}, airflow
+    kinds = {doc["kind"] for doc in docs if pod_spec(doc) is not None or doc["kind"] == "Pod"}
+    assert kinds == {"Deployment", "Job", "CronJob", "Pod"} and len(pods) >= 6 + len(ROLES), kinds
 
 
 def test_renders_are_byte_identical():

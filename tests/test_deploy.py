@@ -21,8 +21,11 @@ def _deploy(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, cwd=REPO, env=env)
 
 
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
 def test_dry_run_prints_the_complete_plan_in_order():
-    result = _deploy("--env", "dev", "--image-tag", "0123abc", "--dry-run")
+    result = _deploy("--env", "dev", "--image-tag", SHA, "--dry-run")
     assert result.returncode == 0, result.stderr
     commands = [line.strip() for line in result.stdout.splitlines() if line.startswith("    ")]
     assert commands == [
@@ -32,28 +35,55 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "   # asks for confirmation",
         "terraform -chdir=terraform/envs/dev output -json > build/terraform-outputs-dev.json",
         "eksflow chart-values --terraform-output build/terraform-outputs-dev.json --output build/chart-values-dev.yaml",
+        f"eksflow image verify {SHA} --region <output region> --digest-file build/image-digest-dev.txt",
         "aws eks update-kubeconfig --name <output cluster_name> --region <output region>",
         "kubectl get --raw /readyz --request-timeout=15s",
         "kubectl apply -f build/namespace-dev.json",
         "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
-        "-f build/chart-values-dev.yaml --set image.tag=0123abc --wait --rollback-on-failure --timeout 35m",
+        f"-f build/chart-values-dev.yaml --set image.tag={SHA} --set-file image.digest=build/image-digest-dev.txt "
+        "--wait --rollback-on-failure --timeout 35m",
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
 
 
 def test_stages_split_terraform_from_the_release():
-    infra = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "infra", "--yes").stdout
-    release = _deploy("--env", "prod", "--image-tag", "t", "--dry-run", "--stage", "release").stdout
+    infra = _deploy("--env", "prod", "--image-tag", SHA, "--dry-run", "--stage", "infra", "--yes").stdout
+    release = _deploy("--env", "prod", "--image-tag", SHA, "--dry-run", "--stage", "release").stdout
     assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
-    assert "[1/9] terraform init" in release and "apply -input" not in release
+    assert "image verify" not in infra
+    assert "[1/10] terraform init" in release and "apply -input" not in release
+    assert f"eksflow image verify {SHA}" in release
     assert "terraform -chdir=terraform/envs/prod output -json" in release
 
 
 def test_bad_input_is_refused_by_name():
-    assert "ENV=qa: no such environment (use dev or prod)" in _deploy("--env", "qa", "--image-tag", "t").stderr
+    assert "ENV=qa: no such environment (use dev or prod)" in _deploy("--env", "qa", "--image-tag", SHA).stderr
     assert "IMAGE_TAG is empty" in _deploy("--env", "dev", "--dry-run").stderr
+
+
+@pytest.mark.parametrize("tag", ["0123abc", "1.4.0", "latest", SHA.upper()])
+def test_only_a_full_commit_sha_is_deployed_since_its_revision_is_checked(tag):
+    """The deploy checks the image's revision label against the tag: a tag that is no commit cannot be checked."""
+    result = _deploy("--env", "dev", "--image-tag", tag, "--dry-run")
+    assert result.returncode == 2
+    assert f"IMAGE_TAG={tag!r} is not a full commit SHA" in result.stderr
+
+
+def test_the_digest_file_the_image_step_writes_is_the_value_helm_renders(tmp_path):
+    """`helm --set-file image.digest=<file>` with the file `eksflow image verify --digest-file` writes, real helm."""
+    from eksflow_dev.ecr_image import write_digest
+    from tests.helm import helm, rendered_templates, template_args
+
+    digest = "sha256:" + "0123456789abcdef" * 4
+    write_digest(str(tmp_path / "digest"), digest)
+    args = [*template_args("image.tag=" + SHA), "--set-file", f"image.digest={tmp_path / 'digest'}"]
+    docs = [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+    pod = rendered_templates(docs)["default.yaml"]
+    assert pod["spec"]["containers"][0]["image"].endswith(f"/eksflow/airflow@{digest}")
+    (tmp_path / "digest").write_text(digest + "\n")  # what a shell `echo` would leave: refused, not half-used
+    assert "digest" in helm(*args, check=False).stderr
 
 
 def _make_deploy(tmp_path, **variables: str) -> subprocess.CompletedProcess:
@@ -90,11 +120,11 @@ def test_missing_tools_stop_it_before_anything_changes(tmp_path):
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # python only: no terraform/aws/kubectl/helm
     build = REPO / "build"
     existed = build.exists()
-    result = _deploy("--env", "dev", "--image-tag", "t", env=env)
+    result = _deploy("--env", "dev", "--image-tag", SHA, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "eksflow: error: missing tools: terraform, aws, kubectl, helm "
-        "(install them; `make tools` provides helm and kubectl)"
+        "(install them; `make deploy-tools` provides helm and kubectl)"
     ]
     assert build.exists() == existed, "nothing may be written before the checks pass"
 
@@ -118,7 +148,7 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("PATH", f"{kubectl.parent}{os.pathsep}{os.environ['PATH']}")
-    deploy = Deploy(env="dev", image_tag="t")
+    deploy = Deploy(env="dev", image_tag=SHA)
     (check,) = [step for step in deploy.steps() if step.title.startswith("check that the cluster answers")]
     with pytest.raises(ValueError, match=r"^the cluster's API does not answer: check network access"):
         execute(deploy, [check])
@@ -149,8 +179,8 @@ def test_the_db_secret_is_applied_with_its_value_in_no_annotation(tmp_path, monk
         for name, value in cluster.kubectl_env().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
-        Deploy(env="dev", image_tag="t", repo=tmp_path)._apply_db_secret()
-        Deploy(env="dev", image_tag="t", repo=tmp_path)._apply_db_secret()  # a second deploy updates it in place
+        Deploy(env="dev", image_tag=SHA, repo=tmp_path)._apply_db_secret()
+        Deploy(env="dev", image_tag=SHA, repo=tmp_path)._apply_db_secret()  # a second deploy updates it in place
         stored = json.loads(kubectl(cluster, "get", "secret", DB_SECRET, "-n", "eksflow", "-o", "json").stdout)
     assert base64.b64decode(stored["data"]["connection"]).decode() == (
         "postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db:5432/airflow?sslmode=require"

@@ -358,3 +358,25 @@ def test_iam_audit_lets_every_call_through_and_records_each_one_outside_the_call
             "task": "d.t",
         }
     ]
+
+
+def test_ecr_digests_hash_the_manifest_and_blobs_are_served_where_ecr_points(fresh_emulator):
+    """An image's revision label lives in its config blob: reading it needs ECR's digests (SHA-256 of the manifest;
+    moto hashed the layer digests, so two configs on the same layers shared one) and GetDownloadUrlForLayer."""
+    import urllib.request
+
+    from tests.support.ecr import REVISION_LABEL, create_repository, digest, image_config, push_image
+
+    ecr = fresh_emulator.client("ecr")
+    repository = create_repository(ecr)
+    first = push_image(ecr, "a", {REVISION_LABEL: "a"}, layer=b"same layer")
+    second = push_image(ecr, "b", {REVISION_LABEL: "b"}, layer=b"same layer")
+    assert first != second
+    (image,) = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": "a"}])["images"]
+    assert digest(image["imageManifest"].encode()) == first
+    config = json.loads(image["imageManifest"])["config"]["digest"]
+    url = ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=config)["downloadUrl"]
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the emulator
+        assert response.read() == image_config({REVISION_LABEL: "a"})
+    with pytest.raises(ClientError, match="LayersNotFoundException"):
+        ecr.get_download_url_for_layer(repositoryName=repository, layerDigest="sha256:" + "0" * 64)

@@ -90,28 +90,136 @@ def test_ci_runs_the_kind_e2e_where_docker_exists():
     assert "permissions" not in job, "read-only workflow permissions suffice: no AWS, no registry"
 
 
-def test_image_pushes_to_the_role_model_repository_via_oidc():
+def _steps(job: dict) -> list[dict]:
+    """The job's steps with the steps of the local actions it uses in their place."""
+    steps = []
+    for step in job["steps"]:
+        if step.get("uses", "").startswith("./"):
+            steps += yaml.safe_load((GITHUB.parent / step["uses"] / "action.yml").read_text())["runs"]["steps"]
+        else:
+            steps.append(step)
+    return steps
+
+
+def _index(steps: list[dict], predicate) -> int:
+    (found,) = [i for i, step in enumerate(steps) if predicate(step)]
+    return found
+
+
+def _runs(steps: list[dict], text: str):
+    return lambda step: text in step.get("run", "")
+
+
+def _uses(name: str):
+    return lambda step: step.get("uses", "").startswith(name + "@")
+
+
+@pytest.mark.parametrize("path", FILES + ACTIONS, ids=lambda p: p.relative_to(GITHUB).as_posix())
+def test_no_expression_is_expanded_into_a_run_step(path):
+    """Values reach scripts through env (quoted by the shell), never as `${{ }}` text spliced into the script."""
+    document = yaml.safe_load(path.read_text())
+    jobs = document.get("jobs", {"action": document.get("runs", {})})
+    for name, job in jobs.items():
+        for step in job.get("steps", []):
+            assert "${{" not in step.get("run", ""), f"{name}: {step.get('name') or step['run']}"
+
+
+def test_image_builds_and_pushes_only_on_main_via_oidc_to_the_role_model_repository():
     image = _load("image.yml")
     job = image["jobs"]["build-push"]
-    assert job["env"]["REPOSITORY"] == ecr_repository_name()
     assert image[True]["push"] == {"branches": ["main"], "tags": ["v*.*.*"]}
-    assert "vars.AWS_IMAGE_PUSH_ROLE_ARN" in yaml.safe_dump(job)
+    assert job["if"] == "github.ref == 'refs/heads/main'", "the push role is trusted from refs/heads/main only"
+    assert job["env"]["REPOSITORY"] == ecr_repository_name()
+    assert "environment" not in job, "a job in an environment gets an environment subject, not main's ref"
+    (credentials,) = [s for s in job["steps"] if _uses("aws-actions/configure-aws-credentials")(s)]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_IMAGE_PUSH_ROLE_ARN }}"
 
 
-def test_deploy_is_approved_per_stage_and_runs_make_deploy():
+def test_an_existing_sha_image_is_verified_before_any_build_and_the_pushed_one_after():
+    """Issue 12 row 4: the old job skipped the push when `:<sha>` existed, whoever had pushed it."""
+    steps = _load("image.yml")["jobs"]["build-push"]["steps"]
+    existing = _index(steps, _runs(steps, 'image verify "$GITHUB_SHA" --allow-missing'))
+    build = _index(steps, _runs(steps, "docker build"))
+    pushed = _index(steps, lambda s: s.get("run", "").startswith(".tools/deploy/bin/eksflow image verify")
+                    and "--allow-missing" not in s["run"])  # fmt: skip
+    assert existing < build < pushed
+    assert steps[existing]["id"] == "existing" and "if" not in steps[existing], "never skipped"
+    assert '--outputs "$GITHUB_OUTPUT"' in steps[existing]["run"]
+    assert "$GITHUB_STEP_SUMMARY" in steps[pushed]["run"], "the pushed digest goes to the job summary"
+    for step in steps[existing + 1 : pushed + 1]:
+        assert step["if"] == "steps.existing.outputs.exists != 'true'", step.get("name")
+    assert "docker push" in steps[build]["run"] and not any("docker tag" in s.get("run", "") for s in steps)
+
+
+def test_a_version_tag_builds_nothing_and_tags_the_verified_manifest_from_its_environment():
+    job = _load("image.yml")["jobs"]["release-tag"]
+    steps = _steps(job)
+    assert job["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert job["environment"] == "image-release", "its role (github_image_tag_role_arn) trusts this environment"
+    assert not any("docker" in step.get("run", "") for step in steps)
+    revision = _index(steps, _runs(steps, "check-revision --on origin/main"))
+    credentials = _index(steps, _uses("aws-actions/configure-aws-credentials"))
+    retag = _index(steps, _runs(steps, "eksflow image retag"))
+    assert revision == 1 and revision < credentials < retag, "first the commit, then credentials, then the tag"
+    assert steps[0]["with"]["fetch-depth"] == 0, "git must see main's history"
+    assert steps[credentials]["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert steps[retag]["env"]["COMMIT"] == f"${{{{ steps.{steps[revision]['id']}.outputs.commit }}}}"
+
+
+def test_deploy_runs_each_stage_in_its_own_environment_with_that_environments_role():
     jobs = _load("deploy.yml")["jobs"]
-    assert jobs["infra"]["environment"] == "${{ inputs.environment }}-infra"
-    assert jobs["release"]["environment"] == "${{ inputs.environment }}"
+    assert {name: job["environment"] for name, job in jobs.items()} == {
+        "plan": "${{ inputs.environment }}-plan",
+        "infra": "${{ inputs.environment }}-infra",
+        "release": "${{ inputs.environment }}",
+    }
     assert jobs["release"]["needs"] == "infra" and jobs["infra"]["needs"] == "plan"
+    for name, job in jobs.items():
+        (credentials,) = [s for s in _steps(job) if _uses("aws-actions/configure-aws-credentials")(s)]
+        assert credentials["with"]["role-to-assume"] == "${{ inputs.role-to-assume }}", name
+        (setup,) = [s for s in job["steps"] if s.get("uses") == "./.github/actions/setup-deploy"]
+        assert setup["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}", name
     runs = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
-    assert "make tools deploy STAGE=infra AUTO_APPROVE=1" in runs["infra"]
-    assert "make tools deploy STAGE=release" in runs["release"]
+    assert "make deploy STAGE=infra AUTO_APPROVE=1" in runs["infra"]
+    assert "make deploy STAGE=release" in runs["release"]
     assert "apply" not in runs["plan"]
+
+
+@pytest.mark.parametrize("name", ["plan", "infra", "release"])
+def test_every_deploy_job_first_refuses_a_commit_not_on_main(name):
+    steps = _steps(_load("deploy.yml")["jobs"][name])
+    assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
+    assert steps[1]["run"] == 'PYTHONPATH=src python3 -m eksflow.cli check-revision --on origin/main "$GITHUB_SHA"'
+
+
+@pytest.mark.parametrize(("workflow", "job"), [("deploy.yml", "plan"), ("deploy.yml", "infra"),
+                                               ("deploy.yml", "release"), ("image.yml", "build-push"),
+                                               ("image.yml", "release-tag")])  # fmt: skip
+def test_deploy_and_image_jobs_install_only_the_hash_pinned_tools_before_any_credential(workflow, job):
+    """Issue 12 row 5: deploy jobs installed the scanners (~97 unpinned packages) with prod credentials set."""
+    steps = _steps(_load(workflow)["jobs"][job])
+    runs = [step.get("run", "") for step in steps]
+    installs = [i for i, run in enumerate(runs) if re.search(r"\bmake [^\n]*\b(deploy-tools|deploy-venv)\b", run)]
+    credentials = _index(steps, _uses("aws-actions/configure-aws-credentials"))
+    assert len(installs) == 1 and installs[0] < credentials
+    for run in runs:
+        for invocation in re.findall(r"\bmake ([^\n;&|]*)", run):
+            targets = {word for word in invocation.split() if "=" not in word and not word.startswith("-")}
+            assert targets <= {"deploy", "deploy-tools", "deploy-venv"}, run  # not tools (scanners), venv (Airflow)
+        assert not re.search(r"\bpip3? install|\buv pip|\bnpm\b|curl |wget ", run), run
+
+
+def test_the_release_runs_where_the_clusters_private_endpoint_answers():
+    runs_on = _load("deploy.yml")["jobs"]["release"]["runs-on"]
+    assert runs_on == "${{ vars[format('DEPLOY_RUNNER_{0}', inputs.environment)] || 'ubuntu-24.04' }}"
+    assert _load("deploy.yml")["jobs"]["infra"]["runs-on"] == "ubuntu-24.04", "Terraform needs AWS APIs only"
+    readme = (GITHUB.parent / "terraform" / "README.md").read_text()
+    assert "DEPLOY_RUNNER_PROD" in readme
 
 
 def test_the_plan_job_summary_shows_what_changes_not_the_values():
     """Issue 12 row 17: the plan's values stay in the job log; the summary gets `eksflow plan-summary`."""
     (step,) = [s for s in _load("deploy.yml")["jobs"]["plan"]["steps"] if "terraform" in s.get("run", "")]
     writes = [line for line in step["run"].splitlines() if "GITHUB_STEP_SUMMARY" in line]
-    assert writes == ['.venv/bin/eksflow plan-summary plan.json >> "$GITHUB_STEP_SUMMARY"'], writes
+    assert writes == ['.tools/deploy/bin/eksflow plan-summary plan.json >> "$GITHUB_STEP_SUMMARY"'], writes
     assert "show -json tfplan > plan.json" in step["run"]

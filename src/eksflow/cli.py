@@ -1,5 +1,6 @@
 """``eksflow`` command line: the role model as data (``roles``, the one command the platform image needs) and the
-developer commands — chart values from Terraform, deploy, kind, the local cluster. Their code is the dev-only
+developer commands — chart values from Terraform, deploy, the image and revision checks of the workflows, kind, the
+local cluster. Their code is the dev-only
 package ``eksflow_dev`` (src/eksflow_dev, never in the image), imported only inside the command that runs; where
 it is missing they stop with exit code 2 and say to run them from a checkout."""
 
@@ -64,6 +65,54 @@ def _cmd_check(args) -> int:
     from eksflow_dev.dagcheck.check import main as check
 
     return check(args.paths, run=not args.no_run)
+
+
+def _append(path: str | None, text: str) -> None:
+    """Append to a file GitHub reads after the step ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY); nothing without one."""
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(text)
+
+
+def _cmd_check_revision(args) -> int:
+    from eksflow_dev.revision import RevisionRefused, check_on
+
+    try:
+        commit = check_on(args.revision, args.branch)
+    except RevisionRefused as refused:
+        print(f"eksflow: refused: {refused}", file=sys.stderr)
+        return 1
+    _append(args.outputs, f"commit={commit}\n")
+    print(f"commit {commit} is on {args.branch}")
+    return 0
+
+
+def _cmd_image(args) -> int:
+    from eksflow_dev.ecr_image import ImageCheckFailed, Registry, check_commit, image_version, write_digest
+
+    commit = check_commit("commit", args.commit)
+    version = image_version(args.version_tag) if args.action == "retag" else ""
+    registry = Registry(region=args.region)
+    try:
+        if args.action == "verify":
+            image = registry.verify(commit, commit, allow_missing=args.allow_missing)
+            if image is None:
+                _append(args.outputs, "exists=false\n")
+                print(f"no image {registry.repository}:{commit} yet")
+                return 0
+            if args.digest_file:
+                write_digest(args.digest_file, image.digest)
+            _append(args.outputs, f"exists=true\ndigest={image.digest}\n")
+            _append(args.summary, image.summary("Image verified"))
+            print(f"verified {registry.repository}:{commit} = {image.digest} (revision label {image.revision})")
+        else:
+            image, added = registry.retag(commit, commit, version)
+            _append(args.summary, image.summary("Image released" if added else "Image already released"))
+            print(f"{registry.repository}:{version} = {image.digest} ({'tagged now' if added else 'already tagged'})")
+    except ImageCheckFailed as failed:
+        print(f"eksflow: image check failed: {failed}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_kind(args) -> int:
@@ -228,6 +277,32 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", help="DAG files or folders (default dags/)")
     check.add_argument("--no-run", action="store_true", help="skip the dry end-to-end runs (parse, rules, role fit)")
     check.set_defaults(func=_cmd_check)
+
+    revision = sub.add_parser(
+        "check-revision", help="refuse a commit that is not on main (the deploy and image-release jobs' first step)"
+    )
+    revision.add_argument("revision", help="full commit SHA, e.g. $GITHUB_SHA (a tag object is peeled to its commit)")
+    revision.add_argument("--on", dest="branch", default="origin/main", help="branch (default origin/main)")
+    revision.add_argument("--outputs", help="append commit=<sha> to this file (GitHub: $GITHUB_OUTPUT)")
+    revision.set_defaults(func=_cmd_check_revision)
+
+    image = sub.add_parser(
+        "image", help="the Airflow image <commit> in ECR: verify its revision label, or add a release tag to it"
+    )
+    image_actions = image.add_subparsers(dest="action", required=True)
+    verify = image_actions.add_parser("verify", help="check that :<commit> carries the revision label <commit>")
+    verify.add_argument("commit", help="full commit SHA: the image tag and the revision it must carry")
+    verify.add_argument("--allow-missing", action="store_true", help="no such image is not an error (exists=false)")
+    verify.add_argument("--digest-file", help="write the image digest here (helm --set-file image.digest=...)")
+    verify.add_argument("--outputs", help="append exists=… and digest=… to this file (GitHub: $GITHUB_OUTPUT)")
+    verify.add_argument("--summary", help="append a Markdown table to this file (GitHub: $GITHUB_STEP_SUMMARY)")
+    retag = image_actions.add_parser("retag", help="add a release's version tag to the verified :<commit> manifest")
+    retag.add_argument("commit", help="full commit SHA of the release: the image tag and revision it must carry")
+    retag.add_argument("version_tag", metavar="version-tag", help="the release's git tag, vX.Y.Z (image tag X.Y.Z)")
+    retag.add_argument("--summary", help="append a Markdown table to this file (GitHub: $GITHUB_STEP_SUMMARY)")
+    for command in (verify, retag):
+        command.add_argument("--region", default=None, help="AWS region (default: the AWS environment's)")
+    image.set_defaults(func=_cmd_image)
 
     kind = sub.add_parser("kind", help="names, namespace and seeded values for the kind scripts (kind/*.sh)")
     kind.add_argument("what", choices=("facts", "namespace", "seed"))

@@ -1,5 +1,6 @@
-"""``make deploy ENV=…``: Terraform, chart values from its outputs, namespace and DB Secret, helm upgrade, helm
-test — each step printed before it runs; ``DRY_RUN=1`` prints the exact commands and runs nothing.
+"""``make deploy ENV=…``: Terraform, chart values from its outputs, the image's digest (its revision label checked
+in ECR), namespace and DB Secret, helm upgrade with that digest, helm test — each step printed before it runs;
+``DRY_RUN=1`` prints the exact commands and runs nothing.
 
 The DB Secret is built from the RDS-managed secret in Secrets Manager inside this process: its value is never
 printed, written to disk or put on a command line.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from eksflow.platform import NAMESPACE
+from eksflow.platform import NAMESPACE, ecr_repository_name
 from eksflow_dev.chartvalues import output_values
 
 ENVIRONMENTS = ("dev", "prod")
@@ -39,8 +40,9 @@ class Step:
     failure: str | None = None  # one clear line instead of the tool's exit status
 
 
-# A Docker/OCI tag. It reaches `helm --set image.tag=…`, where ',' or '=' would set other values.
-IMAGE_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# The image workflow tags each image with its full commit SHA, and the deploy checks the image's revision label
+# against it. It also reaches `helm --set image.tag=…`, where ',' or '=' would set other values.
+IMAGE_TAG_RE = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass
@@ -60,14 +62,16 @@ class Deploy:
             raise ValueError("IMAGE_TAG is empty: pass the image tag to deploy, e.g. IMAGE_TAG=$(git rev-parse HEAD)")
         if not IMAGE_TAG_RE.fullmatch(self.image_tag):
             raise ValueError(
-                f"IMAGE_TAG={self.image_tag!r} is not an image tag (letters, digits, '_', '.', '-'; at most 128, not "
-                "starting with '.' or '-'): pass the tag CI pushed, e.g. IMAGE_TAG=$(git rev-parse HEAD)"
+                f"IMAGE_TAG={self.image_tag!r} is not a full commit SHA (40 lowercase hex digits): the image workflow "
+                "tags each image with its commit and the deploy checks the image's revision label against it; pass "
+                "the commit, e.g. IMAGE_TAG=$(git rev-parse HEAD) or IMAGE_TAG=$(git rev-parse 'v1.2.3^{commit}')"
             )
         self.tf_dir = f"terraform/envs/{self.env}"
         self.namespace_file = f"build/namespace-{self.env}.json"
         # The same files `make chart-values ENV=…` writes.
         self.outputs_file = f"build/terraform-outputs-{self.env}.json"
         self.values_layer = f"build/chart-values-{self.env}.yaml"
+        self.digest_file = f"build/image-digest-{self.env}.txt"
 
     def steps(self) -> list[Step]:
         every = self._all_steps()
@@ -87,6 +91,11 @@ class Deploy:
                 ["eksflow", "chart-values", "--terraform-output", self.outputs_file, "--output", self.values_layer],
             ),
             Step(
+                f"image {ecr_repository_name()}:{self.image_tag} in ECR: its digest, its revision label = the tag",
+                ["eksflow", "image", "verify", self.image_tag, "--region", "<output region>",
+                 "--digest-file", self.digest_file],
+            ),
+            Step(
                 "kubeconfig for the cluster",
                 ["aws", "eks", "update-kubeconfig", "--name", "<output cluster_name>", "--region", "<output region>"],
             ),
@@ -94,7 +103,8 @@ class Deploy:
                 "check that the cluster answers (before anything in it changes)",
                 ["kubectl", "get", "--raw", "/readyz", "--request-timeout=15s"],
                 failure="the cluster's API does not answer: check network access to its endpoint "
-                "(private endpoint: VPN/bastion; public: public_access_cidrs) and your access entry",
+                "(private endpoint: VPN/bastion, or in CI a self-hosted runner inside the VPC — repository variable "
+                f"DEPLOY_RUNNER_{self.env.upper()}; public: public_access_cidrs) and your access entry",
             ),
             Step("namespace with restricted Pod Security", ["kubectl", "apply", "-f", self.namespace_file]),
             Step(
@@ -106,7 +116,8 @@ class Deploy:
                 [
                     "helm", "upgrade", "--install", RELEASE, "helm/eksflow", "--namespace", NAMESPACE,
                     "-f", f"helm/eksflow/values-{self.env}.yaml", "-f", self.values_layer,
-                    "--set", f"image.tag={self.image_tag}", "--wait", "--rollback-on-failure", "--timeout", "35m",
+                    "--set", f"image.tag={self.image_tag}", "--set-file", f"image.digest={self.digest_file}",
+                    "--wait", "--rollback-on-failure", "--timeout", "35m",
                 ],
             ),
             Step("helm test", ["helm", "test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m"]),
@@ -167,7 +178,9 @@ def preflight(deploy: Deploy) -> None:
     """Everything that can be checked before anything changes, each as one clear line."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        raise ValueError(f"missing tools: {', '.join(missing)} (install them; `make tools` provides helm and kubectl)")
+        raise ValueError(
+            f"missing tools: {', '.join(missing)} (install them; `make deploy-tools` provides helm and kubectl)"
+        )
     if not (deploy.repo / deploy.tf_dir / "backend.hcl").is_file():
         raise ValueError(f"{deploy.tf_dir}/backend.hcl is missing: copy backend.hcl.example and set the state bucket")
     probe = subprocess.run(["aws", "sts", "get-caller-identity"], capture_output=True, text=True, check=False)

@@ -27,6 +27,19 @@ Use: include "eksflow.roleModel" . | fromJson
 {{- $model -}}
 {{- end -}}
 
+{{/*
+The Airflow image every Airflow container and worker pod runs: repository@digest when image.digest is set (what a
+release deploys: the digest it verified in ECR, so the nodes run exactly that content whatever a tag names later),
+else repository:tag.
+*/}}
+{{- define "eksflow.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository .Values.image.tag -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The api-server Service name; the execution API URL in airflow.cfg points at it. */}}
 {{- define "eksflow.apiServerService" -}}
 {{ .Release.Name }}-api-server
@@ -236,7 +249,7 @@ a login (AWS auth manager, or kind's all-admins).
 {{/* An init container that waits until the DB schema matches this Airflow version. */}}
 {{- define "eksflow.waitForMigrations" -}}
 - name: wait-for-migrations
-  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  image: {{ include "eksflow.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
   args: ["airflow", "db", "check-migrations", "--migration-wait-timeout=600"]
   securityContext:
@@ -304,7 +317,7 @@ spec:
         {{- with .initContainers }}{{ . | nindent 8 }}{{ end }}
       containers:
         - name: {{ .name }}
-          image: {{ printf "%s:%s" $root.Values.image.repository $root.Values.image.tag }}
+          image: {{ include "eksflow.image" $root }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy | default "IfNotPresent" }}
           args: {{ toJson .args }}
           securityContext:
@@ -352,7 +365,7 @@ shares the logs volume the triggerer writes to and listens on the triggerer pod'
 */}}
 {{- define "eksflow.triggerLogServer" -}}
 - name: trigger-log-server
-  image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag }}
+  image: {{ include "eksflow.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy | default "IfNotPresent" }}
   # command, not args: the image's entrypoint would first wait for a database this container has no URL for.
   command:

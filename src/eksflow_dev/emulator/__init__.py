@@ -21,6 +21,8 @@ One module per concern, each patch small and documented in docs/emulator.md:
   verified), resources checked per request, policy Conditions evaluated per request (``conditions``, AWS's
   operator semantics, on the request context ``condition_keys`` computes), IAM action names and TLS-only
   bucket policies as AWS evaluates them;
+- ``ecr``: an image's digest is the SHA-256 of its manifest (as in ECR); uploaded blobs keep their bytes and
+  ``GetDownloadUrlForLayer`` points at the emulator, which serves them (reading an image's config and labels);
 - ``sagemaker``: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config; training jobs
   report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object) as FinalMetricDataList instead
   of moto's fixed ``train:progress``; a job with the hyperparameter ``eksflow_emulated_failure`` ends Failed

@@ -9,6 +9,8 @@
 - ``GET /eksflow/stats``: AWS calls served per ``service:Action``, the times of rate-limited calls (ECS
   RunTask) and faults injected since the last ``POST /eksflow/stats/reset`` — the polling cost of waits.
 - ``POST|GET /eksflow/iam-audit``: IAM evaluated without refusing, denials recorded (eksflow_dev.emulator.audit).
+- ``GET /eksflow/ecr-blobs/<account>/<region>/<repository>/<digest>``: an ECR blob, where
+  ``GetDownloadUrlForLayer`` points (``ecr``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from eksflow_dev.emulator import audit
+from eksflow_dev.emulator import audit, ecr
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/(?P<service>[^/]+)/")
 _JSON_THROTTLE = {"sagemaker": "ThrottlingException", "ecs": "ThrottlingException"}
@@ -92,6 +94,12 @@ def _json_reply(start_response, payload: dict, status: str = "200 OK"):
 
 def _control(environ: dict, start_response, set_job_seconds):
     path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+    if path.startswith(ecr.BLOB_PATH) and method == "GET":  # what ECR's pre-signed layer URLs serve
+        data = ecr.blob(path)
+        if data is None:
+            return _json_reply(start_response, {"error": f"no such blob: {path}"}, "404 Not Found")
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(data)))])
+        return [data]
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode() if method == "POST" else ""
     try:
         if path == "/eksflow/job-seconds" and method == "POST":

@@ -8,6 +8,7 @@ import json
 import os
 
 from eksflow_dev.emulator.control import STATE, middleware
+from eksflow_dev.emulator.ecr import patch_ecr
 from eksflow_dev.emulator.ecs import ECS_TASK_TRANSITIONS, patch_ecs
 from eksflow_dev.emulator.eks import patch_eks
 from eksflow_dev.emulator.iam import (
@@ -82,6 +83,7 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
     serialize_requests()
     patch_ecs()
+    patch_ecr()
     patch_eks()
     patch_infra()
     patch_authorization()
