@@ -4,13 +4,15 @@ RBAC from the chart's own Roles; helm and kubectl talk to it and every call is o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
+from eksflow_dev.cluster.api.access_entries import ADMIN, AccessPolicy
 from eksflow_dev.cluster.client import Client, ClientError
 from tests.helm import rendered_templates
-from tests.support.cluster import audit, chart_render, client_as, control_plane, kubectl
+from tests.support.cluster import as_access_entry, audit, chart_render, client_as, control_plane, kubectl
 
 NAMESPACE = "eksflow"
 
@@ -149,3 +151,76 @@ def test_the_cleanup_account_may_list_and_delete_pods_and_nothing_else(cluster):
         with pytest.raises(ClientError) as denied:
             refused()
         assert denied.value.code == 403
+
+
+RELEASER = "arn:aws:iam::123456789012:role/eksflow-test-releaser"
+
+
+def _grant_group(cluster, group: str, rules: list[dict]) -> None:
+    """A ClusterRole with these rules bound to a Kubernetes group, applied by the admin."""
+    rbac = "rbac.authorization.k8s.io"
+    role = {"apiVersion": f"{rbac}/v1", "kind": "ClusterRole", "metadata": {"name": group}, "rules": rules}
+    binding = {
+        "apiVersion": f"{rbac}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": group},
+        "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": group},
+        "subjects": [{"apiGroup": rbac, "kind": "Group", "name": group}],
+    }
+    kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding]))
+
+
+def test_an_access_entry_authenticates_as_its_principal_with_its_groups_and_only_its_policy_scope(cluster):
+    """EKS access entries: the token maps to the entry's username and Kubernetes groups (which RBAC bindings name);
+    AmazonEKSAdminPolicy scoped to a namespace allows what lives there and nothing at the cluster scope."""
+    as_releaser = as_access_entry(cluster, RELEASER, ["test-releasers"], [AccessPolicy(ADMIN, (NAMESPACE,))])
+    created = kubectl(cluster, "create", "configmap", "by-releaser", "-n", NAMESPACE, env=as_releaser)
+    assert "configmap/by-releaser created" in created.stdout
+    for refused in (("get", "configmaps", "-n", "default"), ("get", "namespaces"), ("get", "clusterroles")):
+        result = kubectl(cluster, *refused, env=as_releaser, check=False)
+        assert result.returncode != 0 and f'User "{RELEASER}" cannot' in result.stderr, refused
+
+    _grant_group(cluster, "test-releasers", [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}])
+    assert NAMESPACE in kubectl(cluster, "get", "namespaces", env=as_releaser).stdout
+
+    unknown = Path(as_releaser["KUBECONFIG"] + "-unknown-token")
+    unknown.write_text(Path(as_releaser["KUBECONFIG"]).read_text().replace("k8s-aws-v1.", "k8s-aws-v1.x"))
+    result = kubectl(
+        cluster, "get", "pods", "-n", NAMESPACE, env={**as_releaser, "KUBECONFIG": str(unknown)}, check=False
+    )
+    assert "Unauthorized" in result.stderr
+
+
+def test_kubectl_auth_can_i_answers_what_the_authorizer_decides_names_included(cluster):
+    as_releaser = as_access_entry(cluster, RELEASER + "-can-i", ["test-can-i"])
+    rules = [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["one"], "verbs": ["patch"]}]
+    _grant_group(cluster, "test-can-i", rules)
+
+    def can_i(*args: str, env=as_releaser) -> str:
+        return kubectl(cluster, "auth", "can-i", *args, env=env, check=False).stdout.strip()
+
+    assert can_i("patch", "namespaces/one") == "yes"
+    assert can_i("patch", "namespaces/two") == "no"
+    assert can_i("delete", "namespaces/one") == "no"
+    assert can_i("patch", "namespaces") == "no"  # no name: any namespace
+    assert can_i("delete", "namespaces/one", env=cluster.kubectl_env()) == "yes"  # the admin
+
+
+def test_an_apply_that_creates_needs_create_for_that_name_and_a_post_never_matches_names(cluster):
+    """kube-apiserver authorizes a server-side apply of a missing object as `patch` and then `create`, both with
+    the object's name; a POST carries no name, so rules limited by resourceNames never allow it."""
+    as_releaser = as_access_entry(cluster, RELEASER + "-apply", ["test-apply"])
+    rules = [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["applied"], "verbs": ["get", "patch"]}]
+    _grant_group(cluster, "test-apply", rules)
+    manifest = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "applied"}})
+    apply = ("apply", "--server-side", "--field-manager", "test", "-f", "-")
+
+    refused = kubectl(cluster, *apply, stdin=manifest, env=as_releaser, check=False)
+    assert refused.returncode != 0
+    assert f'User "{RELEASER}-apply" cannot create resource "namespaces"' in refused.stderr
+
+    rules[0]["verbs"].append("create")
+    _grant_group(cluster, "test-apply", rules)
+    assert "serverside-applied" in kubectl(cluster, *apply, stdin=manifest, env=as_releaser).stdout
+    posted = kubectl(cluster, "create", "namespace", "applied-by-post", env=as_releaser, check=False)
+    assert posted.returncode != 0 and "cannot create resource" in posted.stderr

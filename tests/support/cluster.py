@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from eksflow_dev.cluster.api.access_entries import AccessPolicy, add_access_entry
 from eksflow_dev.cluster.client import Client
 from eksflow_dev.cluster.cluster import LocalCluster, missing_prerequisites
 from eksflow_dev.cluster.stack import ClusterStack
@@ -41,10 +42,13 @@ def control_plane(state_dir: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
-def kubectl(cluster: LocalCluster, *args: str, check: bool = True, stdin: str | None = None):
+def kubectl(
+    cluster: LocalCluster, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
+):
+    """The real kubectl against the cluster, as its admin unless `env` says otherwise (as_access_entry)."""
     result = subprocess.run(
         [kubectl_binary(), *args],
-        env=cluster.kubectl_env(),
+        env=env or cluster.kubectl_env(),
         capture_output=True,
         text=True,
         input=stdin,
@@ -72,6 +76,22 @@ def client_as(cluster: LocalCluster, namespace: str, account: str) -> Client:
         {"spec": {"audiences": [], "expirationSeconds": 600}},
     )["status"]["token"]
     return Client("127.0.0.1", cluster.api_port, cluster.layout.pki_dir / "ca.crt", token, f"test-as-{account}")
+
+
+def as_access_entry(
+    cluster: LocalCluster, principal_arn: str, groups: list[str], policies: list[AccessPolicy] = ()
+) -> dict[str, str]:
+    """kubectl/helm's environment as an IAM principal with an EKS access entry (kubernetes_groups, access
+    policies), as `aws eks update-kubeconfig` sets it up: a kubeconfig of its own whose token authenticates as it.
+    EKS's username for an assumed role is its session ARN; the principal's ARN stands for it here."""
+    token = add_access_entry(cluster.layout.access_entries, principal_arn, principal_arn, groups, list(policies))
+    config = yaml.safe_load(cluster.layout.kubeconfig.read_text())
+    config["users"] = [{"name": "principal", "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = "principal"
+    kubeconfig = cluster.state_dir / f"kubeconfig-{len(list(cluster.state_dir.glob('kubeconfig-*')))}"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig.chmod(0o600)
+    return {**cluster.kubectl_env(), "KUBECONFIG": str(kubeconfig)}
 
 
 def audit(cluster: LocalCluster) -> list[dict]:

@@ -15,6 +15,11 @@ class Layout:
         return self.root / "pki"
 
     @property
+    def access_entries(self) -> Path:
+        """EKS access entries (api/access_entries.py): tokens of IAM principals, their groups and access policies."""
+        return self.pki_dir / "access-entries.json"
+
+    @property
     def audit_log(self) -> Path:
         return self.root / "audit.jsonl"
 

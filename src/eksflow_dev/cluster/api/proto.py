@@ -1,6 +1,6 @@
 """Kubernetes protobuf request bodies, for the few kinds Go clients write with their typed (protobuf)
-clients: helm's release Secrets, `kubectl create namespace|configmap|secret`, delete options. The local API
-server answers in JSON, which those clients accept; it only has to read these."""
+clients: helm's release Secrets, `kubectl create namespace|configmap|secret`, `kubectl auth can-i`, delete
+options. The local API server answers in JSON, which those clients accept; it only has to read these."""
 
 from __future__ import annotations
 
@@ -54,6 +54,27 @@ MESSAGES = {
         3: ("status", {1: ("phase", "string")}),
     },
     "ServiceAccount": {1: ("metadata", OBJECT_META), 4: ("automountServiceAccountToken", "bool")},
+    "SelfSubjectAccessReview": {  # `kubectl auth can-i`
+        1: ("metadata", OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: (
+                    "resourceAttributes",
+                    {
+                        1: ("namespace", "string"),
+                        2: ("verb", "string"),
+                        3: ("group", "string"),
+                        4: ("version", "string"),
+                        5: ("resource", "string"),
+                        6: ("subresource", "string"),
+                        7: ("name", "string"),
+                    },
+                ),
+                2: ("nonResourceAttributes", {1: ("path", "string"), 2: ("verb", "string")}),
+            },
+        ),
+    },
     "DeleteOptions": {
         1: ("gracePeriodSeconds", "int"),
         3: ("orphanDependents", "bool"),

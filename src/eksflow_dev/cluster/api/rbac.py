@@ -1,5 +1,6 @@
 """RBAC authorization from the Roles, ClusterRoles and their bindings in the store (the chart's own), the
-way the real authorizer evaluates them; plus the built-in discovery rights of every authenticated user."""
+way the real authorizer evaluates them; plus the built-in discovery rights of every authenticated user and the
+access policies of EKS access entries (access_entries.py)."""
 
 from __future__ import annotations
 
@@ -65,11 +66,14 @@ def _rule_allows(rule: dict, attrs: Attributes) -> bool:
 
 
 class Authorizer:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, access_entries=None):
         self.store = store
+        self.access_entries = access_entries  # EKS access policies, allowed beside RBAC (access_entries.py)
 
     def allowed(self, attrs: Attributes) -> bool:
         if "system:masters" in attrs.groups:
+            return True
+        if self.access_entries is not None and self.access_entries.allows(attrs):
             return True
         authenticated = "system:authenticated" in attrs.groups
         if not attrs.resource:

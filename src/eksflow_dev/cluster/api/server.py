@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from eksflow_dev.cluster.api import admission, openapi, patch, policy, proto, resources, tables
+from eksflow_dev.cluster.api.access_entries import AccessEntries
 from eksflow_dev.cluster.api.rbac import Attributes, Authorizer
 from eksflow_dev.cluster.api.resources import BY_PATH, Resource
 from eksflow_dev.cluster.api.selectors import SelectorError, parse_fields, parse_labels
@@ -38,7 +39,8 @@ class Api:
     def __init__(self, store: Store, layout: Layout, tokens: Tokens, kubernetes_version: str, region: str):
         self.store, self.layout, self.tokens = store, layout, tokens
         self.kubernetes_version, self.region = kubernetes_version, region
-        self.authorizer = Authorizer(store)
+        self.access_entries = AccessEntries(layout.access_entries)
+        self.authorizer = Authorizer(store, self.access_entries)
         self._audit_lock = threading.Lock()
 
     # ------------------------------------------------------------------ writes with admission
@@ -147,6 +149,7 @@ class Api:
             applied = yaml.safe_load(body) or {}
             current = self.store.find(resource, namespace, name)
             if current is None:  # admission adds defaults to what it creates; the manager applied only this
+                self._authorize_create(resource, namespace, name, user)
                 created = self.create(resource, namespace, copy.deepcopy(applied), user=user)
                 self.store.applied[(_key(resource, namespace, name), manager)] = applied
                 return created
@@ -173,6 +176,15 @@ class Api:
         if not status_only:
             merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         return self.replace(resource, namespace, name, merged, status_only=status_only, user=user)
+
+    def _authorize_create(self, resource: Resource, namespace: str, name: str, user: Identity) -> None:
+        """An apply that creates the object needs `create` as well, for its name (kube-apiserver's patch handler,
+        createAuthorizerAttributes): unlike a POST, the name is known, so RBAC's resourceNames hold for it."""
+        if user is None:
+            return
+        attrs = Attributes(user[0], user[1], "create", resource.group, resource.plural, "", namespace, name)
+        if not self.authorizer.allowed(attrs):
+            raise ApiError(403, "Forbidden", attrs.describe(), {"name": name, "kind": resource.plural})
 
     def delete(self, resource: Resource, namespace: str, name: str, options: dict) -> dict:
         current = self.store.get(resource, namespace, name)
@@ -246,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
     def _user(self) -> tuple[str, tuple[str, ...]]:
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():  # the scheme is case-insensitive (RFC 7235)
-            found = self.api.tokens.user_of(token.strip())
+            found = self.api.tokens.user_of(token.strip()) or self.api.access_entries.user_of(token.strip())
             if found:
                 return found[0], tuple(found[1])
             raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -437,6 +449,9 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         dry_run = query.get("dryRun") == "All"
+        if method == "POST" and resource.kind == "SelfSubjectAccessReview":
+            self._send(201, self._access_review(json.loads(self._body() or b"{}")))
+            return
         if method == "POST" and sub == "token":
             self._send(201, self._token_request(namespace, name, json.loads(self._body() or b"{}")))
             return
@@ -596,6 +611,36 @@ class Handler(BaseHTTPRequestHandler):
             self._chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             self.close_connection = True
+
+    def _access_review(self, body: dict) -> dict:
+        """`kubectl auth can-i`: the requester's own rights, answered by the authorizer that guards requests."""
+        user, groups = self._identity
+        spec = body.get("spec") or {}
+        asked, path = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if asked:
+            attrs = Attributes(
+                user,
+                groups,
+                asked.get("verb", ""),
+                asked.get("group", ""),
+                asked.get("resource", ""),
+                asked.get("subresource", ""),
+                asked.get("namespace", ""),
+                asked.get("name", ""),
+            )
+        elif path:
+            attrs = Attributes(user, groups, path.get("verb", ""), path=path.get("path", ""))
+        else:
+            raise ApiError(
+                422, "Invalid", "spec: Invalid value: resourceAttributes or nonResourceAttributes is required"
+            )
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {},
+            "spec": spec,
+            "status": {"allowed": self.api.authorizer.allowed(attrs)},
+        }
 
     def _token_request(self, namespace: str, name: str, body: dict) -> dict:
         account = self.api.store.get(BY_PATH[("", "v1", "serviceaccounts")], namespace, name)
