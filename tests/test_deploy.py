@@ -38,14 +38,16 @@ def test_dry_run_prints_the_complete_plan_in_order():
         f"eksflow image verify {SHA} --region <output region> --digest-file build/image-digest-dev.txt",
         "aws eks update-kubeconfig --name <output cluster_name> --region <output region>",
         "kubectl get --raw /readyz --request-timeout=15s",
-        "kubectl apply -f build/namespace-dev.json",
+        "(in-process)",
+        "kubectl apply --server-side --field-manager eksflow-deploy --force-conflicts -f build/namespace-dev.json",
         "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
         f"-f build/chart-values-dev.yaml --set image.tag={SHA} --set-file image.digest=build/image-digest-dev.txt "
-        "--wait --rollback-on-failure --timeout 35m",
+        "--server-side=true --wait --rollback-on-failure --timeout 35m",
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
+    assert "[8/12] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
 
 
 def test_stages_split_terraform_from_the_release():

@@ -115,6 +115,13 @@ def _cmd_image(args) -> int:
     return 0
 
 
+def _cmd_cluster_bootstrap(args) -> int:
+    from eksflow_dev.deploy import cluster_bootstrap
+
+    cluster_bootstrap(args.env, apply=args.apply)
+    return 0
+
+
 def _cmd_kind(args) -> int:
     from eksflow_dev import kind
 
@@ -277,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", help="DAG files or folders (default dags/)")
     check.add_argument("--no-run", action="store_true", help="skip the dry end-to-end runs (parse, rules, role fit)")
     check.set_defaults(func=_cmd_check)
+    bootstrap = sub.add_parser(
+        "cluster-bootstrap",
+        help="the release's cluster-scoped RBAC (its Namespace and the chart's cluster-scoped objects, by name), "
+        "for a cluster admin to apply once",
+    )
+    bootstrap.add_argument("--env", required=True, help="dev or prod (reads build/chart-values-<env>.yaml)")
+    bootstrap.add_argument("--apply", action="store_true", help="apply it with the current kubeconfig (an admin's)")
+    bootstrap.set_defaults(func=_cmd_cluster_bootstrap)
 
     revision = sub.add_parser(
         "check-revision", help="refuse a commit that is not on main (the deploy and image-release jobs' first step)"

@@ -20,6 +20,7 @@ from eksflow.platform import (
     PROJECT,
     PROTECTED_TAG_KEY,
     PROTECTED_TAG_VALUE,
+    RELEASE_KUBERNETES_GROUP,
     ROLE_LABEL,
     SAGEMAKER_NAME_PREFIX_PATTERN,
     SECRETS_BACKEND_PREFIX_PATTERNS,
@@ -36,6 +37,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
     model: dict[str, Any] = {
         "project": PROJECT,
         "namespace": NAMESPACE,
+        "release_kubernetes_group": RELEASE_KUBERNETES_GROUP,
         "pod_template_dir": POD_TEMPLATE_DIR,
         "pod_template_base_file": POD_TEMPLATE_BASE_FILE,
         "role_label": ROLE_LABEL,

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 PROJECT = "eksflow"
 NAMESPACE = "eksflow"
 
+# Kubernetes group the release principal's EKS access entry maps to (Terraform's kubernetes_groups): the cluster
+# bootstrap binds the release's ClusterRole — the chart's cluster-scoped objects and its namespace, by name — to it.
+# EKS refuses group names starting with "system:".
+RELEASE_KUBERNETES_GROUP = PROJECT + "-release"
+
 # Where the chart mounts the worker pod templates inside scheduler pods; the DAG kit's
 # executor_config points here.
 POD_TEMPLATE_DIR = "/opt/airflow/pod_templates"

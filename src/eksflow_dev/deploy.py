@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import yaml
+
 from eksflow.platform import NAMESPACE, ecr_repository_name
+from eksflow_dev import release_access
 from eksflow_dev.chartvalues import output_values
 
 ENVIRONMENTS = ("dev", "prod")
@@ -70,7 +73,7 @@ class Deploy:
         self.namespace_file = f"build/namespace-{self.env}.json"
         # The same files `make chart-values ENV=…` writes.
         self.outputs_file = f"build/terraform-outputs-{self.env}.json"
-        self.values_layer = f"build/chart-values-{self.env}.yaml"
+        self.values_layer = values_layer(self.env)
         self.digest_file = f"build/image-digest-{self.env}.txt"
 
     def steps(self) -> list[Step]:
@@ -104,9 +107,20 @@ class Deploy:
                 ["kubectl", "get", "--raw", "/readyz", "--request-timeout=15s"],
                 failure="the cluster's API does not answer: check network access to its endpoint "
                 "(private endpoint: VPN/bastion, or in CI a self-hosted runner inside the VPC — repository variable "
-                f"DEPLOY_RUNNER_{self.env.upper()}; public: public_access_cidrs) and your access entry",
+                f"DEPLOY_RUNNER_{self.env.upper()}, its security group in the tfvars' "
+                "deploy_runner_security_group_ids; public: public_access_cidrs) and your access entry",
             ),
-            Step("namespace with restricted Pod Security", ["kubectl", "apply", "-f", self.namespace_file]),
+            Step(
+                "the release may do each of its steps in the cluster (kubectl auth can-i, before anything in it "
+                "changes)",
+                action=self._check_cluster_rights,
+            ),
+            # Server-side: the release may create this Namespace by name only (release_access.py).
+            Step(
+                "namespace with restricted Pod Security",
+                ["kubectl", "apply", "--server-side", "--field-manager", "eksflow-deploy", "--force-conflicts",
+                 "-f", self.namespace_file],
+            ),
             Step(
                 f"Secret {DB_SECRET} from Secrets Manager <output db_secret_arn> (value never printed)",
                 action=self._apply_db_secret,
@@ -114,14 +128,21 @@ class Deploy:
             Step(
                 "helm upgrade",
                 [
-                    "helm", "upgrade", "--install", RELEASE, "helm/eksflow", "--namespace", NAMESPACE,
-                    "-f", f"helm/eksflow/values-{self.env}.yaml", "-f", self.values_layer,
-                    "--set", f"image.tag={self.image_tag}", "--set-file", f"image.digest={self.digest_file}",
+                    "helm", "upgrade", "--install", *self.chart_args(), "--server-side=true",
                     "--wait", "--rollback-on-failure", "--timeout", "35m",
                 ],
             ),
             Step("helm test", ["helm", "test", RELEASE, "--namespace", NAMESPACE, "--timeout", "5m"]),
         ]  # fmt: skip
+
+    def chart_args(self) -> list[str]:
+        image = ["--set", f"image.tag={self.image_tag}", "--set-file", f"image.digest={self.digest_file}"]
+        return [*chart_args(self.env), *image]
+
+    def _check_cluster_rights(self) -> None:
+        missing = release_access.missing_rights(release_access.release_rights(self.chart_args()))
+        if missing:
+            raise ValueError(release_access.refusal(missing, self.env))
 
     def outputs(self) -> dict:
         return output_values(json.loads((self.repo / self.outputs_file).read_text()))
@@ -161,6 +182,36 @@ class Deploy:
         _run(["kubectl", "annotate", "secret", DB_SECRET, "--namespace", NAMESPACE, annotation])
 
 
+def values_layer(env: str) -> str:
+    return f"build/chart-values-{env}.yaml"
+
+
+def chart_args(env: str) -> list[str]:
+    """The release and chart with an environment's values as the release installs them, the values layer `make
+    chart-values` writes from the Terraform outputs last (without the image tag)."""
+    return [
+        RELEASE, "helm/eksflow", "--namespace", NAMESPACE,
+        "-f", f"helm/eksflow/values-{env}.yaml", "-f", values_layer(env),
+    ]  # fmt: skip
+
+
+def cluster_bootstrap(env: str, *, apply: bool, out=sys.stdout) -> None:
+    """The release's cluster-scoped RBAC for an environment: printed, and applied with `apply` (as a cluster admin,
+    whose kubeconfig is current). The release cannot grant it to itself."""
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"ENV={env}: no such environment (use {' or '.join(ENVIRONMENTS)})")
+    if not Path(values_layer(env)).is_file():
+        raise ValueError(
+            f"{values_layer(env)} is missing: run `make chart-values ENV={env}` first (the release renders the chart "
+            "with it)"
+        )
+    manifests = release_access.bootstrap_manifests(release_access.release_rights(chart_args(env)))
+    print(yaml.safe_dump_all(manifests, sort_keys=False), end="", file=out)
+    if apply:
+        release_access.apply(manifests)
+        print(f"applied: ClusterRole and ClusterRoleBinding {release_access.CLUSTER_ROLE}", file=out)
+
+
 def namespace_manifest() -> str:
     """The platform namespace with restricted Pod Security enforced (also used by the kind scripts)."""
     labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
@@ -198,9 +249,14 @@ def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
             print(f"[{number}/{len(steps)}] {step.title}\n    {command}{confirm}", file=out)
         return
     preflight(deploy)
+    prepare(deploy)
+    execute(deploy, steps, out)
+
+
+def prepare(deploy: Deploy) -> None:
+    """The files the steps read that no step writes."""
     (deploy.repo / "build").mkdir(exist_ok=True)
     (deploy.repo / deploy.namespace_file).write_text(namespace_manifest())
-    execute(deploy, steps, out)
 
 
 def execute(deploy: Deploy, steps: list[Step], out=sys.stdout) -> None:

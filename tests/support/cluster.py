@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from eksflow_dev.cluster.api.access_entries import AccessPolicy, add_access_entry
-from eksflow_dev.cluster.client import Client
+from eksflow_dev.cluster.client import Client, ClientError
 from eksflow_dev.cluster.cluster import LocalCluster, missing_prerequisites
 from eksflow_dev.cluster.stack import ClusterStack
 from tests.helm import CHART, helm, kubectl_binary, local_value_files
@@ -157,3 +158,47 @@ def processes_with(needle: bytes, source: str) -> list[int]:
                 if needle in (proc / source).read_bytes():
                     found.append(int(proc.name))
     return found
+
+
+@contextlib.contextmanager
+def stand_in_kubelet(cluster: LocalCluster, namespace: str) -> Iterator[None]:
+    """For the control plane alone (no node, so no container ever runs): reports every pod of the namespace as a
+    kubelet would once its containers did what they should — a Job's or a helm test's pod Succeeded, any other
+    Running and Ready — so that helm's hooks, --wait and `helm test` finish. Says nothing about the containers:
+    for tests of what the API server allows, not of what the pods do."""
+    stop = threading.Event()
+    admin = cluster.client("stand-in-kubelet")
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+
+    def report(pod: dict) -> None:
+        owners = {ref["kind"] for ref in pod["metadata"].get("ownerReferences") or []}
+        runs_to_completion = "Job" in owners or "helm.sh/hook" in (pod["metadata"].get("annotations") or {})
+        status = pod.setdefault("status", {})
+        wanted = "Succeeded" if runs_to_completion else "Running"
+        if status.get("phase") == wanted or pod["metadata"].get("deletionTimestamp"):
+            return
+        status["phase"] = wanted
+        ready = "False" if runs_to_completion else "True"
+        status["conditions"] = [{"type": t, "status": ready} for t in ("Ready", "ContainersReady")]
+        with contextlib.suppress(ClientError):  # gone or changed meanwhile: the next event brings it again
+            admin.request("PUT", f"{pods}/{pod['metadata']['name']}/status", pod)
+
+    def run() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(ClientError, OSError):
+                listed = admin.get(pods)
+                for pod in listed["items"]:
+                    report(pod)
+                for event in admin.watch(pods, listed["metadata"]["resourceVersion"], timeout=5):
+                    if stop.is_set():
+                        return
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        report(event["object"])
+
+    thread = threading.Thread(target=run, name="stand-in-kubelet", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
