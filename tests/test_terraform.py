@@ -174,6 +174,8 @@ BAD_TFVARS = {
     'public_access_cidrs=["0.0.0.0/0"]': "never 0.0.0.0/0",
     "database_instance_class=t4g.medium": "database_instance_class must look like db.<family>.<size>",
     "env=Prod": "env must be 2-16 lowercase letters",
+    'deploy_runner_cidrs=["0.0.0.0/0"]': "deploy_runner_cidrs must be canonical IPv4 CIDRs of /8 or narrower",
+    'deploy_runner_security_group_ids=["default"]': "deploy_runner_security_group_ids must be security group ids",
 }
 
 
@@ -205,6 +207,11 @@ def test_an_env_named_like_the_managed_tags_legacy_values_is_refused(tf_env, tmp
 def test_the_public_endpoint_takes_only_narrow_canonical_cidrs(cidrs, tf_env, tmp_path):
     errors = _refused_plan(tf_env, tmp_path, f"public_access_cidrs={cidrs}")
     assert "public_access_cidrs must be canonical IPv4 CIDRs of /16 or narrower" in errors
+
+
+def test_the_deploy_runners_cidrs_are_never_the_internet_in_pieces(tf_env, tmp_path):
+    errors = _refused_plan(tf_env, tmp_path, 'deploy_runner_cidrs=["10.20.64.0/24","0.0.0.0/1","128.0.0.0/1"]')
+    assert "deploy_runner_cidrs must be canonical IPv4 CIDRs of /8 or narrower" in errors
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -569,3 +576,60 @@ def test_the_plan_summary_names_each_change_and_no_value(irsa_plan):
     assert f"{len(changes(irsa_plan))} to create" in text
     for leaked in ("sts:AssumeRoleWithWebIdentity", "ec2:StopInstances", "system:serviceaccount", "arn:aws"):
         assert leaked not in text, leaked
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The release principal's way into the cluster, as envs/prod plans it.
+
+RUNNER_SG, RUNNER_CIDR = "sg-0123456789abcdef0", "10.20.64.0/24"
+
+
+@pytest.fixture(scope="module")
+def prod_release_access_plan(tf_env, tmp_path_factory, emulator) -> dict[str, dict]:
+    """envs/prod planned against the emulator with a deploy runner's security group and CIDR, targeted at the
+    EKS module's access entries and ingress rules (and what they need): planned resources by address."""
+    work = _env_workdir(tmp_path_factory.mktemp("prod-plan"), "prod", tf_env)
+    endpoints = "".join(f'    {service} = "{emulator.url}"\n' for service in ("ec2", "eks", "iam", "sts", "s3", "kms"))
+    (work / "provider_override.tf").write_text(
+        'provider "aws" {\n  access_key = "testing"\n  secret_key = "testing"\n  skip_credentials_validation = true\n'
+        f"  skip_metadata_api_check = true\n  s3_use_path_style = true\n  endpoints {{\n{endpoints}  }}\n}}\n"
+    )
+    runner = (
+        "-var",
+        f'deploy_runner_security_group_ids=["{RUNNER_SG}"]',
+        "-var",
+        f'deploy_runner_cidrs=["{RUNNER_CIDR}"]',
+    )
+    targets = [
+        "-target=module.eks.aws_eks_access_entry.namespace_admins",
+        "-target=module.eks.aws_vpc_security_group_ingress_rule.deploy_runner_security_groups",
+        "-target=module.eks.aws_vpc_security_group_ingress_rule.deploy_runner_cidrs",
+    ]
+    terraform(
+        "plan", "-input=false", "-no-color", *runner, *targets, "-out=plan.bin", cwd=work, env=tf_env, timeout=300
+    )
+    plan = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+    return {change["address"]: change["change"]["after"] for change in plan["resource_changes"]}
+
+
+def test_prods_release_principal_maps_to_the_role_models_release_group(prod_release_access_plan):
+    (entry,) = [v for a, v in prod_release_access_plan.items() if a.startswith("module.eks.aws_eks_access_entry.")]
+    assert entry["kubernetes_groups"] == [platform_model()["release_kubernetes_group"]]
+
+
+def test_prods_deploy_runner_reaches_the_private_api_on_443_only(prod_release_access_plan):
+    rules = {
+        address: after
+        for address, after in prod_release_access_plan.items()
+        if ".aws_vpc_security_group_ingress_rule." in address
+    }
+    assert sorted(rules) == [
+        f'module.eks.aws_vpc_security_group_ingress_rule.deploy_runner_cidrs["{RUNNER_CIDR}"]',
+        f'module.eks.aws_vpc_security_group_ingress_rule.deploy_runner_security_groups["{RUNNER_SG}"]',
+    ]
+    for rule in rules.values():
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
+    assert {rule["referenced_security_group_id"] or rule["cidr_ipv4"] for rule in rules.values()} == {
+        RUNNER_SG,
+        RUNNER_CIDR,
+    }

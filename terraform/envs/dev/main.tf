@@ -28,6 +28,10 @@ module "eks" {
   namespace            = local.model.namespace
   admin_principal_arns = var.admin_principal_arns
 
+  release_kubernetes_group         = local.model.release_kubernetes_group
+  deploy_runner_security_group_ids = var.deploy_runner_security_group_ids
+  deploy_runner_cidrs              = var.deploy_runner_cidrs
+
   namespace_admin_principal_arns = { github-deploy = module.github_oidc.deploy_role_arn }
 }
 

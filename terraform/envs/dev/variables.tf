@@ -101,3 +101,15 @@ variable "admin_principal_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "deploy_runner_security_group_ids" {
+  description = "Optional: security groups of the release job's runner inside the VPC (self-hosted GitHub runner, CodeBuild) allowed to the private EKS API endpoint on 443; the release stage needs the API, which is private unless public_access_cidrs is set."
+  type        = list(string)
+  default     = []
+}
+
+variable "deploy_runner_cidrs" {
+  description = "Optional: CIDRs of the release job's runner inside the VPC or a peered network allowed to the private EKS API endpoint on 443 (never 0.0.0.0/0; prefer deploy_runner_security_group_ids)."
+  type        = list(string)
+  default     = []
+}

@@ -13,3 +13,5 @@ deletion_protection          = true
 database_instance_class      = "db.m6g.large"
 avp_policy_store_id          = "PSEXAMPLEPROD000000000"
 secrets_backend_enabled      = true
+# The EKS endpoint is private: the release job's runner inside the VPC (self-hosted runner, CodeBuild) needs 443 to it.
+# deploy_runner_security_group_ids = ["sg-0123456789abcdef0"]

@@ -150,12 +150,16 @@ resource "aws_eks_access_policy_association" "admins" {
   depends_on = [aws_eks_access_entry.admins]
 }
 
+# The release principal: admin in the platform namespace (below) and, through its Kubernetes group, what the RBAC of
+# `eksflow cluster-bootstrap` (applied by a cluster admin) allows at the cluster scope: its Namespace and the chart's
+# cluster-scoped objects, by name.
 resource "aws_eks_access_entry" "namespace_admins" {
   for_each = var.namespace_admin_principal_arns
 
-  cluster_name  = aws_eks_cluster.this.name
-  principal_arn = each.value
-  tags          = var.tags
+  cluster_name      = aws_eks_cluster.this.name
+  principal_arn     = each.value
+  kubernetes_groups = [var.release_kubernetes_group]
+  tags              = var.tags
 }
 
 resource "aws_eks_access_policy_association" "namespace_admins" {
@@ -169,4 +173,30 @@ resource "aws_eks_access_policy_association" "namespace_admins" {
     namespaces = [var.namespace]
   }
   depends_on = [aws_eks_access_entry.namespace_admins]
+}
+
+# The endpoint is private (public only from public_access_cidrs): a deploy runner inside the VPC or a peered network
+# (self-hosted runner, CodeBuild) reaches it on 443 through the security group EKS puts on the control-plane ENIs.
+resource "aws_vpc_security_group_ingress_rule" "deploy_runner_security_groups" {
+  for_each = toset(var.deploy_runner_security_group_ids)
+
+  security_group_id            = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  description                  = "Kubernetes API from the deploy runner's security group"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  tags                         = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "deploy_runner_cidrs" {
+  for_each = toset(var.deploy_runner_cidrs)
+
+  security_group_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  description       = "Kubernetes API from the deploy runner's network"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  tags              = var.tags
 }

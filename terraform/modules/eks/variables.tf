@@ -102,9 +102,42 @@ variable "namespace" {
 }
 
 variable "namespace_admin_principal_arns" {
-  description = "IAM principals (e.g. the deploy workflow's role) with admin rights in the platform namespace only, by a static key (the ARNs may be unknown until apply)."
+  description = "IAM principals that release the chart (the release workflow's role), by a static key (the ARNs may be unknown until apply): admin in the platform namespace, and release_kubernetes_group for what the cluster bootstrap's RBAC allows at the cluster scope."
   type        = map(string)
   default     = {}
+}
+
+variable "release_kubernetes_group" {
+  description = "Kubernetes group of the release principals' access entries (the role model's release_kubernetes_group): `eksflow cluster-bootstrap` binds the release's ClusterRole to it."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,62}$", var.release_kubernetes_group))
+    error_message = "release_kubernetes_group must be lowercase letters, digits or '-' starting with a letter (EKS refuses system: groups): use the role model's release_kubernetes_group."
+  }
+}
+
+variable "deploy_runner_security_group_ids" {
+  description = "Security groups of deploy runners inside the VPC (self-hosted runner, CodeBuild) allowed to the private API endpoint on 443."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.deploy_runner_security_group_ids : can(regex("^sg-([0-9a-f]{8}|[0-9a-f]{17})$", id))])
+    error_message = "deploy_runner_security_group_ids must be security group ids (sg-0123456789abcdef0)."
+  }
+}
+
+variable "deploy_runner_cidrs" {
+  description = "CIDRs of deploy runners inside the VPC or a peered network allowed to the private API endpoint on 443."
+  type        = list(string)
+  default     = []
+  validation {
+    # Canonical (no host bits, no leading zeros) and /8 or narrower: 0.0.0.0/0, its halves and odd spellings fail.
+    condition = alltrue([
+      for cidr in var.deploy_runner_cidrs :
+      try(format("%s/%d", cidrhost(cidr, 0), tonumber(split("/", cidr)[1])) == cidr && tonumber(split("/", cidr)[1]) >= 8, false)
+    ])
+    error_message = "deploy_runner_cidrs must be canonical IPv4 CIDRs of /8 or narrower (e.g. 10.20.64.0/24, the runner's subnet), never 0.0.0.0/0: prefer deploy_runner_security_group_ids."
+  }
 }
 
 variable "admin_principal_arns" {
