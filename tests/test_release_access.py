@@ -103,8 +103,8 @@ def test_without_the_bootstrap_the_release_stops_before_any_change_naming_the_fi
         assert kubectl(cluster, "get", "namespace", NAMESPACE, check=False).returncode != 0, "nothing may change"
     message = str(refused.value)
     assert message.startswith(
-        f"the release identity may not get namespaces/{NAMESPACE} (`kubectl auth can-i get namespaces/{NAMESPACE}` "
-        "says no; "
+        f"the release identity may not get namespaces/{NAMESPACE} (`kubectl auth can-i get namespaces/{NAMESPACE} "
+        "-A` says no; "
     )
     assert message.endswith(
         "a cluster admin (terraform admin_principal_arns) runs `make cluster-bootstrap ENV=dev APPLY=1` once "

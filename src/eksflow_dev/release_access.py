@@ -52,8 +52,9 @@ class Right:
         return f"{qualified}/{self.name}" if self.name else qualified
 
     def can_i(self) -> list[str]:
-        """`kubectl auth can-i` arguments that ask for exactly this right."""
-        return ["auth", "can-i", self.verb, self.target, *(["-n", self.namespace] if self.namespace else [])]
+        """`kubectl auth can-i` arguments that ask for exactly this right (-A: at the cluster scope, where a
+        RoleBinding of kubectl's default namespace counts for nothing)."""
+        return ["auth", "can-i", self.verb, self.target, *(["-n", self.namespace] if self.namespace else ["-A"])]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def render(helm_args: list[str], *, helm: str = "helm") -> list[dict]:
     """The chart's objects as `helm template` renders them (hooks and tests included: the release installs them)."""
     result = subprocess.run([helm, "template", *helm_args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ValueError(f"helm template failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ValueError(f"helm template {' '.join(helm_args)} failed: {last}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
@@ -104,7 +106,8 @@ def required_rights(docs: list[dict], kinds: dict[tuple[str, str], Kind]) -> lis
                 "chart): install what serves it (a CRD) or turn off the chart value that renders it"
             )
         if kind.namespaced:
-            namespaced += [Right(verb, kind.group, kind.resource, namespace=NAMESPACE) for verb in NAMESPACED_VERBS]
+            where = doc["metadata"].get("namespace") or NAMESPACE
+            namespaced += [Right(verb, kind.group, kind.resource, namespace=where) for verb in NAMESPACED_VERBS]
         else:
             cluster += [Right(verb, kind.group, kind.resource, doc["metadata"]["name"]) for verb in NAMED_VERBS]
             cluster += [Right(verb, kind.group, kind.resource) for verb in KIND_VERBS]
