@@ -47,7 +47,7 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
-    assert "[8/12] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
+    assert "[9/13] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
 
 
 def test_stages_split_terraform_from_the_release():
@@ -55,7 +55,7 @@ def test_stages_split_terraform_from_the_release():
     release = _deploy("--env", "prod", "--image-tag", SHA, "--dry-run", "--stage", "release").stdout
     assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
     assert "image verify" not in infra
-    assert "[1/10] terraform init" in release and "apply -input" not in release
+    assert "[1/11] terraform init" in release and "apply -input" not in release
     assert f"eksflow image verify {SHA}" in release
     assert "terraform -chdir=terraform/envs/prod output -json" in release
 
