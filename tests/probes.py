@@ -102,6 +102,34 @@ def _training_job(name: Callable[[Context], str]) -> Callable[[Context, str], di
     }
 
 
+def _processing_job(name: Callable[[Context], str], role: str = "", **extra) -> Callable[[Context, str], dict]:
+    """A processing job as the kit creates it (no Tags), passing the execution role unless ``role`` names another
+    platform role."""
+    return lambda c, r: {
+        "ProcessingJobName": name(c),
+        "RoleArn": c.role_arns[role] if role else f"arn:aws:iam::{c.account}:role/eksflow-{c.env}-sagemaker-execution",
+        "AppSpecification": {"ImageUri": "probe"},
+        "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                                  "VolumeSizeInGB": 10}},
+        **extra,
+    }  # fmt: skip
+
+
+def _transform_job(name: Callable[[Context], str], model: Callable[[Context], str]) -> Callable[[Context, str], dict]:
+    return lambda c, r: {
+        "TransformJobName": name(c),
+        "ModelName": model(c),
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                           "S3Uri": f"s3://{c.buckets['data']}/probe/"}}},
+        "TransformOutput": {"S3OutputPath": f"s3://{c.buckets['data']}/probe-out/"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    }  # fmt: skip
+
+
+def _job_name(kind: str, name: Callable[[Context], str]) -> Callable[[Context, str], dict]:
+    return lambda c, r: {f"{kind}JobName": name(c)}
+
+
 # Secrets the least-privilege test creates: one under each of the Secrets Manager backend's prefixes of the
 # environment (the role model's, which the chart configures the backend with), the same for another environment in
 # the account, and one elsewhere.
@@ -184,7 +212,9 @@ _READ_DATA = _probe(DENY, "s3", "get_object", "read curated data", lambda c, r: 
 _WRITE_DATA = _probe(DENY, "s3", "put_object", "write curated data", lambda c, r: {
     "Bucket": c.buckets["data"], "Key": "curated/probe", "Body": b"x"})  # fmt: skip
 _TASK = lambda cluster: lambda c, r: {"cluster": cluster or c.cluster, "tasks": ["0123456789abcdef0123456789abcdef"]}  # noqa: E731
-_NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA]
+_PROCESS = _probe(DENY, "sagemaker", "create_processing_job", "start a processing job",
+                  _processing_job(_mine("probe-process")))  # fmt: skip
+_NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS]
 
 
 def _instance(name: str, operation: str = "stop_instances", expect: str = DENY) -> Probe:
@@ -213,7 +243,7 @@ JOBS: dict[str, list[Probe]] = {
                lambda c, r: {"cluster": "other-cluster", "taskDefinition": f"eksflow-{c.env}-etl-step"}),
         _probe(DENY, "ecs", "list_tasks", "list tasks of another cluster (condition: ecs:cluster)",
                lambda c, r: {"cluster": "other-cluster"}),
-        _TRAIN, _STOP_EC2, _DESCRIBE_EC2, _READ_DATA, _WRITE_DATA,
+        _TRAIN, _STOP_EC2, _DESCRIBE_EC2, _READ_DATA, _WRITE_DATA, _PROCESS,
     ],
     "sagemaker-runner": [
         _probe(ALLOW, "sagemaker", "describe_training_job", "watch its training job", lambda c, r: {
@@ -248,6 +278,37 @@ JOBS: dict[str, list[Probe]] = {
         _probe(DENY, "sagemaker", "add_tags", "tag an existing endpoint (condition: sagemaker:TaggingAction)",
                lambda c, r: {"ResourceArn": c.arn("sagemaker", f"endpoint/eksflow-{c.env}-in-use"),
                              "Tags": [{"Key": k, "Value": v} for k, v in _KIT_TAGS(c).items()]}),
+        # Processing and batch transform jobs (kit.sagemaker_processing, kit.sagemaker_batch_transform).
+        _probe(ALLOW, "sagemaker", "create_processing_job", "run a processing job with its env's name",
+               _processing_job(_mine("probe-process"))),
+        _probe(ALLOW, "sagemaker", "describe_processing_job", "watch its processing job",
+               _job_name("Processing", _mine("probe-process"))),
+        _probe(ALLOW, "sagemaker", "stop_processing_job", "stop its processing job",
+               _job_name("Processing", _mine("probe-process"))),
+        _probe(ALLOW, "sagemaker", "create_transform_job",
+               "batch-transform with its env's name and model (condition: sagemaker:ModelArn)",
+               _transform_job(_mine("probe-scores"), _mine("probe-model"))),
+        _probe(ALLOW, "sagemaker", "describe_transform_job", "watch its transform job",
+               _job_name("Transform", _mine("probe-scores"))),
+        _probe(ALLOW, "sagemaker", "stop_transform_job", "stop its transform job",
+               _job_name("Transform", _mine("probe-scores"))),
+        _probe(DENY, "sagemaker", "create_transform_job",
+               "batch-transform with another env's model (condition: sagemaker:ModelArn)",
+               _transform_job(_mine("probe-scores-2"), _theirs("probe-model"))),
+        _probe(DENY, "sagemaker", "create_transform_job", "batch-transform under another env's name",
+               _transform_job(_theirs("probe-scores"), _mine("probe-model"))),
+        _probe(DENY, "sagemaker", "create_processing_job", "run a processing job under another env's name",
+               _processing_job(_theirs("probe-process"))),
+        _probe(DENY, "sagemaker", "create_processing_job", "run a processing job outside the name prefix",
+               _processing_job(_outside("other-process"))),
+        _probe(DENY, "sagemaker", "create_processing_job", "run a processing job as another platform role",
+               _processing_job(_mine("probe-process-2"), role="ec2-ops")),
+        _probe(DENY, "sagemaker", "create_processing_job", "tag a processing job (no sagemaker:AddTags on jobs)",
+               _processing_job(_mine("probe-process-3"), Tags=[{"Key": "owner", "Value": "ml"}])),
+        _probe(DENY, "sagemaker", "describe_processing_job", "watch another env's processing job",
+               _job_name("Processing", _theirs("probe-process"))),
+        _probe(DENY, "sagemaker", "stop_transform_job", "stop another env's transform job",
+               _job_name("Transform", _theirs("probe-scores"))),
         _RUN_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
     ],
     "ec2-ops": [
@@ -275,7 +336,7 @@ JOBS: dict[str, list[Probe]] = {
                lambda c, r: {"EndpointName": f"eksflow-{c.env}-unmanaged"}),
         _probe(DENY, "sagemaker", "create_endpoint", "create an endpoint", lambda c, r: {
             "EndpointName": _mine("probe")(c), "EndpointConfigName": _mine("probe")(c)}),
-        _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA,
+        _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA, _PROCESS,
     ],
     "triggerer": [
         _probe(ALLOW, "ecs", "describe_tasks", "resume an ECS wait", _TASK(None)),
@@ -288,7 +349,15 @@ JOBS: dict[str, list[Probe]] = {
             "cluster": c.cluster, "task": "0123456789abcdef0123456789abcdef"}),
         _probe(DENY, "sagemaker", "stop_training_job", "stop a training job", lambda c, r: {
             "TrainingJobName": _mine("probe-train")(c)}),
-        _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA,
+        _probe(ALLOW, "sagemaker", "describe_processing_job", "resume a processing wait",
+               _job_name("Processing", _mine("probe-process"))),
+        _probe(ALLOW, "sagemaker", "describe_transform_job", "resume a batch transform wait",
+               _job_name("Transform", _mine("probe-scores"))),
+        _probe(DENY, "sagemaker", "describe_transform_job", "read another env's batch transform wait",
+               _job_name("Transform", _theirs("probe-scores"))),
+        _probe(DENY, "sagemaker", "stop_processing_job", "stop a processing job",
+               _job_name("Processing", _mine("probe-process"))),
+        _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS,
     ],
 }  # fmt: skip
 for _component in ("scheduler", "api-server", "dag-processor"):

@@ -19,6 +19,21 @@ TRAINING = dict(
     output_s3_uri="s3://b/out/",
 )
 ECS = dict(task_id="t", cluster="c", task_definition="td", subnets=["subnet-1"])
+PROCESSING = dict(
+    task_id="features",
+    job_base_name="churn-features",
+    image="repo/features:1",
+    execution_role_arn=ROLE_ARN,
+    inputs={"events": "s3://b/curated/"},
+    outputs={"features": "s3://b/features/"},
+)
+TRANSFORM = dict(
+    task_id="score",
+    job_base_name="churn-scores",
+    model_name="eksflow-local-churn-model-1a2b3c4d5e",
+    input_s3_uri="s3://b/to-score/",
+    output_s3_uri="s3://b/scores/",
+)
 
 CASES = [
     (
@@ -167,6 +182,98 @@ CASES = [
         "sagemaker_smoke_check(): argument 'payload' must be a non-empty string",
     ),
     (
+        "processing without inputs",
+        lambda: kit.sagemaker_processing(**{**PROCESSING, "inputs": {}}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'inputs' must be a non-empty mapping of names to s3:// prefixes, got {}; "
+        "e.g. {'events': 's3://bucket/curated/events/'}",
+    ),
+    (
+        "processing input that is no S3 URI",
+        lambda: kit.sagemaker_processing(**{**PROCESSING, "inputs": {"events": "/data/events"}}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'inputs' is not an s3:// URI: '/data/events'; "
+        "pass e.g. 's3://bucket/curated/events/'",
+    ),
+    (
+        "processing output with a name SageMaker refuses",
+        lambda: kit.sagemaker_processing(**{**PROCESSING, "outputs": {"my features": "s3://b/f/"}}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'outputs' has the name 'my features': names are letters, digits, '_' "
+        "and '-' (at most 64)",
+    ),
+    (
+        "processing entrypoint as a string",
+        lambda: kit.sagemaker_processing(**PROCESSING, entrypoint="python3 run.py"),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'entrypoint' must be a list of strings, got 'python3 run.py'; "
+        "e.g. entrypoint=['python3', 'run.py']",
+    ),
+    (
+        "processing environment variable with a bad name",
+        lambda: kit.sagemaker_processing(**PROCESSING, environment={"1MODE": "x"}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'environment' has the variable name '1MODE'; use letters, digits and '_'",
+    ),
+    (
+        "processing execution role not an ARN",
+        lambda: kit.sagemaker_processing(**{**PROCESSING, "execution_role_arn": "role"}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'execution_role_arn' must be a full IAM role ARN, got 'role'",
+    ),
+    (
+        "processing on an EC2 instance type",
+        lambda: kit.sagemaker_processing(**PROCESSING, instance_type="m5.xlarge"),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'instance_type' is not a SageMaker instance type: 'm5.xlarge'",
+    ),
+    (
+        "processing for a bad environment name",
+        lambda: kit.sagemaker_processing(**PROCESSING, env="Prod"),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'env' is invalid (env 'Prod' is invalid",
+    ),
+    (
+        "batch transform with another environment's model",
+        lambda: kit.sagemaker_batch_transform(**{**TRANSFORM, "model_name": "eksflow-prod-churn-model"}),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'model_name' must be a model of env 'local' (from the env= argument "
+        "or else EKSFLOW_ENV), named with its prefix 'eksflow-local-' and at most 63 characters (IAM lets the "
+        "environment's runner transform with its own models only), got 'eksflow-prod-churn-model'; pass the "
+        "'model' that sagemaker_register_model returns, e.g. model_name=register.output['model']",
+    ),
+    (
+        "batch transform without a model",
+        lambda: kit.sagemaker_batch_transform(**{**TRANSFORM, "model_name": ""}),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'model_name' must be a non-empty string, got ''",
+    ),
+    (
+        "batch transform output that is no S3 URI",
+        lambda: kit.sagemaker_batch_transform(**{**TRANSFORM, "output_s3_uri": "scores/"}),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'output_s3_uri' is not an s3:// URI: 'scores/'; "
+        "pass e.g. 's3://bucket/scores/'",
+    ),
+    (
+        "batch transform with an unknown split type",
+        lambda: kit.sagemaker_batch_transform(**TRANSFORM, split_type="lines"),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'split_type' is 'lines'; use one of None, Line, RecordIO, TFRecord",
+    ),
+    (
+        "batch transform with a negative payload size",
+        lambda: kit.sagemaker_batch_transform(**TRANSFORM, max_payload_mb=-1),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'max_payload_mb' must be an integer >= 0, got -1",
+    ),
+    (
+        "batch transform for a bad environment name",
+        lambda: kit.sagemaker_batch_transform(**TRANSFORM, env="Prod"),
+        KitArgumentError,
+        "sagemaker_batch_transform(): argument 'env' is invalid (env 'Prod' is invalid",
+    ),
+    (
         "empty cluster",
         lambda: kit.ecs_run_task(**{**ECS, "cluster": ""}),
         KitArgumentError,
@@ -304,3 +411,24 @@ def test_kit_errors_name_the_argument_programmatically():
 def test_templated_values_are_checked_at_run_time_not_parse_time():
     op = kit.sagemaker_training(**{**TRAINING, "instance_type": "{{ params.instance_type }}"})
     assert op.config["ResourceConfig"]["InstanceType"] == "{{ params.instance_type }}"
+
+
+def test_a_batch_transform_takes_its_model_from_the_register_steps_output_or_a_template():
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    with DAG("scoring", schedule=None, start_date=datetime(2026, 1, 1)):
+        register = kit.sagemaker_register_model(
+            task_id="register_model",
+            endpoint_name="eksflow-local-churn",
+            image="i",
+            model_data="s3://m/model.tar.gz",
+            execution_role_arn=ROLE_ARN,
+        )
+        score = kit.sagemaker_batch_transform(**{**TRANSFORM, "model_name": register.output["model"]})
+        templated = kit.sagemaker_batch_transform(
+            **{**TRANSFORM, "task_id": "t2", "model_name": "{{ ti.xcom_pull('register_model')['model'] }}"}
+        )
+    assert score.upstream_task_ids == {"register_model"}
+    assert templated.config["ModelName"].startswith("{{")

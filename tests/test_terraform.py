@@ -399,6 +399,11 @@ RUNNER_ACTIONS = {
     "sagemaker:DescribeEndpoint": "endpoint",
     "sagemaker:InvokeEndpoint": "endpoint",
     "sagemaker:ListTags": "endpoint",
+    "sagemaker:CreateProcessingJob": "processing-job",
+    "sagemaker:DescribeProcessingJob": "processing-job",
+    "sagemaker:StopProcessingJob": "processing-job",
+    "sagemaker:DescribeTransformJob": "transform-job",
+    "sagemaker:StopTransformJob": "transform-job",
 }
 TRIGGERER_DESCRIBES = {
     "sagemaker:DescribeTrainingJob": "training-job",
@@ -448,16 +453,45 @@ def test_the_names_the_kit_makes_are_the_ones_its_envs_runner_may_use(planned_po
     for env, other in (("dev", "prod"), ("prod", "dev")):
         training = stable_job_name("churn-train", env=env, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
         names = deployment_names(f"eksflow-{env}-churn", {"ti": ti}, env=env)
+        features = stable_job_name("churn-features", env=env, dag_id=ti.dag_id, run_id=ti.run_id, task_id="features")
         for kind, name in (
             ("training-job", training),
             ("training-job", retry_name(training, 10)),
             ("model", names["model"]),
             ("endpoint-config", names["endpoint_config"]),
+            ("processing-job", retry_name(features, 10)),
         ):
-            action = {"training-job": "CreateTrainingJob", "model": "CreateModel"}.get(kind, "CreateEndpointConfig")
+            action = {
+                "training-job": "CreateTrainingJob",
+                "model": "CreateModel",
+                "processing-job": "CreateProcessingJob",
+            }.get(kind, "CreateEndpointConfig")
             arn = _sagemaker_arn(kind, name)
             assert allows(_documents(planned_policies, env, "task-sagemaker-runner"), f"sagemaker:{action}", arn)
             assert not allows(_documents(planned_policies, other, "task-sagemaker-runner"), f"sagemaker:{action}", arn)
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_an_envs_runner_transforms_under_its_own_names_with_its_own_models_only(planned_policies, env, other):
+    """CreateTransformJob is authorized on the transform job, its model is the condition key sagemaker:ModelArn: dev's
+    runner neither runs a job of prod's name nor runs prod's model (nor one outside every env's prefix), and the job
+    needs no sagemaker:AddTags (the kit creates it without Tags)."""
+    policies = _documents(planned_policies, env, "task-sagemaker-runner")
+
+    def model(name: str) -> dict:
+        return {"sagemaker:ModelArn": _sagemaker_arn("model", name)}
+
+    mine, theirs = (
+        _sagemaker_arn("transform-job", f"eksflow-{env}-scores-1a"),
+        _sagemaker_arn("transform-job", f"eksflow-{other}-scores-1a"),
+    )
+    assert allows(policies, "sagemaker:CreateTransformJob", mine, model(f"eksflow-{env}-churn-model-1a"))
+    assert not allows(policies, "sagemaker:CreateTransformJob", mine, model(f"eksflow-{other}-churn-model-1a"))
+    assert not allows(policies, "sagemaker:CreateTransformJob", mine, model("churn-model"))
+    assert not allows(policies, "sagemaker:CreateTransformJob", mine)  # no model named: the condition fails
+    assert not allows(policies, "sagemaker:CreateTransformJob", theirs, model(f"eksflow-{env}-churn-model-1a"))
+    for kind in ("processing-job", "transform-job"):
+        assert not allows(policies, "sagemaker:AddTags", _sagemaker_arn(kind, f"eksflow-{env}-x"), AT_CREATE), kind
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ _EXPORTS = {
     "sagemaker_register_model": "sagemaker",
     "sagemaker_smoke_check": "sagemaker",
     "sagemaker_training": "sagemaker",
+    "sagemaker_batch_transform": "sagemaker_jobs",
+    "sagemaker_processing": "sagemaker_jobs",
 }
 
 __all__ = [
@@ -39,7 +41,9 @@ __all__ = [
     "find_managed_instances",
     "role_kwargs",
     "role_task",
+    "sagemaker_batch_transform",
     "sagemaker_deploy_endpoint",
+    "sagemaker_processing",
     "sagemaker_register_model",
     "sagemaker_smoke_check",
     "sagemaker_training",
@@ -74,3 +78,4 @@ if TYPE_CHECKING:
         sagemaker_smoke_check,
         sagemaker_training,
     )
+    from eksflow.kit.sagemaker_jobs import sagemaker_batch_transform, sagemaker_processing

@@ -12,7 +12,7 @@ One module per concern, each patch small and documented in docs/emulator.md:
   task that exits 0 writes a ``_SUCCESS`` object under the ``OUTPUT_URI`` of its environment overrides, as
   the real container writes its output;
 - ECS, SageMaker: with job seconds > 0 (``EKSFLOW_EMULATOR_JOB_SECONDS`` or the control API), ECS tasks,
-  training jobs and endpoint creates/updates take that long;
+  training, processing and transform jobs and endpoint creates/updates take that long;
 - ``eks``: add-ons and access entries (moto has neither; Terraform's eks module manages both) and a few
   attributes moto drops; ``infra``: RDS and EC2 read-back fixes (together they let ``terraform/envs/dev``
   apply and then plan clean);
@@ -26,7 +26,7 @@ One module per concern, each patch small and documented in docs/emulator.md:
 - ``sagemaker``: ``UpdateEndpoint`` (moto lacks it) moves the endpoint to the new config; training jobs
   report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object) as FinalMetricDataList instead
   of moto's fixed ``train:progress``; a job with the hyperparameter ``eksflow_emulated_failure`` ends Failed
-  with that FailureReason;
+  with that FailureReason, a processing or transform job with it in its ``Environment`` too; ``StopTransformJob``;
 - ``seed``: what the reference pipelines expect to find in an account (a client of a running emulator).
 
 Nothing here imports moto at module level: moto is imported when the patches are applied, in the emulator's

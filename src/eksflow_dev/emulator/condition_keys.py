@@ -5,13 +5,15 @@ absent from the request, as AWS leaves out a key that does not apply.
 
 - ``aws:SecureTransport``: ``true`` — the emulator stands in for AWS's HTTPS endpoints.
 - ``aws:ResourceTag/<key>``: the tags of the resource checked — EC2 instances (moto's EC2 tags), SageMaker endpoints,
-  endpoint configs, models and training jobs (their tags in moto's SageMaker backend). A resource that does not
-  exist yet (a create) has none.
+  endpoint configs, models, training, processing and transform jobs (their tags in moto's SageMaker backend). A
+  resource that does not exist yet (a create) has none.
 - ``aws:RequestTag/<key>``, ``aws:TagKeys``: the ``Tags`` a SageMaker request sets (AddTags, a Create* with Tags).
 - ``sagemaker:TaggingAction``: on the ``sagemaker:AddTags`` check of a create with Tags, the create's action name
   (``CreateEndpoint``); a plain AddTags call has none.
+- ``sagemaker:ModelArn``: on CreateTransformJob, the ARN of the model it runs (AWS authorizes the action on the
+  transform job only).
 - ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask:
-  ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateModel: ``sagemaker.amazonaws.com``).
+  ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel: ``sagemaker.amazonaws.com``).
 - ``ecs:cluster``: on ECS RunTask, ListTasks, DescribeTasks, StopTask, the ARN of the request's ``cluster``
   (``default`` when it names none).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
@@ -27,6 +29,7 @@ from eksflow_dev.emulator.conditions import ContextValue, request_tags, resource
 PASSED_TO_SERVICE = {
     ("ecs", "RunTask"): "ecs-tasks.amazonaws.com",
     ("sagemaker", "CreateTrainingJob"): "sagemaker.amazonaws.com",
+    ("sagemaker", "CreateProcessingJob"): "sagemaker.amazonaws.com",
     ("sagemaker", "CreateModel"): "sagemaker.amazonaws.com",
 }
 _ECS_CLUSTER_ACTIONS = frozenset({"RunTask", "ListTasks", "DescribeTasks", "StopTask"})
@@ -37,6 +40,8 @@ _SAGEMAKER_STORES = {
     "endpoint-config": "endpoint_configs",
     "model": "_models",
     "training-job": "training_jobs",
+    "processing-job": "processing_jobs",
+    "transform-job": "transform_jobs",
 }
 
 
@@ -92,6 +97,11 @@ def _sagemaker_keys(response, operation: str, action: str) -> dict[str, ContextV
         keys.update(request_tags({t["Key"]: t.get("Value", "") for t in tags if isinstance(t, dict) and "Key" in t}))
     if action == "sagemaker:AddTags" and operation != "AddTags":
         keys["sagemaker:TaggingAction"] = operation
+    model = json_body(response).get("ModelName")
+    if action == "sagemaker:CreateTransformJob" and isinstance(model, str):
+        keys["sagemaker:ModelArn"] = (
+            f"arn:aws:sagemaker:{response.region}:{response.current_account}:model/{model.lower()}"
+        )
     return keys
 
 

@@ -131,7 +131,15 @@ def conditions_hold(conditions, context: Context) -> bool:
 # The condition keys the emulator computes for a request (eksflow_dev.emulator.condition_keys); any other key
 # would read as absent although AWS sets it (aws:PrincipalTag, aws:RequestedRegion, ...): it is not evaluated.
 COMPUTED_KEYS = frozenset(
-    {"aws:securetransport", "aws:tagkeys", "sagemaker:taggingaction", "iam:passedtoservice", "ecs:cluster", "s3:prefix"}
+    {
+        "aws:securetransport",
+        "aws:tagkeys",
+        "sagemaker:taggingaction",
+        "sagemaker:modelarn",
+        "iam:passedtoservice",
+        "ecs:cluster",
+        "s3:prefix",
+    }
 )
 COMPUTED_KEY_PREFIXES = ("aws:resourcetag/", "aws:requesttag/")
 

@@ -12,19 +12,20 @@ of moto 5.2.5 are closed here:
 - moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never
   matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
   request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets
-  Manager: the secret's ARN from its name); the implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob
-  and CreateModel are added, and the ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check
-  must pass before the call runs (StopInstances of several instances: all or none). A denial names the action
-  and the resource, like AWS's message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked
+  Manager: the secret's ARN from its name; CreateTransformJob: the transform job, not its model); the implicit
+  ``iam:PassRole`` checks of RunTask, CreateTrainingJob, CreateProcessingJob and CreateModel are added, and the
+  ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check must pass before the call runs
+  (StopInstances of several instances: all or none). A denial names the action and the resource, like AWS's
+  message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked
   for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used the signing name,
   ``monitoring:*``).
 - moto evaluated no Conditions of identity policies (no request context; only StringEquals known; a failed
   condition counted as an explicit deny). Each check now carries the request context AWS would build for it
   (``condition_keys.request_context``: resource and request tags, ``sagemaker:TaggingAction``,
-  ``iam:PassedToService``, ``ecs:cluster``, ``s3:prefix``, ``aws:SecureTransport``), and every statement's
-  Conditions are evaluated by ``conditions`` with AWS's operator semantics (``patch_conditions``): a statement
-  whose Conditions do not hold does not apply; one the evaluator cannot read fails closed (an Allow does not
-  apply, a Deny does) and is logged.
+  ``sagemaker:ModelArn``, ``iam:PassedToService``, ``ecs:cluster``, ``s3:prefix``, ``aws:SecureTransport``), and
+  every statement's Conditions are evaluated by ``conditions`` with AWS's operator semantics
+  (``patch_conditions``): a statement whose Conditions do not hold does not apply; one the evaluator cannot read
+  fails closed (an Allow does not apply, a Deny does) and is logged.
 
 Bucket policies: moto never supplies ``aws:SecureTransport``, so a TLS-only policy (Deny when
 ``aws:SecureTransport`` is false, as every bucket of the platform has) denied every object call. The emulator
@@ -53,11 +54,20 @@ UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSA
 # SageMaker request parameters that name a resource, and the resource type in its ARN.
 _SAGEMAKER_NAMES = {
     "TrainingJobName": "training-job",
+    "ProcessingJobName": "processing-job",
+    "TransformJobName": "transform-job",
     "ModelName": "model",
     "EndpointConfigName": "endpoint-config",
     "EndpointName": "endpoint",
 }
-_SAGEMAKER_ROLE_PARAMS = {"CreateTrainingJob": "RoleArn", "CreateModel": "ExecutionRoleArn"}
+# Parameters naming a resource that AWS does not authorize the action on: CreateTransformJob is authorized on the
+# transform job only, its model is the condition key sagemaker:ModelArn (condition_keys).
+_SAGEMAKER_NOT_AUTHORIZED_ON = {"CreateTransformJob": frozenset({"ModelName"})}
+_SAGEMAKER_ROLE_PARAMS = {
+    "CreateTrainingJob": "RoleArn",
+    "CreateProcessingJob": "RoleArn",
+    "CreateModel": "ExecutionRoleArn",
+}
 _EC2_INSTANCE_ACTIONS = frozenset({"StopInstances", "TerminateInstances", "StartInstances", "RebootInstances"})
 _INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations")
 SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}  # CloudWatch signs as "monitoring"
@@ -104,7 +114,7 @@ def _sagemaker_resources(response, action: str, arn: str) -> Iterator[tuple[str 
     if action.startswith(("List", "Search")):
         return
     for param, kind in _SAGEMAKER_NAMES.items():
-        if isinstance(params.get(param), str):
+        if isinstance(params.get(param), str) and param not in _SAGEMAKER_NOT_AUTHORIZED_ON.get(action, ()):
             yield None, f"{arn}:{kind}/{params[param].lower()}"
             # A create that tags what it creates also needs sagemaker:AddTags on it, as on AWS.
             if action == f"Create{param.removesuffix('Name')}" and params.get("Tags"):

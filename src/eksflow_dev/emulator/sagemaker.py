@@ -4,7 +4,12 @@
 - training jobs report the metrics in ``EKSFLOW_EMULATOR_TRAINING_METRICS`` (JSON object) as
   FinalMetricDataList instead of moto's fixed ``train:progress``; a job with the hyperparameter
   ``eksflow_emulated_failure`` (``EMULATED_FAILURE_HYPERPARAMETER``) ends Failed with that FailureReason;
-- with job seconds > 0 (``control.STATE``), training jobs train and endpoints create/update that long.
+- processing and batch transform jobs: one with ``eksflow_emulated_failure`` in its ``Environment``
+  (``EMULATED_FAILURE_ENVIRONMENT``) ends Failed with that FailureReason; processing jobs keep their
+  ``Environment`` (moto drops it); ``StopTransformJob`` (moto lacks it) stops a transform job as moto's
+  ``StopProcessingJob`` does;
+- with job seconds > 0 (``control.STATE``), training, processing and transform jobs run and endpoints
+  create/update that long.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from eksflow_dev.emulator.control import STATE
 
 # A training job with this hyperparameter fails with its value as FailureReason (for failure tests).
 EMULATED_FAILURE_HYPERPARAMETER = "eksflow_emulated_failure"
+# A processing or transform job with this key in its Environment fails with its value as FailureReason.
+EMULATED_FAILURE_ENVIRONMENT = EMULATED_FAILURE_HYPERPARAMETER
 DEFAULT_TRAINING_METRICS = {"validation:auc": 0.91, "train:auc": 0.95}
 
 
@@ -65,13 +72,106 @@ def patch_sagemaker(training_metrics: dict[str, float]) -> None:
             self.failure_reason = failure
 
     FakeTrainingJob.__init__ = training_init
+    _patch_batch_jobs()
     _emulate_sagemaker_durations()
+
+
+def _fail_if_asked(job, status_attribute: str, environment) -> None:
+    failure = (environment or {}).get(EMULATED_FAILURE_ENVIRONMENT)
+    if failure:
+        setattr(job, status_attribute, "Failed")
+        job.failure_reason = failure
+
+
+def _patch_batch_jobs() -> None:
+    """Processing and transform jobs: emulated failures, the processing job's Environment, StopTransformJob."""
+    from moto.core.responses import EmptyResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeTransformJob, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_create_processing = SageMakerResponse.create_processing_job
+
+    def create_processing_job(self):
+        result = original_create_processing(self)
+        job = self.sagemaker_backend.processing_jobs[self._get_param("ProcessingJobName")]
+        job.environment = self._get_param("Environment") or {}
+        _fail_if_asked(job, "processing_job_status", job.environment)
+        return result
+
+    original_transform_init = FakeTransformJob.__init__
+
+    def transform_init(self, *args, **kwargs):
+        original_transform_init(self, *args, **kwargs)
+        _fail_if_asked(self, "transform_job_status", self.environment)
+
+    def stop_transform_job_backend(self, transform_job_name: str) -> None:
+        try:
+            self.transform_jobs[transform_job_name].transform_job_status = "Stopped"
+        except KeyError:
+            arn = FakeTransformJob.arn_formatter(transform_job_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find transform job '{arn}'.") from None
+
+    def stop_transform_job_response(self):
+        self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
+        return EmptyResult()
+
+    SageMakerResponse.create_processing_job = create_processing_job
+    FakeTransformJob.__init__ = transform_init
+    SageMakerModelBackend.stop_transform_job = stop_transform_job_backend
+    SageMakerResponse.stop_transform_job = stop_transform_job_response
+
+
+# Job kinds that run for the job seconds: moto's class, the status attribute, the backend's store, the end time.
+_JOB_KINDS = {
+    "processing": ("FakeProcessingJob", "processing_job_status", "processing_jobs", "processing_end_time"),
+    "transform": ("FakeTransformJob", "transform_job_status", "transform_jobs", "transform_end_time"),
+}
+
+
+def _emulate_job_durations() -> None:
+    """With job seconds > 0 (``control``), processing and transform jobs run that long (training: below)."""
+    from moto.core.utils import utcnow
+    from moto.sagemaker import models
+
+    def patch(kind: str) -> None:
+        class_name, status, store, end_time = _JOB_KINDS[kind]
+        job_class = getattr(models, class_name)
+        original_init = job_class.__init__
+
+        def init(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            if STATE.job_seconds > 0 and getattr(self, status) != "Failed":
+                self._eksflow_done_at = time.monotonic() + STATE.job_seconds
+                setattr(self, status, "InProgress")
+
+        def settle(job) -> None:
+            if getattr(job, status) == "InProgress" and time.monotonic() >= getattr(job, "_eksflow_done_at", 0.0):
+                setattr(job, status, "Completed")
+                setattr(job, end_time, utcnow())
+                job.last_modified_time = utcnow()
+
+        for method in (f"describe_{kind}_job", f"list_{kind}_jobs"):
+            original = getattr(models.SageMakerModelBackend, method)
+
+            def settled(self, *args, _original=original, **kwargs):
+                for job in getattr(self, store).values():
+                    settle(job)
+                return _original(self, *args, **kwargs)
+
+            setattr(models.SageMakerModelBackend, method, settled)
+        job_class.__init__ = init
+
+    patch("processing")
+    patch("transform")
 
 
 def _emulate_sagemaker_durations() -> None:
     """With job seconds > 0 (``control``), training jobs train and endpoints create/update that long."""
     from moto.core.utils import utcnow
     from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
+
+    _emulate_job_durations()
 
     def due(resource) -> bool:
         return time.monotonic() >= getattr(resource, "_eksflow_done_at", 0.0)

@@ -118,6 +118,30 @@ data "aws_iam_policy_document" "sagemaker_runner" {
     actions   = ["s3:GetObject"]
     resources = ["${var.data_bucket_arn}/curated/*"]
   }
+  # Processing and batch transform jobs (kit.sagemaker_processing, kit.sagemaker_batch_transform), created without
+  # Tags (so no sagemaker:AddTags on them). A processing job passes the execution role (PassExecutionRole); SageMaker
+  # reads and writes their S3 data with that role, so no S3 right here.
+  statement {
+    sid = "RunPrefixedProcessingAndTransformJobs"
+    actions = [
+      "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+      "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
+    ]
+    resources = [for kind in ["processing-job", "transform-job"] :
+    "${local.sagemaker_arn}:${kind}/${local.sagemaker_name_prefix}*"]
+  }
+  # A transform job runs one of this environment's models only (AWS authorizes CreateTransformJob on the job; the
+  # model is the condition key sagemaker:ModelArn).
+  statement {
+    sid       = "TransformWithThisEnvsModelsOnly"
+    actions   = ["sagemaker:CreateTransformJob"]
+    resources = ["${local.sagemaker_arn}:transform-job/${local.sagemaker_name_prefix}*"]
+    condition {
+      test     = "ArnLike"
+      variable = "sagemaker:ModelArn"
+      values   = ["${local.sagemaker_arn}:model/${local.sagemaker_name_prefix}*"]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "ec2_ops" {
