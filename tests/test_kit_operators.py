@@ -231,6 +231,28 @@ def test_training_retry_reuses_the_job_of_the_earlier_try(sagemaker_conn):
     assert len(job_names(sagemaker_conn)) == 2
 
 
+def test_a_deferred_training_wait_lasts_as_long_as_the_job_may_run(sagemaker_conn, monkeypatch):
+    """The trigger polls until the job's own time budget is spent (the provider's default of 60 polls gave up after
+    30 minutes at the platform's 30 s interval: a 4-hour training would fail while SageMaker still trained)."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    monkeypatch.setenv("EKSFLOW_DEFERRABLE", "on")
+    operator = training()
+    operator = kit.sagemaker_training(
+        task_id="train", job_base_name="churn-train", image=operator.config["AlgorithmSpecification"]["TrainingImage"],
+        execution_role_arn=ROLE_ARN, input_s3_uri="s3://eksflow-local-data/curated/",
+        output_s3_uri="s3://eksflow-local-ml-artifacts/models/", max_runtime_seconds=4 * 3600, check_interval=30,
+    )  # fmt: skip
+    control(sagemaker_conn.url, "job-seconds", "3")  # still InProgress when the task defers
+    try:
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute(context())
+    finally:
+        control(sagemaker_conn.url, "job-seconds", "0")
+    trigger = deferred.value.trigger
+    assert trigger.waiter_delay * trigger.attempts >= operator.max_ingestion_time >= 4 * 3600
+
+
 def test_a_retry_waiting_for_the_earlier_trys_running_job_reads_its_status_only(sagemaker_conn):
     """The runner roles have no logs:* (terraform/modules/irsa): re-attached, the wait must not tail the job's
     CloudWatch logs — under IAM (the fault suite on the local cluster) the retry failed with AccessDenied."""

@@ -14,6 +14,7 @@ an earlier try of the same task already created:
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,11 @@ def _describe_or_none(describe, name: str) -> dict | None:
         raise
 
 
+def _polls_for(budget_seconds: int | None, interval_seconds: int, default: int) -> int:
+    """Polls at `interval_seconds` that cover `budget_seconds` (no budget: `default`)."""
+    return math.ceil(budget_seconds / max(interval_seconds, 1)) + 1 if budget_seconds else default
+
+
 class ReattachingTrainingOperator(SageMakerTrainingOperator):
     """SageMakerTrainingOperator whose retries re-attach to the job an earlier try started; the job is named for
     ``env`` (by default ``EKSFLOW_ENV``)."""
@@ -73,6 +79,9 @@ class ReattachingTrainingOperator(SageMakerTrainingOperator):
     def __init__(self, *, job_base_name: str, env: str | None = None, **kwargs: Any):
         kwargs.setdefault("print_log", False)
         super().__init__(check_if_job_exists=False, **kwargs)
+        if kwargs.get("max_attempts") is None:  # a deferred wait polls for the job's whole time budget (the
+            # provider's default, 60 polls, ended a long training's wait after 30 minutes at a 30 s interval)
+            self.max_attempts = _polls_for(self.max_ingestion_time, self.check_interval, self.max_attempts)
         self.job_base_name = job_base_name
         self.env = require_env("sagemaker_training", env)
 
