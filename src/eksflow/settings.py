@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from eksflow.platform import bucket_names, name_prefix, validate_env
+from eksflow.platform import bucket_names, name_prefix, notification_topic_arn, validate_env
 
 ENV_PREFIX = "EKSFLOW_"
 
@@ -28,6 +28,7 @@ class Settings:
     sagemaker_execution_role_arn: str
     training_image: str
     serving_image: str
+    notification_topic_arn: str = ""
     schedules_enabled: bool = True
 
     def schedule(self, cron_or_preset: str) -> str | None:
@@ -71,6 +72,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         training_image=get("TRAINING_IMAGE", f"{registry}/{prefix}-train:latest"),
         serving_image=get("SERVING_IMAGE", f"{registry}/{prefix}-serve:latest"),
+        # Terraform's notifications module makes it with this name (the role model's pattern).
+        notification_topic_arn=get("NOTIFICATION_TOPIC_ARN", notification_topic_arn(env, region, account)),
         schedules_enabled=_on_off("SCHEDULES", get("SCHEDULES", "on")),
     )
 

@@ -26,10 +26,13 @@ _EXPORTS = {
     "sagemaker_register_model": "sagemaker",
     "sagemaker_smoke_check": "sagemaker",
     "sagemaker_training": "sagemaker",
+    "SnsNotifier": "notify",
+    "notify_owners": "notify",
 }
 
 __all__ = [
     "KitArgumentError",
+    "SnsNotifier",
     "default_args",
     "delete_idle_endpoints",
     "ecs_overrides",
@@ -37,6 +40,7 @@ __all__ = [
     "executor_config",
     "find_idle_endpoints",
     "find_managed_instances",
+    "notify_owners",
     "role_kwargs",
     "role_task",
     "sagemaker_deploy_endpoint",
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
         terminate_managed_instances,
         write_s3_report,
     )
+    from eksflow.kit.notify import SnsNotifier, notify_owners
     from eksflow.kit.sagemaker import (
         sagemaker_deploy_endpoint,
         sagemaker_register_model,
