@@ -12,6 +12,7 @@ from eksflow.kit import (
     delete_idle_endpoints,
     find_idle_endpoints,
     find_managed_instances,
+    notify_owners,
     role_task,
     stop_managed_instances,
     terminate_managed_instances,
@@ -100,4 +101,5 @@ with DAG(
         bucket=settings.buckets["data"],
         key="reports/housekeeping/{{ dag_run.run_after | ts_nodash }}.json",
         data=report,
+        on_success_callback=notify_owners("success"),  # failures: default_args notifies every task's
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from airflow.sdk import DAG, Param
 
 from eksflow.assets import curated_events
-from eksflow.kit import default_args, ecs_overrides, ecs_run_task, role_task
+from eksflow.kit import default_args, ecs_overrides, ecs_run_task, notify_owners, role_task
 from eksflow.settings import load_settings
 
 settings = load_settings()
@@ -88,6 +88,7 @@ with DAG(
         subnets=settings.ecs_subnets,
         security_groups=settings.ecs_security_groups,
         outlets=[curated],
+        on_success_callback=notify_owners("success"),  # failures: default_args notifies every task's
     )
 
     transform >> merge

@@ -9,6 +9,7 @@ from airflow.sdk import DAG, Param, task
 from eksflow.assets import curated_events
 from eksflow.kit import (
     default_args,
+    notify_owners,
     role_kwargs,
     sagemaker_deploy_endpoint,
     sagemaker_register_model,
@@ -90,6 +91,11 @@ with DAG(
         protected=True,
     )
 
-    smoke = sagemaker_smoke_check(task_id="smoke_check", endpoint_name=ENDPOINT, payload="0.3,1.0,42.0,0")
+    smoke = sagemaker_smoke_check(
+        task_id="smoke_check",
+        endpoint_name=ENDPOINT,
+        payload="0.3,1.0,42.0,0",
+        on_success_callback=notify_owners("success"),  # failures: default_args notifies every task's
+    )
 
     evaluation_gate(train.output) >> register >> deploy >> smoke

@@ -26,6 +26,8 @@ from eksflow.platform import (
     ecr_repository_name,
     endpoint_tags,
     managed_tags,
+    notification_topic_arn,
+    notification_topic_name,
     sagemaker_name_prefix,
     secrets_backend_prefixes,
 )
@@ -143,6 +145,15 @@ _ADMIN_POLICY = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
 
+
+def _topic(env: str) -> Callable[[Context], str]:
+    return lambda c: notification_topic_arn(env, c.region, c.account)
+
+
+def _notify(topic: Callable[[Context], str]) -> Callable[[Context, str], dict]:
+    return lambda c, r: {"TopicArn": topic(c), "Subject": "probe", "Message": f"probe from {r}"}
+
+
 # Nobody on the platform may do these.
 EVERYONE_DENIED = [
     _probe(DENY, "iam", "create_user", "create an IAM user", lambda c, r: {"UserName": "eksflow-probe"}),
@@ -171,6 +182,12 @@ EVERYONE_DENIED = [
     _probe(DENY, "kms", "create_key", "create a KMS key"),
     _probe(DENY, "cloudwatch", "delete_alarms", "silence the alarms", lambda c, r: {
         "AlarmNames": [f"eksflow-{c.env}-metadata-db-cpu"]}),
+    _probe(DENY, "sns", "create_topic", "create a topic", lambda c, r: {"Name": f"{notification_topic_name(c.env)}-2"}),
+    _probe(DENY, "sns", "subscribe", "subscribe to the owners' notifications", lambda c, r: {
+        "TopicArn": _topic(c.env)(c), "Protocol": "email", "Endpoint": "probe@example.com"}),
+    _probe(DENY, "sns", "list_topics", "list the account's topics"),
+    _probe(DENY, "sns", "set_topic_attributes", "change the notification topic", lambda c, r: {
+        "TopicArn": _topic(c.env)(c), "AttributeName": "KmsMasterKeyId", "AttributeValue": ""}),
 ]  # fmt: skip
 
 # Every Airflow process consults the Secrets Manager backend when it is on (the applied dev platform turns it on):
@@ -362,6 +379,17 @@ JOBS: dict[str, list[Probe]] = {
 }  # fmt: skip
 for _component in ("scheduler", "api-server", "dag-processor"):
     JOBS[_component] = [*_NOT_A_TASK_ROLE_JOB, _DESCRIBE_EC2]
+
+# DAG notifications: task callbacks publish with the task's role, callbacks of lost tasks and DAG callbacks with the
+# dag-processor's; to their own environment's topic only. The other control-plane roles do not publish.
+_PUBLISHERS = set(JOBS) - {"scheduler", "api-server", "triggerer"}
+for _role in JOBS:
+    _mine_allowed = ALLOW if _role in _PUBLISHERS else DENY
+    JOBS[_role] = [
+        *JOBS[_role],
+        _probe(_mine_allowed, "sns", "publish", "notify its env's DAG owners", _notify(lambda c: _topic(c.env)(c))),
+        _probe(DENY, "sns", "publish", "notify another env's DAG owners", _notify(lambda c: _topic(c.other_env)(c))),
+    ]
 
 
 def probes_for(role: str) -> list[Probe]:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from eksflow.model import platform_model
-from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, managed_tags
+from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, managed_tags, notification_topic_arn
 from eksflow_dev.emulator.conditions import request_tags, resource_tags
 from tests.support.iam_policy import allows
 from tests.terraform_cli import cli_env, terraform, terraform_binary
@@ -90,6 +90,7 @@ def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_th
     )
     model["secrets_backend_patterns"].update(connections_prefix="eksflow/*", variables_prefix="eksflow/variables")
     model["sagemaker_name_prefix_pattern"] = "eksflow-"
+    model["notification_topic_name_pattern"] = "eksflow-notifications"
     bad = tmp_path / "role-model.json"
     bad.write_text(json.dumps(model))
     text = _validation_errors(
@@ -108,6 +109,7 @@ def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_th
         "role_model.secrets_backend_patterns must be Secrets Manager name prefixes with {env} as a path segment of "
         "its own",
         "role_model.sagemaker_name_prefix_pattern must be letters, digits or '-' ending in {env}-",
+        "role_model.notification_topic_name_pattern must be an SNS topic name with {env}",
     ):
         # The same error (up to the next "Error:") names the fix.
         assert re.search(re.escape(message) + r"((?!Error:).)*" + re.escape(fix), text), message
@@ -598,6 +600,28 @@ def test_an_envs_roles_read_only_their_own_envs_connections_and_variables(planne
             assert allows(list(documents.values()), read, _secret_arn(f"eksflow/{env}/{kind}/aws_default")), role
             assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{other}/{kind}/aws_default")), role
             assert not allows(list(documents.values()), read, _secret_arn(f"eksflow/{kind}/aws_default")), role
+
+
+SNS_ACTIONS_NOBODY_MAY = ("sns:CreateTopic", "sns:Subscribe", "sns:ListTopics", "sns:SetTopicAttributes",
+                          "sns:DeleteTopic", "sns:ListSubscriptionsByTopic")  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_every_task_role_and_the_dag_processor_may_publish_to_their_envs_topic_and_nothing_else_of_sns(
+    planned_policies, env, other
+):
+    """Task callbacks run in the task's pod (its role), callbacks of lost tasks and DAG callbacks in the dag-processor:
+    those roles publish to their own environment's notification topic (the role model's name), never another
+    environment's; no role has any other SNS action, and the other control-plane roles none at all."""
+    mine, theirs = notification_topic_arn(env, REGION, ACCOUNT), notification_topic_arn(other, REGION, ACCOUNT)
+    publishers = {f"task-{role}" for role in platform_model()["task_roles"]} | {"dag-processor"}
+    for role, documents in planned_policies[env].items():
+        policies = list(documents.values())
+        assert allows(policies, "sns:Publish", mine) == (role in publishers), role
+        assert not allows(policies, "sns:Publish", theirs), role
+        for action in SNS_ACTIONS_NOBODY_MAY:
+            assert not allows(policies, action, mine), (role, action)
+    assert publishers <= set(planned_policies[env])
 
 
 def test_the_plan_summary_names_each_change_and_no_value(irsa_plan):

@@ -33,6 +33,7 @@ from eksflow.platform import (
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
 from eksflow_dev.emulator.conditions import request_tags, resource_tags
+from eksflow_dev.local.offline import REGION
 from tests.dev_platform import ENV
 from tests.helm import DEV_VALUES, render
 from tests.support.iam_policy import allows
@@ -224,6 +225,23 @@ def test_dag_settings_of_dev_are_what_the_roles_may_use(dev_platform):
 
 def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def test_devs_notification_topic_is_the_dag_settings_encrypted_with_its_own_key_for_its_publishers(dev_platform):
+    """The topic the kit's notifier publishes to in dev (the DAG settings derive it from env, region and account) is
+    the one Terraform made, encrypted with the notifications module's customer-managed key, whose policy lets the
+    publishing roles (every task role and the dag-processor) use it through SNS only."""
+    outputs = dev_platform.outputs
+    settings = load_settings({"EKSFLOW_ENV": ENV, "EKSFLOW_AWS_ACCOUNT_ID": ACCOUNT, "EKSFLOW_AWS_REGION": REGION})
+    assert outputs["notification_topic_arn"] == settings.notification_topic_arn
+    attributes = dev_platform.client("sns").get_topic_attributes(TopicArn=settings.notification_topic_arn)["Attributes"]
+    key_id = attributes["KmsMasterKeyId"]
+    assert key_id.startswith("arn:aws:kms:"), key_id  # the module's key, not the AWS-managed alias/aws/sns
+    policy = json.loads(dev_platform.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    (publishers,) = [s for s in policy["Statement"] if s["Sid"] == "PublishersEncryptThroughSns"]
+    expected = {*outputs["task_role_arns"].values(), outputs["control_plane_role_arns"]["dag-processor"]}
+    assert set(_as_list(publishers["Principal"]["AWS"])) == expected
+    assert publishers["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}}
 
 
 def test_database_alarms_notify_the_alarm_topic(dev_platform):

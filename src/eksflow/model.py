@@ -15,6 +15,7 @@ from eksflow.platform import (
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE_PATTERN,
     NAMESPACE,
+    NOTIFICATION_TOPIC_NAME_PATTERN,
     POD_TEMPLATE_BASE_FILE,
     POD_TEMPLATE_DIR,
     PROJECT,
@@ -27,6 +28,7 @@ from eksflow.platform import (
     TTL_TAG_KEY,
     bucket_names,
     ecr_repository_name,
+    notification_topic_name,
     sagemaker_name_prefix,
     secrets_backend_prefixes,
 )
@@ -55,6 +57,8 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         # GetSecretValue scope) and the SageMaker name prefix (the kit's names, Terraform's SageMaker scope).
         "secrets_backend_patterns": dict(SECRETS_BACKEND_PREFIX_PATTERNS),
         "sagemaker_name_prefix_pattern": SAGEMAKER_NAME_PREFIX_PATTERN,
+        # The SNS topic of the environment's DAG notifications (Terraform's topic and its sns:Publish scope).
+        "notification_topic_name_pattern": NOTIFICATION_TOPIC_NAME_PATTERN,
         "ecr_repository": ecr_repository_name(),
         "bucket_name_patterns": dict(BUCKET_NAME_PATTERNS),
         "task_roles": {
@@ -84,6 +88,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         model["buckets"] = bucket_names(env)
         model["secrets_backend"] = secrets_backend_prefixes(env)
         model["sagemaker_name_prefix"] = sagemaker_name_prefix(env)
+        model["notification_topic_name"] = notification_topic_name(env)
         for role in ROLES.values():
             model["task_roles"][role.name]["iam_role_name"] = role.iam_role_name(env)
         for component in CONTROL_PLANE:

@@ -61,6 +61,10 @@ SECRETS_BACKEND_PREFIX_PATTERNS = {
     "variables_prefix": PROJECT + "/{env}/variables",
 }
 
+# SNS topic of one environment's DAG notifications (the kit's notifier publishes to it; Terraform makes it and lets
+# that environment's task roles and dag-processor publish to it, and nothing else of SNS).
+NOTIFICATION_TOPIC_NAME_PATTERN = PROJECT + "-{env}-notifications"
+
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 
 
@@ -95,6 +99,15 @@ def secrets_backend_prefixes(env: str) -> dict[str, str]:
     "variables_prefix": "eksflow/dev/variables"}``."""
     validate_env(env)
     return {kind: pattern.format(env=env) for kind, pattern in SECRETS_BACKEND_PREFIX_PATTERNS.items()}
+
+
+def notification_topic_name(env: str) -> str:
+    """The SNS topic of one environment's DAG notifications, e.g. ``eksflow-dev-notifications``."""
+    return NOTIFICATION_TOPIC_NAME_PATTERN.format(env=validate_env(env))
+
+
+def notification_topic_arn(env: str, region: str, account: str) -> str:
+    return f"arn:aws:sns:{region}:{account}:{notification_topic_name(env)}"
 
 
 def managed_tag_value(env: str) -> str:
@@ -144,7 +157,11 @@ CONTROL_PLANE: tuple[ControlPlaneComponent, ...] = (
         "runs deferred waits (ECS/SageMaker/EC2 status polling)",
         "read-only Describe* on ECS, SageMaker (eksflow-<env>- names), EC2; task-log bucket (write)",
     ),
-    ControlPlaneComponent("dag-processor", "parses DAG files", "task-log bucket (write, own logs)"),
+    ControlPlaneComponent(
+        "dag-processor",
+        "parses DAG files; runs DAG-level callbacks and the failure callbacks of tasks lost outside their pod",
+        "task-log bucket (write, own logs); sns:Publish on its env's notification topic",
+    ),
 )
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eksflow.platform import bucket_names, name_prefix, validate_env
+from eksflow.platform import bucket_names, name_prefix, notification_topic_arn, validate_env
 
 ENV_PREFIX = "EKSFLOW_"
 
@@ -39,6 +39,11 @@ class Settings:
     )
     training_image: str = _setting("TRAINING_IMAGE", "image of the reference training job")
     serving_image: str = _setting("SERVING_IMAGE", "image of the reference endpoint's model")
+    notification_topic_arn: str = _setting(
+        "NOTIFICATION_TOPIC_ARN",
+        "SNS topic the kit's notifier publishes to (derived: eksflow-<env>-notifications)",
+        default="",
+    )
     schedules_enabled: bool = _setting(
         "SCHEDULES", "on/off: time schedules (off on the local stack, which triggers runs)", default=True
     )
@@ -86,6 +91,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         training_image=get("TRAINING_IMAGE", f"{registry}/{prefix}-train:latest"),
         serving_image=get("SERVING_IMAGE", f"{registry}/{prefix}-serve:latest"),
+        # Terraform's notifications module makes it with this name (the role model's pattern).
+        notification_topic_arn=get("NOTIFICATION_TOPIC_ARN", notification_topic_arn(env, region, account)),
         schedules_enabled=_on_off("SCHEDULES", get("SCHEDULES", "on")),
     )
 

@@ -28,10 +28,13 @@ _EXPORTS = {
     "sagemaker_training": "sagemaker",
     "sagemaker_batch_transform": "sagemaker_jobs",
     "sagemaker_processing": "sagemaker_jobs",
+    "SnsNotifier": "notify",
+    "notify_owners": "notify",
 }
 
 __all__ = [
     "KitArgumentError",
+    "SnsNotifier",
     "default_args",
     "delete_idle_endpoints",
     "ecs_overrides",
@@ -39,6 +42,7 @@ __all__ = [
     "executor_config",
     "find_idle_endpoints",
     "find_managed_instances",
+    "notify_owners",
     "role_kwargs",
     "role_task",
     "sagemaker_batch_transform",
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
         terminate_managed_instances,
         write_s3_report,
     )
+    from eksflow.kit.notify import SnsNotifier, notify_owners
     from eksflow.kit.sagemaker import (
         sagemaker_deploy_endpoint,
         sagemaker_register_model,

@@ -108,7 +108,8 @@ def side_client(operator, client_type: str):
 
 
 def default_args(owner: str, **extra: Any) -> dict[str, Any]:
-    """``default_args`` for a platform DAG: the default role's pod and the platform retry policy."""
+    """``default_args`` for a platform DAG: the default role's pod, the platform retry policy and, unless
+    ``on_failure_callback`` is given (``None``: none), ``notify_owners("failure")`` on every task."""
     if not isinstance(owner, str) or not owner.strip():
         from eksflow.kit.errors import KitArgumentError
 
@@ -126,6 +127,10 @@ def default_args(owner: str, **extra: Any) -> dict[str, Any]:
         )
     args = {"owner": owner, **role_kwargs(DEFAULT_ROLE), **extra}
     args.pop("aws_conn_id", None)
+    if "on_failure_callback" not in extra:  # the owners hear of every failed task; None turns it off
+        from eksflow.kit.notify import notify_owners
+
+        args["on_failure_callback"] = notify_owners("failure")
     return args
 
 

@@ -154,12 +154,23 @@ def _secretsmanager_resources(response, action: str, arn: str) -> Iterator[tuple
     yield None, secrets[secret_id].arn if secret_id in secrets else f"{arn}:secret:{secret_id}"
 
 
+def _sns_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    # Query protocol: the form's parameters. A topic's ARN, or the one CreateTopic would make; ListTopics: "*".
+    params = {key: values[0] for key, values in response.querystring.items() if values}
+    topic = params.get("TopicArn") or params.get("TargetArn")
+    if topic:
+        yield None, topic
+    elif action == "CreateTopic" and params.get("Name"):
+        yield None, f"{arn}:{params['Name']}"
+
+
 _RESOURCES = {
     "ecs": _ecs_resources,
     "sagemaker": _sagemaker_resources,
     "ec2": _ec2_resources,
     "logs": _logs_resources,
     "secretsmanager": _secretsmanager_resources,
+    "sns": _sns_resources,
 }
 
 

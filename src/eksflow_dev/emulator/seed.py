@@ -14,7 +14,8 @@ SageMaker endpoints: ``eksflow-<env>-idle`` (managed, no invocations -> deleted 
 ``eksflow-<env>-in-use`` (managed, invocations -> kept), ``eksflow-<env>-unmanaged`` (no tag -> kept),
 ``eksflow-<other env>-idle`` (another environment's name and tag, no invocations -> kept: housekeeping does not even
 look at it, IAM lets it read only its own environment's names). Models and endpoint configs carry the env's prefix
-too (``eksflow-<env>-seed-model``, ``-seed-config``).
+too (``eksflow-<env>-seed-model``, ``-seed-config``). The SNS topic of the environment's DAG notifications
+(``eksflow-<env>-notifications``) exists, with no subscriber.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from eksflow.platform import (
     bucket_names,
     managed_tags,
     name_prefix,
+    notification_topic_name,
 )
 from eksflow.settings import ENV_PREFIX
 
@@ -198,6 +200,9 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
         # endpoint without data as unknown, never idle.
         dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "primary"}]
         _put_hourly_metric(cloudwatch, "AWS/SageMaker", "Invocations", dims, invocations, hours=12)
+
+    # The DAG notifications' topic (Terraform's notifications module makes it on AWS; CreateTopic is idempotent).
+    client("sns").create_topic(Name=notification_topic_name(env))
 
     result.settings_env = {
         f"{ENV_PREFIX}ENV": env,

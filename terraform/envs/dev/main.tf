@@ -66,6 +66,14 @@ module "irsa" {
   secrets_backend_enabled      = var.secrets_backend_enabled
 }
 
+# DAG notifications: the topic the kit's notifier publishes to (name from the role model), its publishers from irsa.
+module "notifications" {
+  source = "../../modules/notifications"
+
+  topic_name          = replace(local.model.notification_topic_name_pattern, "{env}", var.env)
+  publisher_role_arns = module.irsa.notification_publisher_role_arns
+}
+
 module "github_oidc" {
   source = "../../modules/github_oidc"
 

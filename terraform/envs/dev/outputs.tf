@@ -74,3 +74,8 @@ output "vpc_cidr" {
   description = "chart: networkPolicy.databaseCidrs and apiServerIngressFrom (the load balancer reaches pod IPs in the VPC)"
   value       = module.network.vpc_cidr
 }
+
+output "notification_topic_arn" {
+  description = "SNS topic of DAG notifications (subscribe DAG owners to it; the DAG settings derive the same ARN)."
+  value       = module.notifications.topic_arn
+}

@@ -12,3 +12,8 @@ output "trust_subjects" {
   description = "The one service-account subject each role trusts, by role name."
   value       = { for key, role in local.roles : role.role_name => "system:serviceaccount:${local.namespace}:${role.service_account}" }
 }
+
+output "notification_publisher_role_arns" {
+  description = "Roles that may publish DAG notifications (the notifications module lets them use the topic's key)."
+  value       = [for key, _ in local.notification_publishers : aws_iam_role.this[key].arn]
+}

@@ -265,3 +265,33 @@ resource "aws_iam_role_policy" "job" {
   role   = aws_iam_role.this[each.key].id
   policy = each.value
 }
+
+# DAG notifications (the kit's SnsNotifier): Airflow 3.3.2 runs a task's on_failure/on_success callbacks in its
+# worker (task_runner.py finalize), under the task's role; the failure callbacks of a task lost outside its pod
+# (heartbeat timeout, stuck in queued, an executor-reported failure) and DAG-level callbacks run in the
+# dag-processor (dag_processing/processor.py). So every task role and the dag-processor may publish to this
+# environment's topic — sns:Publish only, on that one topic (the role model's pattern with var.env; the
+# notifications module makes it and lets these roles use its key through SNS).
+locals {
+  notification_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account}:${replace(var.role_model.notification_topic_name_pattern, "{env}", var.env)}"
+  notification_publishers = merge(
+    { for key, role in local.task_roles : key => role },
+    { for key, role in local.control_plane_roles : key => role if key == "dag-processor" },
+  )
+}
+
+data "aws_iam_policy_document" "notify" {
+  statement {
+    sid       = "PublishDagNotifications"
+    actions   = ["sns:Publish"]
+    resources = [local.notification_topic_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "notify" {
+  for_each = local.notification_publishers
+
+  name   = "notify"
+  role   = aws_iam_role.this[each.key].id
+  policy = data.aws_iam_policy_document.notify.json
+}

@@ -32,6 +32,8 @@ variable "role_model" {
     })
     # What every SageMaker name of an environment starts with, with {env} (the DAG kit's names).
     sagemaker_name_prefix_pattern = string
+    # The SNS topic of an environment's DAG notifications, with {env} (sns:Publish is scoped to it).
+    notification_topic_name_pattern = string
   })
   validation {
     condition = alltrue([
@@ -62,6 +64,10 @@ variable "role_model" {
   validation {
     condition     = can(regex("^[a-z0-9-]*\\{env\\}-$", var.role_model.sagemaker_name_prefix_pattern))
     error_message = "role_model.sagemaker_name_prefix_pattern must be letters, digits or '-' ending in {env}- (e.g. eksflow-{env}-), so that each environment's SageMaker roles reach only its own names: regenerate terraform/role-model.json with `make role-model`."
+  }
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]*\\{env\\}[A-Za-z0-9_-]*$", var.role_model.notification_topic_name_pattern))
+    error_message = "role_model.notification_topic_name_pattern must be an SNS topic name with {env} (letters, digits, '-' or '_', e.g. eksflow-{env}-notifications), so that each environment publishes only to its own topic: regenerate terraform/role-model.json with `make role-model`."
   }
 }
 
