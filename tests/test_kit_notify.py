@@ -75,6 +75,46 @@ def test_a_failure_callback_publishes_dag_task_run_try_and_log_url_to_the_envs_t
     }
 
 
+def test_with_a_slack_connection_the_same_notice_is_posted_to_its_webhook(fresh_emulator, monkeypatch):
+    """slack_conn_id: an HTTP connection whose host is the incoming webhook's URL (here a local server standing in
+    for Slack, which no emulator provides) gets the subject and body as Slack's {"text": ...} JSON."""
+    import http.server
+    import threading
+
+    posted: list[tuple[str, dict]] = []
+
+    class Webhook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posted.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        connections = local_connections(fresh_emulator.url, REGION)
+        connections["AIRFLOW_CONN_AWS_DEFAULT"] = connections["AIRFLOW_CONN_AWS_ECS_RUNNER"]
+        webhook = f"http://127.0.0.1:{server.server_port}/services/T0/B0/secret"
+        connections["AIRFLOW_CONN_TEAM_SLACK"] = json.dumps({"conn_type": "http", "host": webhook})
+        for name, value in {**connections, **fresh_emulator.seeded.settings_env}.items():
+            monkeypatch.setenv(name, value)
+        ti = SimpleNamespace(dag_id="nightly", task_id="score", run_id="r1", map_index=-1, try_number=1, max_tries=0,
+                             log_url="http://airflow/log")  # fmt: skip
+        task = SimpleNamespace(owner="ml-eng", executor_config={})
+        notify_owners("failure", slack_conn_id="team_slack")({"ti": ti, "task": task, "exception": RuntimeError("x")})
+    finally:
+        server.shutdown()
+    ((path, payload),) = posted
+    assert path == "/services/T0/B0/secret"
+    assert payload["text"].startswith("*[eksflow local] failure: nightly.score*\n")
+    assert "Run: r1" in payload["text"].splitlines()
+
+
 def test_default_args_notify_owners_of_failures_unless_told_otherwise():
     assert default_args(owner="data-eng")["on_failure_callback"].event == "failure"
     assert default_args(owner="data-eng", on_failure_callback=None)["on_failure_callback"] is None

@@ -61,7 +61,8 @@ def notification(context: Any, event: str) -> tuple[str, str, dict[str, str]]:
 
 class SnsNotifier(BaseNotifier):
     """Publishes a task's failure or success to the environment's notification topic (and, with ``slack_conn_id``,
-    to a Slack incoming webhook: an HTTP connection whose host is the webhook URL, e.g. stored in Secrets Manager).
+    to a Slack incoming webhook: an HTTP connection whose host is the whole webhook URL, in Airflow's JSON form
+    ``{"conn_type": "http", "host": "https://hooks.slack.com/services/..."}``, e.g. stored in Secrets Manager).
 
     ``topic_arn`` defaults to the DAG settings' (``EKSFLOW_NOTIFICATION_TOPIC_ARN``, else derived from env, region and
     account); ``aws_conn_id`` to the task's role's connection, so the task's own role publishes."""
