@@ -1,5 +1,6 @@
 """The local cluster's CA, the API server's serving certificate, and service-account tokens (JWT, signed
-with the cluster's key, checked by the API server for the API audience)."""
+with the cluster's key, checked by the API server for the API audience); `serving_pair` also makes the local
+PostgreSQL's CA and certificate."""
 
 from __future__ import annotations
 
@@ -30,6 +31,69 @@ def _pem_key(key) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class ServingPair:
+    """A CA and a serving certificate it signed, with the certificate's key (PEM). The CA's key is gone: nothing
+    else can ever be signed by it."""
+
+    ca_cert: bytes
+    cert: bytes
+    key: bytes
+
+
+def _ca(common: str, start: dt.datetime, end: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common))
+        .issuer_name(_name(common))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return ca, key
+
+
+def serving_pair(ca_name: str, server_name: str, ips: list[str], names: list[str], days: int = 30) -> ServingPair:
+    """A fresh CA and a serving certificate for these IPs and DNS names (valid from 5 minutes ago)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    end = start + dt.timedelta(days=days)
+    ca, ca_key = _ca(ca_name, start, end)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + [x509.DNSName(n) for n in names]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(server_name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return ServingPair(ca.public_bytes(pem), cert.public_bytes(pem), _pem_key(key))
+
+
 @dataclass
 class Pki:
     dir: Path
@@ -58,51 +122,10 @@ class Pki:
         """A fresh CA, a serving certificate for these IPs and DNS names, a token key and an admin token."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        end = start + dt.timedelta(days=30)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(_name("eksflow-local-ca"))
-            .issuer_name(_name("eksflow-local-ca"))
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + [x509.DNSName(n) for n in names]
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("kube-apiserver"))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        self.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-        self.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        self.server_key.write_bytes(_pem_key(key))
+        pair = serving_pair("eksflow-local-ca", "kube-apiserver", ips, names)
+        self.ca_cert.write_bytes(pair.ca_cert)
+        self.server_cert.write_bytes(pair.cert)
+        self.server_key.write_bytes(pair.key)
         self.server_key.chmod(0o600)
         self.signing_key.write_text(secrets.token_urlsafe(48))
         self.signing_key.chmod(0o600)

@@ -1,5 +1,7 @@
 """A throwaway PostgreSQL server on 127.0.0.1 (the local cluster's metadata DB, as RDS is on EKS), run as the
-`postgres` user when started by root (initdb refuses root), stopped by its own pg_ctl."""
+`postgres` user when started by root (initdb refuses root), stopped by its own pg_ctl. With `tls_names` it takes
+TCP connections only over TLS (as RDS with rds.force_ssl), its certificate issued for those names by a CA of its
+own (`Postgres.ca_file`), so clients can verify it (sslmode=verify-full)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from eksflow_dev.cluster.pki import serving_pair
 from eksflow_dev.local import processes
 
 
@@ -40,8 +43,10 @@ class Postgres:
     def pid(self) -> int:
         return int((self.root / "data" / "postmaster.pid").read_text().splitlines()[0])
 
-    def url_at(self, host: str, port: int = 5432) -> str:
-        return f"postgresql+psycopg2://postgres@{host}:{port}/{self.database}"
+    @property
+    def ca_file(self) -> Path:
+        """The CA that issued the server's certificate (started with tls_names)."""
+        return self.root / "ca.pem"
 
     def stop(self) -> None:
         subprocess.run(
@@ -53,7 +58,23 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start(database: str = "airflow") -> Postgres:
+def _tls_options(root: Path, names: tuple[str, ...]) -> str:
+    """The server's certificate for these names, its CA in root/ca.pem; TCP clients must use TLS (pg_hba)."""
+    pair = serving_pair("eksflow-local-db-ca", names[0], [], list(names))
+    (root / "ca.pem").write_bytes(pair.ca_cert)
+    (root / "server.crt").write_bytes(pair.cert)
+    key = root / "server.key"
+    key.write_bytes(pair.key)
+    key.chmod(0o600)  # PostgreSQL refuses a key others can read
+    hba = root / "data" / "pg_hba.conf"
+    hba.write_text("local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+    if os.geteuid() == 0:
+        for path in (root / "ca.pem", root / "server.crt", key, hba):
+            shutil.chown(path, "postgres")
+    return f" -c ssl=on -c ssl_cert_file={root / 'server.crt'} -c ssl_key_file={key}"
+
+
+def start(database: str = "airflow", tls_names: tuple[str, ...] = ()) -> Postgres:
     problem = missing()
     if problem:
         raise RuntimeError(problem)
@@ -68,6 +89,8 @@ def start(database: str = "airflow") -> Postgres:
 
     run(["initdb", "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--encoding", "UTF8", "--locale", "C"])
     options = "-k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if tls_names:
+        options += _tls_options(root, tls_names)
     for _ in range(3):  # a free port can be taken by another process before the server binds it: pick again
         port = processes.free_port()
         log = root / "server.log"
