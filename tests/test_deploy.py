@@ -10,8 +10,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eksflow_dev.deploy import DB_SECRET, Deploy, execute, namespace_manifest
+from eksflow.platform import DB_CA_FILE
+from eksflow_dev.cluster.pki import serving_pair
+from eksflow_dev.deploy import (
+    DB_CA_CONFIGMAP,
+    DB_CA_KEY,
+    DB_SECRET,
+    RDS_TRUSTSTORE,
+    Deploy,
+    execute,
+    namespace_manifest,
+    rds_ca_bundle,
+)
 from tests.helm import kubectl_binary
+from tests.support.trust_store import REGION_BUNDLE, ca_bundle, trust_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,13 +53,16 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "(in-process)",
         "kubectl apply --server-side --field-manager eksflow-deploy --force-conflicts -f build/namespace-dev.json",
         "(in-process)",
+        "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
         f"-f build/chart-values-dev.yaml --set image.tag={SHA} --set-file image.digest=build/image-digest-dev.txt "
         "--server-side=true --wait --rollback-on-failure --timeout 35m",
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
-    assert "[9/13] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
+    assert "[9/14] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
+    ca_step = f"[11/14] ConfigMap {DB_CA_CONFIGMAP}: the RDS CA bundle {RDS_TRUSTSTORE}/<output region>/<output region>"
+    assert ca_step in result.stdout and "[12/14] Secret" in result.stdout  # the bundle before the URL naming it
 
 
 def test_stages_split_terraform_from_the_release():
@@ -55,7 +70,7 @@ def test_stages_split_terraform_from_the_release():
     release = _deploy("--env", "prod", "--image-tag", SHA, "--dry-run", "--stage", "release").stdout
     assert "[3/3] terraform apply" in infra and "helm" not in infra and "asks for confirmation" not in infra
     assert "image verify" not in infra
-    assert "[1/11] terraform init" in release and "apply -input" not in release
+    assert "[1/12] terraform init" in release and "apply -input" not in release
     assert f"eksflow image verify {SHA}" in release
     assert "terraform -chdir=terraform/envs/prod output -json" in release
 
@@ -134,6 +149,7 @@ def test_missing_tools_stop_it_before_anything_changes(tmp_path):
 def test_the_db_secret_is_the_one_the_chart_reads_and_the_namespace_is_restricted():
     values = yaml.safe_load((REPO / "helm" / "eksflow" / "values.yaml").read_text())
     assert values["database"]["existingSecret"] == DB_SECRET
+    assert values["database"]["tls"] == {"caConfigMap": DB_CA_CONFIGMAP, "caConfigMapKey": DB_CA_KEY}
     namespace = yaml.safe_load(namespace_manifest())
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
@@ -185,6 +201,70 @@ def test_the_db_secret_is_applied_with_its_value_in_no_annotation(tmp_path, monk
         Deploy(env="dev", image_tag=SHA, repo=tmp_path)._apply_db_secret()  # a second deploy updates it in place
         stored = json.loads(kubectl(cluster, "get", "secret", DB_SECRET, "-n", "eksflow", "-o", "json").stdout)
     assert base64.b64decode(stored["data"]["connection"]).decode() == (
-        "postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db:5432/airflow?sslmode=require"
+        f"postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db:5432/airflow?sslmode=verify-full&sslrootcert={DB_CA_FILE}"
     )
     assert "p%40ss" not in json.dumps(stored["metadata"]), stored["metadata"]
+
+
+def test_the_ca_step_puts_the_regions_rds_bundle_fetched_over_https_into_the_configmap_the_chart_mounts(
+    tmp_path, monkeypatch
+):
+    """The trust store's address is the only change (this machine has no internet): the fetch, its HTTPS checks
+    and the real kubectl against the local API server run as in a deploy."""
+    import json
+
+    from tests.support.cluster import control_plane, kubectl
+
+    bundle = ca_bundle()
+    with (
+        trust_store(tmp_path, {REGION_BUNDLE: bundle}) as (url, trusted),
+        control_plane(tmp_path / "cluster") as cluster,
+    ):
+        kubectl(cluster, "create", "namespace", "eksflow")
+        tools = tmp_path / "bin"
+        tools.mkdir()
+        (tools / "kubectl").symlink_to(kubectl_binary())
+        (tmp_path / "build").mkdir()
+        outputs = {"region": {"value": "eu-west-1"}}
+        (tmp_path / "build" / "terraform-outputs-dev.json").write_text(json.dumps(outputs))
+        for name, value in cluster.kubectl_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+        monkeypatch.setenv("SSL_CERT_FILE", str(trusted))
+        monkeypatch.setattr("eksflow_dev.deploy.RDS_TRUSTSTORE", url)
+        deploy = Deploy(env="dev", image_tag=SHA, repo=tmp_path)
+        (step,) = [s for s in deploy.steps() if s.title.startswith(f"ConfigMap {DB_CA_CONFIGMAP}")]
+        execute(deploy, [step, step])  # a second deploy updates it in place
+        stored = json.loads(kubectl(cluster, "get", "configmap", DB_CA_CONFIGMAP, "-n", "eksflow", "-o", "json").stdout)
+    assert stored["data"] == {DB_CA_KEY: bundle.decode()}
+
+
+@pytest.mark.parametrize(
+    ("served", "trusted_ca", "message"),
+    [
+        ("bundle", "another", "certificate verify failed"),
+        (None, "store", "HTTP 404 Not Found"),
+        ("html", "store", "is not a CA bundle: no PEM certificates in it"),
+        ("with-a-leaf", "store", "is not a CA bundle: 1 of its 2 certificates are not CA certificates"),
+        ("expired", "store", "is not a CA bundle: none of its certificates is valid today"),
+    ],
+    ids=["untrusted-server", "no-bundle-for-the-region", "not-pem", "not-only-cas", "expired"],
+)
+def test_the_ca_step_refuses_an_untrusted_server_and_anything_but_a_ca_bundle(
+    tmp_path, monkeypatch, served, trusted_ca, message
+):
+    bodies = {
+        "bundle": ca_bundle(),
+        "html": b"<html>maintenance</html>",
+        "with-a-leaf": serving_pair("ca", "db", [], ["db"]).ca_cert + serving_pair("ca", "db", [], ["db"]).cert,
+        "expired": serving_pair("expired-ca", "db", [], ["db"], days=0).ca_cert,
+    }
+    files = {} if served is None else {REGION_BUNDLE: bodies[served]}
+    with trust_store(tmp_path, files) as (url, store_ca):
+        another = tmp_path / "another-ca.pem"
+        another.write_bytes(serving_pair("another-ca", "x", [], ["x"]).ca_cert)
+        monkeypatch.setenv("SSL_CERT_FILE", str(store_ca if trusted_ca == "store" else another))
+        monkeypatch.setattr("eksflow_dev.deploy.RDS_TRUSTSTORE", url)
+        with pytest.raises(RuntimeError, match="left as they were") as refused:
+            rds_ca_bundle("eu-west-1")
+    assert message in str(refused.value), refused.value

@@ -23,6 +23,7 @@ from eksflow_dev.cluster.api.access_entries import ADMIN, AccessPolicy
 from eksflow_dev.deploy import RELEASE, Deploy, cluster_bootstrap, execute, prepare
 from tests.helm import helm_binary, kubectl_binary
 from tests.support.cluster import as_access_entry, control_plane, kubectl, stand_in_kubelet
+from tests.support.trust_store import REGION_BUNDLE, ca_bundle, trust_store
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT = "123456789012"
@@ -65,6 +66,20 @@ def workdir(tmp_path_factory) -> Path:
     (tools / "aws").write_text('#!/bin/sh\necho \'{"username": "airflow", "password": "not-a-secret"}\'\n')
     (tools / "aws").chmod(0o755)
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def rds_trust_store(tmp_path_factory):
+    """The release's CA step fetches the Region's RDS bundle from this stand-in (no internet here; the step's own
+    checks: tests/test_deploy.py)."""
+    bundles = {REGION_BUNDLE: ca_bundle()}
+    with (
+        trust_store(tmp_path_factory.mktemp("trust-store"), bundles) as (url, ca),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr("eksflow_dev.deploy.RDS_TRUSTSTORE", url)
+        patch.setenv("SSL_CERT_FILE", str(ca))
+        yield
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from eksflow.connections import cluster_connections
 from eksflow.platform import (
     BUCKET_NAME_PATTERNS,
     CONTROL_PLANE,
+    DB_CA_FILE,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE_PATTERN,
     NAMESPACE,
@@ -43,6 +44,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         "pod_template_dir": POD_TEMPLATE_DIR,
         "pod_template_base_file": POD_TEMPLATE_BASE_FILE,
         "role_label": ROLE_LABEL,
+        "db_ca_file": DB_CA_FILE,
         "default_role": DEFAULT_ROLE,
         # Housekeeping's tags: Terraform conditions the ec2-ops role's stop/terminate/delete and the
         # sagemaker-runner's tagging on them (managed_value_pattern with the environment's name).

@@ -22,6 +22,11 @@ RELEASE_KUBERNETES_GROUP = PROJECT + "-release"
 POD_TEMPLATE_DIR = "/opt/airflow/pod_templates"
 POD_TEMPLATE_BASE_FILE = "base.yaml"
 
+# Where the chart mounts the CA bundle of the metadata DB's server certificate (database.tls.caConfigMap) in every
+# container that connects to the DB; the DB URL's sslrootcert names it (sslmode=verify-full: `make deploy`, the local
+# cluster).
+DB_CA_FILE = "/opt/airflow/db-ca/ca.pem"
+
 # Label on every worker pod naming its task role (SREs select pods by it).
 ROLE_LABEL = "eksflow.io/role"
 

@@ -3,7 +3,8 @@ in ECR), namespace and DB Secret, helm upgrade with that digest, helm test — e
 ``DRY_RUN=1`` prints the exact commands and runs nothing.
 
 The DB Secret is built from the RDS-managed secret in Secrets Manager inside this process: its value is never
-printed, written to disk or put on a command line.
+printed, written to disk or put on a command line. Its URL verifies the server (sslmode=verify-full) against the
+Region's RDS CA bundle, which the step before fetches over HTTPS into the ConfigMap the chart mounts.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import base64
 import json
 import re
 import shutil
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import quote
 
 import yaml
 
-from eksflow.platform import NAMESPACE, ecr_repository_name
+from eksflow.platform import DB_CA_FILE, NAMESPACE, ecr_repository_name
 from eksflow_dev import release_access
 from eksflow_dev.chartvalues import output_values
 
@@ -29,6 +34,11 @@ ENVIRONMENTS = ("dev", "prod")
 RELEASE = "eksflow"
 # The chart's database.existingSecret (a test checks they agree); a Secret's name, not a value.
 DB_SECRET = "eksflow-metadata-db"  # noqa: S105
+# The chart's database.tls.caConfigMap and caConfigMapKey (a test checks they agree).
+DB_CA_CONFIGMAP, DB_CA_KEY = "eksflow-db-ca", "ca.pem"
+# Amazon's RDS trust store: <region>/<region>-bundle.pem holds every CA that issues RDS server certificates in
+# that Region, current and announced ones (docs/security.md: why it is fetched at every deploy).
+RDS_TRUSTSTORE = "https://truststore.pki.rds.amazonaws.com"
 TOOLS = ("terraform", "aws", "kubectl", "helm")
 STAGES = ("all", "infra", "release")  # infra: init, plan, apply; release: the rest (separately approvable in CI)
 
@@ -122,6 +132,11 @@ class Deploy:
                  "-f", self.namespace_file],
             ),
             Step(
+                f"ConfigMap {DB_CA_CONFIGMAP}: the RDS CA bundle {RDS_TRUSTSTORE}/<output region>/<output region>"
+                "-bundle.pem over HTTPS (the DB URL verifies the server against it)",
+                action=self._apply_db_ca,
+            ),
+            Step(
                 f"Secret {DB_SECRET} from Secrets Manager <output db_secret_arn> (value never printed)",
                 action=self._apply_db_secret,
             ),
@@ -162,8 +177,7 @@ class Deploy:
             _run(["aws", "secretsmanager", "get-secret-value", "--secret-id", outputs["db_secret_arn"],
                   "--query", "SecretString", "--output", "text"], capture=True)
         )  # fmt: skip
-        user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
-        url = f"postgresql+psycopg2://{user}:{password}@{outputs['db_endpoint']}/airflow?sslmode=require"
+        url = db_url(outputs["db_endpoint"], secret["username"], secret["password"])
         manifest = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -180,6 +194,65 @@ class Deploy:
         # A Secret an earlier deploy applied client-side still carries the old copy: drop it (a no-op otherwise).
         annotation = "kubectl.kubernetes.io/last-applied-configuration-"
         _run(["kubectl", "annotate", "secret", DB_SECRET, "--namespace", NAMESPACE, annotation])
+
+    def _apply_db_ca(self) -> None:
+        bundle = rds_ca_bundle(self.outputs()["region"])
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": DB_CA_CONFIGMAP, "namespace": NAMESPACE},
+            "data": {DB_CA_KEY: bundle},
+        }
+        _run(
+            ["kubectl", "apply", "--server-side", "--field-manager", "eksflow-deploy", "--force-conflicts", "-f", "-"],
+            stdin=json.dumps(manifest),
+        )
+
+
+def db_url(endpoint: str, username: str, password: str | None = None) -> str:
+    """The metadata DB's SQLAlchemy URL: TLS, and libpq refuses a server whose certificate does not chain to the
+    CA bundle the chart mounts at DB_CA_FILE or does not name the endpoint's host (verify-full)."""
+    credentials = quote(username, safe="") + ("" if password is None else ":" + quote(password, safe=""))
+    return f"postgresql+psycopg2://{credentials}@{endpoint}/airflow?sslmode=verify-full&sslrootcert={DB_CA_FILE}"
+
+
+def rds_ca_bundle(region: str) -> str:
+    """The Region's RDS CA bundle, fetched over HTTPS (the host verified against this machine's CAs) and checked
+    to be a PEM bundle of CA certificates, at least one valid today."""
+    url = f"{RDS_TRUSTSTORE}/{region}/{region}-bundle.pem"
+    unchanged = f"ConfigMap {DB_CA_CONFIGMAP} and Secret {DB_SECRET} left as they were"
+    try:
+        with urllib.request.urlopen(url, timeout=60, context=ssl.create_default_context()) as response:  # noqa: S310
+            pem = response.read()
+    except OSError as error:
+        reason = (
+            f"HTTP {error.code} {error.reason}" if isinstance(error, HTTPError) else getattr(error, "reason", error)
+        )
+        raise RuntimeError(
+            f"the RDS CA bundle could not be fetched from {url}: {reason} (the deploy needs HTTPS access to "
+            f"{RDS_TRUSTSTORE}; {unchanged})"
+        ) from None
+    problem = ca_bundle_problem(pem)
+    if problem:
+        raise RuntimeError(f"{url} is not a CA bundle: {problem} ({unchanged})")
+    return pem.decode()
+
+
+def ca_bundle_problem(pem: bytes) -> str | None:
+    """Why these bytes cannot serve as sslrootcert, or None. Read with OpenSSL through `ssl` (what the deploy venv
+    has; no cryptography package there)."""
+    store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        store.load_verify_locations(cadata=pem.decode("ascii"))
+    except (UnicodeDecodeError, ssl.SSLError):
+        return "no PEM certificates in it"
+    counts = store.cert_store_stats()
+    if counts["x509_ca"] < counts["x509"]:
+        return f"{counts['x509'] - counts['x509_ca']} of its {counts['x509']} certificates are not CA certificates"
+    now = time.time()
+    seconds = ssl.cert_time_to_seconds
+    valid = [c for c in store.get_ca_certs() if seconds(c["notBefore"]) <= now <= seconds(c["notAfter"])]
+    return None if valid else "none of its certificates is valid today"
 
 
 def values_layer(env: str) -> str:

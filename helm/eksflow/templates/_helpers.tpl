@@ -19,7 +19,7 @@ Use: include "eksflow.roleModel" . | fromJson
 {{- fail "files/role-model.json is missing: it links to terraform/role-model.json (`make role-model` writes it); package the chart from the repository" -}}
 {{- end -}}
 {{- $parsed := $model | fromJson -}}
-{{- range $key := list "task_roles" "control_plane" "default_role" "role_label" "pod_template_dir" "pod_template_base_file" "secrets_backend_patterns" -}}
+{{- range $key := list "task_roles" "control_plane" "default_role" "role_label" "pod_template_dir" "pod_template_base_file" "secrets_backend_patterns" "db_ca_file" -}}
 {{- if not (hasKey $parsed $key) -}}
 {{- fail (printf "files/role-model.json has no %q: regenerate it with `make role-model`" $key) -}}
 {{- end -}}
@@ -124,6 +124,36 @@ jwt-secret: AIRFLOW__API_AUTH__JWT_SECRET
       name: {{ include "eksflow.airflowSecretsName" $root }}
       key: {{ $key }}
 {{- end }}
+{{- end -}}
+
+{{/*
+The metadata DB's CA bundle (database.tls.caConfigMap) at the role model's db_ca_file, the file the DB URL's
+sslrootcert names: a volume of every pod with a container that connects to the DB, mounted in exactly those
+containers (database: true in eksflow.componentSecrets). A directory, not a subPath mount: when the next deploy
+updates the ConfigMap (new RDS CAs), running pods see the new file, and libpq reads it at every new connection.
+*/}}
+{{- define "eksflow.databaseCaVolume" -}}
+{{- $tls := .Values.database.tls -}}
+{{- if and (not $tls.caConfigMap) (eq .Values.dagSettings.env "prod") -}}
+{{- fail "database.tls.caConfigMap is empty with dagSettings.env=prod: production verifies the DB server's certificate (sslmode=verify-full) against the CA bundle that `make deploy` puts in ConfigMap eksflow-db-ca; keep that value" -}}
+{{- end -}}
+{{- if $tls.caConfigMap -}}
+- name: db-ca
+  configMap:
+    name: {{ $tls.caConfigMap }}
+    items:
+      - key: {{ $tls.caConfigMapKey }}
+        path: {{ base (include "eksflow.roleModel" . | fromJson).db_ca_file }}
+{{- end -}}
+{{- end -}}
+{{/* The CA bundle's mount in one container; call with (dict "root" $ "component" "<name>"). */}}
+{{- define "eksflow.databaseCaMount" -}}
+{{- $needs := get (include "eksflow.componentSecrets" .root | fromYaml) .component -}}
+{{- if and $needs.database .root.Values.database.tls.caConfigMap -}}
+- name: db-ca
+  mountPath: {{ dir (include "eksflow.roleModel" .root | fromJson).db_ca_file }}
+  readOnly: true
+{{- end -}}
 {{- end -}}
 
 {{/* Environment of a control-plane container: its secrets (eksflow.secretEnv) and the platform environment. */}}
@@ -261,6 +291,7 @@ a login (AWS auth manager, or kind's all-admins).
     {{- include "eksflow.controlPlaneEnv" (dict "root" . "component" "wait-for-migrations") | nindent 4 }}
   volumeMounts:
     {{- include "eksflow.controlPlaneMounts" . | nindent 4 }}
+    {{- with include "eksflow.databaseCaMount" (dict "root" . "component" "wait-for-migrations") }}{{ . | nindent 4 }}{{ end }}
 {{- end -}}
 
 {{/*
@@ -333,10 +364,12 @@ spec:
           {{- .probes | nindent 10 }}
           volumeMounts:
             {{- include "eksflow.controlPlaneMounts" $root | nindent 12 }}
+            {{- with include "eksflow.databaseCaMount" (dict "root" $root "component" .name) }}{{ . | nindent 12 }}{{ end }}
             {{- with .extraMounts }}{{ . | nindent 12 }}{{ end }}
         {{- with .sidecars }}{{ . | nindent 8 }}{{ end }}
       volumes:
         {{- include "eksflow.controlPlaneVolumes" $root | nindent 8 }}
+        {{- with include "eksflow.databaseCaVolume" $root }}{{ . | nindent 8 }}{{ end }}
         {{- with .extraVolumes }}{{ . | nindent 8 }}{{ end }}
 {{- end -}}
 
