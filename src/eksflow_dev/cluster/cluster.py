@@ -92,6 +92,11 @@ def kill_leftover_containers(node_pid: int) -> list[int]:
     return killed
 
 
+def service_host(namespace: str, name: str) -> str:
+    """The in-cluster DNS name of a Service."""
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
 @dataclass
 class LocalCluster:
     state_dir: Path
@@ -272,7 +277,7 @@ class LocalCluster:
                 "subsets": [{"addresses": [{"ip": GATEWAY}], "ports": [{"name": "tcp", "port": host_port}]}],
             },
         )
-        return f"{name}.{namespace}.svc.cluster.local"
+        return service_host(namespace, name)
 
     def port_forward(self, namespace: str, service: str, port: int, *, http_host_check: bool) -> str:
         """http://127.0.0.1:<free port> relayed to the Service's cluster IP (a process, like kubectl port-forward).

@@ -17,9 +17,9 @@ import boto3
 
 from eksflow.platform import NAMESPACE
 from eksflow_dev.cluster import iam_roles, login, postgres
-from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers
+from eksflow_dev.cluster.cluster import REPO, STATE_MARKER, LocalCluster, kill_leftover_containers, service_host
 from eksflow_dev.cluster.platform_values import ENV, values_layer
-from eksflow_dev.deploy import DB_SECRET, RELEASE
+from eksflow_dev.deploy import DB_CA_CONFIGMAP, DB_CA_KEY, DB_SECRET, RELEASE, db_url
 from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
 from eksflow_dev.emulator.seed import EMULATOR_KEYS, SeedResult, seed
 from eksflow_dev.kind import seeded_values
@@ -105,7 +105,9 @@ class ClusterStack:
         self.cluster = LocalCluster(self.state_dir / "cluster")
         self.cluster.start(progress=progress)
         progress("starting PostgreSQL, the AWS emulator and the DAG repository (this checkout's working tree)")
-        self.db = postgres.start()
+        # As RDS on EKS: TLS only, and the pods verify the certificate against its CA and the name they connect to.
+        postgres_host = service_host(DEPS_NAMESPACE, "postgres")
+        self.db = postgres.start(tls_names=(postgres_host,))
         self._start_emulator()
         dags_port = self._start_dags_repo()
         self.seeded = seed(self.emulator_url, REGION, ENV)
@@ -118,13 +120,14 @@ class ClusterStack:
             set_iam_enforcement(self.emulator_url, True)
         cluster = self.cluster
         cluster.ensure_namespace(DEPS_NAMESPACE)
-        postgres_host = cluster.expose_host_port(DEPS_NAMESPACE, "postgres", POSTGRES_PORT, self.db.port)
+        cluster.expose_host_port(DEPS_NAMESPACE, "postgres", POSTGRES_PORT, self.db.port)
         cluster.expose_host_port(
             DEPS_NAMESPACE, "aws-emulator", EMULATOR_PORT, int(self.emulator_url.rsplit(":", 1)[1])
         )
         cluster.expose_host_port(DEPS_NAMESPACE, "dags-repo", DAGS_REPO_PORT, dags_port)
         cluster.ensure_namespace(NAMESPACE, RESTRICTED)
-        self._secret(DB_SECRET, {"connection": self.db.url_at(postgres_host, POSTGRES_PORT)})
+        self._apply("configmaps", DB_CA_CONFIGMAP, {"data": {DB_CA_KEY: self.db.ca_file.read_text()}})
+        self._secret(DB_SECRET, {"connection": db_url(f"{postgres_host}:{POSTGRES_PORT}", "postgres")})
         self.platform_values.write_text(values_layer(REGION, role_arns))
         layer = self.state_dir / "seeded-values.yaml"
         layer.write_text(seeded_values(self.seeded.settings_env))
@@ -248,14 +251,15 @@ class ClusterStack:
             time.sleep(0.1)
         return port
 
-    def _secret(self, name: str, data: dict[str, str]) -> None:
+    def _apply(self, resource: str, name: str, body: dict) -> None:
+        """A Secret or ConfigMap of the platform namespace, replaced if it exists."""
         client = self.cluster.client()
         with contextlib.suppress(Exception):
-            client.delete(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
-        client.create(
-            f"/api/v1/namespaces/{NAMESPACE}/secrets",
-            {"metadata": {"name": name}, "type": "Opaque", "stringData": data},
-        )
+            client.delete(f"/api/v1/namespaces/{NAMESPACE}/{resource}/{name}")
+        client.create(f"/api/v1/namespaces/{NAMESPACE}/{resource}", {"metadata": {"name": name}, **body})
+
+    def _secret(self, name: str, data: dict[str, str]) -> None:
+        self._apply("secrets", name, {"type": "Opaque", "stringData": data})
 
     def _write_aws_admin_env(self) -> None:
         lines = {
