@@ -63,6 +63,19 @@ with DAG("bad_parse", schedule=None):
     pass
 """
 
+SWALLOWS_IT = """\
+import boto3
+from airflow.sdk import DAG, Variable
+
+try:
+    boto3.client("s3", region_name="eu-west-1").list_buckets()
+except Exception:
+    pass
+threshold = Variable.get("score_threshold", default="0.5")
+with DAG("swallows_it", schedule=None):
+    pass
+"""
+
 BAD_RULES = """\
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.sdk import DAG
@@ -76,10 +89,12 @@ with DAG("bad_rules", schedule=None, tags=["eksflow"], doc_md="x" * 120, catchup
 
 
 def test_a_new_dag_file_is_checked_with_no_test_edit_and_each_problem_is_named(tmp_path):
-    """`eksflow check` on a folder with a new DAG file that calls AWS at parse time and one with a wrong-role
-    operator and retries=0: each problem named, exit 1 (the same checks the parametrized tests above run)."""
+    """`eksflow check` on a folder with a new DAG file that calls AWS at parse time, one that does so but swallows
+    the error (and reads a Variable with a default), and one with a wrong-role operator and retries=0: each problem
+    named, exit 1 (the same checks the parametrized tests above run)."""
     (tmp_path / "bad_parse.py").write_text(BAD_PARSE)
     (tmp_path / "bad_rules.py").write_text(BAD_RULES)
+    (tmp_path / "swallows_it.py").write_text(SWALLOWS_IT)
     result = subprocess.run(
         [sys.executable, "-m", "eksflow.cli", "check", "--no-run", str(tmp_path)],
         capture_output=True,
@@ -91,6 +106,9 @@ def test_a_new_dag_file_is_checked_with_no_test_edit_and_each_problem_is_named(t
     problems = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("PROBLEM ")]
     assert problems == [
         f"PROBLEM {tmp_path / 'bad_parse.py'}:4 reaches s3.eu-west-1.amazonaws.com:443 while the DAG file is "
+        "parsed: the network is closed then (the dag-processor parses every file every few minutes); call AWS and "
+        "read Variables inside a task",
+        f"PROBLEM {tmp_path / 'swallows_it.py'}:5 reaches s3.eu-west-1.amazonaws.com:443 while the DAG file is "
         "parsed: the network is closed then (the dag-processor parses every file every few minutes); call AWS and "
         "read Variables inside a task",
         "PROBLEM bad_rules.run: retries=0; the platform needs at least 2 (eksflow.kit's default_args and helpers "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eksflow.connections import local_connections
-from eksflow_dev.dagcheck.check import run_dags, run_order, static_checks
+from eksflow_dev.dagcheck.check import audited_runs, opt_out_reason, run_order, static_checks
 from tests.support.effects import (
     DATA_BUCKET,
     HOUSEKEEPING_ACTED,
@@ -99,15 +99,26 @@ def test_housekeeping_defaults_are_dry_runs_for_terminate_and_delete(airflow_hom
     assert endpoint_names(fresh_emulator.client) == before
 
 
-def test_every_dag_in_dags_runs_green_with_its_params_defaults(airflow_home, fresh_emulator):
+def test_every_dag_in_dags_runs_green_with_its_params_defaults_and_calls_only_what_its_roles_allow(
+    airflow_home, fresh_emulator, tmp_path
+):
     """No test edit for a new DAG: `eksflow check`'s dry run over dags/ (producers of an asset before the DAGs
-    scheduled on it; a DAG opts out only with DRY_RUN_OPT_OUT = "<reason>" in its file)."""
+    scheduled on it), IAM audited with the roles terraform/modules/irsa makes — every run succeeds and no task calls
+    an action outside its role's policy. A DAG file opts out only with DRY_RUN_OPT_OUT = "<reason>"."""
     parsed = static_checks([DAGS])
     assert parsed.report.problems == []
     order = run_order(list(parsed.report.dag_files), parsed.assets)
     assert set(order) == set(parsed.report.dag_files)
-    states = run_dags(airflow_home, fresh_emulator, {dag_id: parsed.files[dag_id] for dag_id in order})
-    assert states == dict.fromkeys(order, "success")
+    ran = audited_runs(airflow_home, fresh_emulator, {dag_id: parsed.files[dag_id] for dag_id in order}, tmp_path)
+    assert ran.note == ""
+    assert ran.action_problems == []
+    opted_out = {dag_id: state for dag_id, state in ran.states.items() if state.startswith("skipped: ")}
+    assert {dag_id: opt_out_reason(Path(parsed.files[dag_id])) for dag_id in opted_out} == {
+        dag_id: state.removeprefix("skipped: ") for dag_id, state in opted_out.items()
+    }
+    assert {d: s for d, s in ran.states.items() if d not in opted_out} == dict.fromkeys(
+        [d for d in order if d not in opted_out], "success"
+    )
 
 
 FAILING_DAG = """\

@@ -289,7 +289,6 @@ def test_the_documented_rest_api_commands_trigger_a_run_with_params_and_read_its
     doc = (REPO / "docs" / "dag-authoring.md").read_text()
     block = doc.split("<!-- rest-api:start -->", 1)[1].split("<!-- rest-api:end -->", 1)[0]
     script = block.split("```bash\n", 1)[1].split("```", 1)[0]
-    local_platform.api.unpause("rest_api_echo")
     env = {**os.environ, "LOGIN": str(local_platform.login_file), "DAG": "rest_api_echo", "CONF": '{"greeting": "hi"}'}
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False

@@ -1,9 +1,12 @@
-"""The network is closed while a DAG file is imported: a DAG file calling AWS (or anything over TCP/UDP) at parse
-time fails to import with an error naming the file, line and host — in the dag-processor, the workers and
-`eksflow check` alike. Code that runs later (tasks, callbacks) is untouched: only calls made while Airflow's
-importer executes a DAG file are refused (the Unix sockets Airflow's processes talk over stay open).
+"""The network is closed while a DAG file is imported: a DAG file calling AWS (or anything over TCP/UDP), or reading
+a Variable or Connection, at parse time fails to import with an error naming the file, line and what it reached —
+in the dag-processor, the workers and `eksflow check` alike. Code that runs later (tasks, callbacks) is untouched:
+only calls made while Airflow's importer executes a DAG file are refused (the Unix sockets Airflow's processes talk
+over stay open).
 
-Installed by the ``airflow.policy`` entry point (eksflow.policy) in every process that parses DAG files.
+A guard against mistakes, not a sandbox: DAG code runs with the process's rights and could undo it; what holds DAG
+code to its limits is the task role's IAM policy and the NetworkPolicies. Installed by the ``airflow.policy`` entry
+point (eksflow.policy) in every Airflow process.
 """
 
 from __future__ import annotations
@@ -61,8 +64,29 @@ def _getaddrinfo(host, port, *args, **kwargs):
 
 
 def install() -> None:
+    """Close TCP/UDP while a DAG file is imported (idempotent)."""
     global _installed
     if not _installed:
         socket.socket.connect = _connect  # type: ignore[method-assign]
         socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]
         _installed = True
+
+
+def install_variable_guard() -> None:
+    """Refuse Variable and Connection reads while a DAG file is imported: in the dag-processor's parsing child they
+    go to its parent over a Unix socket (and on to the metadata DB or the secrets backend) on every parse. Patched
+    where the Task SDK looks them up at call time (airflow.sdk Variable.get / Connection.get). Idempotent."""
+    from airflow.sdk.execution_time import context
+
+    for name, what in (("_get_variable", "Variable"), ("_get_connection", "Connection")):
+        original = getattr(context, name)
+        if getattr(original, "_eksflow_guarded", False):
+            continue
+
+        def guarded(key, *args, _original=original, _what=what, **kwargs):
+            if error := _refused(f"{_what} {key!r}"):
+                raise error
+            return _original(key, *args, **kwargs)
+
+        guarded._eksflow_guarded = True  # type: ignore[attr-defined]
+        setattr(context, name, guarded)

@@ -18,6 +18,10 @@ def start_audit(emulator_url: str) -> None:
     control(emulator_url, "iam-audit", "on")
 
 
+def stop_audit(emulator_url: str) -> None:
+    control(emulator_url, "iam-audit", "off")
+
+
 def audit_problems(emulator_url: str, env: str) -> list[str]:
     roles_by_iam_name = {role.iam_role_name(env): role.name for role in ROLES.values()}
     problems = []

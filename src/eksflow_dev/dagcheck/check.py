@@ -89,16 +89,29 @@ def opt_out_reason(dag_file: Path) -> str | None:
     return None
 
 
-def _import_error_line(file: str, error: str, attempts: list[dict]) -> str:
-    reached = [a for a in attempts if a["file"] and Path(a["file"]).resolve() == Path(file).resolve()]
-    if reached:
-        first = reached[0]
-        return (
-            f"{file}:{first['line']} reaches {first['target']} while the DAG file is parsed: the network is closed "
-            "then (the dag-processor parses every file every few minutes); call AWS and read Variables inside a task"
-        )
+def _attempt_line(attempt: dict) -> str:
+    return (
+        f"{attempt['file']}:{attempt['line']} reaches {attempt['target']} while the DAG file is parsed: the network is "
+        "closed then (the dag-processor parses every file every few minutes); call AWS and read Variables inside a task"
+    )
+
+
+def _import_error_line(file: str, error: str) -> str:
     last = [line for line in error.strip().splitlines() if line.strip()][-1]
     return f"{file}: import failed: {last.strip()}"
+
+
+def _parse_problems(files: set[str], import_errors: dict[str, str], attempts: list[dict]) -> list[str]:
+    """Per named file: its first parse-time reach for the network, a Variable or a Connection — whether the file
+    then failed to import or swallowed the error — else its import error."""
+    problems = []
+    for file in sorted(files | set(import_errors)):
+        reached = [a for a in attempts if a["file"] and Path(a["file"]).resolve() == Path(file).resolve()]
+        if reached:
+            problems.append(_attempt_line(reached[0]))
+        elif file in import_errors:
+            problems.append(_import_error_line(file, import_errors[file]))
+    return problems
 
 
 def _named(file: str, paths: list[Path]) -> bool:
@@ -121,8 +134,8 @@ def static_checks(paths: list[Path]) -> Parsed:
     named = {dag_id: file for dag_id, file in parsed["files"].items() if _named(file, paths)}
     result = Report(dag_files=named)
     errors = {f: e for f, e in parsed["import_errors"].items() if _named(f, paths)}
-    attempts = parsed["connect_attempts"]
-    result.problems += [_import_error_line(f, e, attempts) for f, e in sorted(errors.items())]
+    attempted = {a["file"] for a in parsed["connect_attempts"] if a["file"] and _named(a["file"], paths)}
+    result.problems += _parse_problems(attempted, errors, parsed["connect_attempts"])
     for dag_id in sorted(named):
         result.problems += parsed["problems"][dag_id]
     return Parsed(result, parsed["assets"], parsed["files"])
@@ -155,29 +168,41 @@ class DryRuns:
 
 
 def dry_runs(order: list[str], files: dict[str, str], workdir: Path, progress=print) -> DryRuns:
-    """`airflow dags test` of each DAG in `order` on a new Airflow home and seeded emulator (see run_dags), IAM
-    audited with the roles terraform/modules/irsa makes (eksflow_dev.dagcheck.actions) where terraform is."""
-    from eksflow_dev import terraform_cli
-    from eksflow_dev.cluster import iam_roles
-    from eksflow_dev.dagcheck import actions
+    """`airflow dags test` of each DAG in `order` on a new Airflow home and seeded emulator (see audited_runs)."""
     from eksflow_dev.dagcheck.home import migrated_home
     from eksflow_dev.emulator.process import running_emulator
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         migrating = pool.submit(migrated_home, workdir / "airflow", Path(files[order[0]]).parent)
         with running_emulator(workdir / "emulator") as emulator:
-            settings_env = emulator.seeded.settings_env
-            if terraform_cli.find_terraform() is None:
-                connections = None
-                note = f"action-level role fit NOT checked: terraform is missing ({terraform_cli.INSTALL_HINT})"
-            else:
-                roles = iam_roles.apply(workdir / "terraform", emulator.url, settings_env)["task_role_arns"]
-                connections, note = assumed_role_connections(emulator.url, REGION, roles), ""
-                actions.start_audit(emulator.url)
             dag_files = {dag_id: files[dag_id] for dag_id in order}
-            states = run_dags(migrating.result(), emulator, dag_files, progress, connections=connections)
-            audited = [] if connections is None else actions.audit_problems(emulator.url, settings_env["EKSFLOW_ENV"])
-            return DryRuns(states, audited, note)
+            return audited_runs(migrating, emulator, dag_files, workdir, progress)
+
+
+def audited_runs(home, emulator, dag_files: dict[str, str], workdir: Path, progress=print) -> DryRuns:
+    """run_dags with the emulator's IAM audit on and each role's connection assuming the role terraform/modules/irsa
+    makes (applied to the emulator; eksflow_dev.dagcheck.actions) where terraform is installed. `home`: an
+    AirflowHome, or a future of one (made while Terraform applies)."""
+    from eksflow_dev import terraform_cli
+    from eksflow_dev.cluster import iam_roles
+    from eksflow_dev.dagcheck import actions
+
+    settings_env = emulator.seeded.settings_env
+    if terraform_cli.find_terraform() is None:
+        connections = None
+        note = f"action-level role fit NOT checked: terraform is missing ({terraform_cli.INSTALL_HINT})"
+    else:
+        roles = iam_roles.apply(workdir / "terraform", emulator.url, settings_env)["task_role_arns"]
+        connections, note = assumed_role_connections(emulator.url, REGION, roles), ""
+        actions.start_audit(emulator.url)
+    home = home.result() if hasattr(home, "result") else home
+    try:
+        states = run_dags(home, emulator, dag_files, progress, connections=connections)
+        audited = [] if connections is None else actions.audit_problems(emulator.url, settings_env["EKSFLOW_ENV"])
+    finally:
+        if connections is not None:
+            actions.stop_audit(emulator.url)
+    return DryRuns(states, audited, note)
 
 
 def run_dags(home, emulator, dag_files: dict[str, str], progress=print, connections=None) -> dict[str, str]:

@@ -32,6 +32,7 @@ def asset_edges(dag) -> dict[str, list[str]]:
 
 def main(paths: list[str]) -> None:
     parse_guard.install()
+    parse_guard.install_variable_guard()
     from airflow.dag_processing.dagbag import DagBag
 
     from eksflow.checks.role_fit import check_dag
