@@ -17,6 +17,7 @@ from eksflow.platform import ecr_repository_name
 from tests.probes import ALLOW, DENY, Probe, _probe
 
 IMAGE_TAG = "0123456789abcdef0123456789abcdef01234567"  # main's image, pushed by the test as the push workflow does
+_CONFIG = "sha256:" + "1" * 64  # the config blob its manifest names (tests/test_deploy_roles.py MANIFEST)
 STAGES = ("push", "image-tag", "plan", "infra", "release")
 
 
@@ -113,7 +114,10 @@ PROBES: dict[str, list[Probe]] = {
         _probe(ALLOW, "ecr", "initiate_layer_upload", "upload a layer of main's image", _repo()),
         _probe(ALLOW, "ecr", "batch_check_layer_availability", "skip layers already pushed", _repo(
             layerDigests=["sha256:" + "0" * 64])),
-        _probe(ALLOW, "ecr", "describe_images", "see whether main's image exists", _repo()),
+        _probe(ALLOW, "ecr", "batch_get_image", "verify an existing :<sha> (its manifest)", _repo(
+            imageIds=[{"imageTag": IMAGE_TAG}])),
+        _probe(ALLOW, "ecr", "get_download_url_for_layer", "verify its revision label (the config blob)", _repo(
+            layerDigest=_CONFIG)),
         _probe(DENY, "ecr", "initiate_layer_upload", "upload to another repository", lambda c, r: {
             "repositoryName": "eksflow/other"}),
         _probe(DENY, "ecr", "delete_repository", "delete the repository", _repo(force=True)),
@@ -125,7 +129,9 @@ PROBES: dict[str, list[Probe]] = {
     "image-tag": [
         _probe(ALLOW, "ecr", "batch_get_image", "read main's image manifest", _repo(
             imageIds=[{"imageTag": IMAGE_TAG}])),
-        _probe(ALLOW, "ecr", "describe_images", "find main's image", _repo(imageIds=[{"imageTag": IMAGE_TAG}])),
+        _probe(ALLOW, "ecr", "get_download_url_for_layer", "verify main's revision label (the config blob)", _repo(
+            layerDigest=_CONFIG)),
+        _probe(DENY, "ecr", "describe_images", "list the repository's images", _repo()),
         _probe(ALLOW, "ecr", "put_image", "put main's manifest under a tag (this one exists: refused past IAM)",
                lambda c, r: {"repositoryName": ecr_repository_name(), "imageManifest": c.image_manifest,
                              "imageTag": IMAGE_TAG}),
@@ -187,10 +193,12 @@ PROBES: dict[str, list[Probe]] = {
         _READ_STATE, _LIST_STATE, _DESCRIBE_CLUSTER,
         _probe(ALLOW, "secretsmanager", "get_secret_value", "read the metadata DB secret", lambda c, r: {
             "SecretId": c.db_secret_arn}),
-        _probe(ALLOW, "ecr", "describe_images", "resolve the image's digest", _repo(
+        _probe(ALLOW, "ecr", "batch_get_image", "the image's manifest: its digest", _repo(
             imageIds=[{"imageTag": IMAGE_TAG}])),
+        _probe(ALLOW, "ecr", "get_download_url_for_layer", "its revision label (the config blob)", _repo(
+            layerDigest=_CONFIG)),
         _TAKE_LOCK_DENIED, _WRITE_STATE, _OTHER_ENVS_STATE, _LIST_STATE_BUCKET, _READ_DATA, _READ_LOGS,
-        _OTHER_CLUSTER, _PUT_IMAGE, _READ_IMAGE, _CREATE_USER, _BECOME_INFRA, _DESCRIBE_VPCS_DENIED,
+        _OTHER_CLUSTER, _PUT_IMAGE, _PUSH_LAYER, _CREATE_USER, _BECOME_INFRA, _DESCRIBE_VPCS_DENIED,
         _probe(DENY, "secretsmanager", "get_secret_value", "read another secret", lambda c, r: {
             "SecretId": "airflow/connections/probe"}),
         _probe(DENY, "eks", "delete_cluster", "delete another env's cluster", lambda c, r: {

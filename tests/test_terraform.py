@@ -859,21 +859,26 @@ IMAGE_REPOSITORY = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/airflow"
 LAYER_UPLOAD = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
 
 
-def test_the_image_tag_role_can_only_retag_what_main_pushed(github_oidc_plan):
-    """Row 4: a v* release reads main's manifest and puts it under the version tag; it uploads no layer, so it can
-    publish nothing main did not build. The push role (main only) keeps the layer upload."""
-    tag, push = _stage(github_oidc_plan, "dev", "image-tag"), _stage(github_oidc_plan, "dev", "push")
-    for action in ("ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"):
-        assert allows(tag, action, IMAGE_REPOSITORY), action
-        assert not allows(tag, action, f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/other"), action
-    for action in (*LAYER_UPLOAD, "ecr:BatchCheckLayerAvailability", "ecr:BatchDeleteImage", "ecr:DeleteRepository"):
-        assert not allows(tag, action, IMAGE_REPOSITORY), action
-    assert not allows(tag, "ecr:GetAuthorizationToken", "*")
-    for action in LAYER_UPLOAD:
-        assert allows(push, action, IMAGE_REPOSITORY), action
-    for stage in ("plan", "infra", "release"):
+def test_each_stage_may_make_exactly_the_ecr_calls_of_its_image_steps(github_oidc_plan):
+    """Row 4: the image steps' ECR calls have one home, src/eksflow_dev/ecr_image.py (VERIFY_ACTIONS: the manifest and
+    its config blob; RETAG_ACTIONS: and PutImage). push verifies and uploads; image-tag verifies and puts main's
+    manifest under the version tag — no layer upload, so it publishes nothing main did not build; the release
+    verifies the image it deploys by digest; plan and infra do neither."""
+    from eksflow_dev.ecr_image import RETAG_ACTIONS, VERIFY_ACTIONS
+
+    ecr_calls = {
+        "push": {*RETAG_ACTIONS, *LAYER_UPLOAD, "ecr:BatchCheckLayerAvailability", "ecr:DescribeImageScanFindings"},
+        "image-tag": set(RETAG_ACTIONS),
+        "release": set(VERIFY_ACTIONS),
+    }
+    other_repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/other"
+    every = {a for calls in ecr_calls.values() for a in calls} | {"ecr:BatchDeleteImage"}  # images, not the repository
+    for stage in STAGES:
         policy = _stage(github_oidc_plan, "dev", stage)
-        assert not [a for a in ("ecr:PutImage", *LAYER_UPLOAD) if allows(policy, a, IMAGE_REPOSITORY)], stage
+        granted = {action for action in every | {"ecr:DescribeImages"} if allows(policy, action, IMAGE_REPOSITORY)}
+        assert granted == ecr_calls.get(stage, set()), stage
+        assert not [a for a in every if allows(policy, a, other_repository)], stage
+        assert allows(policy, "ecr:GetAuthorizationToken", "*") is (stage == "push"), "docker login: push only"
 
 
 def test_the_plan_role_writes_nothing_but_the_lock(github_oidc_plan):

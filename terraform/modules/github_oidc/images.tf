@@ -1,6 +1,8 @@
-# The image stages. push: main's image, built and pushed by workflows on main. image-tag: a release adds a
-# version tag to the image main already pushed — it reads the manifest and puts it again under the new tag, so
-# it needs no layer upload and can publish nothing main did not build.
+# The image stages (.github/workflows/image.yml). push: main's image, built and pushed by workflows on main, and
+# verified (`eksflow image verify`: the manifest, then its config blob's revision label). image-tag: a release
+# verifies main's image the same way and puts its manifest under the version tag (`eksflow image retag`), so it needs
+# no layer upload and can publish nothing main did not build. The ECR calls are src/eksflow_dev/ecr_image.py's
+# VERIFY_ACTIONS and RETAG_ACTIONS (tests/test_terraform.py holds them equal).
 
 data "aws_iam_policy_document" "push" {
   statement {
@@ -12,7 +14,7 @@ data "aws_iam_policy_document" "push" {
     sid = "PushAirflowImage"
     actions = [
       "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-      "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
+      "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
       "ecr:DescribeImageScanFindings",
     ]
     resources = [var.ecr_repository_arn]
@@ -21,8 +23,8 @@ data "aws_iam_policy_document" "push" {
 
 data "aws_iam_policy_document" "image_tag" {
   statement {
-    sid       = "TagMainsImage"
-    actions   = ["ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"]
+    sid       = "VerifyAndTagMainsImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:PutImage"]
     resources = [var.ecr_repository_arn]
   }
 }

@@ -1,7 +1,8 @@
 # release: `make deploy STAGE=release` (src/eksflow_dev/deploy.py) — terraform init and output (the state,
 # read only), `aws eks update-kubeconfig` (DescribeCluster), the chart's DB Secret from the RDS-managed secret
-# (GetSecretValue of that one secret; its KMS key only through Secrets Manager), and the image digest of the tag
-# it deploys (DescribeImages). Kubernetes rights come from the eks module's access entry for this role.
+# (GetSecretValue of that one secret; its KMS key only through Secrets Manager), and the digest of the image it
+# deploys, verified by its revision label (src/eksflow_dev/ecr_image.py VERIFY_ACTIONS: the manifest and its config
+# blob). Kubernetes rights come from the eks module's access entry for this role.
 
 data "aws_iam_policy_document" "release_calls" {
   statement {
@@ -25,8 +26,8 @@ data "aws_iam_policy_document" "release_calls" {
     }
   }
   statement {
-    sid       = "ImageDigest"
-    actions   = ["ecr:DescribeImages"]
+    sid       = "VerifyTheImageAndItsDigest"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
     resources = [var.ecr_repository_arn]
   }
 }
