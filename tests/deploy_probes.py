@@ -4,8 +4,9 @@ each role's web-identity session (a GitHub-like token of the stage's `sub`) agai
 enforced. The probe machinery (outcomes, the table) is tests/probes.py's.
 
 They change nothing that outlives them: ECR writes are refused by the repository (an existing immutable tag, an
-upload nobody completes), IAM deletes name roles that do not exist, EC2 creates are dry runs, and the lock object a
-probe takes is released by the next one. Conditions the emulator evaluates here are marked "(condition ...)":
+upload nobody completes), IAM changes name roles that do not exist, EC2 creates name a VPC that does not exist, the
+lock object a probe takes is released by the next one. Conditions the emulator evaluates here are marked
+"(condition ...)":
 ``s3:prefix`` of the state listing, ``iam:PolicyARN`` of attachments, ``aws:RequestTag`` of KMS CreateKey.
 """
 
@@ -100,8 +101,9 @@ _DESCRIBE_CLUSTER_DENIED = _probe(DENY, "eks", "describe_cluster", "describe the
     "name": c.cluster()})  # fmt: skip
 _DELETE_OTHER_DB = _probe(DENY, "rds", "delete_db_instance", "delete another env's metadata DB", lambda c, r: {
     "DBInstanceIdentifier": f"eksflow-{c.other_env}-metadata", "SkipFinalSnapshot": True})  # fmt: skip
-_CREATE_VPC = _probe(DENY, "ec2", "create_vpc", "create a VPC (dry run)", lambda c, r: {
-    "CidrBlock": "10.99.0.0/16", "DryRun": True})  # fmt: skip
+# moto creates a VPC even with DryRun: a subnet in a VPC that does not exist is refused past IAM, changing nothing.
+_CREATE_SUBNET = _probe(DENY, "ec2", "create_subnet", "create a subnet", lambda c, r: {
+    "VpcId": "vpc-0000000000000000f", "CidrBlock": "10.99.0.0/24"})  # fmt: skip
 _DESCRIBE_VPCS_DENIED = _probe(DENY, "ec2", "describe_vpcs", "list VPCs")
 _CREATE_ROLE = _probe(DENY, "iam", "create_role", "create a role of its env", lambda c, r: {
     "RoleName": f"eksflow-{c.env}-probe", "AssumeRolePolicyDocument": "{}"})  # fmt: skip
@@ -159,7 +161,7 @@ PROBES: dict[str, list[Probe]] = {
         _probe(ALLOW, "ecr", "describe_repositories", "refresh the repository", lambda c, r: {
             "repositoryNames": [ecr_repository_name()]}),
         _WRITE_STATE, _OTHER_ENVS_STATE, _LIST_STATE_BUCKET, _READ_DATA, _READ_LOGS, _DB_SECRET, _PUT_IMAGE,
-        _READ_IMAGE, _CREATE_ROLE, _OWN_POLICY, _CREATE_VPC, _DELETE_OTHER_DB, _BECOME_INFRA,
+        _READ_IMAGE, _CREATE_ROLE, _OWN_POLICY, _CREATE_SUBNET, _DELETE_OTHER_DB, _BECOME_INFRA,
         _probe(DENY, "iam", "get_role", "read another env's role", lambda c, r: {
             "RoleName": f"eksflow-{c.other_env}-github-plan"}),
     ],
@@ -170,8 +172,8 @@ PROBES: dict[str, list[Probe]] = {
         _probe(ALLOW, "iam", "attach_role_policy", "attach an EKS managed policy (condition: iam:PolicyARN)",
                lambda c, r: {"RoleName": f"eksflow-{c.env}-probe-missing",
                              "PolicyArn": "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"}),
-        _probe(ALLOW, "ec2", "create_vpc", "create its VPC (dry run)", lambda c, r: {
-            "CidrBlock": "10.99.0.0/16", "DryRun": True}),
+        _probe(ALLOW, "ec2", "create_subnet", "create its network (a subnet in a VPC that does not exist)",
+               lambda c, r: {"VpcId": "vpc-0000000000000000f", "CidrBlock": "10.99.0.0/24"}),
         _probe(ALLOW, "s3", "get_bucket_versioning", "refresh a bucket", lambda c, r: {"Bucket": c.buckets["data"]}),
         _CREATE_USER, _ACCESS_KEY, _OTHER_ENVS_STATE, _LIST_STATE_BUCKET, _READ_DATA, _READ_LOGS, _DB_SECRET,
         _PUT_IMAGE, _PUSH_LAYER, _OTHER_CLUSTER, _DELETE_OTHER_DB, _BECOME_RELEASE,

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from eksflow.platform import bucket_names, ecr_repository_name
 from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.seed import other_env
-from tests.conftest import REGION
+from eksflow_dev.local.offline import REGION
 from tests.deploy_probes import IMAGE_TAG, PROBES, STAGES, DeployContext
 from tests.dev_platform import ENV, REPO, backend_example
 from tests.probes import run_probe, table, web_identity_session
