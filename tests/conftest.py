@@ -24,7 +24,7 @@ ALLOWED_CI_SKIP_MARK = "allowed_ci_skip"
 
 # Files that share one Terraform-applied dev platform (tests/dev_platform.py): one xdist worker runs them
 # together, and first, since the apply is the longest single piece of `make test`.
-DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py"})
+DEV_PLATFORM_FILES = frozenset({"test_terraform_apply.py", "test_least_privilege.py", "test_deploy_roles.py"})
 # The next-longest files (each several minutes of local clusters), handed out right after: a worker that takes
 # one of them late (e.g. the dev-platform worker at its end) would make the whole run that much longer.
 LONG_FILES = ("test_dags_e2e.py", "test_project.py")

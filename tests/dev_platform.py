@@ -9,9 +9,10 @@ policy and the least-privilege probes cover it too.
 The emulator starts without IAM enforcement. An admin identity is bootstrapped first (IAM user with
 an Allow *:* policy and an access key) and Terraform applies with it; after the apply, the dev-named
 resources the DAGs use but Terraform does not own (ECS cluster and task definition, the SageMaker execution
-role, EC2 instances, endpoints) are seeded. Enforcement is switched on only around the least-privilege
-suite (``enforcement(...)``), because moto rejects some EKS request signatures under enforcement. At the end
-the buckets are emptied (versions too), Terraform destroys everything, and nothing Terraform made may be left.
+role, EC2 instances, endpoints) are seeded. Enforcement is switched on only around the suites that test it
+(``enforcement(...)``: test_least_privilege.py, test_deploy_roles.py — whose real `terraform plan` as the CI plan
+role shows that EKS calls pass under enforcement now). At the end the buckets are emptied (versions too; the
+state bucket of test_deploy_roles.py removed), Terraform destroys everything, and nothing Terraform made may be left.
 """
 
 from __future__ import annotations
@@ -38,15 +39,38 @@ ENV = "dev"
 ADMIN_USER = "eksflow-terraform-admin"
 
 
-def _provider_override(endpoint: str, key_id: str, secret: str) -> str:
+def _provider_override(endpoint: str, key_id: str = "", secret: str = "") -> str:
+    """The AWS provider pointed at the emulator; with the given keys, or (none given) with the credentials of the
+    environment, as a CI job has them after assuming its role."""
     endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in SERVICES)
+    keys = f'  access_key                  = "{key_id}"\n  secret_key                  = "{secret}"\n' if key_id else ""
     return (
         'provider "aws" {\n'
-        f'  access_key                  = "{key_id}"\n  secret_key                  = "{secret}"\n'
+        f"{keys}"
         "  skip_credentials_validation = true\n  skip_metadata_api_check     = true\n"
         "  s3_use_path_style           = true\n"
         f"  endpoints {{\n{endpoints}\n  }}\n}}\n"
     )
+
+
+def backend_example(env: str) -> dict[str, str]:
+    """envs/<env>/backend.hcl.example's settings (``name = value`` lines, values as written, strings unquoted)."""
+    settings = {}
+    for line in (REPO / "terraform" / "envs" / env / "backend.hcl.example").read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            settings[name.strip()] = value.strip().strip('"')
+    return settings
+
+
+# What backend.hcl adds on the emulator: its S3 endpoint, path-style URLs, no AWS account or Region lookups.
+_EMULATOR_BACKEND = """use_path_style              = true
+skip_credentials_validation = true
+skip_requesting_account_id  = true
+skip_metadata_api_check     = true
+skip_region_validation      = true
+endpoints                   = {{ s3 = "{url}", sts = "{url}" }}
+"""
 
 
 class DevPlatform:
@@ -73,6 +97,29 @@ class DevPlatform:
             aws_secret_access_key=self.admin["SecretAccessKey"],
         )
 
+    def remote_state_copy(self, tmp: Path) -> Path:
+        """A copy of the applied envs/dev as a CI job checks it out: the S3 backend of backend.hcl.example (plus
+        the emulator's endpoint) instead of the local state file, and the provider without keys of its own. The
+        state must be in the bucket already (``upload_state``)."""
+        shutil.copytree(self.work.parents[1], tmp / "terraform", ignore=shutil.ignore_patterns("terraform.tfstate*"))
+        work = tmp / "terraform" / "envs" / ENV
+        (work / "backend_override.tf").unlink()
+        (work / ".terraform" / "terraform.tfstate").unlink(missing_ok=True)  # the local backend's settings
+        (work / "provider_override.tf").write_text(_provider_override(self.url))
+        example = (REPO / "terraform" / "envs" / ENV / "backend.hcl.example").read_text()
+        (work / "backend.hcl").write_text(example + _EMULATOR_BACKEND.format(url=self.url))
+        return work
+
+    def upload_state(self) -> None:
+        """The applied state, where backend.hcl.example says it lives (the bucket made here, as at bootstrap)."""
+        backend = backend_example(ENV)
+        s3 = self.client("s3")
+        if backend["bucket"] not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(
+                Bucket=backend["bucket"], CreateBucketConfiguration={"LocationConstraint": backend["region"]}
+            )
+        s3.put_object(Bucket=backend["bucket"], Key=backend["key"], Body=(self.work / "terraform.tfstate").read_bytes())
+
     @contextlib.contextmanager
     def enforcement(self) -> Iterator[None]:
         set_iam_enforcement(self.url, True)
@@ -84,7 +131,9 @@ class DevPlatform:
 
 def _empty_buckets(platform: DevPlatform) -> None:
     s3 = platform.client("s3")
-    for bucket in platform.outputs["bucket_names"].values():
+    state_bucket = backend_example(ENV)["bucket"]  # made by upload_state, not by Terraform: removed here
+    present = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    for bucket in [*platform.outputs["bucket_names"].values(), *({state_bucket} & present)]:
         versions = s3.list_object_versions(Bucket=bucket)
         objects = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
@@ -92,6 +141,8 @@ def _empty_buckets(platform: DevPlatform) -> None:
         ]
         if objects:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+    if state_bucket in present:
+        s3.delete_bucket(Bucket=state_bucket)
 
 
 def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:

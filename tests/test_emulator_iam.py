@@ -20,7 +20,7 @@ from eksflow.platform import PROTECTED_TAG_KEY, bucket_names, endpoint_tags, man
 from eksflow.roles import ROLES
 from eksflow_dev.cluster import iam_roles
 from eksflow_dev.cluster.pki import ISSUER as LOCAL_CLUSTER_ISSUER
-from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
+from eksflow_dev.emulator.control import bootstrap_admin, control, set_iam_enforcement
 from eksflow_dev.emulator.process import running_emulator
 from eksflow_dev.emulator.seed import emulator_client, other_env
 from eksflow_dev.local.offline import REGION
@@ -82,6 +82,9 @@ def enforced(tmp_path_factory):
             ),
             allow("sagemaker:AddTags", f"{SAGEMAKER}:endpoint/eksflow-test-tagged"),
             allow("secretsmanager:GetSecretValue", f"{SECRETS}:secret:eksflow/connections/*"),
+            allow("eks:DescribeCluster", f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-test"),
+            allow("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/eksflow-test-*"),
+            allow("ecr:DescribeImages", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/test"),
             # As terraform/modules/irsa's PassTaskRoles and PassExecutionRole: each role only to its service.
             {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{ECS_TASK_ROLE}"), "Condition": PASSED_TO_ECS},
             {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{TRAINING_ROLE}"), "Condition": PASSED_TO_SAGEMAKER},
@@ -294,6 +297,54 @@ def test_secrets_are_checked_against_their_arn(enforced):
     assert denied["Code"] == "AccessDeniedException"
     assert f"secretsmanager:GetSecretValue on resource: {SECRETS}:secret:eksflow/elsewhere/probe-" in denied["Message"]
     assert _denial(lambda: secrets.list_secrets())["Code"] == "AccessDeniedException"
+
+
+def test_eks_calls_pass_the_signature_check_and_are_held_to_the_cluster(enforced):
+    """A body-less EKS GET used to fail SignatureDoesNotMatch under enforcement (moto hashed the request's headers
+    as its payload), and the emulated access-entry routes were not authorized at all."""
+    emulator, role_arn, _ = enforced
+    eks = _session(emulator.url, role_arn).client("eks", endpoint_url=emulator.url)
+    assert _denial(lambda: eks.describe_cluster(name="eksflow-test"))["Code"] == "ResourceNotFoundException"
+    other = _denial(lambda: eks.describe_cluster(name="eksflow-other"))
+    assert other["Code"] == "AccessDeniedException"
+    assert other["Message"].endswith(
+        f"eks:DescribeCluster on resource: arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-other"
+    )
+    assert _denial(lambda: eks.list_clusters())["Code"] == "AccessDeniedException"
+    entries = _denial(lambda: eks.list_access_entries(clusterName="eksflow-test"))
+    assert entries["Code"] == "AccessDeniedException" and "eks:ListAccessEntries" in entries["Message"]
+
+
+def test_iam_and_ecr_calls_are_checked_against_what_they_name(enforced):
+    emulator, role_arn, _ = enforced
+    session = _session(emulator.url, role_arn)
+    iam, ecr = session.client("iam", endpoint_url=emulator.url), session.client("ecr", endpoint_url=emulator.url)
+    assert iam.get_role(RoleName=OTHER_ROLE)["Role"]["RoleName"] == OTHER_ROLE
+    denied = _denial(lambda: iam.get_role(RoleName="eksflow-prod-task-default"))
+    assert denied["Code"] == "AccessDenied"
+    assert f"iam:GetRole on resource: arn:aws:iam::{ACCOUNT}:role/eksflow-prod-task-default" in denied["Message"]
+    assert _denial(lambda: ecr.describe_images(repositoryName="eksflow/test"))["Code"] == "RepositoryNotFoundException"
+    assert _denial(lambda: ecr.describe_images(repositoryName="eksflow/other"))["Code"] == "AccessDeniedException"
+
+
+def test_every_authorization_check_is_logged_with_its_principal_action_resource_and_outcome(enforced):
+    emulator, role_arn, _ = enforced
+    control(emulator.url, "authorizations/reset", "")
+    session = _session(emulator.url, role_arn)
+    iam, s3 = session.client("iam", endpoint_url=emulator.url), session.client("s3", endpoint_url=emulator.url)
+    iam.get_role(RoleName=OTHER_ROLE)
+    _denial(lambda: iam.get_role(RoleName="eksflow-prod-task-default"))
+    s3.list_objects_v2(Bucket="eksflow-test-logs", Prefix="task-logs/")
+    _denial(lambda: s3.put_object(Bucket="eksflow-test-logs", Key="x", Body=b"x"))  # S3's own AccessDenied
+    checks = control(emulator.url, "authorizations")["authorizations"]
+    assert [(c["action"], c["resource"].rsplit(":", 1)[1], c["allowed"]) for c in checks] == [
+        ("iam:GetRole", f"role/{OTHER_ROLE}", True),
+        ("iam:GetRole", "role/eksflow-prod-task-default", False),
+        ("s3:ListBucket", "eksflow-test-logs", True),
+        ("s3:PutObject", "eksflow-test-logs/x", False),
+    ]
+    assert checks[2]["context"]["s3:prefix"] == "task-logs/", "the request's condition keys come along"
+    assert all(":assumed-role/eksflow-test-task-default/pod" in c["principal"] for c in checks)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -691,3 +691,302 @@ def test_prods_deploy_runner_reaches_the_private_api_on_443_only(prod_release_ac
         RUNNER_SG,
         RUNNER_CIDR,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 12 rows 3 and 4: the CI stages' GitHub OIDC roles (terraform/modules/github_oidc) as a plan renders them.
+# Enforced on the applied dev platform: test_deploy_roles.py.
+
+GITHUB_REPOSITORY = "example/eksflow"
+GITHUB_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+STATE_BUCKET = "example-terraform-state"
+STATE_KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b7b0f6e-0000-4000-8000-000000000001"
+DB_KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b7b0f6e-0000-4000-8000-000000000002"
+STAGES = ("push", "image-tag", "plan", "infra", "release")
+WITH_STATE_KEY = "dev-with-state-kms-key"
+
+
+def _db_secret(env: str) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-{env}-0000-AbCdEf"
+
+
+def _github_oidc_inputs(env: str, **extra) -> dict:
+    return {
+        "source": str(TERRAFORM / "modules" / "github_oidc"),
+        "env": env,
+        "github_repository": GITHUB_REPOSITORY,
+        "terraform_state": {"bucket": STATE_BUCKET, "key": f"eksflow/{env}/terraform.tfstate"},
+        "ecr_repository_arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/airflow",
+        "eks_cluster_arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-{env}",
+        "bucket_arns": {
+            p: f"arn:aws:s3:::eksflow-{env}-{p.replace('_', '-')}" for p in ("logs", "data", "ml_artifacts")
+        },
+        "db_identifier": f"eksflow-{env}-metadata",
+        "db_secret_arn": _db_secret(env),
+        "db_kms_key_arn": DB_KMS_KEY,
+        "housekeeping_tag_keys": [MANAGED_TAG_KEY, PROTECTED_TAG_KEY],
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def github_oidc_plan(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, dict]]:
+    """{dev, prod, dev with a customer-managed state key: {stage: {"trust": document, "policy": document}}} of
+    terraform/modules/github_oidc planned against the emulator (IAM and STS only; nothing is created)."""
+    # The account's provider ARN is known at plan time (a created one is not: its trust policies would be unknown).
+    existing = {"create_oidc_provider": False}
+    modules = {env: _github_oidc_inputs(env, **existing) for env in ("dev", "prod")}
+    state = {"bucket": STATE_BUCKET, "key": "eksflow/dev/terraform.tfstate", "kms_key_arn": STATE_KMS_KEY}
+    modules[WITH_STATE_KEY] = _github_oidc_inputs("dev", terraform_state=state, **existing)
+    work = tmp_path_factory.mktemp("github-oidc-plan")
+    provider = {
+        "region": REGION,
+        "access_key": "testing",
+        "secret_key": "testing",
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "endpoints": {"iam": emulator.url, "sts": emulator.url},
+    }
+    (work / "main.tf.json").write_text(json.dumps({"provider": {"aws": provider}, "module": modules}, indent=2))
+    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
+    terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
+    shown = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+    planned: dict[str, dict[str, dict]] = {}
+    for module in shown["planned_values"]["root_module"]["child_modules"]:
+        stages = planned.setdefault(module["address"].removeprefix("module."), {})
+        for resource in module["resources"]:
+            if resource["type"] == "aws_iam_role":
+                stages.setdefault(resource["index"], {})["trust"] = json.loads(resource["values"]["assume_role_policy"])
+            elif resource["type"] == "aws_iam_role_policy":
+                stages.setdefault(resource["index"], {})["policy"] = json.loads(resource["values"]["policy"])
+    return planned
+
+
+SUBJECTS = {
+    "push": "repo:example/eksflow:ref:refs/heads/main",
+    "image-tag": "repo:example/eksflow:environment:image-release",
+    "plan": "repo:example/eksflow:environment:{env}-plan",
+    "infra": "repo:example/eksflow:environment:{env}-infra",
+    "release": "repo:example/eksflow:environment:{env}",
+}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_stage_role_trusts_exactly_its_one_github_subject(github_oidc_plan, env):
+    """Rows 3 and 4: one Allow of AssumeRoleWithWebIdentity from GitHub's provider, StringEquals on the audience and
+    on the one `sub` of the stage — main only for push (no tag, no wildcard: a v* tag on an unreviewed commit no
+    longer pushes), the stage's GitHub environment for the others (the plan job gets a role it can assume)."""
+    assert set(github_oidc_plan[env]) == set(STAGES)
+    for stage in STAGES:
+        (statement,) = github_oidc_plan[env][stage]["trust"]["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"] == {"Federated": GITHUB_PROVIDER}
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": SUBJECTS[stage].format(env=env),
+            }
+        }, stage
+
+
+def _stage(planned, env: str, stage: str) -> dict:
+    return planned[env][stage]["policy"]
+
+
+def _state_object(env: str, suffix: str = "") -> str:
+    return f"arn:aws:s3:::{STATE_BUCKET}/eksflow/{env}/terraform.tfstate{suffix}"
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_each_stage_reaches_only_its_envs_state_as_its_job_needs(github_oidc_plan, env, other):
+    """plan reads the state and takes the lock (writes only <key>.tflock); infra also writes the state; release only
+    reads it; none lists past its key, none touches another environment's state; push and image-tag never."""
+    bucket = f"arn:aws:s3:::{STATE_BUCKET}"
+    lists_key = {"s3:prefix": f"eksflow/{env}/terraform.tfstate"}
+    may = {  # stage -> (read state, write lock, write state)
+        "push": (False, False, False),
+        "image-tag": (False, False, False),
+        "plan": (True, True, False),
+        "infra": (True, True, True),
+        "release": (True, False, False),
+    }
+    for stage, (read, lock, write) in may.items():
+        policy = _stage(github_oidc_plan, env, stage)
+        assert allows(policy, "s3:GetObject", _state_object(env)) is read, stage
+        assert allows(policy, "s3:ListBucket", bucket, lists_key) is read, stage
+        for action in ("s3:PutObject", "s3:DeleteObject"):
+            assert allows(policy, action, _state_object(env, ".tflock")) is lock, (stage, action)
+        assert allows(policy, "s3:PutObject", _state_object(env)) is write, stage
+        assert not allows(policy, "s3:DeleteObject", _state_object(env)), stage
+        assert not allows(policy, "s3:ListBucket", bucket), f"{stage} lists the whole state bucket"
+        assert not allows(policy, "s3:ListBucket", bucket, {"s3:prefix": "eksflow/"}), stage
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert not allows(policy, action, _state_object(other)), (stage, action)
+            assert not allows(policy, action, _state_object(other, ".tflock")), (stage, action)
+
+
+def test_a_customer_managed_state_key_is_used_only_through_s3(github_oidc_plan):
+    via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    for stage, actions in {"plan": ("kms:Decrypt", "kms:GenerateDataKey"), "release": ("kms:Decrypt",)}.items():
+        policy = _stage(github_oidc_plan, WITH_STATE_KEY, stage)
+        for action in actions:
+            assert allows(policy, action, STATE_KMS_KEY, via_s3), (stage, action)
+            assert not allows(policy, action, STATE_KMS_KEY), f"{stage}: {action} outside S3"
+    assert not allows(_stage(github_oidc_plan, WITH_STATE_KEY, "release"), "kms:GenerateDataKey", STATE_KMS_KEY, via_s3)
+    for stage in STAGES:  # without a state key input no stage may use any key that way
+        assert not allows(_stage(github_oidc_plan, "dev", stage), "kms:Decrypt", STATE_KMS_KEY, via_s3), stage
+
+
+def test_no_stage_reads_a_data_object_a_log_or_a_secret_but_release_its_db_secret(github_oidc_plan):
+    """Objects of the data, log and ML buckets, secrets and KMS decryption stay out of every stage (the plan role
+    refreshes buckets' settings, never their objects); the release reads the RDS-managed DB secret and decrypts its
+    key only through Secrets Manager."""
+    via_secrets = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+    for stage in STAGES:
+        policy = _stage(github_oidc_plan, "dev", stage)
+        for bucket in ("logs", "data", "ml-artifacts"):
+            assert not allows(policy, "s3:GetObject", f"arn:aws:s3:::eksflow-dev-{bucket}/curated/_SUCCESS"), stage
+        assert not allows(policy, "logs:GetLogEvents", "*"), stage
+        assert not allows(policy, "secretsmanager:GetSecretValue", _secret_arn("airflow/connections/x")), stage
+        release = stage == "release"
+        assert allows(policy, "secretsmanager:GetSecretValue", _db_secret("dev")) is release, stage
+        assert allows(policy, "kms:Decrypt", DB_KMS_KEY, via_secrets) is release, stage
+        assert not allows(policy, "kms:Decrypt", DB_KMS_KEY), f"{stage} decrypts outside Secrets Manager"
+        assert not allows(policy, "secretsmanager:GetSecretValue", _db_secret("prod")), stage
+
+
+IMAGE_REPOSITORY = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/airflow"
+LAYER_UPLOAD = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
+
+
+def test_each_stage_may_make_exactly_the_ecr_calls_of_its_image_steps(github_oidc_plan):
+    """Row 4: the image steps' ECR calls have one home, src/eksflow_dev/ecr_image.py (VERIFY_ACTIONS: the manifest and
+    its config blob; RETAG_ACTIONS: and PutImage). push verifies and uploads; image-tag verifies and puts main's
+    manifest under the version tag — no layer upload, so it publishes nothing main did not build; the release
+    verifies the image it deploys by digest; plan and infra do neither."""
+    from eksflow_dev.ecr_image import RETAG_ACTIONS, VERIFY_ACTIONS
+
+    ecr_calls = {
+        "push": {*RETAG_ACTIONS, *LAYER_UPLOAD, "ecr:BatchCheckLayerAvailability", "ecr:DescribeImageScanFindings"},
+        "image-tag": set(RETAG_ACTIONS),
+        "release": set(VERIFY_ACTIONS),
+    }
+    other_repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/eksflow/other"
+    every = {a for calls in ecr_calls.values() for a in calls} | {"ecr:BatchDeleteImage"}  # images, not the repository
+    for stage in STAGES:
+        policy = _stage(github_oidc_plan, "dev", stage)
+        granted = {action for action in every | {"ecr:DescribeImages"} if allows(policy, action, IMAGE_REPOSITORY)}
+        assert granted == ecr_calls.get(stage, set()), stage
+        assert not [a for a in every if allows(policy, a, other_repository)], stage
+        assert allows(policy, "ecr:GetAuthorizationToken", "*") is (stage == "push"), "docker login: push only"
+
+
+def test_the_plan_role_writes_nothing_but_the_lock(github_oidc_plan):
+    """Every action the plan role is granted reads (Get/List/Describe), but Put/DeleteObject — on the lock only."""
+    policy = _stage(github_oidc_plan, "dev", "plan")
+    for statement in policy["Statement"]:
+        actions = _as_list_(statement["Action"])
+        writes = [a for a in actions if not a.split(":")[1].startswith(("Get", "List", "Describe"))]
+        if writes:
+            assert sorted(writes) == ["s3:DeleteObject", "s3:PutObject"], statement
+            assert _as_list_(statement["Resource"]) == [_state_object("dev", ".tflock")], statement
+        assert statement["Effect"] == "Allow" and "*" not in "".join(actions), statement
+
+
+def _as_list_(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _iam(kind: str, name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:{kind}/{name}"
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other):
+    """infra applies the stack: roles, providers, buckets, cluster, DB, keys, log group, topic and alarms of its own
+    environment's names or `eksflow:env` tag — not another environment's, no IAM user or access key, no policy but
+    the EKS managed ones attached, roles passed only to EKS, no housekeeping tag set on EC2."""
+    policy = _stage(github_oidc_plan, env, "infra")
+    mine, theirs = resource_tags({"eksflow:env": env}), resource_tags({"eksflow:env": other})
+    allowed = [
+        ("iam:CreateRole", _iam("role", f"eksflow-{env}-task-default"), {}),
+        ("iam:PutRolePolicy", _iam("role", f"eksflow-{env}-github-release"), {}),
+        ("iam:CreateRole", _iam("role", f"eksflow-{env}-cluster"), {}),
+        ("iam:AttachRolePolicy", _iam("role", f"eksflow-{env}-node"),
+         {"iam:PolicyARN": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"}),
+        ("iam:PassRole", _iam("role", f"eksflow-{env}-cluster"), {"iam:PassedToService": "eks.amazonaws.com"}),
+        ("iam:CreateOpenIDConnectProvider", _iam("oidc-provider", f"oidc.eks.{REGION}.amazonaws.com/id/ABC"), {}),
+        ("s3:DeleteBucket", f"arn:aws:s3:::eksflow-{env}-data", {}),
+        ("eks:DeleteCluster", f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-{env}", {}),
+        ("rds:DeleteDBInstance", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:eksflow-{env}-metadata", {}),
+        ("kms:CreateKey", "*", request_tags({"eksflow:env": env, "eksflow:managed-by": "terraform"})),
+        ("kms:ScheduleKeyDeletion", DB_KMS_KEY, mine),
+        ("ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1", mine),
+        ("ec2:CreateTags", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1",
+         {**request_tags({"eksflow:env": env}), "ec2:CreateAction": "CreateVpc"}),
+        ("sns:DeleteTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:eksflow-{env}-alarms", {}),
+    ]  # fmt: skip
+    denied = [
+        ("iam:CreateUser", _iam("user", "eksflow-probe"), {}),
+        ("iam:CreateAccessKey", _iam("user", "eksflow-terraform-admin"), {}),
+        ("iam:CreateRole", _iam("role", f"eksflow-{other}-task-default"), {}),
+        ("iam:PutRolePolicy", _iam("role", "OrganizationAccountAccessRole"), {}),
+        ("iam:AttachRolePolicy", _iam("role", f"eksflow-{env}-node"),
+         {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        ("iam:PassRole", _iam("role", f"eksflow-{env}-cluster"), {"iam:PassedToService": "lambda.amazonaws.com"}),
+        ("iam:CreateOpenIDConnectProvider", _iam("oidc-provider", "issuer.example.com"), {}),
+        ("s3:DeleteBucket", f"arn:aws:s3:::eksflow-{other}-data", {}),
+        ("s3:PutObject", f"arn:aws:s3:::eksflow-{env}-data/curated/x", {}),
+        ("eks:DeleteCluster", f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-{other}", {}),
+        ("rds:DeleteDBInstance", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:eksflow-{other}-metadata", {}),
+        ("kms:CreateKey", "*", request_tags({"eksflow:env": other})),
+        ("kms:CreateKey", "*", {}),
+        ("kms:ScheduleKeyDeletion", DB_KMS_KEY, theirs),
+        ("kms:Decrypt", DB_KMS_KEY, mine),
+        ("ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1", theirs),
+        ("ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1", {}),
+        ("ec2:CreateTags", INSTANCE, request_tags(managed_tags(env))),
+        ("ec2:CreateTags", INSTANCE, {**mine, **request_tags(managed_tags(env))}),
+        ("ec2:DeleteTags", INSTANCE, {**mine, **request_tags({PROTECTED_TAG_KEY: ""})}),
+        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*", {}),
+        ("secretsmanager:GetSecretValue", _db_secret(env), {}),
+        ("sns:DeleteTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:eksflow-{other}-alarms", {}),
+    ]  # fmt: skip
+    assert [call for call in allowed if not allows(policy, *call)] == []
+    assert [call for call in denied if allows(policy, *call)] == []
+
+
+def _hcl(value) -> str:
+    """A module argument's value in HCL (objects as { name = value }, everything else as JSON writes it)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{name} = {_hcl(item)}" for name, item in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_hcl(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def test_the_state_input_must_name_a_bucket_and_a_state_key(tf_env, tmp_path):
+    bad_state = {"bucket": "Example_State", "key": "/eksflow/*", "kms_key_arn": "alias/state"}
+    inputs = {**_github_oidc_inputs("dev", terraform_state=bad_state)}
+    inputs.pop("source")
+    body = "".join(f"  {name} = {_hcl(value)}\n" for name, value in inputs.items())
+    text = _validation_errors("github_oidc", body, tf_env, tmp_path / "bad-state")
+    for message in (
+        "terraform_state.bucket must be an S3 bucket name",
+        "the bucket of this environment's backend.hcl",
+        "terraform_state.key must be the state object's key as backend.hcl sets it",
+        "terraform_state.kms_key_arn must be a KMS key ARN",
+    ):
+        assert message in text, message
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_envs_state_input_is_where_its_backend_example_puts_the_state(env, tf_env, tmp_path):
+    """The roles may touch only the state named by terraform_state; backend.hcl (copied from backend.hcl.example)
+    decides where Terraform keeps it: the two must agree, or plan and release would be denied their own state."""
+    from tests.dev_platform import backend_example
+
+    state = _tfvar(env, "terraform_state", tf_env, tmp_path)
+    example = backend_example(env)
+    assert (state["bucket"], state["key"]) == (example["bucket"], example["key"])
+    assert example["use_lockfile"] == "true"  # the plan role may write <key>.tflock, nothing else

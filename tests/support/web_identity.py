@@ -1,6 +1,7 @@
 """Web identity tokens as EKS projects them into a pod (iss = the cluster's OIDC issuer URL, sub = the service
-account, aud = STS), unsigned: the emulator decodes the claims and evaluates the role's trust policy but does
-not verify signatures (src/eksflow_dev/emulator/trust.py)."""
+account, aud = STS) and as GitHub Actions issues them to a job (iss = GitHub's issuer, sub = the repository and
+the job's ref or environment), unsigned: the emulator decodes the claims and evaluates the role's trust policy
+but does not verify signatures (src/eksflow_dev/emulator/trust.py)."""
 
 from __future__ import annotations
 
@@ -25,19 +26,37 @@ def _segment(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
+def _unsigned_jwt(claims: dict) -> str:
+    now = int(time.time())
+    claims = {**claims, "iat": now, "exp": now + 86400}
+    return ".".join([_segment({"alg": "RS256", "kid": "x"}), _segment(claims), "bm90LXNpZ25lZA"])
+
+
 def service_account_token(
     issuer_url: str, service_account: str, *, namespace: str = NAMESPACE, audience=STS_AUDIENCE
 ) -> str:
     """A JWT for ``system:serviceaccount:<namespace>:<service_account>``; its signature is a placeholder."""
-    now = int(time.time())
-    claims = {
-        "iss": issuer_url,
-        "sub": f"system:serviceaccount:{namespace}:{service_account}",
-        "aud": audience,
-        "iat": now,
-        "exp": now + 86400,
-    }
-    return ".".join([_segment({"alg": "RS256", "kid": "x"}), _segment(claims), "bm90LXNpZ25lZA"])
+    return _unsigned_jwt(
+        {"iss": issuer_url, "sub": f"system:serviceaccount:{namespace}:{service_account}", "aud": audience}
+    )
+
+
+GITHUB_ISSUER_URL = "https://token.actions.githubusercontent.com"
+
+
+def github_actions_token(repository: str, *, ref: str = "", environment: str = "", audience=STS_AUDIENCE) -> str:
+    """The OIDC token of a GitHub Actions job of ``owner/name`` (what aws-actions/configure-aws-credentials sends):
+    a job with an ``environment`` gets ``sub = repo:<repo>:environment:<name>``, others ``repo:<repo>:ref:<ref>``
+    (a pull request: ``ref="pull_request"`` gives ``repo:<repo>:pull_request``)."""
+    if environment:
+        subject = f"repo:{repository}:environment:{environment}"
+    elif ref == "pull_request":
+        subject = f"repo:{repository}:pull_request"
+    else:
+        subject = f"repo:{repository}:ref:{ref}"
+    return _unsigned_jwt(
+        {"iss": GITHUB_ISSUER_URL, "sub": subject, "aud": audience, "repository": repository, "ref": ref}
+    )
 
 
 def token_files(directory: Path, issuer_url: str, role_names: Iterable[str]) -> dict[str, str]:

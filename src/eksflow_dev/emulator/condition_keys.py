@@ -18,6 +18,8 @@ absent from the request, as AWS leaves out a key that does not apply.
   (``default`` when it names none).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
   parameter when the request has one.
+- ``aws:RequestTag/<key>``, ``aws:TagKeys`` also for the ``Tags`` of KMS CreateKey/TagResource.
+- ``iam:PolicyARN``: on IAM Attach/DetachRolePolicy (and the user/group forms), the policy attached.
 """
 
 from __future__ import annotations
@@ -121,7 +123,24 @@ def _s3_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
     return {"s3:prefix": prefix[0] if isinstance(prefix, list) else prefix}
 
 
-_KEYS_BY_SERVICE = {"sagemaker": _sagemaker_keys, "ecs": _ecs_keys, "s3": _s3_keys}
+def _kms_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
+    tags = json_body(response).get("Tags")
+    if operation not in {"CreateKey", "TagResource"} or not isinstance(tags, list):
+        return {}
+    return request_tags({t["TagKey"]: t.get("TagValue", "") for t in tags if isinstance(t, dict) and "TagKey" in t})
+
+
+_POLICY_ATTACHMENTS = frozenset(
+    {"AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy"}
+)
+
+
+def _iam_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
+    policy = response._get_param("PolicyArn") if operation in _POLICY_ATTACHMENTS else None
+    return {"iam:PolicyARN": policy} if policy else {}
+
+
+_KEYS_BY_SERVICE = {"sagemaker": _sagemaker_keys, "ecs": _ecs_keys, "s3": _s3_keys, "kms": _kms_keys, "iam": _iam_keys}
 
 
 def request_context(response, action: str, resource: str) -> dict[str, ContextValue]:

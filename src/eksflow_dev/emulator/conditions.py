@@ -137,6 +137,7 @@ COMPUTED_KEYS = frozenset(
         "sagemaker:taggingaction",
         "sagemaker:modelarn",
         "iam:passedtoservice",
+        "iam:policyarn",
         "ecs:cluster",
         "s3:prefix",
     }

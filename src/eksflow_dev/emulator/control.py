@@ -11,6 +11,9 @@
 - ``POST|GET /eksflow/iam-audit``: IAM evaluated without refusing, denials recorded (eksflow_dev.emulator.audit).
 - ``GET /eksflow/ecr-blobs/<account>/<region>/<repository>/<digest>``: an ECR blob, where
   ``GetDownloadUrlForLayer`` points (``ecr``).
+- ``GET /eksflow/authorizations``: while IAM is enforced (or audited), every authorization check since the last
+  ``POST /eksflow/authorizations/reset`` (at most ``AUTHORIZATION_LOG`` kept): principal, IAM action, resource, the
+  request's condition keys and whether it was allowed — what a workload (e.g. a ``terraform plan``) asked for.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -30,6 +33,7 @@ _CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/(?P<service>[^/]+)/")
 _JSON_THROTTLE = {"sagemaker": "ThrottlingException", "ecs": "ThrottlingException"}
 _QUERY_THROTTLE = {"ec2": "RequestLimitExceeded"}
 TIMELINE_CALLS = frozenset({"ecs:RunTask"})  # rate-limited by AWS: the fan-out benchmark reports their peak rate
+AUTHORIZATION_LOG = 50_000  # the newest authorization checks kept
 
 
 @dataclass
@@ -41,10 +45,18 @@ class ControlState:
     calls: Counter = field(default_factory=Counter)
     timeline: dict[str, list[float]] = field(default_factory=dict)  # call times of TIMELINE_CALLS
     faults_injected: int = 0
+    authorizations: deque = field(default_factory=lambda: deque(maxlen=AUTHORIZATION_LOG))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 STATE = ControlState()
+
+
+def record_authorization(principal: str, action: str, resource: str, context: dict, *, allowed: bool) -> None:
+    """One authorization check of the IAM enforcement (``iam.py``), for ``GET /eksflow/authorizations``."""
+    entry = {"principal": principal, "action": action, "resource": resource, "context": context, "allowed": allowed}
+    with STATE.lock:
+        STATE.authorizations.append(entry)
 
 
 def request_service_action(environ: dict) -> tuple[str, str]:
@@ -129,6 +141,13 @@ def _control(environ: dict, start_response, set_job_seconds):
             return _json_reply(start_response, {"on": body == "on"})
         if path == "/eksflow/iam-audit" and method == "GET":
             return _json_reply(start_response, {"denials": audit.denials()})
+        if path == "/eksflow/authorizations" and method == "GET":
+            with STATE.lock:
+                return _json_reply(start_response, {"authorizations": list(STATE.authorizations)})
+        if path == "/eksflow/authorizations/reset" and method == "POST":
+            with STATE.lock:
+                STATE.authorizations.clear()
+            return _json_reply(start_response, {"reset": True})
         if path == "/eksflow/stats/reset" and method == "POST":
             with STATE.lock:
                 STATE.calls.clear()

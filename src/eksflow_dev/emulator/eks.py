@@ -30,7 +30,8 @@ class _Unsupported(Exception):
     pass
 
 
-def _state(backend: Any) -> dict[str, dict]:
+def emulated_objects(backend: Any) -> dict[str, dict]:
+    """The add-ons, access entries and access policy associations of a region's EKS backend, by (cluster, name)."""
     return backend.__dict__.setdefault("eksflow_objects", {"addons": {}, "access_entries": {}, "policies": {}})
 
 
@@ -131,9 +132,14 @@ def _entries(state: dict, method: str, cluster: str, rest: list[str], body: dict
 def handle(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
     from moto.eks.models import eks_backends
     from moto.eks.responses import EKSResponse
+    from werkzeug.exceptions import HTTPException
 
     response = EKSResponse()
     response.setup_class(request, full_url, headers)
+    try:  # these routes bypass moto's dispatch, which is where IAM enforcement checks a request
+        response._authenticate_and_authorize_normal_action()
+    except HTTPException as refused:
+        return refused.code, dict(refused.get_headers()), refused.get_body()
     backend = eks_backends[response.current_account][response.region]
     # The raw path keeps principal and policy ARNs percent-encoded, so splitting on "/" is safe.
     segments = [unquote(part) for part in urlsplit(full_url).path.strip("/").split("/")]
@@ -144,7 +150,7 @@ def handle(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, st
         if cluster not in backend.clusters:
             raise _NotFound(f"No cluster found for name: {cluster}.")
         route = _addons if kind == "addons" else _entries
-        result = route(_state(backend), request.method, cluster, rest, body, where)
+        result = route(emulated_objects(backend), request.method, cluster, rest, body, where)
     except _NotFound as missing:
         return _error(404, "ResourceNotFoundException", str(missing))
     except _Unsupported as unsupported:

@@ -9,16 +9,21 @@ of moto 5.2.5 are closed here:
   assume any role: under enforcement, AssumeRoleWithWebIdentity is held to the role's trust policy as STS
   does (``trust.check_web_identity_trust``: OIDC provider, ``sub``/``aud`` conditions), with the token's
   claims decoded but its signature NOT verified (AWS verifies it against the provider's JWKS).
-- moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never
-  matches and least-privilege policies deny everything. For the actions the platform's policies scope, the
-  request's resource ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets
-  Manager: the secret's ARN from its name; CreateTransformJob: the transform job, not its model); the implicit
-  ``iam:PassRole`` checks of RunTask, CreateTrainingJob, CreateProcessingJob and CreateModel are added, and the
-  ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check must pass before the call runs
-  (StopInstances of several instances: all or none). A denial names the action and the resource, like AWS's
-  message. S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked
-  for a non-existent ``s3:HeadBucket``), and CloudWatch calls as ``cloudwatch:*`` (moto used the signing name,
-  ``monitoring:*``).
+- moto checks every non-S3 call against the resource ``*``, so a statement scoped to resources never matches and
+  least-privilege policies deny everything. For the actions the platform's policies scope, the request's resource
+  ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets Manager: the secret's ARN
+  from its name; CreateTransformJob: the transform job, not its model; IAM: the role, user, OIDC provider or policy
+  named; ECR: the repository; EKS: the cluster, or the node group, add-on or access entry a call is on); the
+  implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob, CreateProcessingJob and CreateModel are added, and
+  the ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check must pass before the call runs
+  (StopInstances of several instances: all or none). A denial names the action and the resource, like AWS's message.
+  S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked for a non-existent ``s3:HeadBucket``), and
+  CloudWatch calls as ``cloudwatch:*`` (moto used the signing name, ``monitoring:*``). Each check is logged for
+  ``GET /eksflow/authorizations`` (``control``).
+- moto checked a request's signature over its parsed parameters when the body was empty — for a REST GET
+  without query string, the request's headers — so every such EKS call (DescribeCluster, ListClusters) failed
+  ``SignatureDoesNotMatch`` under enforcement; the payload checked is now what the client signed
+  (``_signed_payload``). Refusals of JSON and REST-JSON services answer JSON.
 - moto evaluated no Conditions of identity policies (no request context; only StringEquals known; a failed
   condition counted as an explicit deny). Each check now carries the request context AWS would build for it
   (``condition_keys.request_context``: resource and request tags, ``sagemaker:TaggingAction``,
@@ -42,11 +47,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextvars import ContextVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from eksflow_dev.emulator import audit
 from eksflow_dev.emulator.condition_keys import json_body, request_context
 from eksflow_dev.emulator.conditions import conditions_apply
+from eksflow_dev.emulator.control import record_authorization
 from eksflow_dev.emulator.trust import check_web_identity_trust
 
 UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
@@ -164,7 +170,83 @@ def _sns_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
         yield None, f"{arn}:{params['Name']}"
 
 
+def _iam_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    """IAM ARNs have no Region (``arn:aws:iam::<account>:...``); the resource is what the call names first: a role,
+    a user, an OIDC provider (by ARN, or by its URL when created), a policy."""
+    account_arn = f"arn:aws:iam::{response.current_account}"
+    role, user = response._get_param("RoleName"), response._get_param("UserName")
+    provider, policy = response._get_param("OpenIDConnectProviderArn"), response._get_param("PolicyArn")
+    if role:
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[response.current_account][response.partition]
+        found = next((r for r in backend.get_roles() if r.name == role), None)
+        yield None, found.arn if found else f"{account_arn}:role/{role}"
+    elif user:
+        yield None, f"{account_arn}:user/{user}"
+    elif provider:
+        yield None, provider
+    elif action == "CreateOpenIDConnectProvider" and response._get_param("Url"):
+        yield None, f"{account_arn}:oidc-provider/{response._get_param('Url').removeprefix('https://')}"
+    elif policy:
+        yield None, policy
+
+
+def _ecr_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    params = json_body(response)
+    if isinstance(params.get("resourceArn"), str):  # ListTagsForResource, TagResource, UntagResource
+        yield None, params["resourceArn"]
+        return
+    names = params.get("repositoryNames") or [params.get("repositoryName")]
+    yield from ((None, f"{arn}:repository/{name}") for name in names if isinstance(name, str))
+
+
+def _eks_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    """A cluster's own calls and the creates/lists of its node groups, add-ons and access entries are authorized on
+    the cluster's ARN; a call on one of those on its own ARN (which carries an ID: looked up, or ``unknown`` when it
+    does not exist); ListClusters on moto's ``*``."""
+    segments = urlparse(response.uri).path.strip("/").split("/")  # the raw path: principal ARNs stay encoded
+    if segments[0] != "clusters" or len(segments) < 2:
+        return
+    cluster = unquote(segments[1])
+    if len(segments) < 4 or segments[2] not in _EKS_PARTS:
+        yield None, f"{arn}:cluster/{cluster}"
+        return
+    yield None, _EKS_PARTS[segments[2]](response, arn, cluster, unquote(segments[3]))
+
+
+def _nodegroup_arn(response, arn: str, cluster: str, name: str) -> str:
+    from moto.eks.models import eks_backends
+
+    found = eks_backends[response.current_account][response.region].clusters.get(cluster)
+    nodegroup = found.nodegroups.get(name) if found else None
+    return nodegroup.arn if nodegroup else f"{arn}:nodegroup/{cluster}/{name}/unknown"
+
+
+def _eks_object_arn(store: str, field: str, kind: str):
+    def lookup(response, arn: str, cluster: str, name: str) -> str:
+        from moto.eks.models import eks_backends
+
+        from eksflow_dev.emulator.eks import emulated_objects
+
+        backend = eks_backends[response.current_account][response.region]
+        found = emulated_objects(backend)[store].get((cluster, name))
+        return found[field] if found else f"{arn}:{kind}/{cluster}/{name}/unknown"
+
+    return lookup
+
+
+_EKS_PARTS = {
+    "node-groups": _nodegroup_arn,
+    "addons": _eks_object_arn("addons", "addonArn", "addon"),
+    "access-entries": _eks_object_arn("access_entries", "accessEntryArn", "access-entry"),
+}
+
+
 _RESOURCES = {
+    "iam": _iam_resources,
+    "ecr": _ecr_resources,
+    "eks": _eks_resources,
     "ecs": _ecs_resources,
     "sagemaker": _sagemaker_resources,
     "ec2": _ec2_resources,
@@ -189,18 +271,31 @@ def request_resources(response) -> list[tuple[str | None, str]]:
 
 
 def _json_protocol(response) -> bool:
+    from moto.core.utils import get_service_model
+
     headers = response.headers
-    return (
-        "X-Amz-Target" in headers
-        or "json" in headers.get("Content-Type", "")
-        or response.service_name in {"sagemaker-runtime"}
-    )
+    if "X-Amz-Target" in headers or "json" in headers.get("Content-Type", ""):
+        return True
+    try:  # a REST-JSON service (EKS) answers JSON also to a GET without a body
+        return get_service_model(response.boto3_service_name).protocol in {"json", "rest-json"}
+    except Exception:  # no botocore model for the name
+        return response.service_name in {"sagemaker-runtime"}
+
+
+def _signed_payload(response):
+    """What the client signed as the payload: the body, or a form moto parsed out of it. moto fell back to its
+    parsed parameters for every empty body — for a REST GET without query string those are the request's headers
+    (``setup_class``), so each such EKS call (DescribeCluster, ListClusters) failed SignatureDoesNotMatch."""
+    form = response.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+    if response.raw_body or form or response.service_name == "s3":  # S3 signs an unsigned or hashed payload header
+        return response.data
+    return {}  # nothing: the empty payload
 
 
 def patch_authorization() -> None:
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import AccessDeniedError, JsonRESTError, ServiceException
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError, ServiceException, _RESTError
     from moto.iam.access_control import IAMRequestBase
     from moto.s3 import responses as s3_responses
     from moto.s3.exceptions import S3AccessDeniedError
@@ -228,6 +323,10 @@ def patch_authorization() -> None:
                 raise
             # JSON services answer AccessDeniedException as JSON (moto sends XML, which botocore garbles).
             raise JsonRESTError("AccessDeniedException", denied.message) from None
+        except _RESTError as refused:  # a bad signature or an unknown key: as JSON where the protocol is
+            if not _json_protocol(self) or isinstance(refused, JsonRESTError):
+                raise
+            raise refused.to_json() from None
 
     def _authorize(self, iam_request_cls, resource):
         enforcing = ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
@@ -265,7 +364,7 @@ def patch_authorization() -> None:
                 account_id=self.current_account,
                 method=self.method,
                 path=path,
-                data=self.data,
+                data=_signed_payload(self),
                 body=self.raw_body,
                 headers=self.headers,
                 action=self._get_action(),
@@ -273,11 +372,14 @@ def patch_authorization() -> None:
             iam_request.check_signature()
             if action:
                 iam_request._action = action
-            token = _CHECK_CONTEXT.set(request_context(self, iam_request._action, arn))
+            context = request_context(self, iam_request._action, arn)
+            token = _CHECK_CONTEXT.set(context)
+            checked = (iam_request._access_key.arn, iam_request._action, arn, context)
             try:
                 iam_request.check_action_permitted(arn)
             except (AccessDeniedError, S3AccessDeniedError) as denied:
-                _DENIAL.set((iam_request._access_key.arn, iam_request._action, arn))
+                record_authorization(*checked, allowed=False)
+                _DENIAL.set(checked[:3])
                 if arn == "*" or not isinstance(denied, AccessDeniedError):
                     raise
                 raise AccessDeniedError(
@@ -285,6 +387,7 @@ def patch_authorization() -> None:
                 ) from None
             finally:
                 _CHECK_CONTEXT.reset(token)
+            record_authorization(*checked, allowed=True)
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize_action
 

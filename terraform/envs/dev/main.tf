@@ -32,7 +32,7 @@ module "eks" {
   deploy_runner_security_group_ids = var.deploy_runner_security_group_ids
   deploy_runner_cidrs              = var.deploy_runner_cidrs
 
-  namespace_admin_principal_arns = { github-deploy = module.github_oidc.deploy_role_arn }
+  namespace_admin_principal_arns = { github-release = module.github_oidc.role_arns["release"] }
 }
 
 module "data" {
@@ -77,11 +77,16 @@ module "notifications" {
 module "github_oidc" {
   source = "../../modules/github_oidc"
 
-  env                = var.env
-  github_repository  = var.github_repository
-  deploy_environment = var.env
-  ecr_repository_arn = "arn:aws:ecr:${var.region}:${data.aws_caller_identity.current.account_id}:repository/${local.model.ecr_repository}"
-  eks_cluster_arn    = "arn:aws:eks:${var.region}:${data.aws_caller_identity.current.account_id}:cluster/${var.cluster_name}"
+  env                   = var.env
+  github_repository     = var.github_repository
+  terraform_state       = var.terraform_state
+  ecr_repository_arn    = "arn:aws:ecr:${var.region}:${data.aws_caller_identity.current.account_id}:repository/${local.model.ecr_repository}"
+  eks_cluster_arn       = "arn:aws:eks:${var.region}:${data.aws_caller_identity.current.account_id}:cluster/${var.cluster_name}"
+  bucket_arns           = module.data.bucket_arns
+  db_identifier         = module.data.db_identifier
+  db_secret_arn         = module.data.db_secret_arn
+  db_kms_key_arn        = module.data.database_kms_key_arn
+  housekeeping_tag_keys = [local.model.housekeeping_tags.managed_key, local.model.housekeeping_tags.protected_key]
 }
 
 module "alarms" {

@@ -46,13 +46,28 @@ output "ecr_repository_url" {
 }
 
 output "github_push_role_arn" {
-  description = "Role of the image workflow."
-  value       = module.github_oidc.push_role_arn
+  description = "Role of the image workflow on main (push main's image). Its GitHub environment's AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arns["push"]
 }
 
-output "github_deploy_role_arn" {
-  description = "Role of the deploy workflow."
-  value       = module.github_oidc.deploy_role_arn
+output "github_image_tag_role_arn" {
+  description = "Role of the image-release GitHub environment (add a v* tag to main's image). Its GitHub environment's AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arns["image-tag"]
+}
+
+output "github_plan_role_arn" {
+  description = "Role of the <env>-plan GitHub environment (terraform init + plan). Its GitHub environment's AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arns["plan"]
+}
+
+output "github_infra_role_arn" {
+  description = "Role of the <env>-infra GitHub environment (terraform apply). Its GitHub environment's AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arns["infra"]
+}
+
+output "github_release_role_arn" {
+  description = "Role of the <env> GitHub environment (make deploy STAGE=release; the EKS namespace access entry's principal). Its GitHub environment's AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arns["release"]
 }
 
 output "cluster_oidc_issuer" {

@@ -64,6 +64,15 @@ variable "github_repository" {
   type        = string
 }
 
+variable "terraform_state" {
+  description = "This environment's Terraform state: bucket and key as its backend.hcl sets them (a test holds them equal to backend.hcl.example), and the bucket's KMS key when it is customer-managed. The CI roles may touch only that state."
+  type = object({
+    bucket      = string
+    key         = string
+    kms_key_arn = optional(string)
+  })
+}
+
 variable "ecs_cluster_arns" {
   description = "ECS clusters the ecs-runner role may use."
   type        = list(string)

@@ -4,6 +4,7 @@ cluster_name                 = "eksflow-prod"
 vpc_cidr                     = "10.20.0.0/16"
 availability_zones           = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 github_repository            = "example/eksflow"
+terraform_state              = { bucket = "example-terraform-state", key = "eksflow/prod/terraform.tfstate" }
 ecs_cluster_arns             = ["arn:aws:ecs:eu-west-1:210987654321:cluster/eksflow-prod-batch"]
 ecs_task_definition_families = ["eksflow-prod-etl-step"]
 ecs_pass_role_arns           = ["arn:aws:iam::210987654321:role/eksflow-prod-etl-task"]

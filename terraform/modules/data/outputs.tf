@@ -27,3 +27,8 @@ output "db_identifier" {
   description = "RDS instance identifier of the metadata DB (alarms)."
   value       = aws_db_instance.metadata.identifier
 }
+
+output "database_kms_key_arn" {
+  description = "KMS key of the metadata DB, its Performance Insights and its RDS-managed secret."
+  value       = module.database_key.arn
+}

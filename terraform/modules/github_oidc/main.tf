@@ -1,13 +1,25 @@
-# GitHub Actions → AWS without long-lived keys: the account's GitHub OIDC provider, a role that may push
-# the Airflow image (only from the given branches), and a separate deploy role (only from jobs of the
-# given GitHub environment, which carries the required approvals).
+# GitHub Actions → AWS without long-lived keys: the account's GitHub OIDC provider and one role per CI stage,
+# each trusted only from its own `sub` claim and allowed only what its job calls:
+#   push      ← workflows on main            (image.yml: build and push main's image)
+#   image-tag ← GitHub environment image-release (protected v* tags: add a version tag to main's image)
+#   plan      ← GitHub environment <env>-plan    (terraform init + plan; reads, writes only the state lock)
+#   infra     ← GitHub environment <env>-infra   (terraform apply of this environment's stack)
+#   release   ← GitHub environment <env>         (make deploy STAGE=release)
+# A job that names a GitHub environment gets `sub` = repo:<owner>/<name>:environment:<environment>; the
+# environments' reviewers and deployment-branch/tag policies are the gate (terraform/README.md).
 
 locals {
-  issuer    = "token.actions.githubusercontent.com"
-  audience  = "sts.amazonaws.com"
-  push_subs = [for branch in var.push_branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"]
-  push_tags = "repo:${var.github_repository}:ref:refs/tags/v*"
-  deploy    = "repo:${var.github_repository}:environment:${var.deploy_environment}"
+  issuer   = "token.actions.githubusercontent.com"
+  audience = "sts.amazonaws.com"
+  repo     = "repo:${var.github_repository}"
+  # Stage -> the one `sub` its role trusts (StringEquals: no wildcard, no other ref).
+  subjects = {
+    push        = "${local.repo}:ref:refs/heads/main"
+    "image-tag" = "${local.repo}:environment:${var.image_release_environment}"
+    plan        = "${local.repo}:environment:${var.env}-plan"
+    infra       = "${local.repo}:environment:${var.env}-infra"
+    release     = "${local.repo}:environment:${var.env}"
+  }
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -21,13 +33,17 @@ resource "aws_iam_openid_connect_provider" "github" {
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
-  provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:oidc-provider/${local.issuer}"
+  partition    = data.aws_partition.current.partition
+  account      = data.aws_caller_identity.current.account_id
+  region       = data.aws_region.current.name
+  provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : "arn:${local.partition}:iam::${local.account}:oidc-provider/${local.issuer}"
 }
 
 data "aws_iam_policy_document" "trust" {
-  for_each = { push = concat(local.push_subs, [local.push_tags]), deploy = [local.deploy] }
+  for_each = local.subjects
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -41,9 +57,9 @@ data "aws_iam_policy_document" "trust" {
       values   = [local.audience]
     }
     condition {
-      test     = each.key == "push" ? "StringLike" : "StringEquals"
+      test     = "StringEquals"
       variable = "${local.issuer}:sub"
-      values   = each.value
+      values   = [each.value]
     }
   }
 }
@@ -57,39 +73,16 @@ resource "aws_iam_role" "this" {
   tags                 = var.tags
 }
 
-data "aws_iam_policy_document" "push" {
-  statement {
-    sid       = "Login"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
+resource "aws_iam_role_policy" "this" {
+  for_each = {
+    push        = data.aws_iam_policy_document.push.json
+    "image-tag" = data.aws_iam_policy_document.image_tag.json
+    plan        = data.aws_iam_policy_document.plan.json
+    infra       = data.aws_iam_policy_document.infra.json
+    release     = data.aws_iam_policy_document.release.json
   }
-  statement {
-    sid = "PushAirflowImage"
-    actions = [
-      "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-      "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
-      "ecr:DescribeImageScanFindings",
-    ]
-    resources = [var.ecr_repository_arn]
-  }
-}
 
-data "aws_iam_policy_document" "deploy" {
-  statement {
-    sid       = "DescribeCluster"
-    actions   = ["eks:DescribeCluster"]
-    resources = [var.eks_cluster_arn]
-  }
-}
-
-resource "aws_iam_role_policy" "push" {
-  name   = "push-airflow-image"
-  role   = aws_iam_role.this["push"].id
-  policy = data.aws_iam_policy_document.push.json
-}
-
-resource "aws_iam_role_policy" "deploy" {
-  name   = "deploy"
-  role   = aws_iam_role.this["deploy"].id
-  policy = data.aws_iam_policy_document.deploy.json
+  name   = "stage"
+  role   = aws_iam_role.this[each.key].id
+  policy = each.value
 }

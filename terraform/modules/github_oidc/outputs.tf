@@ -1,9 +1,4 @@
-output "push_role_arn" {
-  description = "Role the image workflow assumes (aws-actions/configure-aws-credentials role-to-assume)."
-  value       = aws_iam_role.this["push"].arn
-}
-
-output "deploy_role_arn" {
-  description = "Role the deploy workflow assumes; grant it cluster access with an EKS access entry."
-  value       = aws_iam_role.this["deploy"].arn
+output "role_arns" {
+  description = "Role of each CI stage (push, image-tag, plan, infra, release): the AWS_ROLE_ARN of its GitHub environment (terraform/README.md)."
+  value       = { for stage, role in aws_iam_role.this : stage => role.arn }
 }
