@@ -920,6 +920,8 @@ def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other
         ("eks:DeleteCluster", f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eksflow-{env}", {}),
         ("rds:DeleteDBInstance", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:eksflow-{env}-metadata", {}),
         ("kms:CreateKey", "*", request_tags({"eksflow:env": env, "eksflow:managed-by": "terraform"})),
+        # CreateKey with Tags is authorized as kms:TagResource too, on a key without tags yet.
+        ("kms:TagResource", "*", request_tags({"eksflow:env": env, "eksflow:managed-by": "terraform"})),
         ("kms:ScheduleKeyDeletion", DB_KMS_KEY, mine),
         ("ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1", mine),
         ("ec2:CreateTags", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1",
@@ -941,6 +943,8 @@ def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other
         ("rds:DeleteDBInstance", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:eksflow-{other}-metadata", {}),
         ("kms:CreateKey", "*", request_tags({"eksflow:env": other})),
         ("kms:CreateKey", "*", {}),
+        ("kms:TagResource", "*", request_tags({"eksflow:env": other})),
+        ("kms:TagResource", DB_KMS_KEY, {**theirs, **request_tags({"eksflow:env": env})}),  # claim another env's key
         ("kms:ScheduleKeyDeletion", DB_KMS_KEY, theirs),
         ("kms:Decrypt", DB_KMS_KEY, mine),
         ("ec2:DeleteVpc", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1", theirs),

@@ -142,6 +142,23 @@ data "aws_iam_policy_document" "infra_writes" {
       values   = [var.env]
     }
   }
+  # A CreateKey with tags (the provider's default_tags) is also authorized as kms:TagResource, before the key has
+  # tags: allowed to set this env's tag on a key that has none or already this env's (never re-tag another env's).
+  statement {
+    sid       = "TagKeysAtCreateWithThisEnv"
+    actions   = ["kms:TagResource"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.env_tag}"
+      values   = [var.env]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/${local.env_tag}"
+      values   = [var.env]
+    }
+  }
   statement {
     sid = "KeysTaggedWithThisEnv"
     actions = [
