@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from eksflow_dev.dagcheck.home import AirflowHome, migrated_home
-from eksflow_dev.emulator.process import Emulator, running_emulator
+from eksflow_dev.local.emulator import Emulator, running_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,8 +28,8 @@ import boto3
 from eksflow_dev.chartvalues import output_values
 from eksflow_dev.chartvalues import render as render_chart_values
 from eksflow_dev.emulator.control import bootstrap_admin, set_iam_enforcement
-from eksflow_dev.emulator.process import running_emulator
 from eksflow_dev.emulator.seed import SeedResult, seed
+from eksflow_dev.local.emulator import running_emulator
 from eksflow_dev.local.offline import REGION
 from tests.terraform_cli import cli_env, terraform
 

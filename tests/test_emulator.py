@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from eksflow.platform import bucket_names
 from eksflow_dev.emulator.control import control
-from eksflow_dev.emulator.process import running_emulator
+from eksflow_dev.local.emulator import running_emulator
 from eksflow_dev.local.offline import REGION
 
 CLUSTER, FAMILY = "eksflow-local-batch", "eksflow-local-etl-step"

@@ -21,8 +21,8 @@ from eksflow.roles import ROLES
 from eksflow_dev.cluster import iam_roles
 from eksflow_dev.cluster.pki import ISSUER as LOCAL_CLUSTER_ISSUER
 from eksflow_dev.emulator.control import bootstrap_admin, control, set_iam_enforcement
-from eksflow_dev.emulator.process import running_emulator
 from eksflow_dev.emulator.seed import emulator_client, other_env
+from eksflow_dev.local.emulator import running_emulator
 from eksflow_dev.local.offline import REGION
 from tests.probes import web_identity_session
 from tests.support.web_identity import SERVICE_ACCOUNTS, irsa_trust_policy, service_account_token

@@ -490,7 +490,7 @@ def test_endpoint_activity_is_read_for_its_real_variants_and_no_data_is_never_id
 def test_ecs_retry_reattaches_to_the_running_task_instead_of_starting_another(tmp_path, monkeypatch):
     from airflow.providers.common.compat.sdk import TaskDeferred
 
-    from eksflow_dev.emulator.process import running_emulator
+    from eksflow_dev.local.emulator import running_emulator
 
     with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"}) as emulator:
         for key, value in local_connections(emulator.url, "eu-west-1").items():

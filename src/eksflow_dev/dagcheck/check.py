@@ -170,7 +170,7 @@ class DryRuns:
 def dry_runs(order: list[str], files: dict[str, str], workdir: Path, progress=print) -> DryRuns:
     """`airflow dags test` of each DAG in `order` on a new Airflow home and seeded emulator (see audited_runs)."""
     from eksflow_dev.dagcheck.home import migrated_home
-    from eksflow_dev.emulator.process import running_emulator
+    from eksflow_dev.local.emulator import running_emulator
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         migrating = pool.submit(migrated_home, workdir / "airflow", Path(files[order[0]]).parent)

@@ -33,6 +33,9 @@ Identity = tuple[str, tuple[str, ...]] | None  # (username, groups) of the reque
 _PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))(?P<rest>(?:/[^/]+)*)/?$")
 
 
+PATCH_CONFLICT_ATTEMPTS = 5  # kube-apiserver retries a patch's update on conflicts, too
+
+
 class Api:
     """Everything a request needs, independent of HTTP (the controllers call the same methods)."""
 
@@ -159,23 +162,34 @@ class Api:
             self.store.applied[(_key(resource, namespace, name), manager)] = applied
             return result
         data = json.loads(body or b"null")
-        current = self.store.get(resource, namespace, name)
+        # A patch that names no resourceVersion is applied to the latest object: when another writer (a controller)
+        # changed it between the read and the write, the patch is merged again, as kube-apiserver's GuaranteedUpdate
+        # does, instead of answering 409.
+        pinned = isinstance(data, dict) and bool((data.get("metadata") or {}).get("resourceVersion"))
+        for attempt in range(PATCH_CONFLICT_ATTEMPTS):
+            current = self.store.get(resource, namespace, name)
+            merged = self._merged(current, data, content_type)
+            if not status_only:
+                merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            try:
+                return self.replace(resource, namespace, name, merged, status_only=status_only, user=user)
+            except ApiError as error:
+                if error.code != 409 or pinned or attempt == PATCH_CONFLICT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _merged(current: dict, data, content_type: str) -> dict:
         try:
             if content_type.startswith("application/json-patch"):
-                merged = patch.json_patch(current, data)
-            elif content_type.startswith("application/merge-patch"):
-                merged = patch.merge_patch(current, data)
-            elif content_type.startswith("application/strategic-merge-patch"):
-                merged = patch.strategic_merge(current, data)
-            else:
-                raise ApiError(
-                    415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}"
-                )
+                return patch.json_patch(current, data)
+            if content_type.startswith("application/merge-patch"):
+                return patch.merge_patch(current, data)
+            if content_type.startswith("application/strategic-merge-patch"):
+                return patch.strategic_merge(current, data)
         except patch.PatchError as error:
             raise ApiError(422, "Invalid", str(error)) from None
-        if not status_only:
-            merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return self.replace(resource, namespace, name, merged, status_only=status_only, user=user)
+        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
 
     def _authorize_create(self, resource: Resource, namespace: str, name: str, user: Identity) -> None:
         """An apply that creates the object needs `create` as well, for its name (kube-apiserver's patch handler,
