@@ -190,7 +190,7 @@ deploy: $(DEPLOY_STAMP) ## terraform apply (asks) → chart values → image dig
 	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(DEPLOY_VENV)/bin/eksflow deploy --env $(ENV) --image-tag "$$EKSFLOW_DEPLOY_IMAGE_TAG" \
 		--stage "$$EKSFLOW_DEPLOY_STAGE" $(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(AUTO_APPROVE)),--yes)
 
-cluster-bootstrap: $(DEPLOY_STAMP) ## print the release's cluster-scoped RBAC for ENV (from the chart and build/chart-values-$(ENV).yaml); APPLY=1 applies it (a cluster admin, once)
+cluster-bootstrap: $(DEPLOY_STAMP) ## print the platform Namespace (restricted Pod Security) and the release's cluster-scoped RBAC for ENV (from the chart and build/chart-values-$(ENV).yaml); APPLY=1 applies it (a cluster admin, once)
 	@PATH="$(CURDIR)/$(TOOLS):$$PATH" $(DEPLOY_VENV)/bin/eksflow cluster-bootstrap --env $(ENV) $(if $(filter 1,$(APPLY)),--apply)
 
 # The kind path (needs Docker and kind): the tools from .tools/bin when not on PATH, the names from `eksflow kind facts`.

@@ -51,7 +51,7 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "aws eks update-kubeconfig --name <output cluster_name> --region <output region>",
         "kubectl get --raw /readyz --request-timeout=15s",
         "(in-process)",
-        "kubectl apply --server-side --field-manager eksflow-deploy --force-conflicts -f build/namespace-dev.json",
+        "(in-process)",
         "(in-process)",
         "(in-process)",
         "helm upgrade --install eksflow helm/eksflow --namespace eksflow -f helm/eksflow/values-dev.yaml "
@@ -60,6 +60,7 @@ def test_dry_run_prints_the_complete_plan_in_order():
         "helm test eksflow --namespace eksflow --timeout 5m",
     ]
     assert f"Secret {DB_SECRET} from Secrets Manager" in result.stdout and "value never printed" in result.stdout
+    assert "[10/14] namespace eksflow exists with restricted Pod Security (the cluster bootstrap's)" in result.stdout
     assert "[9/14] the release may do each of its steps in the cluster (kubectl auth can-i" in result.stdout
     ca_step = f"[11/14] ConfigMap {DB_CA_CONFIGMAP}: the RDS CA bundle {RDS_TRUSTSTORE}/<output region>/<output region>"
     assert ca_step in result.stdout and "[12/14] Secret" in result.stdout  # the bundle before the URL naming it
@@ -170,6 +171,39 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path, monkeypatch):
     (check,) = [step for step in deploy.steps() if step.title.startswith("check that the cluster answers")]
     with pytest.raises(ValueError, match=r"^the cluster's API does not answer: check network access"):
         execute(deploy, [check])
+
+
+def test_the_release_stops_before_any_change_unless_the_bootstrap_made_its_namespace_restricted(tmp_path, monkeypatch):
+    """The real kubectl against the local API server, as its admin: no namespace, then one without the labels, then
+    the bootstrap's (`namespace_manifest`)."""
+    from tests.support.cluster import control_plane, kubectl
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "kubectl").symlink_to(kubectl_binary())
+    fix = (
+        "a cluster admin (terraform admin_principal_arns) runs `make cluster-bootstrap ENV=dev APPLY=1` once "
+        "(terraform/README.md, Cluster bootstrap)"
+    )
+    with control_plane(tmp_path / "cluster") as cluster:
+        for name, value in cluster.kubectl_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+        deploy = Deploy(env="dev", image_tag=SHA, repo=tmp_path)
+        (check,) = [step for step in deploy.steps() if step.title.startswith("namespace eksflow exists")]
+        with pytest.raises(ValueError) as missing:
+            execute(deploy, [check])
+        kubectl(cluster, "create", "namespace", "eksflow")
+        kubectl(cluster, "label", "namespace", "eksflow", "pod-security.kubernetes.io/enforce=privileged")
+        with pytest.raises(ValueError) as privileged:
+            execute(deploy, [check])
+        kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=namespace_manifest())
+        execute(deploy, [check])
+    assert str(missing.value) == f"the namespace eksflow does not exist: {fix}"
+    assert str(privileged.value) == (
+        "the namespace eksflow does not enforce restricted Pod Security (label pod-security.kubernetes.io/enforce "
+        f"is 'privileged', not 'restricted'): {fix}"
+    )
 
 
 def test_the_db_secret_is_applied_with_its_value_in_no_annotation(tmp_path, monkeypatch):

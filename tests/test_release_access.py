@@ -185,6 +185,25 @@ REFUSALS = {
         "namespaces",
     ),
     "delete its own namespace": (["delete", "namespace", NAMESPACE], None, "delete", "namespaces"),
+    "create its own namespace": (["create", "namespace", NAMESPACE], None, "create", "namespaces"),
+    "relabel its own namespace privileged (patch)": (
+        [*APPLY, "-f", "-"],
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+            }
+        ),
+        "patch",
+        "namespaces",
+    ),
+    "relabel its own namespace privileged (label)": (
+        ["label", "--overwrite", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=privileged"],
+        None,
+        "patch",
+        "namespaces",
+    ),
     "relabel kube-system": (
         [*APPLY, "-f", "-"],
         json.dumps(
@@ -280,6 +299,23 @@ def test_the_release_identity_may_do_nothing_else(released, refusal):
     result = kubectl(cluster, *args, stdin=stdin, env=as_release, check=False)
     assert result.returncode != 0, result.stdout
     assert f'User "{RELEASE_PRINCIPAL}" cannot {verb} resource "{resource}"' in result.stderr, result.stderr
+
+
+def test_the_release_identity_may_only_read_its_namespace_the_bootstrap_made_restricted(released):
+    cluster, as_release = released
+    answers = {
+        verb: kubectl(cluster, "auth", "can-i", verb, f"namespaces/{NAMESPACE}", "-A", env=as_release, check=False)
+        for verb in ("get", "create", "patch", "update", "delete")
+    }
+    assert {verb: answer.stdout.strip() for verb, answer in answers.items()} == {
+        "get": "yes",
+        "create": "no",
+        "patch": "no",
+        "update": "no",
+        "delete": "no",
+    }
+    namespace = json.loads(kubectl(cluster, "get", "namespace", NAMESPACE, "-o", "json").stdout)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_a_release_principal_without_its_namespace_access_policy_is_told_to_run_the_infra_stage(released, workdir):

@@ -286,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
     bootstrap = sub.add_parser(
         "cluster-bootstrap",
-        help="the release's cluster-scoped RBAC (its Namespace and the chart's cluster-scoped objects, by name), "
-        "for a cluster admin to apply once",
+        help="the platform Namespace (restricted Pod Security) and the release's cluster-scoped RBAC (read that "
+        "Namespace; the chart's cluster-scoped objects, by name), for a cluster admin to apply once",
     )
     bootstrap.add_argument("--env", required=True, help="dev or prod (reads build/chart-values-<env>.yaml)")
     bootstrap.add_argument("--apply", action="store_true", help="apply it with the current kubeconfig (an admin's)")

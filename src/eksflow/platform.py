@@ -13,7 +13,7 @@ PROJECT = "eksflow"
 NAMESPACE = "eksflow"
 
 # Kubernetes group the release principal's EKS access entry maps to (Terraform's kubernetes_groups): the cluster
-# bootstrap binds the release's ClusterRole — the chart's cluster-scoped objects and its namespace, by name — to it.
+# bootstrap binds the release's ClusterRole — the chart's cluster-scoped objects by name, its Namespace read-only.
 # EKS refuses group names starting with "system:".
 RELEASE_KUBERNETES_GROUP = PROJECT + "-release"
 

@@ -1,6 +1,6 @@
 """``make deploy ENV=…``: Terraform, chart values from its outputs, the image's digest (its revision label checked
-in ECR), namespace and DB Secret, helm upgrade with that digest, helm test — each step printed before it runs;
-``DRY_RUN=1`` prints the exact commands and runs nothing.
+in ECR), a check of the namespace the cluster bootstrap made, the DB Secret, helm upgrade with that digest, helm
+test — each step printed before it runs; ``DRY_RUN=1`` prints the exact commands and runs nothing.
 
 The DB Secret is built from the RDS-managed secret in Secrets Manager inside this process: its value is never
 printed, written to disk or put on a command line. Its URL verifies the server (sslmode=verify-full) against the
@@ -80,7 +80,6 @@ class Deploy:
                 "the commit, e.g. IMAGE_TAG=$(git rev-parse HEAD) or IMAGE_TAG=$(git rev-parse 'v1.2.3^{commit}')"
             )
         self.tf_dir = f"terraform/envs/{self.env}"
-        self.namespace_file = f"build/namespace-{self.env}.json"
         # The same files `make chart-values ENV=…` writes.
         self.outputs_file = f"build/terraform-outputs-{self.env}.json"
         self.values_layer = values_layer(self.env)
@@ -125,11 +124,9 @@ class Deploy:
                 "changes)",
                 action=self._check_cluster_rights,
             ),
-            # Server-side: the release may create this Namespace by name only (release_access.py).
             Step(
-                "namespace with restricted Pod Security",
-                ["kubectl", "apply", "--server-side", "--field-manager", "eksflow-deploy", "--force-conflicts",
-                 "-f", self.namespace_file],
+                f"namespace {NAMESPACE} exists with restricted Pod Security (the cluster bootstrap's)",
+                action=self._check_namespace,
             ),
             Step(
                 f"ConfigMap {DB_CA_CONFIGMAP}: the RDS CA bundle {RDS_TRUSTSTORE}/<output region>/<output region>"
@@ -158,6 +155,24 @@ class Deploy:
         missing = release_access.missing_rights(release_access.release_rights(self.chart_args()))
         if missing:
             raise ValueError(release_access.refusal(missing, self.env))
+
+    def _check_namespace(self) -> None:
+        result = subprocess.run(
+            ["kubectl", "get", "namespace", NAMESPACE, "-o", "json"], capture_output=True, text=True, check=False
+        )
+        fix = release_access.bootstrap_fix(self.env)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                raise ValueError(f"the namespace {NAMESPACE} does not exist: {fix}")
+            raise ValueError(f"kubectl get namespace {NAMESPACE} failed: {result.stderr.strip()}")
+        labels = json.loads(result.stdout)["metadata"].get("labels") or {}
+        for label, value in namespace_object()["metadata"]["labels"].items():
+            if labels.get(label) != value:
+                found = repr(labels[label]) if label in labels else "unset"
+                raise ValueError(
+                    f"the namespace {NAMESPACE} does not enforce restricted Pod Security (label {label} is {found}, "
+                    f"not {value!r}): {fix}"
+                )
 
     def outputs(self) -> dict:
         return output_values(json.loads((self.repo / self.outputs_file).read_text()))
@@ -269,8 +284,9 @@ def chart_args(env: str) -> list[str]:
 
 
 def cluster_bootstrap(env: str, *, apply: bool, out=sys.stdout) -> None:
-    """The release's cluster-scoped RBAC for an environment: printed, and applied with `apply` (as a cluster admin,
-    whose kubeconfig is current). The release cannot grant it to itself."""
+    """The platform Namespace (restricted Pod Security) and the release's cluster-scoped RBAC for an environment:
+    printed, and applied with `apply` (as a cluster admin, whose kubeconfig is current). The release cannot grant
+    them to itself."""
     if env not in ENVIRONMENTS:
         raise ValueError(f"ENV={env}: no such environment (use {' or '.join(ENVIRONMENTS)})")
     if not Path(values_layer(env)).is_file():
@@ -278,17 +294,26 @@ def cluster_bootstrap(env: str, *, apply: bool, out=sys.stdout) -> None:
             f"{values_layer(env)} is missing: run `make chart-values ENV={env}` first (the release renders the chart "
             "with it)"
         )
-    manifests = release_access.bootstrap_manifests(release_access.release_rights(chart_args(env)))
+    rbac = release_access.bootstrap_manifests(release_access.release_rights(chart_args(env)))
+    manifests = [namespace_object(), *rbac]
     print(yaml.safe_dump_all(manifests, sort_keys=False), end="", file=out)
     if apply:
         release_access.apply(manifests)
-        print(f"applied: ClusterRole and ClusterRoleBinding {release_access.CLUSTER_ROLE}", file=out)
+        print(
+            f"applied: Namespace {NAMESPACE}, ClusterRole and ClusterRoleBinding {release_access.CLUSTER_ROLE}",
+            file=out,
+        )
+
+
+def namespace_object() -> dict:
+    """The platform namespace with restricted Pod Security enforced: the cluster bootstrap applies it (also the kind
+    scripts); the release only checks it."""
+    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}}
 
 
 def namespace_manifest() -> str:
-    """The platform namespace with restricted Pod Security enforced (also used by the kind scripts)."""
-    labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
-    return json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
+    return json.dumps(namespace_object())
 
 
 def _run(argv: list[str], *, capture: bool = False, stdin: str | None = None) -> str:
@@ -327,9 +352,8 @@ def run(deploy: Deploy, *, dry_run: bool, out=sys.stdout) -> None:
 
 
 def prepare(deploy: Deploy) -> None:
-    """The files the steps read that no step writes."""
+    """The directory the steps write into."""
     (deploy.repo / "build").mkdir(exist_ok=True)
-    (deploy.repo / deploy.namespace_file).write_text(namespace_manifest())
 
 
 def execute(deploy: Deploy, steps: list[Step], out=sys.stdout) -> None:

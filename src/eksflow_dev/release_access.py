@@ -5,11 +5,13 @@ renders it and from the cluster's own discovery — and nothing more.
 - At the cluster scope it needs RBAC, which `eksflow cluster-bootstrap` makes: a ClusterRole bound to the Kubernetes
   group the access entry maps to (the role model's release_kubernetes_group). A cluster admin applies it once, and
   again when the chart's cluster-scoped objects change: the release cannot grant itself rights.
+- The platform Namespace and its restricted Pod Security labels are the bootstrap's too: the release may only read
+  it. Were it allowed to patch it, it could label it privileged and run a host pod (node root).
 - The deploy checks every right with `kubectl auth can-i` before anything in the cluster changes.
 
 Every create is a server-side apply (kubectl --server-side, helm --server-side=true): kube-apiserver authorizes an
 apply that creates an object as `patch` and `create` with the object's name, so `resourceNames` hold for create too.
-A POST carries no name and is refused: the release can create its own Namespace and admission policies, no other.
+A POST carries no name and is refused: the release can create the chart's admission policies, no other.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ FIELD_MANAGER = "eksflow-cluster-bootstrap"
 # On each cluster-scoped object of the chart, by name: get (helm's ownership check before it applies), patch and
 # create (an apply that creates), delete (an object the chart stops rendering; a failed first install rolled back).
 NAMED_VERBS = ("get", "create", "patch", "delete")
-# On the platform Namespace: get (helm reads it), patch and create (`kubectl apply --server-side`). Not delete.
-NAMESPACE_VERBS = ("get", "create", "patch")
+# On the platform Namespace, which the bootstrap makes: get (the deploy checks its Pod Security labels).
+NAMESPACE_VERBS = ("get",)
 # helm's --wait (its kstatus watcher) lists and watches each kind it installed across the cluster, by no name.
 KIND_VERBS = ("list", "watch")
 # In the namespace (the access policy's part): helm applies each kind it renders, its release records are Secrets.
@@ -177,11 +179,15 @@ def refusal(missing: list[Right], env: str) -> str:
             "namespace_admin_principal_arns: run the infra stage)"
         )
     else:
-        fix = (
-            f"a cluster admin (terraform admin_principal_arns) runs `make cluster-bootstrap ENV={env} APPLY=1` "
-            "once (terraform/README.md, Cluster bootstrap)"
-        )
+        fix = bootstrap_fix(env)
     return f"the release identity may not {first.verb} {first.target}{where} ({asked}): {fix}"
+
+
+def bootstrap_fix(env: str) -> str:
+    return (
+        f"a cluster admin (terraform admin_principal_arns) runs `make cluster-bootstrap ENV={env} APPLY=1` once "
+        "(terraform/README.md, Cluster bootstrap)"
+    )
 
 
 def apply(manifests: list[dict], *, kubectl: str = "kubectl") -> None:
@@ -193,4 +199,4 @@ def apply(manifests: list[dict], *, kubectl: str = "kubectl") -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise ValueError(f"kubectl apply of the release's cluster RBAC failed: {result.stderr.strip()}")
+        raise ValueError(f"kubectl apply of the release's namespace and cluster RBAC failed: {result.stderr.strip()}")
