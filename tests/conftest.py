@@ -98,6 +98,26 @@ def dev_platform(tmp_path_factory):
     yield from applied_dev_platform(tmp_path_factory.mktemp("envs-dev-apply"))
 
 
+@pytest.fixture(scope="module")
+def ecr_emulator(tmp_path_factory) -> Iterator[Emulator]:
+    """An emulator of the module's own, unseeded (the image-release tests use only ECR; a new repository per test is
+    cheaper than a reset)."""
+    with running_emulator(tmp_path_factory.mktemp("ecr-emulator"), seeded=False) as running:
+        yield running
+
+
+@pytest.fixture()
+def ecr(ecr_emulator):
+    """An ECR client with the platform's Airflow repository (immutable tags), deleted after the test."""
+    from eksflow.platform import ecr_repository_name
+    from tests.support.ecr import create_repository
+
+    client = ecr_emulator.client("ecr")
+    create_repository(client)
+    yield client
+    client.delete_repository(repositoryName=ecr_repository_name(), force=True)
+
+
 @pytest.fixture()
 def fresh_emulator(emulator: Emulator) -> Emulator:
     """The session emulator, reset to the seed state."""

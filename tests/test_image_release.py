@@ -21,32 +21,17 @@ OTHER = "89abcdef0123456789abcdef0123456789abcdef"
 REPO = ecr_repository_name()
 
 
-def eksflow(emulator, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def eksflow(ecr_emulator, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "eksflow.cli", *args]
-    env = {**aws_env(emulator.url), **(env or {})}
+    env = {**aws_env(ecr_emulator.url), **(env or {})}
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """An emulator of its own, unseeded: only ECR is used, and a new repository per test is cheaper than a reset."""
-    with running_emulator(tmp_path_factory.mktemp("emulator"), seeded=False) as running:
-        yield running
-
-
-@pytest.fixture
-def ecr(emulator):
-    client = emulator.client("ecr")
-    create_repository(client)
-    yield client
-    client.delete_repository(repositoryName=REPO, force=True)
-
-
-def test_an_image_built_from_the_commit_is_verified_and_its_digest_reported(emulator, ecr, tmp_path):
+def test_an_image_built_from_the_commit_is_verified_and_its_digest_reported(ecr_emulator, ecr, tmp_path):
     digest = push_image(ecr, SHA, {REVISION_LABEL: SHA, "org.opencontainers.image.title": "eksflow"})
     outputs, summary, digest_file = tmp_path / "outputs", tmp_path / "summary.md", tmp_path / "build" / "digest"
     result = eksflow(
-        emulator, "image", "verify", SHA,
+        ecr_emulator, "image", "verify", SHA,
         "--outputs", str(outputs), "--summary", str(summary), "--digest-file", str(digest_file),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -56,12 +41,12 @@ def test_an_image_built_from_the_commit_is_verified_and_its_digest_reported(emul
     assert digest_file.read_text() == digest, "no newline: helm --set-file reads the file as the value"
 
 
-def test_a_missing_image_is_reported_for_the_push_and_refused_otherwise(emulator, ecr, tmp_path):
+def test_a_missing_image_is_reported_for_the_push_and_refused_otherwise(ecr_emulator, ecr, tmp_path):
     outputs = tmp_path / "outputs"
-    allowed = eksflow(emulator, "image", "verify", SHA, "--allow-missing", "--outputs", str(outputs))
+    allowed = eksflow(ecr_emulator, "image", "verify", SHA, "--allow-missing", "--outputs", str(outputs))
     assert allowed.returncode == 0, allowed.stderr
     assert outputs.read_text() == "exists=false\n"
-    refused = eksflow(emulator, "image", "verify", SHA)
+    refused = eksflow(ecr_emulator, "image", "verify", SHA)
     assert refused.returncode == 1
     assert f"no image {REPO}:{SHA} in ECR" in refused.stderr
 
@@ -71,57 +56,57 @@ def test_a_missing_image_is_reported_for_the_push_and_refused_otherwise(emulator
     [{REVISION_LABEL: OTHER}, {"org.opencontainers.image.title": "eksflow"}],
     ids=["another-commits-label", "no-label"],
 )
-def test_a_squatted_sha_tag_fails_loudly_even_when_the_push_may_skip(emulator, ecr, tmp_path, labels):
+def test_a_squatted_sha_tag_fails_loudly_even_when_the_push_may_skip(ecr_emulator, ecr, tmp_path, labels):
     """Issue 12 row 4: the old workflow skipped the push when `:<sha>` existed, whoever had pushed it."""
     digest = push_image(ecr, SHA, labels)
     outputs = tmp_path / "outputs"
-    result = eksflow(emulator, "image", "verify", SHA, "--allow-missing", "--outputs", str(outputs))
+    result = eksflow(ecr_emulator, "image", "verify", SHA, "--allow-missing", "--outputs", str(outputs))
     assert result.returncode == 1
     found = labels.get(REVISION_LABEL, "(none)")
     assert f"{REPO}:{SHA} ({digest}) has the revision label {REVISION_LABEL}={found}, not {SHA}" in result.stderr
     assert not outputs.exists(), "nothing for later steps to act on"
 
 
-def test_oci_manifests_are_read_like_docker_ones(emulator, ecr):
+def test_oci_manifests_are_read_like_docker_ones(ecr_emulator, ecr):
     digest = push_image(ecr, SHA, {REVISION_LABEL: SHA}, media_type=OCI_MANIFEST)
-    result = eksflow(emulator, "image", "verify", SHA)
+    result = eksflow(ecr_emulator, "image", "verify", SHA)
     assert result.returncode == 0, result.stderr
     assert digest in result.stdout
 
 
-def test_an_image_index_under_the_sha_is_refused_naming_what_the_workflow_pushes(emulator, ecr):
+def test_an_image_index_under_the_sha_is_refused_naming_what_the_workflow_pushes(ecr_emulator, ecr):
     image = push_image(ecr, "some-build", {REVISION_LABEL: SHA})
     push_index(ecr, SHA, image)
-    result = eksflow(emulator, "image", "verify", SHA)
+    result = eksflow(ecr_emulator, "image", "verify", SHA)
     assert result.returncode == 1
     assert "is an image index" in result.stderr and "no attestations" in result.stderr
 
 
-def test_a_release_tag_goes_on_the_verified_manifest_once(emulator, ecr, tmp_path):
+def test_a_release_tag_goes_on_the_verified_manifest_once(ecr_emulator, ecr, tmp_path):
     digest = push_image(ecr, SHA, {REVISION_LABEL: SHA})
     summary = tmp_path / "summary.md"
-    first = eksflow(emulator, "image", "retag", SHA, "v1.4.0", "--summary", str(summary))
+    first = eksflow(ecr_emulator, "image", "retag", SHA, "v1.4.0", "--summary", str(summary))
     assert first.returncode == 0, first.stderr
     assert first.stdout == f"{REPO}:1.4.0 = {digest} (tagged now)\n"
     (image,) = ecr.describe_images(repositoryName=REPO)["imageDetails"]
     assert (image["imageDigest"], sorted(image["imageTags"])) == (digest, sorted([SHA, "1.4.0"]))
-    again = eksflow(emulator, "image", "retag", SHA, "v1.4.0")
+    again = eksflow(ecr_emulator, "image", "retag", SHA, "v1.4.0")
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"{REPO}:1.4.0 = {digest} (already tagged)\n"
     assert "Image released" in summary.read_text()
 
 
-def test_a_release_tag_already_on_another_image_fails_naming_both(emulator, ecr):
+def test_a_release_tag_already_on_another_image_fails_naming_both(ecr_emulator, ecr):
     push_image(ecr, SHA, {REVISION_LABEL: SHA})
     other = push_image(ecr, "1.4.0", {REVISION_LABEL: OTHER})
-    result = eksflow(emulator, "image", "retag", SHA, "v1.4.0")
+    result = eksflow(ecr_emulator, "image", "retag", SHA, "v1.4.0")
     assert result.returncode == 1
     assert f"{REPO}:1.4.0 already names another image ({other})" in result.stderr
 
 
-def test_a_squatted_sha_is_never_released(emulator, ecr):
+def test_a_squatted_sha_is_never_released(ecr_emulator, ecr):
     push_image(ecr, SHA, {REVISION_LABEL: OTHER})
-    result = eksflow(emulator, "image", "retag", SHA, "v1.4.0")
+    result = eksflow(ecr_emulator, "image", "retag", SHA, "v1.4.0")
     assert result.returncode == 1 and "has the revision label" in result.stderr
     assert ecr.batch_get_image(repositoryName=REPO, imageIds=[{"imageTag": "1.4.0"}])["images"] == []
 
@@ -136,14 +121,14 @@ def test_a_squatted_sha_is_never_released(emulator, ecr):
     ],
     ids=["short-sha", "no-v", "two-parts", "extra-tag"],
 )
-def test_bad_input_is_refused_before_any_aws_call(emulator, args, message):
-    result = eksflow(emulator, "image", *args)
+def test_bad_input_is_refused_before_any_aws_call(ecr_emulator, args, message):
+    result = eksflow(ecr_emulator, "image", *args)
     assert result.returncode == 2
     assert message in result.stderr
 
 
-def test_retagging_a_commit_whose_image_is_not_built_yet_says_to_wait_and_re_run(emulator, ecr):
-    result = eksflow(emulator, "image", "retag", SHA, "v1.4.0")
+def test_retagging_a_commit_whose_image_is_not_built_yet_says_to_wait_and_re_run(ecr_emulator, ecr):
+    result = eksflow(ecr_emulator, "image", "retag", SHA, "v1.4.0")
     assert result.returncode == 1
     assert f"no image {REPO}:{SHA} in ECR: wait for the image workflow's build" in result.stderr
 

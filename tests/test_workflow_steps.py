@@ -18,8 +18,7 @@ import pytest
 import yaml
 
 from eksflow.platform import ecr_repository_name
-from tests.conftest import running_emulator
-from tests.support.ecr import REVISION_LABEL, aws_env, create_repository, push_image
+from tests.support.ecr import REVISION_LABEL, aws_env, push_image
 
 REPO = Path(__file__).resolve().parents[1]
 REPOSITORY = ecr_repository_name()
@@ -95,24 +94,10 @@ def test_each_deploy_jobs_first_step_passes_main_and_stops_a_branch(checkout, tm
     assert stopped.returncode == 1 and "is not on origin/main" in stopped.stderr
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    with running_emulator(tmp_path_factory.mktemp("emulator"), seeded=False) as running:
-        yield running
-
-
-@pytest.fixture
-def ecr(emulator):
-    client = emulator.client("ecr")
-    create_repository(client)
-    yield client
-    client.delete_repository(repositoryName=REPOSITORY, force=True)
-
-
 def test_on_main_a_missing_image_is_built_and_the_pushed_one_verified_into_the_summary(
-    checkout, emulator, ecr, tmp_path
+    checkout, ecr_emulator, ecr, tmp_path
 ):
-    sha, env, work = checkout["merged"], aws_env(emulator.url), checkout["path"]
+    sha, env, work = checkout["merged"], aws_env(ecr_emulator.url), checkout["path"]
     context = {"github.sha": sha}
     existing, outputs, _ = run_step(step("image.yml", "build-push", "An existing :<sha>"), work, tmp_path, context, env)
     assert existing.returncode == 0, existing.stderr
@@ -124,20 +109,20 @@ def test_on_main_a_missing_image_is_built_and_the_pushed_one_verified_into_the_s
     assert f"`{digest}`" in summary
 
 
-def test_on_main_a_sha_tag_someone_else_pushed_fails_the_job(checkout, emulator, ecr, tmp_path):
+def test_on_main_a_sha_tag_someone_else_pushed_fails_the_job(checkout, ecr_emulator, ecr, tmp_path):
     sha = checkout["merged"]
     push_image(ecr, sha, {REVISION_LABEL: checkout["unreviewed"]})  # a branch build squatting main's SHA
     found = step("image.yml", "build-push", "An existing :<sha>")
-    result, outputs, _ = run_step(found, checkout["path"], tmp_path, {"github.sha": sha}, aws_env(emulator.url))
+    result, outputs, _ = run_step(found, checkout["path"], tmp_path, {"github.sha": sha}, aws_env(ecr_emulator.url))
     assert result.returncode == 1
     assert f"revision label {REVISION_LABEL}={checkout['unreviewed']}, not {sha}" in result.stderr
     assert outputs == ""
 
 
 def test_a_release_tag_on_main_tags_the_verified_image_and_one_on_a_branch_stops_first(
-    checkout, emulator, ecr, tmp_path
+    checkout, ecr_emulator, ecr, tmp_path
 ):
-    merged, env = checkout["merged"], aws_env(emulator.url)
+    merged, env = checkout["merged"], aws_env(ecr_emulator.url)
     digest = push_image(ecr, merged, {REVISION_LABEL: merged})
     revision_step = step("image.yml", "release-tag", "Refuse a tag on a commit that is not on main")
     tag_object = git(checkout["path"], "rev-parse", "v1.2.0").strip()
