@@ -15,7 +15,7 @@ import socket
 import sys
 
 IMPORTER = "airflow/dag_processing/importers/python_importer.py"
-attempts: list[dict] = []  # every refused call: target (host:port), the DAG file and line that made it
+attempts: list[dict] = []  # every refused call: target, the DAG file and line that made it, the error message
 
 _real_connect = socket.socket.connect
 _real_getaddrinfo = socket.getaddrinfo
@@ -44,11 +44,12 @@ def _refused(target: str) -> NetworkClosedDuringParse | None:
     if where is None:
         return None
     dag_file, line = where
-    attempts.append({"target": target, "file": dag_file, "line": line})
-    return NetworkClosedDuringParse(
+    message = (
         f"{dag_file}:{line} reaches {target} while the DAG file is parsed: the network is closed then (the "
         "dag-processor parses every file every few minutes); call AWS and read Variables inside a task"
     )
+    attempts.append({"target": target, "file": dag_file, "line": line, "message": message})
+    return NetworkClosedDuringParse(message)
 
 
 def _connect(self, address):

@@ -89,13 +89,6 @@ def opt_out_reason(dag_file: Path) -> str | None:
     return None
 
 
-def _attempt_line(attempt: dict) -> str:
-    return (
-        f"{attempt['file']}:{attempt['line']} reaches {attempt['target']} while the DAG file is parsed: the network is "
-        "closed then (the dag-processor parses every file every few minutes); call AWS and read Variables inside a task"
-    )
-
-
 def _import_error_line(file: str, error: str) -> str:
     last = [line for line in error.strip().splitlines() if line.strip()][-1]
     return f"{file}: import failed: {last.strip()}"
@@ -108,7 +101,7 @@ def _parse_problems(files: set[str], import_errors: dict[str, str], attempts: li
     for file in sorted(files | set(import_errors)):
         reached = [a for a in attempts if a["file"] and Path(a["file"]).resolve() == Path(file).resolve()]
         if reached:
-            problems.append(_attempt_line(reached[0]))
+            problems.append(reached[0]["message"])
         elif file in import_errors:
             problems.append(_import_error_line(file, import_errors[file]))
     return problems
