@@ -10,3 +10,11 @@ from eksflow.settings import Settings
 def curated_events(settings: Settings) -> Asset:
     """The batch pipeline's output: an S3 prefix of curated partitions; the ML pipeline is scheduled on it."""
     return Asset(uri=settings.curated_prefix_uri, name="curated_events", group="eksflow")
+
+
+def job_release(settings: Settings, job: str) -> Asset:
+    """The Asset a release of ``job`` updates (eksflow.jobs); its events carry the release (eksflow.releases)."""
+    from eksflow.jobs import get_job
+
+    spec = get_job(job)
+    return Asset(uri=spec.release_asset_uri(settings.env), name=spec.release_asset_name, group="eksflow-releases")

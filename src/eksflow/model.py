@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from eksflow.connections import cluster_connections
+from eksflow.jobs import (
+    ECS_CLUSTER_NAME_PATTERN,
+    ECS_EXECUTION_ROLE_NAME_PATTERN,
+    JOBS,
+    RELEASE_DLQ_NAME_PATTERN,
+    RELEASE_QUEUE_NAME_PATTERN,
+    SAGEMAKER_EXECUTION_ROLE_NAME_PATTERN,
+)
 from eksflow.platform import (
     BUCKET_NAME_PATTERNS,
     CONTROL_PLANE,
@@ -63,6 +71,29 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
         "notification_topic_name_pattern": NOTIFICATION_TOPIC_NAME_PATTERN,
         "ecr_repository": ecr_repository_name(),
         "bucket_name_patterns": dict(BUCKET_NAME_PATTERNS),
+        # The workloads the DAGs run (eksflow.jobs): Terraform's workloads module makes them with these names.
+        "workloads": {
+            "ecs_cluster_name_pattern": ECS_CLUSTER_NAME_PATTERN,
+            "ecs_execution_role_name_pattern": ECS_EXECUTION_ROLE_NAME_PATTERN,
+            "sagemaker_execution_role_name_pattern": SAGEMAKER_EXECUTION_ROLE_NAME_PATTERN,
+            "release_queue_name_pattern": RELEASE_QUEUE_NAME_PATTERN,
+            "release_dlq_name_pattern": RELEASE_DLQ_NAME_PATTERN,
+        },
+        "jobs": {
+            job.name: {
+                "runs_on": job.runs_on,
+                "description": job.description,
+                "container": job.container,
+                "reads": list(job.reads),
+                "writes": list(job.writes),
+                "repository_pattern": job.repository_pattern,
+                "ecs_family_pattern": job.ecs_family_pattern,
+                "task_role_name_pattern": job.task_role_name_pattern,
+                "log_group_pattern": job.log_group_pattern,
+                "github_release_role_name_pattern": job.github_release_role_name_pattern,
+            }
+            for job in JOBS.values()
+        },
         "task_roles": {
             role.name: {
                 "description": role.description,
