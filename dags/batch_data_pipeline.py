@@ -6,21 +6,26 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from eksflow.assets import curated_events
+from eksflow.assets import curated_events, job_release
+from eksflow.jobs import get_job
 from eksflow.kit import default_args, ecs_overrides, ecs_run_task, notify_owners, role_task
 from eksflow.settings import load_settings
 
 settings = load_settings()
 curated = curated_events(settings)
+ETL = get_job("etl-step")  # the job repository whose releases this pipeline runs
+released = job_release(settings, ETL.name)
 
 DOC = f"""
 ### Batch data pipeline
-The ECS steps that used to be chained through queue tables:
+The ECS steps that used to be chained through queue tables, run daily and on every release of the
+`{ETL.name}` job (the `{released.uri}` Asset, updated when its repository's release workflow ran):
 
 1. **plan_partitions** (plain Python) splits the day into `partitions` work items;
-2. **transform_partition** runs the `{settings.ecs_task_definition}` ECS task once per partition
-   (dynamic task mapping), at most 16 at a time;
-3. **merge_partitions** runs the same task definition in `merge` mode and publishes the
+2. **transform_partition** runs job `{ETL.name}`'s released revision of the `{ETL.ecs_family(settings.env)}`
+   task definition once per partition (dynamic task mapping), at most 16 at a time: the revision of the
+   release that triggered the run, else the family's latest (the last release, its image pinned by digest);
+3. **merge_partitions** runs the same revision in `merge` mode and publishes the
    `{curated.uri}` Asset, which schedules the ML pipeline.
 
 Every ECS step runs as the `ecs-runner` role, waits deferred (no worker pod while ECS runs) and
@@ -30,7 +35,7 @@ re-attaches to its ECS task after a lost worker.
 with DAG(
     dag_id="batch_data_pipeline",
     description="ECS tasks fanned out over partitions, producing the curated_events Asset",
-    schedule=settings.schedule("@daily"),
+    schedule=settings.schedule_or_assets("@daily", released),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -55,7 +60,7 @@ with DAG(
         count = int(params["partitions"])
         return [
             ecs_overrides(
-                settings.ecs_container,
+                ETL.container,
                 command=["transform", "--day", day, "--partition", str(index), "--of", str(count)],
                 environment={"OUTPUT_URI": f"{settings.curated_prefix_uri}day={day}/part={index:04d}/"},
             )
@@ -65,7 +70,7 @@ with DAG(
     transform = ecs_run_task(
         task_id="transform_partition",
         cluster=settings.ecs_cluster,
-        task_definition=settings.ecs_task_definition,
+        job=ETL.name,
         map_overrides=plan_partitions(),
         subnets=settings.ecs_subnets,
         security_groups=settings.ecs_security_groups,
@@ -75,9 +80,9 @@ with DAG(
     merge = ecs_run_task(
         task_id="merge_partitions",
         cluster=settings.ecs_cluster,
-        task_definition=settings.ecs_task_definition,
+        job=ETL.name,
         overrides=ecs_overrides(
-            settings.ecs_container,
+            ETL.container,
             command=[
                 "merge",
                 "--day",

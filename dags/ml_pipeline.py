@@ -10,6 +10,7 @@ from eksflow.assets import curated_events
 from eksflow.kit import (
     default_args,
     notify_owners,
+    released_image,
     role_kwargs,
     sagemaker_deploy_endpoint,
     sagemaker_register_model,
@@ -26,7 +27,9 @@ ARTIFACTS = f"s3://{settings.buckets['ml_artifacts']}"
 
 DOC = f"""
 ### ML pipeline
-Scheduled on the `{curated.uri}` Asset (published by the batch data pipeline).
+Scheduled on the `{curated.uri}` Asset (published by the batch data pipeline). The images are what the
+`train` and `serve` job repositories released (their newest git-SHA tag in ECR, pinned by digest; the
+**train_image** and **serve_image** tasks log which).
 
 1. **train**: SageMaker training job on the curated data (deferred wait; a retry re-attaches);
 2. **evaluation_gate**: continues only if `metric_name` >= `min_metric` (params); otherwise the
@@ -54,10 +57,13 @@ with DAG(
         "min_metric": Param(0.75, type="number", minimum=0, description="Deploy only at or above this value"),
     },
 ) as dag:
+    train_image = released_image(task_id="train_image", job="train")
+    serve_image = released_image(task_id="serve_image", job="serve")
+
     train = sagemaker_training(
         task_id="train",
         job_base_name="churn-train",
-        image=settings.training_image,
+        image=train_image.output,
         execution_role_arn=settings.sagemaker_execution_role_arn,
         # The prefix with its '/' (Airflow normalizes the Asset URI without it).
         input_s3_uri=settings.curated_prefix_uri,
@@ -78,7 +84,7 @@ with DAG(
     register = sagemaker_register_model(
         task_id="register_model",
         endpoint_name=ENDPOINT,
-        image=settings.serving_image,
+        image=serve_image.output,
         model_data="{{ ti.xcom_pull(task_ids='train')['Training']['ModelArtifacts']['S3ModelArtifacts'] }}",
         execution_role_arn=settings.sagemaker_execution_role_arn,
         instance_type="ml.m5.large",

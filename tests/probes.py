@@ -21,6 +21,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from eksflow.jobs import ecs_execution_role_name, get_job
 from eksflow.platform import (
     PROTECTED_TAG_KEY,
     ecr_repository_name,
@@ -231,7 +232,35 @@ _WRITE_DATA = _probe(DENY, "s3", "put_object", "write curated data", lambda c, r
 _TASK = lambda cluster: lambda c, r: {"cluster": cluster or c.cluster, "tasks": ["0123456789abcdef0123456789abcdef"]}  # noqa: E731
 _PROCESS = _probe(DENY, "sagemaker", "create_processing_job", "start a processing job",
                   _processing_job(_mine("probe-process")))  # fmt: skip
-_NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS]
+
+
+# Running what a job repository released (the "released" policy of terraform/modules/irsa): the ecs-runner registers
+# a revision of a job family (a copy with the job's roles), the sagemaker-runner finds a SageMaker job's released image.
+def _role(name: Callable[[str], str]) -> Callable[[Context], str]:
+    return lambda c: f"arn:aws:iam::{c.account}:role/{name(c.env)}"
+
+
+_ETL = get_job("etl-step")
+_JOB_TASK_ROLE = _role(_ETL.task_role_name)
+_EXECUTION_ROLE = _role(ecs_execution_role_name)
+
+
+def _revision(task_role: Callable[[Context], str] = _JOB_TASK_ROLE, **extra) -> Callable[[Context, str], dict]:
+    """A revision of the etl-step family as the kit registers it (its job's task role, the execution role). Its
+    container has no memory: past IAM, ECS refuses it and nothing is registered."""
+    return lambda c, r: {
+        "family": _ETL.ecs_family(c.env), "taskRoleArn": task_role(c), "executionRoleArn": _EXECUTION_ROLE(c),
+        "containerDefinitions": [{"name": _ETL.container, "image": "probe"}], **extra,
+    }  # fmt: skip
+
+
+def _images(job: str, env: Callable[[Context], str] = lambda c: c.env) -> Callable[[Context, str], dict]:
+    return lambda c, r: {"repositoryName": get_job(job).repository(env(c))}
+
+
+_REGISTER_ECS = _probe(DENY, "ecs", "register_task_definition", "register a task-definition revision", _revision())
+_RELEASED_IMAGES = _probe(DENY, "ecr", "describe_images", "list a job repository's images", _images("train"))
+_NOT_A_TASK_ROLE_JOB = [_RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS, _REGISTER_ECS, _RELEASED_IMAGES]
 
 
 def _instance(name: str, operation: str = "stop_instances", expect: str = DENY) -> Probe:
@@ -260,6 +289,23 @@ JOBS: dict[str, list[Probe]] = {
                lambda c, r: {"cluster": "other-cluster", "taskDefinition": f"eksflow-{c.env}-etl-step"}),
         _probe(DENY, "ecs", "list_tasks", "list tasks of another cluster (condition: ecs:cluster)",
                lambda c, r: {"cluster": "other-cluster"}),
+        # Revisions with a released image (ecs_run_task(image=...)): DescribeTaskDefinition and RegisterTaskDefinition
+        # take no resource (IAM cannot scope them to a family); the roles a revision may name can be scoped.
+        _probe(ALLOW, "ecs", "describe_task_definition", "read its job family's latest revision", lambda c, r: {
+            "taskDefinition": _ETL.ecs_family(c.env)}),
+        _probe(ALLOW, "ecs", "register_task_definition", "register a job revision with the job's task and execution "
+               "role (condition: iam:PassedToService)", _revision()),
+        _probe(DENY, "ecs", "register_task_definition", "register a revision with tags (condition: aws:TagKeys)",
+               _revision(tags=[{"key": "owner", "value": "data"}])),
+        _probe(DENY, "ecs", "register_task_definition", "register a revision passing another platform role",
+               _revision(task_role=lambda c: c.role_arns["ec2-ops"])),
+        _probe(DENY, "ecs", "register_task_definition", "register a revision passing the SageMaker execution role",
+               _revision(task_role=_role(lambda env: f"eksflow-{env}-sagemaker-execution"))),
+        _probe(DENY, "ecs", "register_task_definition", "register a revision passing another env's job role",
+               _revision(task_role=lambda c: f"arn:aws:iam::{c.account}:role/{_ETL.task_role_name(c.other_env)}")),
+        _probe(DENY, "ecs", "deregister_task_definition", "deregister a job revision", lambda c, r: {
+            "taskDefinition": f"{_ETL.ecs_family(c.env)}:1"}),
+        _RELEASED_IMAGES,
         _TRAIN, _STOP_EC2, _DESCRIBE_EC2, _READ_DATA, _WRITE_DATA, _PROCESS,
     ],
     "sagemaker-runner": [
@@ -326,7 +372,19 @@ JOBS: dict[str, list[Probe]] = {
                _job_name("Processing", _theirs("probe-process"))),
         _probe(DENY, "sagemaker", "stop_transform_job", "stop another env's transform job",
                _job_name("Transform", _theirs("probe-scores"))),
-        _RUN_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
+        # The released images of its SageMaker jobs (released_image): their metadata, nothing else of ECR.
+        _probe(ALLOW, "ecr", "describe_images", "find the train job's released image", _images("train")),
+        _probe(ALLOW, "ecr", "describe_images", "find the serve job's released image", _images("serve")),
+        _probe(DENY, "ecr", "describe_images", "list an ecs job's repository", _images("etl-step")),
+        _probe(DENY, "ecr", "describe_images", "list another env's job repository",
+               _images("train", lambda c: c.other_env)),
+        _probe(DENY, "ecr", "describe_images", "list the Airflow image's repository", lambda c, r: {
+            "repositoryName": ecr_repository_name()}),
+        _probe(DENY, "ecr", "batch_get_image", "pull a job image's manifest", lambda c, r: {
+            "repositoryName": get_job("train").repository(c.env), "imageIds": [{"imageTag": "probe"}]}),
+        _probe(DENY, "ecr", "put_image", "put an image into a job repository", lambda c, r: {
+            "repositoryName": get_job("train").repository(c.env), "imageManifest": "{}", "imageTag": "probe"}),
+        _RUN_ECS, _REGISTER_ECS, _STOP_EC2, _DESCRIBE_EC2, _WRITE_DATA,
     ],
     "ec2-ops": [
         _probe(ALLOW, "ec2", "describe_instances", "find managed instances"),
@@ -353,7 +411,7 @@ JOBS: dict[str, list[Probe]] = {
                lambda c, r: {"EndpointName": f"eksflow-{c.env}-unmanaged"}),
         _probe(DENY, "sagemaker", "create_endpoint", "create an endpoint", lambda c, r: {
             "EndpointName": _mine("probe")(c), "EndpointConfigName": _mine("probe")(c)}),
-        _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA, _PROCESS,
+        _RUN_ECS, _TRAIN, _READ_DATA, _WRITE_DATA, _PROCESS, _REGISTER_ECS, _RELEASED_IMAGES,
     ],
     "triggerer": [
         _probe(ALLOW, "ecs", "describe_tasks", "resume an ECS wait", _TASK(None)),
@@ -374,7 +432,7 @@ JOBS: dict[str, list[Probe]] = {
                _job_name("Transform", _theirs("probe-scores"))),
         _probe(DENY, "sagemaker", "stop_processing_job", "stop a processing job",
                _job_name("Processing", _mine("probe-process"))),
-        _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS,
+        _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS, _REGISTER_ECS, _RELEASED_IMAGES,
     ],
 }  # fmt: skip
 for _component in ("scheduler", "api-server", "dag-processor"):

@@ -133,6 +133,7 @@ def test_role_fit_covers_every_aws_service_in_the_reference_dags(dagbag):
         "ecs": {"ecs-runner"},
         "sagemaker": {"sagemaker-runner", "ec2-ops"},
         "sagemaker-runtime": {"sagemaker-runner"},
+        "ecr": {"sagemaker-runner"},  # the released images of the train and serve jobs (released_image)
         "s3": {"sagemaker-runner", "ec2-ops"},
         "ec2": {"ec2-ops"},
         "cloudwatch": {"ec2-ops"},

@@ -28,6 +28,7 @@ from tests.support.effects import (
     instance_states,
     partition_markers,
 )
+from tests.support.releases import container_image
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +52,22 @@ def dags_test(airflow_home, emulator, dag_id: str, conf: dict | None = None):
     return output
 
 
-def test_batch_data_pipeline_runs_every_partition_and_writes_the_asset_prefix(airflow_home, fresh_emulator):
+def test_batch_data_pipeline_runs_every_partition_of_the_released_image_and_writes_the_asset_prefix(
+    airflow_home, fresh_emulator
+):
+    """A manual run (no release event) runs job etl-step's family: ECS runs its latest revision, the seeded release's,
+    whose container runs the released image by digest — as each ECS task's own definition shows."""
     dags_test(airflow_home, fresh_emulator, "batch_data_pipeline", {"partitions": 3, "day": DAY})
     ecs = fresh_emulator.client("ecs")
     stopped = ecs.list_tasks(cluster="eksflow-local-batch", desiredStatus="STOPPED")["taskArns"]
     assert len(stopped) == 4  # 3 partitions + merge
     assert curated_keys(fresh_emulator.client) == partition_markers(DAY, 3)
+    tasks = ecs.describe_tasks(cluster="eksflow-local-batch", tasks=stopped)["tasks"]
+    assert {task["taskDefinitionArn"] for task in tasks} == {fresh_emulator.seeded.task_definitions["etl-step"]}
+    (definition,) = {task["taskDefinitionArn"] for task in tasks}
+    ran = ecs.describe_task_definition(taskDefinition=definition)["taskDefinition"]
+    assert container_image(ran, "etl") == fresh_emulator.seeded.released["etl-step"]
+    assert "@sha256:" in container_image(ran, "etl")
 
 
 def test_ml_pipeline_trains_once_and_deploys_the_endpoint(airflow_home, fresh_emulator):
@@ -67,6 +78,13 @@ def test_ml_pipeline_trains_once_and_deploys_the_endpoint(airflow_home, fresh_em
     jobs = sagemaker.list_training_jobs()["TrainingJobSummaries"]
     assert len(jobs) == 1 and jobs[0]["TrainingJobName"].startswith("eksflow-local-churn-train-")
     assert_endpoint_deployed(fresh_emulator.client)
+    # The released images (the seed's git-SHA tags), by digest: what the train_image/serve_image tasks resolved.
+    training = sagemaker.describe_training_job(TrainingJobName=jobs[0]["TrainingJobName"])
+    assert training["AlgorithmSpecification"]["TrainingImage"] == fresh_emulator.seeded.released["train"]
+    endpoint = sagemaker.describe_endpoint(EndpointName=ML_ENDPOINT)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["Image"] == fresh_emulator.seeded.released["serve"]
 
 
 def test_ml_pipeline_gate_skips_deployment_below_threshold(airflow_home, fresh_emulator):

@@ -487,10 +487,8 @@ def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
     other = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/other-cluster"
     run_elsewhere = _denial(lambda: ecs.run_task(cluster=other, taskDefinition=family))
     assert run_elsewhere["Code"] == "AccessDeniedException", run_elsewhere
-    assert (
-        f"ecs:RunTask on resource: arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"
-        in run_elsewhere["Message"]
-    )
+    latest = platform.emulator.seeded.task_definitions["etl-step"]  # the seeded release's revision
+    assert f"ecs:RunTask on resource: {latest}" in run_elsewhere["Message"]
     assert "ecs:ListTasks" in _denial(lambda: ecs.list_tasks(cluster="other-cluster"))["Message"]
     assert ecs.list_tasks(cluster=f"eksflow-{ENV}-batch")["taskArns"] == []
     # Its own cluster, passing its task role (iam:PassedToService = ecs-tasks.amazonaws.com): past IAM.
@@ -509,6 +507,34 @@ def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
         overrides={"taskRoleArn": task_role},
     )
     assert started["tasks"], started
+
+
+def test_ecs_runner_registers_job_revisions_passing_only_the_jobs_roles_and_without_tags(platform):
+    """The "released" policy: RegisterTaskDefinition (no resource IAM could scope) only without tags, and the
+    revision's task and execution roles passed only if they are the jobs' (iam:PassRole, checked per role)."""
+    ecs = platform.client("ecs-runner", "ecs")
+    seeded = ecs.describe_task_definition(taskDefinition=f"eksflow-{ENV}-etl-step")["taskDefinition"]
+    copy = {key: seeded[key] for key in ("family", "taskRoleArn", "executionRoleArn", "containerDefinitions",
+                                         "networkMode", "requiresCompatibilities", "cpu", "memory")}  # fmt: skip
+    registered = ecs.register_task_definition(**copy)["taskDefinition"]
+    assert registered["revision"] == seeded["revision"] + 1
+    tagged = _denial(lambda: ecs.register_task_definition(**copy, tags=[{"key": "owner", "value": "data"}]))
+    assert tagged["Message"].endswith("is not authorized to perform: ecs:RegisterTaskDefinition"), tagged
+    other_role = f"arn:aws:iam::{ACCOUNT}:role/{ROLES['ec2-ops'].iam_role_name(ENV)}"
+    passing = _denial(lambda: ecs.register_task_definition(**{**copy, "taskRoleArn": other_role}))
+    assert f"iam:PassRole on resource: {other_role}" in passing["Message"], passing
+
+
+def test_sagemaker_runner_reads_the_image_lists_of_the_sagemaker_jobs_repositories_only(platform):
+    ecr = platform.client("sagemaker-runner", "ecr")
+    (detail,) = ecr.describe_images(repositoryName=f"eksflow-{ENV}-train")["imageDetails"]
+    assert detail["imageDigest"] in platform.emulator.seeded.released["train"]
+    for repository in (f"eksflow-{ENV}-etl-step", f"eksflow-{OTHER_ENV}-train"):
+        denied = _denial(lambda repository=repository: ecr.describe_images(repositoryName=repository))
+        assert (
+            f"ecr:DescribeImages on resource: arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{repository}"
+            in (denied["Message"])
+        ), denied
 
 
 def test_task_logs_are_listed_only_under_the_log_prefix(platform):

@@ -10,10 +10,14 @@ from eksflow import kit
 from eksflow.kit import KitArgumentError
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-dev-sagemaker-execution"
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+DIGEST = "sha256:" + "a" * 64
+IMAGE = f"{REGISTRY}/eksflow-local-train@{DIGEST}"  # an image pinned by digest
+ETL_IMAGE = f"{REGISTRY}/eksflow-local-etl-step@{DIGEST}"  # in the local etl-step job's repository
 TRAINING = dict(
     task_id="train",
     job_base_name="churn",
-    image="repo/train:1",
+    image=IMAGE,
     execution_role_arn=ROLE_ARN,
     input_s3_uri="s3://b/in/",
     output_s3_uri="s3://b/out/",
@@ -22,7 +26,7 @@ ECS = dict(task_id="t", cluster="c", task_definition="td", subnets=["subnet-1"])
 PROCESSING = dict(
     task_id="features",
     job_base_name="churn-features",
-    image="repo/features:1",
+    image=IMAGE,
     execution_role_arn=ROLE_ARN,
     inputs={"events": "s3://b/curated/"},
     outputs={"features": "s3://b/features/"},
@@ -67,7 +71,7 @@ CASES = [
         "empty training image",
         lambda: kit.sagemaker_training(**{**TRAINING, "image": "  "}),
         KitArgumentError,
-        "sagemaker_training(): argument 'image' must be a non-empty string, got '  '",
+        "sagemaker_training(): argument 'image' must be an image pinned by digest, got '  '; pin it by digest",
     ),
     (
         "empty serving image",
@@ -75,7 +79,7 @@ CASES = [
             task_id="r", endpoint_name="eksflow-local-x", image="", model_data="s3://m", execution_role_arn=ROLE_ARN
         ),
         KitArgumentError,
-        "sagemaker_register_model(): argument 'image' must be a non-empty string",
+        "sagemaker_register_model(): argument 'image' must be an image pinned by digest, got ''",
     ),
     (
         "negative instance count",
@@ -133,7 +137,7 @@ CASES = [
     (
         "model for another environment's endpoint",
         lambda: kit.sagemaker_register_model(
-            task_id="r", endpoint_name="eksflow-prod-x", image="i", model_data="s3://m", execution_role_arn=ROLE_ARN
+            task_id="r", endpoint_name="eksflow-prod-x", image=IMAGE, model_data="s3://m", execution_role_arn=ROLE_ARN
         ),
         KitArgumentError,
         "sagemaker_register_model(): argument 'endpoint_name' must start with the environment's prefix "
@@ -280,10 +284,121 @@ CASES = [
         "ecs_run_task(): argument 'cluster' must be a non-empty string, got ''",
     ),
     (
-        "empty task definition",
+        "neither a job nor a task definition",
         lambda: kit.ecs_run_task(**{**ECS, "task_definition": None}),
         KitArgumentError,
-        "ecs_run_task(): argument 'task_definition' must be a non-empty string, got None",
+        "ecs_run_task(): argument 'job' and 'task_definition' are both missing; pass job='etl-step' (runs what the "
+        "job released) or task_definition=",
+    ),
+    (
+        "empty task definition",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": ""}),
+        KitArgumentError,
+        "ecs_run_task(): argument 'task_definition' must be a non-empty string, got ''",
+    ),
+    (
+        "task definition that is no family, revision or revision ARN",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": "etl step:latest"}),
+        KitArgumentError,
+        "ecs_run_task(): argument 'task_definition' is not a family, '<family>:<revision>' or a task-definition "
+        "revision ARN: 'etl step:latest'",
+    ),
+    (
+        "job and task definition both",
+        lambda: kit.ecs_run_task(**ECS, job="etl-step"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'task_definition' was given together with 'job'; pass only job= (it names the "
+        "family)",
+    ),
+    (
+        "unknown job",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": None}, job="etl"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'job' is invalid (job 'etl' is unknown: use one of etl-step, serve, train)",
+    ),
+    (
+        "a SageMaker job run on ECS",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": None}, job="train"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'job' 'train' runs on sagemaker, not ECS; pass an ecs job, e.g. job='etl-step'",
+    ),
+    (
+        "ECS image by tag",
+        lambda: kit.ecs_run_task(**ECS, image=f"{REGISTRY}/eksflow-local-etl-step:latest"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'image' names the image by its tag 'latest', not by digest: "
+        f"'{REGISTRY}/eksflow-local-etl-step:latest'; pin it by digest, '<registry>/<repository>@sha256:<64 hex>'",
+    ),
+    (
+        "ECS image without a tag (latest)",
+        lambda: kit.ecs_run_task(**ECS, image=f"{REGISTRY}/eksflow-local-etl-step"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'image' names the image by its tag 'latest', not by digest",
+    ),
+    (
+        "ECS image outside the job repositories",
+        lambda: kit.ecs_run_task(**ECS, image=f"{REGISTRY}/someone-elses@{DIGEST}"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'image' is not in ECR repository 'eksflow-local-etl-step' (env 'local'): "
+        f"'{REGISTRY}/someone-elses@{DIGEST}'; run only what a job repository released",
+    ),
+    (
+        "ECS image of a SageMaker job's repository",
+        lambda: kit.ecs_run_task(**ECS, image=IMAGE),
+        KitArgumentError,
+        "ecs_run_task(): argument 'image' is not in ECR repository 'eksflow-local-etl-step' (env 'local')",
+    ),
+    (
+        "ECS image of another environment's job repository",
+        lambda: kit.ecs_run_task(**ECS, image=ETL_IMAGE, env="dev"),
+        KitArgumentError,
+        "ecs_run_task(): argument 'image' is not in ECR repository 'eksflow-dev-etl-step' (env 'dev')",
+    ),
+    (
+        "ECS image with a revision instead of the family",
+        lambda: kit.ecs_run_task(**{**ECS, "task_definition": "eksflow-local-etl-step:3"}, image=ETL_IMAGE),
+        KitArgumentError,
+        "ecs_run_task(): argument 'task_definition' is a revision ('eksflow-local-etl-step:3') but 'image' asks for "
+        "the revision with that image; pass the family alone",
+    ),
+    (
+        "training image by tag",
+        lambda: kit.sagemaker_training(**{**TRAINING, "image": f"{REGISTRY}/eksflow-local-train:latest"}),
+        KitArgumentError,
+        "sagemaker_training(): argument 'image' names the image by its tag 'latest', not by digest",
+    ),
+    (
+        "serving image by tag",
+        lambda: kit.sagemaker_register_model(
+            task_id="r",
+            endpoint_name="eksflow-local-x",
+            image="serve:1.0",
+            model_data="s3://m",
+            execution_role_arn=ROLE_ARN,
+        ),
+        KitArgumentError,
+        "sagemaker_register_model(): argument 'image' names the image by its tag '1.0', not by digest: 'serve:1.0'; "
+        "pin it by digest, '<registry>/<repository>@sha256:<64 hex>': the image `eksflow job release` printed, or "
+        "the job's released image at run time, released_image(task_id=..., job='<job>').output",
+    ),
+    (
+        "processing image with a short digest",
+        lambda: kit.sagemaker_processing(**{**PROCESSING, "image": f"{REGISTRY}/features@sha256:abc"}),
+        KitArgumentError,
+        "sagemaker_processing(): argument 'image' is not '<registry>/<repository>@sha256:<64 hex>'",
+    ),
+    (
+        "released image of an unknown job",
+        lambda: kit.released_image(task_id="i", job="trian"),
+        KitArgumentError,
+        "released_image(): argument 'job' is invalid (job 'trian' is unknown: use one of etl-step, serve, train)",
+    ),
+    (
+        "released image of an ecs job",
+        lambda: kit.released_image(task_id="i", job="etl-step"),
+        KitArgumentError,
+        "released_image(): argument 'job' 'etl-step' runs on ecs: its release is a task-definition revision, not an "
+        "image to pass on; run what it released with ecs_run_task(job='etl-step', ...)",
     ),
     (
         "unknown launch type",
@@ -422,7 +537,7 @@ def test_a_batch_transform_takes_its_model_from_the_register_steps_output_or_a_t
         register = kit.sagemaker_register_model(
             task_id="register_model",
             endpoint_name="eksflow-local-churn",
-            image="i",
+            image=IMAGE,
             model_data="s3://m/model.tar.gz",
             execution_role_arn=ROLE_ARN,
         )
@@ -432,3 +547,19 @@ def test_a_batch_transform_takes_its_model_from_the_register_steps_output_or_a_t
         )
     assert score.upstream_task_ids == {"register_model"}
     assert templated.config["ModelName"].startswith("{{")
+
+
+def test_images_given_as_templates_or_task_outputs_are_taken_and_checked_once_rendered():
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    with DAG("images", schedule=None, start_date=datetime(2026, 1, 1)):
+        released = kit.released_image(task_id="train_image", job="train")
+        train = kit.sagemaker_training(**{**TRAINING, "image": released.output})
+        processing = kit.sagemaker_processing(**{**PROCESSING, "image": "{{ params.image }}"})
+        ecs = kit.ecs_run_task(**{**ECS, "task_definition": None}, job="etl-step", image="{{ params.image }}")
+    assert train.upstream_task_ids == {"train_image"}
+    assert processing.config["AppSpecification"]["ImageUri"] == "{{ params.image }}"
+    assert (ecs.image, ecs.task_definition, ecs.job) == ("{{ params.image }}", "eksflow-local-etl-step", "etl-step")
+    assert "image" in type(ecs).template_fields

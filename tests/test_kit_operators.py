@@ -22,8 +22,16 @@ from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.sagemaker import EMULATED_FAILURE_HYPERPARAMETER
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/eksflow-local-sagemaker-execution"
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+TRAIN_IMAGE = f"{REGISTRY}/eksflow-local-train@sha256:{'1' * 64}"
+SERVE_IMAGE = f"{REGISTRY}/eksflow-local-serve@sha256:{'2' * 64}"
 TRAINING = dict(
-    task_id="t", job_base_name="j", image="i", execution_role_arn=ROLE_ARN, input_s3_uri="s3://b/i/", output_s3_uri="o"
+    task_id="t",
+    job_base_name="j",
+    image=TRAIN_IMAGE,
+    execution_role_arn=ROLE_ARN,
+    input_s3_uri="s3://b/i/",
+    output_s3_uri="o",
 )
 
 
@@ -186,7 +194,7 @@ def test_sagemaker_steps_name_resources_for_the_deployments_env_unless_told(monk
     monkeypatch.setenv("EKSFLOW_ENV", "dev")
     assert kit.sagemaker_training(**TRAINING).env == "dev"
     assert kit.sagemaker_training(**TRAINING, env="prod").env == "prod"
-    register = dict(image="i", model_data="s3://m/model.tar.gz", execution_role_arn=ROLE_ARN)
+    register = dict(image=SERVE_IMAGE, model_data="s3://m/model.tar.gz", execution_role_arn=ROLE_ARN)
     assert kit.sagemaker_register_model(task_id="r", endpoint_name="eksflow-dev-churn", **register).env == "dev"
     assert kit.sagemaker_smoke_check(task_id="s", endpoint_name="eksflow-dev-churn", payload="1").env == "dev"
 
@@ -205,7 +213,7 @@ def training(**hyperparameters):
     return kit.sagemaker_training(
         task_id="train",
         job_base_name="churn-train",
-        image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/train:1",
+        image=TRAIN_IMAGE,
         execution_role_arn=ROLE_ARN,
         input_s3_uri="s3://eksflow-local-data/curated/",
         output_s3_uri="s3://eksflow-local-ml-artifacts/models/",
@@ -287,7 +295,7 @@ def test_model_and_endpoint_steps_are_idempotent_and_update_blue_green(sagemaker
         return kit.sagemaker_register_model(
             task_id="register_model",
             endpoint_name="eksflow-local-churn",
-            image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
+            image=SERVE_IMAGE,
             model_data="s3://eksflow-local-ml-artifacts/models/model.tar.gz",
             execution_role_arn=ROLE_ARN,
         ).execute(context(run_id=run_id, task_id="register_model"))

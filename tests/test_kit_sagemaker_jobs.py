@@ -30,7 +30,7 @@ def processing(**kwargs):
     return kit.sagemaker_processing(
         task_id="job",
         job_base_name="churn-features",
-        image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/features:1",
+        image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/eksflow-local-features@sha256:{'3' * 64}",
         execution_role_arn=ROLE_ARN,
         inputs={"events": "s3://eksflow-local-data/curated/"},
         outputs={"features": "s3://eksflow-local-data/features/"},

@@ -1,10 +1,12 @@
-"""The run steps of the deploy and image workflows executed as a GitHub runner executes them (`bash -eo pipefail`,
-the step's env with its expressions filled in, GITHUB_OUTPUT/GITHUB_STEP_SUMMARY files) in a git checkout, against
-the emulator's ECR: the commands in the YAML are the ones the CLI tests prove.
+"""The run steps of the deploy, image and job-release workflows executed as a GitHub runner executes them (`bash -eo
+pipefail`, the step's env with its expressions filled in, its working-directory, GITHUB_OUTPUT/GITHUB_STEP_SUMMARY
+files) in a git checkout, against the emulator's ECR (and for a job release its ECS and SQS): the commands in the
+YAML are the ones the CLI tests prove.
 
 Stand-ins, because no emulator exists for them: `docker build`/`docker push` (the image is pushed through ECR's
-layer API, tests/support/ecr.py) and the deploy venv's `eksflow` (a shim running this checkout's CLI; the venv
-itself: tests/test_deploy_venv.py)."""
+layer API, tests/support/ecr.py), `docker buildx build --output type=oci` (the OCI layout it writes,
+tests/support/releases.py) and the deploy venv's `eksflow` (a shim running this checkout's CLI; the venv itself:
+tests/test_deploy_venv.py)."""
 
 from __future__ import annotations
 
@@ -53,11 +55,16 @@ def checkout(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("checkout") / "repo"
     subprocess.run(["git", "clone", "-q", f"file://{origin}", str(work)], check=True, env={**os.environ, **GIT_ENV})
     (work / "src").symlink_to(REPO / "src")
-    shim = work / ".tools" / "deploy" / "bin" / "eksflow"
+    deploy_venv_shim(work)
+    return {"path": work, "merged": merged, "unreviewed": unreviewed}
+
+
+def deploy_venv_shim(platform: Path) -> None:
+    """What `make deploy-venv` leaves in a platform checkout: .tools/deploy/bin/eksflow (here: this checkout's CLI)."""
+    shim = platform / ".tools" / "deploy" / "bin" / "eksflow"
     shim.parent.mkdir(parents=True)
     shim.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO / "src"}" exec "{sys.executable}" -m eksflow.cli "$@"\n')
     shim.chmod(0o755)
-    return {"path": work, "merged": merged, "unreviewed": unreviewed}
 
 
 def step(workflow: str, job: str, name: str) -> dict:
@@ -81,6 +88,7 @@ def run_step(found: dict, cwd: Path, tmp_path: Path, context: dict[str, str], en
     full_env = {**(env or os.environ), **GIT_ENV, **step_env, "GITHUB_OUTPUT": str(outputs),
                 "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_SHA": context["github.sha"]}  # fmt: skip
     command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", found["run"]]
+    cwd = cwd / found.get("working-directory", "")
     result = subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False)
     return result, outputs.read_text(), summary.read_text()
 
@@ -143,3 +151,40 @@ def test_a_release_tag_on_main_tags_the_verified_image_and_one_on_a_branch_stops
     branch_tag = git(checkout["path"], "rev-parse", "v6.6.6").strip()
     refused, outputs, _ = run_step(revision_step, checkout["path"], tmp_path, {"github.sha": branch_tag}, env)
     assert refused.returncode == 1 and outputs == ""
+
+
+JOB_SHA = "0123456789abcdef0123456789abcdef01234567"  # the job repository's commit (GITHUB_SHA in its workflow)
+
+
+@pytest.mark.parametrize(("ref", "passes"), [(JOB_SHA, True), ("main", False), ("v1.2.0", False), ("", False)])
+def test_a_job_release_runs_the_platform_only_from_a_full_commit_sha(tmp_path, ref, passes):
+    found = step("job-release.yml", "release", "The platform commit must be a full SHA")
+    result, _, _ = run_step(found, tmp_path, tmp_path, {"github.sha": JOB_SHA, "inputs.platform-ref": ref})
+    assert (result.returncode == 0) == passes, result.stdout + result.stderr
+    if not passes:
+        assert f"::error::platform-ref '{ref}' is not a full commit SHA" in result.stdout
+
+
+def test_a_job_releases_release_step_pushes_registers_and_announces_the_built_image(fresh_emulator, tmp_path):
+    """The workspace as the job's steps leave it: the job repository in job/, the platform commit in platform/ with
+    its deploy venv, the image buildx wrote in $RUNNER_TEMP/image.tar; the environment's role's credentials."""
+    from eksflow.releases import release_from_payload
+    from tests.support.releases import ENV, built_image, release_messages
+
+    workspace, runner_temp = tmp_path / "workspace", tmp_path / "runner-temp"
+    deploy_venv_shim(workspace / "platform")
+    runner_temp.mkdir()
+    built_image(runner_temp / "image", JOB_SHA, tar=True)  # docker buildx build --output type=oci,dest=image.tar
+    found = step("job-release.yml", "release", "Release (push under the git SHA")
+    context = {"github.sha": JOB_SHA, "inputs.job": "etl-step", "inputs.environment": ENV}
+    env = {**aws_env(fresh_emulator.url), "RUNNER_TEMP": str(runner_temp)}
+    result, outputs, summary = run_step(found, workspace, tmp_path, context, env)
+    assert result.returncode == 0, result.stderr
+    written = dict(line.split("=", 1) for line in outputs.splitlines())
+    ecs = fresh_emulator.client("ecs")
+    latest = ecs.describe_task_definition(taskDefinition=f"eksflow-{ENV}-etl-step")["taskDefinition"]
+    assert written["task_definition_arn"] == latest["taskDefinitionArn"]
+    assert latest["containerDefinitions"][0]["image"] == written["image"]
+    assert f"| `{written['image']}` | `{JOB_SHA}` | `{latest['taskDefinitionArn']}` |" in summary
+    (body,) = release_messages(fresh_emulator.client("sqs"))
+    assert release_from_payload(body, env=ENV).image == written["image"]

@@ -24,8 +24,8 @@ def _load(name: str) -> dict:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
-def test_the_three_workflows_exist():
-    assert {f.name for f in FILES} == {"ci.yml", "image.yml", "deploy.yml"}
+def test_the_four_workflows_exist():
+    assert {f.name for f in FILES} == {"ci.yml", "image.yml", "deploy.yml", "job-release.yml"}
 
 
 SCHEMAS = {"workflows": ("vendor.github-workflows", FILES), "actions": ("vendor.github-actions", ACTIONS)}
@@ -194,7 +194,8 @@ def test_every_deploy_job_first_refuses_a_commit_not_on_main(name):
 
 @pytest.mark.parametrize(("workflow", "job"), [("deploy.yml", "plan"), ("deploy.yml", "infra"),
                                                ("deploy.yml", "release"), ("image.yml", "build-push"),
-                                               ("image.yml", "release-tag")])  # fmt: skip
+                                               ("image.yml", "release-tag"),
+                                               ("job-release.yml", "release")])  # fmt: skip
 def test_deploy_and_image_jobs_install_only_the_hash_pinned_tools_before_any_credential(workflow, job):
     """Issue 12 row 5: deploy jobs installed the scanners (~97 unpinned packages) with prod credentials set."""
     steps = _steps(_load(workflow)["jobs"][job])
@@ -223,3 +224,43 @@ def test_the_plan_job_summary_shows_what_changes_not_the_values():
     writes = [line for line in step["run"].splitlines() if "GITHUB_STEP_SUMMARY" in line]
     assert writes == ['.tools/deploy/bin/eksflow plan-summary plan.json >> "$GITHUB_STEP_SUMMARY"'], writes
     assert "show -json tfplan > plan.json" in step["run"]
+
+
+def test_a_job_release_is_a_reusable_workflow_run_in_the_callers_environment_with_its_role():
+    """A job repository calls it (workflow_call); its GitHub environment's AWS_ROLE_ARN is the job's release role."""
+    workflow = _load("job-release.yml")
+    assert set(workflow[True]) == {"workflow_call"}
+    inputs = workflow[True]["workflow_call"]["inputs"]
+    assert {name for name, spec in inputs.items() if spec.get("required")} == {
+        "job", "environment", "platform-repository", "platform-ref",
+    }  # fmt: skip
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "${{ inputs.environment }}"
+    (credentials,) = [s for s in job["steps"] if _uses("aws-actions/configure-aws-credentials")(s)]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+
+
+def test_a_job_release_builds_before_any_credential_and_releases_from_the_pinned_platform_commit():
+    """The job repository's Dockerfile runs without AWS credentials; the release command comes from the platform
+    commit the caller pins (checked to be a full SHA before anything else), in its hash-pinned deploy venv."""
+    steps = _load("job-release.yml")["jobs"]["release"]["steps"]
+    pinned = _index(steps, _runs(steps, "PLATFORM_REF"))
+    checkouts = [i for i, step in enumerate(steps) if _uses("actions/checkout")(step)]
+    build = _index(steps, _runs(steps, "docker buildx build"))
+    credentials = _index(steps, _uses("aws-actions/configure-aws-credentials"))
+    release = _index(steps, _runs(steps, "eksflow job release"))
+    assert pinned == 0 and pinned < checkouts[0] and max(checkouts) < build < credentials < release
+    assert steps[pinned]["env"]["PLATFORM_REF"] == "${{ inputs.platform-ref }}"
+    (platform,) = [steps[i] for i in checkouts if steps[i]["with"].get("repository")]
+    assert platform["with"]["ref"] == "${{ inputs.platform-ref }}" and platform["with"]["path"] == "platform"
+    assert all(steps[i]["with"]["persist-credentials"] is False for i in checkouts)
+    build_run = steps[build]["run"]
+    for flag in ("--provenance=false", "--sbom=false", "--platform linux/amd64",
+                 "type=oci,dest=${RUNNER_TEMP}/image.tar",
+                 '--label "org.opencontainers.image.revision=${GITHUB_SHA}"'):  # fmt: skip
+        assert flag in build_run, flag
+    run = steps[release]["run"]
+    assert run.startswith("platform/.tools/deploy/bin/eksflow job release")
+    assert '--git-sha "$GITHUB_SHA"' in run and '--image "${RUNNER_TEMP}/image.tar"' in run
+    assert '--outputs "$GITHUB_OUTPUT"' in run and '--summary "$GITHUB_STEP_SUMMARY"' in run
+    assert steps[release]["env"] == {"JOB": "${{ inputs.job }}", "EKSFLOW_ENV": "${{ inputs.environment }}"}

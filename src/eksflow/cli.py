@@ -115,6 +115,21 @@ def _cmd_image(args) -> int:
     return 0
 
 
+def _cmd_job_release(args) -> int:
+    from eksflow_dev.job_release import ReleaseFailed, check_request, release
+
+    request = check_request(env=args.env, job=args.job, image=args.image, git_sha=args.git_sha, region=args.region)
+    try:
+        outcome = release(request)
+    except ReleaseFailed as failed:
+        print(f"eksflow: job release stopped: {failed}", file=sys.stderr)
+        return 1
+    _append(args.outputs, outcome.outputs())
+    _append(args.summary, outcome.summary())
+    print(f"released job {request.job.name} to {request.env}: {outcome.release.image}")
+    return 0
+
+
 def _cmd_cluster_bootstrap(args) -> int:
     from eksflow_dev.deploy import cluster_bootstrap
 
@@ -318,6 +333,26 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (verify, retag):
         command.add_argument("--region", default=None, help="AWS region (default: the AWS environment's)")
     image.set_defaults(func=_cmd_image)
+
+    job = sub.add_parser("job", help="a job repository's image carried to the pipelines (its release workflow)")
+    job_actions = job.add_subparsers(dest="action", required=True)
+    job_release = job_actions.add_parser(
+        "release",
+        help="push the built image under its git SHA (immutable), register the ecs job's revision pinned by digest, "
+        "announce the release on the environment's release queue",
+    )
+    job_release.add_argument("--env", required=True, help="the platform environment, e.g. dev")
+    job_release.add_argument("--job", required=True, help="the job (eksflow.jobs), e.g. etl-step")
+    job_release.add_argument(
+        "--image",
+        required=True,
+        help="the built image: an OCI layout, a folder or tar (docker buildx --output type=oci)",
+    )
+    job_release.add_argument("--git-sha", required=True, help="the full commit SHA it was built from, e.g. $GITHUB_SHA")
+    job_release.add_argument("--region", default=None, help="AWS region (default: the AWS environment's)")
+    job_release.add_argument("--outputs", help="append image=, digest=, tag=, … to this file (GitHub: $GITHUB_OUTPUT)")
+    job_release.add_argument("--summary", help="append a Markdown table to this file (GitHub: $GITHUB_STEP_SUMMARY)")
+    job_release.set_defaults(func=_cmd_job_release)
 
     kind = sub.add_parser("kind", help="names, namespace and seeded values for the kind scripts (kind/*.sh)")
     kind.add_argument("what", choices=("facts", "namespace", "seed"))

@@ -118,3 +118,27 @@ def release_from_payload(payload: object, *, env: str | None = None) -> Release:
 
 def is_digest(value: str) -> bool:
     return bool(_DIGEST_RE.match(value))
+
+
+@dataclass(frozen=True)
+class PinnedImage:
+    """An image named by its content: ``<registry>/<repository>@sha256:<64 hex>`` (what a release carries)."""
+
+    registry: str
+    repository: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}@{self.digest}"
+
+
+def pinned_image(value: object) -> PinnedImage | None:
+    """The parts of an image pinned by digest, None for anything else (a tag, ``:latest``, no registry)."""
+    match = _IMAGE_RE.match(value) if isinstance(value, str) else None
+    return PinnedImage(match["registry"], match["repository"], match["digest"]) if match else None
+
+
+def ecr_registry(registry_id: str, region: str) -> str:
+    """The host of an account's ECR registry in a Region, e.g. ``123456789012.dkr.ecr.eu-west-1.amazonaws.com``."""
+    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+    return f"{registry_id}.dkr.ecr.{region}{suffix}"

@@ -83,14 +83,16 @@ ROLES: dict[str, TaskRole] = {
             resources=_SMALL,
             aws_permissions=(
                 "ecs:RunTask/DescribeTasks/StopTask/ListTasks on allowed clusters and task families",
-                "iam:PassRole on the ECS task/execution roles only",
+                "ecs:DescribeTaskDefinition; ecs:RegisterTaskDefinition without tags (IAM cannot scope either to a "
+                "family: the kit registers only a job family's copy with an image of the job's repository)",
+                "iam:PassRole on the ECS task/execution roles and the jobs' task roles only, to ECS tasks",
                 "logs:GetLogEvents on the ECS task log groups",
             ),
         ),
         TaskRole(
             name="sagemaker-runner",
             description="Trains, deploys and smoke-checks SageMaker models.",
-            services=frozenset({"sagemaker", "sagemaker-runtime", "s3"}),
+            services=frozenset({"sagemaker", "sagemaker-runtime", "s3", "ecr"}),
             resources=_MEDIUM,
             aws_permissions=(
                 "sagemaker:Create/Describe/Update/Stop* on resources named with the env's prefix eksflow-<env>-",
@@ -99,6 +101,7 @@ ROLES: dict[str, TaskRole] = {
                 f"{PROTECTED_TAG_KEY}=true, on endpoints no other environment manages",
                 "iam:PassRole on the SageMaker execution role only",
                 "s3:ListBucket/GetObject on the training input prefix (the operator checks it exists)",
+                "ecr:DescribeImages on the SageMaker jobs' repositories (their released images)",
             ),
         ),
         TaskRole(

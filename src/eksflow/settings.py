@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eksflow.platform import bucket_names, name_prefix, notification_topic_arn, validate_env
+from eksflow.jobs import ecs_cluster_name, get_job, sagemaker_execution_role_name
+from eksflow.platform import bucket_names, notification_topic_arn, validate_env
 
 ENV_PREFIX = "EKSFLOW_"
 
@@ -26,7 +27,9 @@ class Settings:
     env: str = _setting("ENV", "the environment (dev, prod, local): part of every name a grant is scoped by")
     region: str = _setting("AWS_REGION", "AWS region (falls back to AWS_DEFAULT_REGION)")
     ecs_cluster: str = _setting("ECS_CLUSTER", "ECS cluster of the environment's batch steps")
-    ecs_task_definition: str = _setting("ECS_TASK_DEFINITION", "task definition family of the reference ETL step")
+    ecs_task_definition: str = _setting(
+        "ECS_TASK_DEFINITION", "task definition family of the reference ETL step (job etl-step's, eksflow.jobs)"
+    )
     ecs_container: str = _setting(
         "ECS_CONTAINER", "container name in that task definition (ecs_overrides' first argument)"
     )
@@ -37,8 +40,6 @@ class Settings:
     sagemaker_execution_role_arn: str = _setting(
         "SAGEMAKER_EXECUTION_ROLE_ARN", "the role SageMaker jobs and models run as (passed by sagemaker-runner)"
     )
-    training_image: str = _setting("TRAINING_IMAGE", "image of the reference training job")
-    serving_image: str = _setting("SERVING_IMAGE", "image of the reference endpoint's model")
     notification_topic_arn: str = _setting(
         "NOTIFICATION_TOPIC_ARN",
         "SNS topic the kit's notifier publishes to (derived: eksflow-<env>-notifications)",
@@ -51,6 +52,15 @@ class Settings:
     def schedule(self, cron_or_preset: str) -> str | None:
         """A DAG's time schedule, or None where time schedules are off (the local demo triggers runs itself)."""
         return cron_or_preset if self.schedules_enabled else None
+
+    def schedule_or_assets(self, cron_or_preset: str, *assets):
+        """A time schedule and Asset updates, whichever comes first (Airflow's AssetOrTimeSchedule), e.g. daily and
+        on every release of the job the DAG runs; where time schedules are off, the Assets alone."""
+        if not self.schedules_enabled:
+            return list(assets)
+        from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+        return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron_or_preset, timezone="UTC"), assets=list(assets))
 
     @property
     def buckets(self) -> dict[str, str]:
@@ -74,23 +84,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return e.get(ENV_PREFIX + name, default)
 
     env = validate_env(get("ENV", "local"))
-    prefix = name_prefix(env)
     account = get("AWS_ACCOUNT_ID", "123456789012")
     region = get("AWS_REGION", e.get("AWS_DEFAULT_REGION", "eu-west-1"))
-    registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
+    etl = get_job("etl-step")  # the reference ETL step (eksflow.jobs names its family and container)
     return Settings(
         env=env,
         region=region,
-        ecs_cluster=get("ECS_CLUSTER", f"{prefix}-batch"),
-        ecs_task_definition=get("ECS_TASK_DEFINITION", f"{prefix}-etl-step"),
-        ecs_container=get("ECS_CONTAINER", "etl"),
+        ecs_cluster=get("ECS_CLUSTER", ecs_cluster_name(env)),
+        ecs_task_definition=get("ECS_TASK_DEFINITION", etl.ecs_family(env)),
+        ecs_container=get("ECS_CONTAINER", etl.container),
         ecs_subnets=_split(get("ECS_SUBNETS", "")),
         ecs_security_groups=_split(get("ECS_SECURITY_GROUPS", "")),
         sagemaker_execution_role_arn=get(
-            "SAGEMAKER_EXECUTION_ROLE_ARN", f"arn:aws:iam::{account}:role/{prefix}-sagemaker-execution"
+            "SAGEMAKER_EXECUTION_ROLE_ARN", f"arn:aws:iam::{account}:role/{sagemaker_execution_role_name(env)}"
         ),
-        training_image=get("TRAINING_IMAGE", f"{registry}/{prefix}-train:latest"),
-        serving_image=get("SERVING_IMAGE", f"{registry}/{prefix}-serve:latest"),
         # Terraform's notifications module makes it with this name (the role model's pattern).
         notification_topic_arn=get("NOTIFICATION_TOPIC_ARN", notification_topic_arn(env, region, account)),
         schedules_enabled=_on_off("SCHEDULES", get("SCHEDULES", "on")),

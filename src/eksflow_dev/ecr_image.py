@@ -50,6 +50,7 @@ class Image:
     digest: str
     manifest: str
     media_type: str
+    registry_id: str = ""  # the account whose registry holds it
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,25 @@ def image_version(git_tag: str) -> str:
 
 
 class Registry:
-    """The platform's Airflow repository (``eksflow.platform.ecr_repository_name``) in the caller's account."""
+    """The platform's Airflow repository (``eksflow.platform.ecr_repository_name``) in the caller's account, or
+    ``repository`` (a job's, ``eksflow job release``) with ``role_hint`` saying which role's grants to check."""
 
-    def __init__(self, region: str | None = None, client=None):
+    role_hint = (
+        f"verifying needs {', '.join(VERIFY_ACTIONS)} on the repository, a release tag also {RETAG_ACTIONS[-1]} "
+        "(the role of this job: terraform/modules/github_oidc)"
+    )
+
+    built_by = "the image workflow"
+
+    def __init__(
+        self,
+        region: str | None = None,
+        client=None,
+        *,
+        repository: str | None = None,
+        role_hint: str = "",
+        built_by: str = "",
+    ):
         if client is None:
             import boto3
             from botocore.exceptions import NoRegionError
@@ -93,7 +110,9 @@ class Registry:
             except NoRegionError:
                 raise ValueError("no AWS region: pass --region or set AWS_REGION") from None
         self.ecr = client
-        self.repository = ecr_repository_name()
+        self.repository = repository or ecr_repository_name()
+        self.role_hint = role_hint or self.role_hint
+        self.built_by = built_by or self.built_by
 
     def _call(self, action: str, *, tolerate: tuple[str, ...] = (), **params):
         """The ECR call on the repository; None when it fails with one of the ``tolerate`` error codes."""
@@ -106,10 +125,7 @@ class Registry:
                 return None
             hint = ""
             if error.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied"):
-                hint = (
-                    f" — verifying needs {', '.join(VERIFY_ACTIONS)} on the repository, a release tag also "
-                    f"{RETAG_ACTIONS[-1]} (the role of this job: terraform/modules/github_oidc)"
-                )
+                hint = f" — {self.role_hint}"
             raise ImageCheckFailed(f"ECR {self.repository}: {error}{hint}") from None
         except BotoCoreError as error:
             raise ImageCheckFailed(f"ECR {self.repository}: {error} (AWS credentials and region set?)") from None
@@ -133,7 +149,7 @@ class Registry:
         if "sha256:" + hashlib.sha256(manifest.encode()).hexdigest() != digest:
             raise ImageCheckFailed(f"{self.repository}:{tag}: the manifest ECR returned does not hash to {digest}")
         media_type = image.get("imageManifestMediaType") or json.loads(manifest).get("mediaType", "")
-        return Image(tag=tag, digest=digest, manifest=manifest, media_type=media_type)
+        return Image(tag, digest, manifest, media_type, image.get("registryId", ""))
 
     def revision(self, image: Image) -> str:
         """The revision label of the image's config ("" when the label is missing)."""
@@ -177,7 +193,7 @@ class Registry:
         if found != revision:
             raise ImageCheckFailed(
                 f"{self.repository}:{tag} ({image.digest}) has the revision label {REVISION_LABEL}="
-                f"{found or '(none)'}, not {revision}: it was not built from that commit by the image workflow. "
+                f"{found or '(none)'}, not {revision}: it was not built from that commit by {self.built_by}. "
                 "Tags are immutable: find out who pushed it (CloudTrail ecr:PutImage) and delete it before releasing"
             )
         return VerifiedImage(self.repository, tag, image.digest, found)

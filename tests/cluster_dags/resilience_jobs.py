@@ -8,7 +8,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, task
 
-from eksflow.kit import default_args, ecs_overrides, ecs_run_task, role_kwargs, sagemaker_training
+from eksflow.kit import default_args, ecs_overrides, ecs_run_task, released_image, role_kwargs, sagemaker_training
 from eksflow.settings import load_settings
 
 settings = load_settings()
@@ -18,9 +18,10 @@ EMULATED_FAILURE_HYPERPARAMETER = "eksflow_emulated_failure"
 
 
 def _training(**kwargs):
+    """Training with the train job's released image (resolved by an upstream task, train_image)."""
     return sagemaker_training(
         job_base_name="resilience-train",
-        image=settings.training_image,
+        image=released_image(task_id="train_image", job="train").output,
         execution_role_arn=settings.sagemaker_execution_role_arn,
         input_s3_uri=f"s3://{settings.buckets['data']}/curated/",
         output_s3_uri=f"s3://{settings.buckets['ml_artifacts']}/resilience/",

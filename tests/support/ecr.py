@@ -45,8 +45,8 @@ def create_repository(ecr) -> str:
     return name
 
 
-def upload_blob(ecr, data: bytes) -> str:
-    name = ecr_repository_name()
+def upload_blob(ecr, data: bytes, repository: str = "") -> str:
+    name = repository or ecr_repository_name()
     upload = ecr.initiate_layer_upload(repositoryName=name)["uploadId"]
     ecr.upload_layer_part(
         repositoryName=name, uploadId=upload, partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data
@@ -59,21 +59,31 @@ def image_config(labels: dict[str, str]) -> bytes:
     return json.dumps(config, separators=(",", ":")).encode()
 
 
-def push_image(ecr, tag: str, labels: dict[str, str], *, media_type: str = DOCKER_MANIFEST, layer: bytes = b"") -> str:
-    """Push an image with these config labels under ``tag``; returns the digest ECR gives it."""
+def push_image(
+    ecr,
+    tag: str,
+    labels: dict[str, str],
+    *,
+    media_type: str = DOCKER_MANIFEST,
+    layer: bytes = b"",
+    repository: str = "",
+) -> str:
+    """Push an image with these config labels under ``tag`` (into the Airflow repository unless ``repository``
+    names another); returns the digest ECR gives it."""
+    repository = repository or ecr_repository_name()
     layer = layer or b"layer of " + tag.encode()
     config = image_config(labels)
     config_type = CONFIG_TYPES[media_type]
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_type,
-        "config": {"mediaType": config_type, "size": len(config), "digest": upload_blob(ecr, config)},
+        "config": {"mediaType": config_type, "size": len(config), "digest": upload_blob(ecr, config, repository)},
         "layers": [
             {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(layer),
-             "digest": upload_blob(ecr, layer)},
+             "digest": upload_blob(ecr, layer, repository)},
         ],
     }  # fmt: skip
-    put = ecr.put_image(repositoryName=ecr_repository_name(), imageManifest=json.dumps(manifest), imageTag=tag)
+    put = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
     return put["image"]["imageId"]["imageDigest"]
 
 

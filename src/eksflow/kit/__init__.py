@@ -22,6 +22,7 @@ _EXPORTS = {
     "stop_managed_instances": "housekeeping",
     "terminate_managed_instances": "housekeeping",
     "write_s3_report": "housekeeping",
+    "released_image": "images",
     "sagemaker_deploy_endpoint": "sagemaker",
     "sagemaker_register_model": "sagemaker",
     "sagemaker_smoke_check": "sagemaker",
@@ -43,6 +44,7 @@ __all__ = [
     "find_idle_endpoints",
     "find_managed_instances",
     "notify_owners",
+    "released_image",
     "role_kwargs",
     "role_task",
     "sagemaker_batch_transform",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
         terminate_managed_instances,
         write_s3_report,
     )
+    from eksflow.kit.images import released_image
     from eksflow.kit.notify import SnsNotifier, notify_owners
     from eksflow.kit.sagemaker import (
         sagemaker_deploy_endpoint,

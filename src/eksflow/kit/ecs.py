@@ -5,27 +5,43 @@ worker pod exits while ECS runs; the triggerer polls), ``reattach=True`` (a retr
 finds the task its earlier try started, by a ``startedBy`` derived from the task instance key),
 retries with exponential backoff, and the platform's ECS pool (``ecs_runtask``: the ceiling on ECS tasks in
 flight across all DAGs; waiting tasks keep their slot).
+
+What runs: a family (ECS runs its latest ACTIVE revision), a given revision (``family:N`` or its ARN), a job's
+released revision (``job=``: the triggering release event's revision, else the family's latest, eksflow.released),
+or an image pinned by digest (``image=``: the revision of the family with that image, registered when the latest
+does not run it yet, eksflow.revisions — the same step the release command takes).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+from airflow.providers.common.compat.sdk import AirflowException
 
+from eksflow.jobs import JOBS, Job, get_job
 from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable
 from eksflow.kit.errors import (
+    PIN_FIX,
     KitArgumentError,
     is_deferred_value,
+    pinned_image_problem,
     require_choice,
+    require_env,
     require_non_empty_str,
+    require_pinned_image,
     require_positive_int,
 )
 from eksflow.platform import ECS_RUNTASK_POOL
 
 ROLE = "ecs-runner"
 LAUNCH_TYPES = ("FARGATE", "EC2")
+_FAMILY = r"[A-Za-z0-9_-]{1,255}"
+_TASK_DEFINITION_RE = re.compile(
+    rf"^(?P<family>{_FAMILY})(:[1-9][0-9]*)?$|^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:task-definition/{_FAMILY}:[1-9][0-9]*$"
+)
 
 
 def ecs_overrides(
@@ -72,11 +88,146 @@ def _network_configuration(subnets: Sequence[str], security_groups: Sequence[str
     }
 
 
+def _ecs_jobs() -> list[Job]:
+    return [job for job in JOBS.values() if job.runs_on == "ecs"]
+
+
+def job_of_image(image: str, env: str) -> Job | None:
+    """The platform's ecs job whose repository (in ``env``) holds ``image``; None for any other repository."""
+    from eksflow.releases import pinned_image
+
+    pinned = pinned_image(image)
+    return next((job for job in _ecs_jobs() if pinned and pinned.repository == job.repository(env)), None)
+
+
+class JobRunTaskOperator(EcsRunTaskOperator):
+    """EcsRunTaskOperator that first resolves what to run: the revision of ``task_definition`` (a family) pinned to
+    ``image``, registered unless its latest revision runs it already; or, for ``job``, the revision of the release
+    that triggered this run, else the job's family. Every other behaviour is the provider's (reattach, deferral)."""
+
+    template_fields = (*EcsRunTaskOperator.template_fields, "image")
+
+    def __init__(self, *, image: str | None = None, job: str | None = None, env: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.image = image
+        self.job = job
+        self.env = env
+
+    def execute(self, context):
+        self.task_definition = self._what_to_run(context)
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key="task_definition", value=self.task_definition)
+        return super().execute(context)
+
+    def _what_to_run(self, context) -> str:
+        if self.image:
+            return self._revision_with_image()
+        if self.job:
+            from eksflow.released import triggering_release
+
+            release = triggering_release(context, job=self.job, env=self.env)
+            if release is not None:
+                self.log.info(
+                    "Running %s: the revision of the release of job %s that triggered this run (image %s, commit %s)",
+                    release.task_definition_arn, self.job, release.image, release.git_sha,
+                )  # fmt: skip
+                return release.task_definition_arn
+            self.log.info(
+                "No release of job %s triggered this run: running family %s (ECS runs its latest ACTIVE revision, "
+                "the last release's)",
+                self.job, self.task_definition,
+            )  # fmt: skip
+        return self.task_definition
+
+    def _revision_with_image(self) -> str:
+        from eksflow.revisions import revision_with_image
+
+        helper = "ecs_run_task"
+        problem = pinned_image_problem(self.image)
+        if problem:
+            raise AirflowException(f"{helper}(): argument 'image' {problem} (as rendered); {PIN_FIX}")
+        job = get_job(self.job) if self.job else job_of_image(self.image, self.env)
+        if job is None or job_of_image(self.image, self.env) != job:
+            raise AirflowException(
+                f"{helper}(): argument 'image' {self.image!r} (as rendered) is not in "
+                f"{_repositories_named(self.env, job)}; run only images the job repositories released"
+            )
+        revision = revision_with_image(self.client, self.task_definition, job.container, self.image)
+        verb = "Registered" if revision.registered else "Reusing"
+        self.log.info("%s revision %s: container %r runs %s", verb, revision.arn, job.container, revision.image)
+        return revision.arn
+
+
+def _repositories_named(env: str, job: Job | None = None) -> str:
+    jobs = [job] if job else _ecs_jobs()
+    return "ECR repository " + " or ".join(repr(j.repository(env)) for j in jobs) + f" (env {env!r})"
+
+
+def _check_what_runs(helper: str, task_definition: Any, job: Any, image: Any, env: str) -> tuple[str, Job | None]:
+    """The family/revision to run and the job, checked at definition time."""
+    if job is not None:
+        if task_definition is not None:
+            raise KitArgumentError(
+                helper, "task_definition", "was given together with 'job'", "pass only job= (it names the family)"
+            )
+        try:
+            spec = get_job(job)
+        except ValueError as error:
+            raise KitArgumentError(helper, "job", f"is invalid ({error})", "e.g. job='etl-step'") from None
+        if spec.runs_on != "ecs":
+            raise KitArgumentError(
+                helper, "job", f"{job!r} runs on {spec.runs_on}, not ECS", "pass an ecs job, e.g. job='etl-step'"
+            )
+        family = spec.ecs_family(env)
+    elif task_definition is None:
+        raise KitArgumentError(
+            helper,
+            "job",
+            "and 'task_definition' are both missing",
+            "pass job='etl-step' (runs what the job released) or task_definition='<family>', '<family>:<revision>' "
+            "or a revision ARN",
+        )
+    else:
+        require_non_empty_str(helper, "task_definition", task_definition, "eksflow-dev-etl-step")
+        family, spec = task_definition, None
+        if not is_deferred_value(task_definition) and not _TASK_DEFINITION_RE.match(task_definition):
+            raise KitArgumentError(
+                helper,
+                "task_definition",
+                f"is not a family, '<family>:<revision>' or a task-definition revision ARN: {task_definition!r}",
+                "e.g. 'eksflow-dev-etl-step', 'eksflow-dev-etl-step:7' or "
+                "'arn:aws:ecs:eu-west-1:123456789012:task-definition/eksflow-dev-etl-step:7'",
+            )
+    if image is None:
+        return family, spec
+    require_pinned_image(helper, "image", image)
+    if not is_deferred_value(family) and not re.fullmatch(_FAMILY, family):
+        raise KitArgumentError(
+            helper,
+            "task_definition",
+            f"is a revision ({family!r}) but 'image' asks for the revision with that image",
+            "pass the family alone, e.g. 'eksflow-dev-etl-step': the kit registers (or reuses) its revision",
+        )
+    if not is_deferred_value(image):
+        owner = job_of_image(image, env)
+        if owner is None or (spec is not None and owner != spec):
+            raise KitArgumentError(
+                helper,
+                "image",
+                f"is not in {_repositories_named(env, spec)}: {image!r}",
+                "run only what a job repository released: the image `eksflow job release` printed",
+            )
+    return family, spec
+
+
 def ecs_run_task(
     *,
     task_id: str,
     cluster: str,
-    task_definition: str,
+    task_definition: str | None = None,
+    job: str | None = None,
+    image: str | None = None,
+    env: str | None = None,
     overrides: dict[str, Any] | None = None,
     map_overrides: Any = None,
     launch_type: str = "FARGATE",
@@ -92,12 +243,26 @@ def ecs_run_task(
     """An ECS RunTask step. Pass ``overrides`` for one task, or ``map_overrides`` (an XComArg producing a
     list of overrides dicts, see :func:`ecs_overrides`) for one mapped task instance per element.
 
+    What runs, one of:
+
+    - ``job="etl-step"`` (an ecs job of eksflow.jobs): what the job's repository released — the revision of the
+      release that triggered this DAG run (schedule the DAG on ``eksflow.assets.job_release(settings, job)``), else
+      the job's family ``eksflow-<env>-<job>`` (ECS runs its latest ACTIVE revision: the last release's);
+    - ``task_definition``: a family (its latest ACTIVE revision), ``"<family>:<revision>"`` or a revision ARN.
+
+    ``image``: an image pinned by digest (``<registry>/<repository>@sha256:<hex>``, in one of the platform's ecs job
+    repositories; templated allowed): the step runs the revision of the family (``job``'s, or ``task_definition``
+    given as a family) whose job container runs that image — the latest revision when it already does, else a new
+    revision registered as its copy with only that image replaced (ecs:DescribeTaskDefinition,
+    ecs:RegisterTaskDefinition). ``env``: the environment of the names (default ``EKSFLOW_ENV``).
+
     ``launch_type="FARGATE"`` needs ``subnets`` (awsvpc networking); ``"EC2"`` may omit them.
     """
     helper = "ecs_run_task"
     require_non_empty_str(helper, "task_id", task_id, "transform")
     require_non_empty_str(helper, "cluster", cluster, "eksflow-dev-batch")
-    require_non_empty_str(helper, "task_definition", task_definition, "etl-step")
+    env = require_env(helper, env)
+    family, spec = _check_what_runs(helper, task_definition, job, image, env)
     require_choice(helper, "launch_type", launch_type, LAUNCH_TYPES)
     if overrides is not None and map_overrides is not None:
         raise KitArgumentError(helper, "map_overrides", "was given together with 'overrides'", "pass only one of them")
@@ -125,7 +290,10 @@ def ecs_run_task(
         **aws_operator_kwargs(ROLE),
         "task_id": task_id,
         "cluster": cluster,
-        "task_definition": task_definition,
+        "task_definition": family,
+        "image": image,
+        "job": spec.name if spec else None,
+        "env": env,
         "launch_type": launch_type,
         "reattach": True,
         "deferrable": deferrable(),
@@ -142,5 +310,5 @@ def ecs_run_task(
     kwargs.update(operator_kwargs)
 
     if map_overrides is not None:
-        return EcsRunTaskOperator.partial(**kwargs).expand(overrides=map_overrides)
-    return EcsRunTaskOperator(overrides=overrides or {}, **kwargs)
+        return JobRunTaskOperator.partial(**kwargs).expand(overrides=map_overrides)
+    return JobRunTaskOperator(overrides=overrides or {}, **kwargs)

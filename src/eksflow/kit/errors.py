@@ -106,3 +106,42 @@ def require_env(helper: str, env: Any) -> str:
         return validate_env(env)
     except ValueError as error:
         raise KitArgumentError(helper, "env", f"is invalid ({error})", fix) from None
+
+
+PIN_FIX = (
+    "pin it by digest, '<registry>/<repository>@sha256:<64 hex>': the image `eksflow job release` printed, or the "
+    "job's released image at run time, released_image(task_id=..., job='<job>').output"
+)
+
+
+def pinned_image_problem(value: Any) -> str | None:
+    """Why ``value`` is no image pinned by digest (None when it is one): a tag names whatever was pushed under it
+    last, and ``:latest`` or no tag at all is refused by the job repositories' immutable tags anyway."""
+    from eksflow.releases import pinned_image
+
+    if pinned_image(value) is not None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return f"must be an image pinned by digest, got {value!r}"
+    if "@" in value:
+        return f"is not '<registry>/<repository>@sha256:<64 hex>': {value!r}"
+    tag = value.rsplit("/", 1)[-1].partition(":")[2] or "latest"
+    return f"names the image by its tag {tag!r}, not by digest: {value!r}"
+
+
+def require_pinned_image(helper: str, argument: str, value: Any) -> None:
+    """An image pinned by digest, or a template/XComArg (checked again once rendered: ``check_rendered_image``)."""
+    if is_deferred_value(value):
+        return
+    problem = pinned_image_problem(value)
+    if problem:
+        raise KitArgumentError(helper, argument, problem, PIN_FIX)
+
+
+def check_rendered_image(helper: str, argument: str, value: Any) -> None:
+    """At run time: a templated image must have rendered to one pinned by digest (AirflowException otherwise)."""
+    problem = pinned_image_problem(value)
+    if problem:
+        from airflow.providers.common.compat.sdk import AirflowException
+
+        raise AirflowException(f"{helper}(): argument '{argument}' {problem} (as rendered); {PIN_FIX}")

@@ -33,10 +33,12 @@ from botocore.exceptions import ClientError
 from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable, side_client
 from eksflow.kit.errors import (
     KitArgumentError,
+    check_rendered_image,
     is_deferred_value,
     require_env,
     require_ml_instance_type,
     require_non_empty_str,
+    require_pinned_image,
     require_positive_int,
 )
 from eksflow.kit.naming import SAGEMAKER_NAME_MAX, name_from_context, retry_name, stable_job_name
@@ -86,6 +88,7 @@ class ReattachingTrainingOperator(SageMakerTrainingOperator):
         self.env = require_env("sagemaker_training", env)
 
     def execute(self, context):
+        check_rendered_image("sagemaker_training", "image", self.config["AlgorithmSpecification"]["TrainingImage"])
         base = name_from_context(self.job_base_name, context, env=self.env)
         for generation in range(1, MAX_GENERATIONS + 1):
             name = retry_name(base, generation)
@@ -157,7 +160,7 @@ class RegisterModelOperator(SageMakerModelOperator):
     """Create the model and its endpoint config (both immutable) unless an earlier try did; named for ``env`` (by
     default ``EKSFLOW_ENV``), which the endpoint's name must start with."""
 
-    template_fields = aws_template_fields("config", "model_data", "endpoint_name")
+    template_fields = aws_template_fields("config", "model_data", "endpoint_name", "image")
 
     def __init__(
         self,
@@ -184,6 +187,7 @@ class RegisterModelOperator(SageMakerModelOperator):
         self.environment = dict(environment or {})
 
     def execute(self, context):
+        check_rendered_image("sagemaker_register_model", "image", self.image)
         names = deployment_names(self.endpoint_name, context, env=self.env)
         if _describe_or_none(self.hook.describe_model, names["model"]) is None:
             self.config = {
@@ -376,7 +380,7 @@ def sagemaker_training(
     ``EKSFLOW_ENV``); a retry re-attaches to the job an earlier try started."""
     helper = "sagemaker_training"
     require_non_empty_str(helper, "job_base_name", job_base_name, "churn-model")
-    require_non_empty_str(helper, "image", image, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/train:1.0")
+    require_pinned_image(helper, "image", image)
     require_non_empty_str(helper, "execution_role_arn", execution_role_arn, "arn:aws:iam::123456789012:role/x")
     _require_arn(helper, "execution_role_arn", execution_role_arn)
     require_non_empty_str(helper, "input_s3_uri", input_s3_uri, "s3://bucket/prefix/")
@@ -446,7 +450,7 @@ def sagemaker_register_model(
     operator keywords, by default ``EKSFLOW_ENV``), named ``<endpoint_name>-model-<hash>``/``-config-<hash>``."""
     helper = "sagemaker_register_model"
     _require_endpoint_name(helper, endpoint_name, require_env(helper, operator_kwargs.get("env")))
-    require_non_empty_str(helper, "image", image, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1.0")
+    require_pinned_image(helper, "image", image)
     require_non_empty_str(helper, "model_data", model_data, "s3://bucket/models/model.tar.gz")
     _require_arn(helper, "execution_role_arn", execution_role_arn)
     require_ml_instance_type(helper, "instance_type", instance_type)

@@ -25,11 +25,13 @@ from airflow.providers.common.compat.sdk import AirflowException
 from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable
 from eksflow.kit.errors import (
     KitArgumentError,
+    check_rendered_image,
     is_deferred_value,
     require_choice,
     require_env,
     require_ml_instance_type,
     require_non_empty_str,
+    require_pinned_image,
     require_positive_int,
 )
 from eksflow.kit.naming import SAGEMAKER_NAME_MAX, name_from_context, retry_name
@@ -79,6 +81,7 @@ class ReattachingJobOperator(SageMakerBaseOperator):
         return getattr(self.hook.conn, f"describe_{self.kind.lower()}_job")(**{self._name_key: name})
 
     def execute(self, context):
+        self._check_image()
         self._create_integer_fields()
         self.parse_config_integers()  # a templated config renders numbers as strings
         base = name_from_context(self.job_base_name, context, env=self.env)
@@ -104,6 +107,9 @@ class ReattachingJobOperator(SageMakerBaseOperator):
                 described.get("FailureReason", "no reason given"),
             )
         raise AirflowException(f"{MAX_GENERATIONS} generations of {self.kind.lower()} job {base} failed; giving up")
+
+    def _check_image(self) -> None:
+        """A templated image must have rendered to one pinned by digest (jobs that name an image)."""
 
     def _wait(self, name: str):
         if self.deferrable:
@@ -155,6 +161,9 @@ class ReattachingJobOperator(SageMakerBaseOperator):
 class ProcessingJobOperator(ReattachingJobOperator):
     kind = "Processing"
 
+    def _check_image(self) -> None:
+        check_rendered_image("sagemaker_processing", "image", self.config["AppSpecification"]["ImageUri"])
+
     def _create_integer_fields(self) -> None:
         self.integer_fields = [
             ["ProcessingResources", "ClusterConfig", "InstanceCount"],
@@ -197,7 +206,7 @@ def sagemaker_processing(
     end. A retry re-attaches to the job an earlier try started."""
     helper = "sagemaker_processing"
     require_non_empty_str(helper, "job_base_name", job_base_name, "churn-features")
-    require_non_empty_str(helper, "image", image, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/features:1.0")
+    require_pinned_image(helper, "image", image)
     require_non_empty_str(helper, "execution_role_arn", execution_role_arn, "arn:aws:iam::123456789012:role/x")
     _require_arn(helper, "execution_role_arn", execution_role_arn)
     _require_s3_channels(helper, "inputs", inputs, required=True)

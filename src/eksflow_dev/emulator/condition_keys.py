@@ -7,13 +7,14 @@ absent from the request, as AWS leaves out a key that does not apply.
 - ``aws:ResourceTag/<key>``: the tags of the resource checked — EC2 instances (moto's EC2 tags), SageMaker endpoints,
   endpoint configs, models, training, processing and transform jobs (their tags in moto's SageMaker backend). A
   resource that does not exist yet (a create) has none.
-- ``aws:RequestTag/<key>``, ``aws:TagKeys``: the ``Tags`` a SageMaker request sets (AddTags, a Create* with Tags).
+- ``aws:RequestTag/<key>``, ``aws:TagKeys``: the ``Tags`` a SageMaker request sets (AddTags, a Create* with Tags), the
+  ``tags`` of ECS RegisterTaskDefinition.
 - ``sagemaker:TaggingAction``: on the ``sagemaker:AddTags`` check of a create with Tags, the create's action name
   (``CreateEndpoint``); a plain AddTags call has none.
 - ``sagemaker:ModelArn``: on CreateTransformJob, the ARN of the model it runs (AWS authorizes the action on the
   transform job only).
-- ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask:
-  ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel: ``sagemaker.amazonaws.com``).
+- ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask,
+  RegisterTaskDefinition: ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel: ``sagemaker.amazonaws.com``).
 - ``ecs:cluster``: on ECS RunTask, ListTasks, DescribeTasks, StopTask, the ARN of the request's ``cluster``
   (``default`` when it names none).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
@@ -30,6 +31,7 @@ from eksflow_dev.emulator.conditions import ContextValue, request_tags, resource
 
 PASSED_TO_SERVICE = {
     ("ecs", "RunTask"): "ecs-tasks.amazonaws.com",
+    ("ecs", "RegisterTaskDefinition"): "ecs-tasks.amazonaws.com",
     ("sagemaker", "CreateTrainingJob"): "sagemaker.amazonaws.com",
     ("sagemaker", "CreateProcessingJob"): "sagemaker.amazonaws.com",
     ("sagemaker", "CreateModel"): "sagemaker.amazonaws.com",
@@ -108,6 +110,9 @@ def _sagemaker_keys(response, operation: str, action: str) -> dict[str, ContextV
 
 
 def _ecs_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
+    tags = json_body(response).get("tags")
+    if action == "ecs:RegisterTaskDefinition" and isinstance(tags, list):
+        return request_tags({t["key"]: t.get("value", "") for t in tags if isinstance(t, dict) and "key" in t})
     if operation not in _ECS_CLUSTER_ACTIONS or not action.startswith("ecs:"):
         return {}
     cluster = json_body(response).get("cluster") or "default"

@@ -14,7 +14,8 @@ of moto 5.2.5 are closed here:
   ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets Manager: the secret's ARN
   from its name; CreateTransformJob: the transform job, not its model; IAM: the role, user, OIDC provider or policy
   named; ECR: the repository; EKS: the cluster, or the node group, add-on or access entry a call is on); the
-  implicit ``iam:PassRole`` checks of RunTask, CreateTrainingJob, CreateProcessingJob and CreateModel are added, and
+  implicit ``iam:PassRole`` checks of RunTask, RegisterTaskDefinition (its task and execution roles),
+  CreateTrainingJob, CreateProcessingJob and CreateModel are added, and
   the ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check must pass before the call runs
   (StopInstances of several instances: all or none). A denial names the action and the resource, like AWS's message.
   S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked for a non-existent ``s3:HeadBucket``), and
@@ -103,6 +104,10 @@ def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
             overrides.get("taskRoleArn") or getattr(definition, "task_role_arn", None),
             overrides.get("executionRoleArn") or getattr(definition, "execution_role_arn", None),
         } - {None, ""}:
+            yield PASS_ROLE, role
+    elif action == "RegisterTaskDefinition":  # authorized on "*" (no resource type); the roles it names are passed
+        yield None, "*"
+        for role in {params.get("taskRoleArn"), params.get("executionRoleArn")} - {None, ""}:
             yield PASS_ROLE, role
     elif action in {"DescribeTasks", "StopTask"}:
         cluster = (params.get("cluster") or "default").rsplit("/", 1)[-1]

@@ -16,15 +16,33 @@ SageMaker endpoints: ``eksflow-<env>-idle`` (managed, no invocations -> deleted 
 look at it, IAM lets it read only its own environment's names). Models and endpoint configs carry the env's prefix
 too (``eksflow-<env>-seed-model``, ``-seed-config``). The SNS topic of the environment's DAG notifications
 (``eksflow-<env>-notifications``) exists, with no subscriber.
+
+The jobs (eksflow.jobs) are released as a job repository's workflow releases them, by the release command's own code
+(eksflow_dev.job_release, without the announcement): each job's ECR repository (immutable tags) holds an image tagged
+with the commit ``SEED_GIT_SHA``, and the etl-step family (its job task role and the ECS execution role) has a
+revision whose container runs that image by digest — the family's latest, what the data pipeline runs. The release
+queue and its dead-letter queue exist, empty: the seed announces nothing (an announcement would start the pipelines
+scheduled on the release Assets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
 
+from eksflow.jobs import (
+    JOBS,
+    ecs_cluster_name,
+    ecs_execution_role_name,
+    release_dlq_name,
+    release_queue_name,
+)
 from eksflow.platform import (
     PROTECTED_TAG_KEY,
     PROTECTED_TAG_VALUE,
@@ -38,6 +56,8 @@ from eksflow.settings import ENV_PREFIX
 
 ACCOUNT_ID = "123456789012"
 SAMPLE_INPUT_KEY = "raw/events/sample.csv"
+SEED_GIT_SHA = "5eed" * 10  # the commit the seeded job images carry as their revision label and tag
+RELEASE_MAX_RECEIVES = 5  # deliveries of a release message before SQS moves it to the dead-letter queue
 
 
 def other_env(env: str) -> str:
@@ -56,6 +76,8 @@ class SeedResult:
     settings_env: dict[str, str] = field(default_factory=dict)
     vpc_id: str = ""
     roles: list[str] = field(default_factory=list)  # IAM roles the seed made
+    released: dict[str, str] = field(default_factory=dict)  # job -> its released image, pinned by digest
+    task_definitions: dict[str, str] = field(default_factory=dict)  # ecs job -> the revision running that image
 
 
 def emulator_client(endpoint_url: str, service: str, region: str = "eu-west-1", config=None):
@@ -84,6 +106,89 @@ def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6
     )
 
 
+class _EmulatorSession:
+    """What the release command takes as a boto3 session: clients of the emulator."""
+
+    def __init__(self, endpoint_url: str, region: str):
+        self.endpoint_url, self.region = endpoint_url, region
+        self.clients: dict[str, object] = {}
+
+    def client(self, service: str):
+        if service not in self.clients:
+            self.clients[service] = emulator_client(self.endpoint_url, service, self.region)
+        return self.clients[service]
+
+
+def _seed_families(ecs, env: str) -> None:
+    """Each ecs job's family with a first revision (a stand-in image, replaced by the seeded release), unless one
+    exists (Terraform's)."""
+    account_role = f"arn:aws:iam::{ACCOUNT_ID}:role/"
+    for job in (j for j in JOBS.values() if j.runs_on == "ecs"):
+        try:
+            ecs.describe_task_definition(taskDefinition=job.ecs_family(env))
+            continue
+        except ecs.exceptions.ClientException:
+            pass
+        ecs.register_task_definition(
+            family=job.ecs_family(env),
+            taskRoleArn=account_role + job.task_role_name(env),
+            executionRoleArn=account_role + ecs_execution_role_name(env),
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": job.container,
+                    "image": "public.ecr.aws/docker/library/busybox:stable",
+                    "essential": True,
+                    "cpu": 256,
+                    "memory": 512,
+                }
+            ],
+        )
+
+
+def _seed_release_queues(sqs, env: str) -> None:
+    """The release queue, its dead-letter queue after RELEASE_MAX_RECEIVES deliveries (unless they exist)."""
+    queues = {}
+    for name in (release_dlq_name(env), release_queue_name(env)):
+        try:
+            queues[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            queues[name] = ""
+    if not queues[release_dlq_name(env)]:
+        queues[release_dlq_name(env)] = sqs.create_queue(QueueName=release_dlq_name(env))["QueueUrl"]
+    if not queues[release_queue_name(env)]:
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=queues[release_dlq_name(env)], AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": RELEASE_MAX_RECEIVES}
+        sqs.create_queue(QueueName=release_queue_name(env), Attributes={"RedrivePolicy": json.dumps(redrive)})
+
+
+def _seed_releases(endpoint_url: str, region: str, env: str, result: SeedResult) -> None:
+    """Every job released from commit SEED_GIT_SHA by the release command's own code, announced to no one."""
+    from eksflow_dev.job_release import check_request, release
+    from eksflow_dev.oci_layout import write_layout
+
+    session = _EmulatorSession(endpoint_url, region)
+    ecr = session.client("ecr")
+    with tempfile.TemporaryDirectory(prefix="eksflow-seed-image-") as workdir:
+        for job in JOBS.values():
+            with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):  # e.g. made by Terraform
+                ecr.create_repository(
+                    repositoryName=job.repository(env),
+                    imageTagMutability="IMMUTABLE",
+                    imageScanningConfiguration={"scanOnPush": True},
+                )
+            labels = {"org.opencontainers.image.revision": SEED_GIT_SHA, "org.opencontainers.image.title": job.name}
+            layout = write_layout(Path(workdir) / job.name, labels, (f"the {job.name} job\n".encode(),))
+            request = check_request(env=env, job=job.name, image=str(layout), git_sha=SEED_GIT_SHA, region=region)
+            outcome = release(request, session=session, announce=False, progress=lambda _: None)
+            result.released[job.name] = outcome.release.image
+            if outcome.release.task_definition_arn:
+                result.task_definitions[job.name] = outcome.release.task_definition_arn
+
+
 def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     def client(service: str):
@@ -108,23 +213,8 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
     ecs = client("ecs")
-    ecs.create_cluster(clusterName=f"{prefix}-batch")
-    ecs.register_task_definition(
-        family=f"{prefix}-etl-step",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[
-            {
-                "name": "etl",
-                "image": "public.ecr.aws/docker/library/busybox:stable",
-                "essential": True,
-                "cpu": 256,
-                "memory": 512,
-            }
-        ],
-    )
+    ecs.create_cluster(clusterName=ecs_cluster_name(env))
+    _seed_families(ecs, env)
 
     iam = client("iam")
     result.roles.append(f"{prefix}-sagemaker-execution")
@@ -203,6 +293,9 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     # The DAG notifications' topic (Terraform's notifications module makes it on AWS; CreateTopic is idempotent).
     client("sns").create_topic(Name=notification_topic_name(env))
+
+    _seed_release_queues(client("sqs"), env)
+    _seed_releases(endpoint_url, region, env, result)
 
     result.settings_env = {
         f"{ENV_PREFIX}ENV": env,

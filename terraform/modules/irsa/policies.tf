@@ -295,3 +295,83 @@ resource "aws_iam_role_policy" "notify" {
   role   = aws_iam_role.this[each.key].id
   policy = data.aws_iam_policy_document.notify.json
 }
+
+# What the runner roles need to run what the job repositories released (the kit: ecs_run_task(image=...),
+# released_image; eksflow/revisions.py, eksflow/released.py), in a policy of its own ("released") beside "job".
+# Names from the role model's jobs and workloads with var.env.
+locals {
+  ecs_jobs       = { for name, job in var.role_model.jobs : name => job if job.runs_on == "ecs" }
+  sagemaker_jobs = { for name, job in var.role_model.jobs : name => job if job.runs_on == "sagemaker" }
+
+  # The roles a registered revision names (copied from the family's latest revision): the ecs jobs' task roles and the
+  # ECS execution role.
+  job_revision_role_arns = concat(
+    [for job in values(local.ecs_jobs) :
+    "arn:${local.partition}:iam::${local.account}:role/${replace(job.task_role_name_pattern, "{env}", var.env)}"],
+    ["arn:${local.partition}:iam::${local.account}:role/${replace(var.role_model.workloads.ecs_execution_role_name_pattern, "{env}", var.env)}"],
+  )
+  sagemaker_job_repository_arns = [for job in values(local.sagemaker_jobs) :
+  "arn:${local.partition}:ecr:${local.region}:${local.account}:repository/${replace(job.repository_pattern, "{env}", var.env)}"]
+}
+
+data "aws_iam_policy_document" "ecs_runner_released" {
+  # checkov:skip=CKV_AWS_290: ecs:RegisterTaskDefinition has no resource type (Service Authorization Reference): "*" is the only resource IAM takes; narrowed by the tag condition here, the PassRole scope and RunTask's family scope, and by the kit (below)
+  # checkov:skip=CKV_AWS_355: ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support no resource-level permissions: "*" is required
+  #
+  # IAM cannot narrow these two to a family, an image or a container: neither action has a resource type, and
+  # RegisterTaskDefinition's only condition keys are aws:RequestTag/aws:TagKeys (DescribeTaskDefinition has none).
+  # What holds a registered revision in: RunTask runs only the platform's families (the "job" policy), the only
+  # roles a revision may pass to ECS are the jobs' task roles and the execution role (below), and the execution role
+  # pulls only from the job repositories. The kit registers nothing else: a copy of a platform job family's latest
+  # revision with only the job container's image replaced, by an image pinned by digest in that job's repository
+  # (eksflow.kit.ecs, eksflow.revisions).
+  statement {
+    sid       = "ReadTaskDefinitionsToCopy"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "RegisterRevisionsWithoutTags"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "Null"
+      variable = "aws:TagKeys"
+      values   = ["true"]
+    }
+  }
+  statement {
+    sid       = "PassJobRolesToRevisions"
+    actions   = ["iam:PassRole"]
+    resources = local.job_revision_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+# The released image of a SageMaker job: the newest git-SHA tag of its repository (metadata only: no pull, no push).
+data "aws_iam_policy_document" "sagemaker_runner_released" {
+  statement {
+    sid       = "FindReleasedJobImages"
+    actions   = ["ecr:DescribeImages"]
+    resources = local.sagemaker_job_repository_arns
+  }
+}
+
+locals {
+  released_policies = {
+    "task-ecs-runner"       = data.aws_iam_policy_document.ecs_runner_released.json
+    "task-sagemaker-runner" = data.aws_iam_policy_document.sagemaker_runner_released.json
+  }
+}
+
+resource "aws_iam_role_policy" "released" {
+  for_each = { for key, policy in local.released_policies : key => policy if contains(keys(local.roles), key) }
+
+  name   = "released"
+  role   = aws_iam_role.this[each.key].id
+  policy = each.value
+}

@@ -34,6 +34,16 @@ variable "role_model" {
     sagemaker_name_prefix_pattern = string
     # The SNS topic of an environment's DAG notifications, with {env} (sns:Publish is scoped to it).
     notification_topic_name_pattern = string
+    # The jobs the DAGs run and the workloads' roles (eksflow.jobs), with {env}: what the runner roles may register,
+    # pass and read to run a job's released image (policies.tf, the "released" policy).
+    jobs = map(object({
+      runs_on                = string
+      repository_pattern     = string
+      task_role_name_pattern = string
+    }))
+    workloads = object({
+      ecs_execution_role_name_pattern = string
+    })
   })
   validation {
     condition = alltrue([

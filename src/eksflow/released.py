@@ -1,0 +1,87 @@
+"""What a job repository released, as a DAG run finds it: the triggering release event of the run, else what ECR and
+ECS hold.
+
+A release (``eksflow job release``, eksflow.releases) updates the job's release Asset (``eksflow.assets.job_release``)
+through the release queue's AssetWatcher. Airflow records a watcher's event with
+``extra={"from_trigger": True, "payload": <the trigger event's payload>}`` (airflow/models/trigger.py, submit_event);
+the payload is the release message's payload (``Release.to_payload()``, or its JSON text). An event made another way
+(the REST API, an outlet) carries the payload itself as its ``extra``. A run scheduled on the Asset sees the events
+that triggered it in ``context["triggering_asset_events"]``; when several releases of the job queued up, the newest
+one is run. Without such an event, the released revision of an ecs job is its family's latest ACTIVE revision (each
+release registers one; ECS runs the latest when given the family), and the released image of a job is the newest
+image in its repository tagged with a git commit SHA (the release workflow's tag).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eksflow.jobs import get_job
+from eksflow.releases import Release, ReleaseMessageError, ecr_registry, release_from_payload
+
+GIT_SHA_TAG = re.compile(r"^[0-9a-f]{40}$")
+# What the resolution calls on AWS: the runner role of the job's kind needs exactly this on the job's repository.
+DESCRIBE_IMAGES = "ecr:DescribeImages"
+
+
+def release_from_event_extra(extra: Any, *, env: str, job: str) -> Release:
+    """The release an Asset event's ``extra`` carries (a watcher's event or the payload itself), of ``job`` in
+    ``env``; ReleaseMessageError naming the field otherwise."""
+    payload = extra.get("payload") if isinstance(extra, Mapping) and extra.get("from_trigger") else extra
+    release = release_from_payload(payload, env=env)
+    if release.job != job:
+        raise ReleaseMessageError("job", f"is {release.job!r}, but this is job {job!r}'s release Asset")
+    return release
+
+
+def triggering_release(context: Mapping[str, Any], *, job: str, env: str) -> Release | None:
+    """The newest release of ``job`` among the events of its release Asset that triggered this DAG run; None when the
+    run was not triggered by one (a manual or time-scheduled run)."""
+    uri = get_job(job).release_asset_uri(env)
+    events = context.get("triggering_asset_events") or {}
+    found = [event for asset in events if getattr(asset, "uri", None) == uri for event in events[asset]]
+    if not found:
+        return None
+    newest = max(found, key=lambda event: event.timestamp)
+    return release_from_event_extra(newest.extra, env=env, job=job)
+
+
+@dataclass(frozen=True)
+class ReleasedImage:
+    image: str  # <registry>/<repository>@sha256:<hex>
+    source: str  # where it was found, for the task log
+
+    def __str__(self) -> str:
+        return f"{self.image} ({self.source})"
+
+
+def newest_released_image(ecr, *, job: str, env: str, region: str) -> ReleasedImage:
+    """The newest image of ``job``'s repository with a git-SHA tag (ecr:DescribeImages), pinned by digest."""
+    repository = get_job(job).repository(env)
+    newest: tuple[dict, str] | None = None
+    for page in ecr.get_paginator("describe_images").paginate(
+        repositoryName=repository, filter={"tagStatus": "TAGGED"}
+    ):
+        for detail in page.get("imageDetails", []):
+            shas = sorted(tag for tag in detail.get("imageTags", []) if GIT_SHA_TAG.match(tag))
+            if shas and (newest is None or detail["imagePushedAt"] > newest[0]["imagePushedAt"]):
+                newest = (detail, shas[0])
+    if newest is None:
+        raise LookupError(
+            f"no released image of job {job!r} in ECR repository {repository} (none is tagged with a git commit "
+            "SHA): release one from the job's repository (its release workflow runs `eksflow job release`)"
+        )
+    detail, tag = newest
+    image = f"{ecr_registry(detail['registryId'], region)}/{repository}@{detail['imageDigest']}"
+    return ReleasedImage(image, f"newest git-SHA tag {tag} of {repository}, pushed {detail['imagePushedAt']}")
+
+
+def released_image(context: Mapping[str, Any], ecr, *, job: str, env: str, region: str) -> ReleasedImage:
+    """The image of ``job`` this run uses: its triggering release event's, else the newest released one."""
+    release = triggering_release(context, job=job, env=env)
+    if release is not None:
+        return ReleasedImage(release.image, f"the triggering release of commit {release.git_sha}")
+    return newest_released_image(ecr, job=job, env=env, region=region)

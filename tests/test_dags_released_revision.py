@@ -1,0 +1,68 @@
+"""The data pipeline runs what a release event carries, through a real DagRun: the etl-step job is released with the
+release command (its revision registered with the image pinned by digest), a later revision is registered on top (the
+family's latest is no longer the release's), then an event of the job's release Asset — as the release queue's
+AssetWatcher registers it — triggers a run of batch_data_pipeline in a migrated Airflow home (tests/support/
+asset_runs.py), and its merge step runs under `airflow tasks test` with the run's triggering_asset_events from the
+execution API. The ECS task it started ran exactly the event's revision, its container the released digest."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from eksflow.assets import job_release
+from eksflow.connections import local_connections
+from eksflow.jobs import get_job
+from eksflow.releases import release_from_payload
+from eksflow.revisions import revision_with_image
+from eksflow.settings import load_settings
+from eksflow_dev.dagcheck.home import AirflowHome
+from tests.support.asset_runs import asset_triggered_run
+from tests.support.releases import ENV, built_image, container_image, release_job
+
+pytestmark = pytest.mark.slow
+
+ETL = get_job("etl-step")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+CLUSTER = "eksflow-local-batch"
+
+
+@pytest.fixture()
+def home(airflow_home, tmp_path) -> AirflowHome:
+    """A copy of the migrated home: this test's runs stay out of the shared one."""
+    shutil.copytree(airflow_home.path, tmp_path / "airflow", dirs_exist_ok=True)
+    env = {"AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"}  # fmt: skip
+    return AirflowHome(tmp_path / "airflow", {**airflow_home.env, **env})
+
+
+def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home, fresh_emulator, tmp_path):
+    released = release_job(fresh_emulator.url, ETL.name, built_image(tmp_path / "image", SHA), SHA, "--outputs",
+                           str(tmp_path / "outputs"))  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    (body,) = [line for line in released.stdout.splitlines() if line.startswith("released job")]
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "outputs").read_text().splitlines())
+    release = release_from_payload(
+        {"kind": "eksflow.job-release", "version": 1, "env": ENV, "job": ETL.name, "image": outputs["image"],
+         "git_sha": SHA, "tag": SHA, "task_definition_arn": outputs["task_definition_arn"]}, env=ENV,
+    )  # fmt: skip
+    ecs = fresh_emulator.client("ecs")
+    later = revision_with_image(ecs, ETL.ecs_family(ENV), ETL.container, f"{outputs['image'][:-64]}{'f' * 64}")
+    assert later.registered and later.arn != release.task_definition_arn, "the family's latest is another revision"
+
+    env = {**local_connections(fresh_emulator.url, "eu-west-1"), **fresh_emulator.seeded.settings_env,
+           "AWS_ENDPOINT_URL": fresh_emulator.url}  # fmt: skip
+    asset = job_release(load_settings({**home.env, **env}), ETL.name)
+    run_id = asset_triggered_run(home, "batch_data_pipeline", asset, release.to_payload(), env)
+    result = home.run("tasks", "test", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert f"Running {release.task_definition_arn}: the revision of the release of job etl-step" in output
+
+    (task_arn,) = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
+    (task,) = ecs.describe_tasks(cluster=CLUSTER, tasks=[task_arn])["tasks"]
+    assert task["taskDefinitionArn"] == release.task_definition_arn
+    ran = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+    assert container_image(ran, ETL.container) == release.image == outputs["image"]
+    assert body.endswith(release.image)
