@@ -246,7 +246,7 @@ def worker_pods():
 
 
 def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods):
-    assert len(worker_pods) == 15  # every task of the three reference DAGs
+    assert len(worker_pods) == 17  # every task of the three reference DAGs
     for dag_id, task_id, role, pod in worker_pods:
         where = f"{dag_id}.{task_id}"
         assert pod.spec.service_account_name == role.service_account, where

@@ -129,3 +129,19 @@ def test_image_verify_and_retag_run_from_the_venv_against_ecr(venv, tmp_path):
     assert verified.stdout == f"verified {ecr_repository_name()}:{sha} = {digest} (revision label {sha})\n"
     assert released.returncode == 0, released.stderr
     assert released.stdout == f"{ecr_repository_name()}:2.0.1 = {digest} (tagged now)\n"
+
+
+def test_a_job_release_runs_from_the_venv_against_the_emulator(venv, tmp_path):
+    """What a job repository's release workflow runs (.github/workflows/job-release.yml): the venv has what the push,
+    the revision and the announcement import (no Airflow)."""
+    from tests.support.releases import ENV, built_image
+
+    sha = "89abcdef0123456789abcdef0123456789abcdef"
+    image = built_image(tmp_path / "image", sha, tar=True)
+    with running_emulator(tmp_path / "emulator") as emulator:  # seeded: the job's repository, family and queue
+        released = run(venv, "job", "release", "--env", ENV, "--job", "etl-step", "--image", str(image),
+                       "--git-sha", sha, env=aws_env(emulator.url))  # fmt: skip
+        latest = emulator.client("ecs").describe_task_definition(taskDefinition=f"eksflow-{ENV}-etl-step")
+    assert released.returncode == 0, released.stderr
+    image_uri = latest["taskDefinition"]["containerDefinitions"][0]["image"]
+    assert released.stdout.endswith(f"released job etl-step to {ENV}: {image_uri}\n")

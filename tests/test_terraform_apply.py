@@ -175,8 +175,8 @@ def test_every_sagemaker_grant_names_only_devs_prefix(dev_platform):
             assert arn.split(":", 5)[5].split("/", 1)[1] == f"{sagemaker_name_prefix(ENV)}*", (role, arn)
 
 
-def _policy(platform, role: str) -> dict:
-    return platform.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName="job")[
+def _policy(platform, role: str, name: str = "job") -> dict:
+    return platform.client("iam").get_role_policy(RoleName=ROLES[role].iam_role_name(ENV), PolicyName=name)[
         "PolicyDocument"
     ]
 
@@ -225,6 +225,26 @@ def test_dag_settings_of_dev_are_what_the_roles_may_use(dev_platform):
 
 def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def test_the_runners_may_run_what_the_job_repositories_released_with_the_role_models_names(dev_platform):
+    """The "released" policies: ecs-runner passes exactly the ecs jobs' task roles and the ECS execution role to the
+    revisions it registers; sagemaker-runner lists the images of exactly the SageMaker jobs' repositories."""
+    from eksflow.jobs import JOBS, ecs_execution_role_name
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/"
+    ecs = {s["Sid"]: s for s in _policy(dev_platform, "ecs-runner", "released")["Statement"]}
+    assert sorted(_as_list(ecs["PassJobRolesToRevisions"]["Resource"])) == sorted(
+        [role + job.task_role_name(ENV) for job in JOBS.values() if job.runs_on == "ecs"]
+        + [role + ecs_execution_role_name(ENV)]
+    )
+    assert ecs["RegisterRevisionsWithoutTags"]["Condition"] == {"Null": {"aws:TagKeys": "true"}}
+    sagemaker = {s["Sid"]: s for s in _policy(dev_platform, "sagemaker-runner", "released")["Statement"]}
+    assert sorted(_as_list(sagemaker["FindReleasedJobImages"]["Resource"])) == sorted(
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{job.repository(ENV)}"
+        for job in JOBS.values()
+        if job.runs_on == "sagemaker"
+    )
 
 
 def test_devs_notification_topic_is_the_dag_settings_encrypted_with_its_own_key_for_its_publishers(dev_platform):

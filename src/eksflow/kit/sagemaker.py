@@ -377,7 +377,9 @@ def sagemaker_training(
     **operator_kwargs: Any,
 ) -> ReattachingTrainingOperator:
     """A training job named ``eksflow-<env>-<job_base_name>-<hash>`` (``env=`` among the operator keywords, by default
-    ``EKSFLOW_ENV``); a retry re-attaches to the job an earlier try started."""
+    ``EKSFLOW_ENV``); a retry re-attaches to the job an earlier try started. ``image``: pinned by digest
+    (``<registry>/<repository>@sha256:<hex>``), e.g. ``released_image(task_id=..., job="train").output``; a tag is
+    refused (templated values are checked once rendered)."""
     helper = "sagemaker_training"
     require_non_empty_str(helper, "job_base_name", job_base_name, "churn-model")
     require_pinned_image(helper, "image", image)
@@ -447,7 +449,8 @@ def sagemaker_register_model(
     **operator_kwargs: Any,
 ) -> RegisterModelOperator:
     """The model and endpoint config of one deployment of ``endpoint_name`` (``eksflow-<env>-...``; ``env=`` among the
-    operator keywords, by default ``EKSFLOW_ENV``), named ``<endpoint_name>-model-<hash>``/``-config-<hash>``."""
+    operator keywords, by default ``EKSFLOW_ENV``), named ``<endpoint_name>-model-<hash>``/``-config-<hash>``.
+    ``image``: the serving image pinned by digest, e.g. ``released_image(task_id=..., job="serve").output``."""
     helper = "sagemaker_register_model"
     _require_endpoint_name(helper, endpoint_name, require_env(helper, operator_kwargs.get("env")))
     require_pinned_image(helper, "image", image)

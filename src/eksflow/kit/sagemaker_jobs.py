@@ -203,7 +203,7 @@ def sagemaker_processing(
     """A processing job named ``eksflow-<env>-<job_base_name>-<hash>`` (``env=`` among the operator keywords, by
     default ``EKSFLOW_ENV``): each of ``inputs`` (name -> ``s3://`` prefix) is downloaded to
     ``/opt/ml/processing/input/<name>``, each of ``outputs`` uploaded from ``/opt/ml/processing/output/<name>`` at the
-    end. A retry re-attaches to the job an earlier try started."""
+    end. A retry re-attaches to the job an earlier try started. ``image``: pinned by digest (a tag is refused)."""
     helper = "sagemaker_processing"
     require_non_empty_str(helper, "job_base_name", job_base_name, "churn-features")
     require_pinned_image(helper, "image", image)

@@ -14,7 +14,8 @@ absent from the request, as AWS leaves out a key that does not apply.
 - ``sagemaker:ModelArn``: on CreateTransformJob, the ARN of the model it runs (AWS authorizes the action on the
   transform job only).
 - ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask,
-  RegisterTaskDefinition: ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel: ``sagemaker.amazonaws.com``).
+  RegisterTaskDefinition: ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel:
+  ``sagemaker.amazonaws.com``).
 - ``ecs:cluster``: on ECS RunTask, ListTasks, DescribeTasks, StopTask, the ARN of the request's ``cluster``
   (``default`` when it names none).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
