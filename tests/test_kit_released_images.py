@@ -61,6 +61,16 @@ def test_the_triggering_release_events_image_wins_without_looking_in_ecr(sagemak
     assert "ecr:DescribeImages" not in control(sagemaker_conn.url, "stats")["calls"]
 
 
+def test_a_triggering_event_that_is_no_release_of_the_job_fails_for_good_naming_why(sagemaker_conn):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    serve = Release(ENV, "serve", f"{REGISTRY}/{get_job('serve').repository(ENV)}@sha256:{'e' * 64}", SHA, SHA)
+    event = release_event(serve, asset_uri=TRAIN.release_asset_uri(ENV))  # serve's release on train's Asset
+    with pytest.raises(AirflowFailException, match="is no release: release message field 'job' is 'serve', but this "
+                       "is job 'train'"):  # fmt: skip
+        resolve(**triggered_by(event))
+
+
 def test_a_repository_without_a_released_image_fails_naming_it_and_the_fix(sagemaker_conn):
     ecr = sagemaker_conn.client("ecr")
     ecr.batch_delete_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": SEED_GIT_SHA}])

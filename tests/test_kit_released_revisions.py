@@ -13,12 +13,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
 from eksflow import kit
 from eksflow.connections import local_connections
 from eksflow.jobs import get_job
-from eksflow.releases import Release, ReleaseMessageError
+from eksflow.releases import Release
 from eksflow_dev.emulator.control import control
 from tests.support.releases import ENV, container_image, latest_revision, release_event, triggered_by, without_image
 
@@ -133,12 +133,13 @@ def test_events_of_another_asset_do_not_pick_the_revision(ecs_conn):
      ({"kind": "something-else"}, "kind")],
     ids=["half-a-release", "not-a-release"],
 )  # fmt: skip
-def test_a_triggering_event_that_is_no_release_fails_the_task_naming_the_field_and_starts_nothing(
+def test_a_triggering_event_that_is_no_release_fails_the_task_for_good_naming_the_field_and_starts_nothing(
     ecs_conn, payload, field
 ):
     events = triggered_by(release_event(payload, asset_uri=ETL.release_asset_uri(ENV)))
-    with pytest.raises(ReleaseMessageError, match=f"release message field '{field}'"):
+    with pytest.raises(AirflowFailException, match=f"is no release: release message field '{field}'") as failed:
         run_task(ecs_conn, job=ETL.name, _context=events)
+    assert f"the event of {ETL.release_asset_uri(ENV)} that triggered this run" in str(failed.value)
     assert ecs_conn.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
 
 

@@ -23,6 +23,13 @@ from eksflow.jobs import get_job
 from eksflow.releases import Release, ReleaseMessageError, ecr_registry, release_from_payload
 
 GIT_SHA_TAG = re.compile(r"^[0-9a-f]{40}$")
+
+
+class NotARelease(ValueError):
+    """A triggering event of a release Asset does not carry a release (names the field): the run cannot know what was
+    released, and a retry would not either."""
+
+
 # What the resolution calls on AWS: the runner role of the job's kind needs exactly this on the job's repository.
 DESCRIBE_IMAGES = "ecr:DescribeImages"
 
@@ -46,7 +53,12 @@ def triggering_release(context: Mapping[str, Any], *, job: str, env: str) -> Rel
     if not found:
         return None
     newest = max(found, key=lambda event: event.timestamp)
-    return release_from_event_extra(newest.extra, env=env, job=job)
+    try:
+        return release_from_event_extra(newest.extra, env=env, job=job)
+    except ReleaseMessageError as error:
+        raise NotARelease(
+            f"the event of {uri} that triggered this run ({newest.timestamp}) is no release: {error}"
+        ) from None
 
 
 @dataclass(frozen=True)

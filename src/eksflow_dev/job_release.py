@@ -45,6 +45,7 @@ REGISTER_ACTIONS = ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", 
 ANNOUNCE_ACTIONS = ("sqs:GetQueueUrl", "sqs:SendMessage")
 DEFAULT_PART_BYTES = 10 * 1024 * 1024  # when InitiateLayerUpload names no part size
 RERUN = "re-running the job is safe: what was done is verified and reused"
+DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 
 
 class ReleaseFailed(RuntimeError):
@@ -133,7 +134,8 @@ class _Steps:
         except Exception as error:  # an AWS error: botocore's ClientError and BotoCoreError
             if type(error).__module__.split(".")[0] not in {"botocore", "boto3"}:
                 raise
-            raise self._failed(name, f"{error}{note()}") from None
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+            raise self._failed(name, f"{error}{note() if code in DENIED else ''}") from None
         self.done.append(name)
 
     def _failed(self, name: str, error: str) -> ReleaseFailed:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from eksflow.jobs import JOBS, Job, get_job
 from eksflow.kit.defaults import WAITER_DELAY_SECONDS, aws_operator_kwargs, deferrable
@@ -123,9 +123,12 @@ class JobRunTaskOperator(EcsRunTaskOperator):
         if self.image:
             return self._revision_with_image()
         if self.job:
-            from eksflow.released import triggering_release
+            from eksflow.released import NotARelease, triggering_release
 
-            release = triggering_release(context, job=self.job, env=self.env)
+            try:
+                release = triggering_release(context, job=self.job, env=self.env)
+            except NotARelease as error:
+                raise AirflowFailException(f"{error}; nothing was run (no retry: the event stays what it is)") from None
             if release is not None:
                 self.log.info(
                     "Running %s: the revision of the release of job %s that triggered this run (image %s, commit %s)",

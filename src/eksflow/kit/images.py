@@ -32,10 +32,15 @@ class ReleasedImageOperator(AwsBaseOperator[EcrHook]):
         self.env = env
 
     def execute(self, context) -> str:
-        from eksflow.released import released_image
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        from eksflow.released import NotARelease, released_image
 
         ecr = self.hook.conn
-        found = released_image(context, ecr, job=self.job, env=self.env, region=ecr.meta.region_name)
+        try:
+            found = released_image(context, ecr, job=self.job, env=self.env, region=ecr.meta.region_name)
+        except NotARelease as error:
+            raise AirflowFailException(f"{error} (no retry: the event stays what it is)") from None
         self.log.info("Released image of job %s: %s", self.job, found)
         return found.image
 
