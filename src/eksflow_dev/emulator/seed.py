@@ -15,16 +15,20 @@ SageMaker endpoints: ``eksflow-<env>-idle`` (managed, no invocations -> deleted 
 ``eksflow-<other env>-idle`` (another environment's name and tag, no invocations -> kept: housekeeping does not even
 look at it, IAM lets it read only its own environment's names). Models and endpoint configs carry the env's prefix
 too (``eksflow-<env>-seed-model``, ``-seed-config``). The SNS topic of the environment's DAG notifications
-(``eksflow-<env>-notifications``) exists, with no subscriber.
+(``eksflow-<env>-notifications``) exists, with no subscriber. The job-release queue and its dead-letter queue
+(``eksflow-<env>-job-releases[-dlq]``, names from eksflow.jobs; SQS-managed encryption, redrive after
+``RELEASE_MAX_RECEIVES`` receives) exist, so the release watchers of the local stack poll a queue that exists.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 import boto3
 
+from eksflow.jobs import release_dlq_name, release_queue_name
 from eksflow.platform import (
     PROTECTED_TAG_KEY,
     PROTECTED_TAG_VALUE,
@@ -38,6 +42,9 @@ from eksflow.settings import ENV_PREFIX
 
 ACCOUNT_ID = "123456789012"
 SAMPLE_INPUT_KEY = "raw/events/sample.csv"
+# Receives before the release queue's redrive moves a message nobody took to the dead-letter queue (Terraform's
+# workloads set the AWS queue's own).
+RELEASE_MAX_RECEIVES = 5
 
 
 def other_env(env: str) -> str:
@@ -82,6 +89,18 @@ def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6
             for h in range(hours)
         ],
     )
+
+
+def create_release_queues(sqs, env: str, *, max_receives: int = RELEASE_MAX_RECEIVES) -> tuple[str, str]:
+    """The job-release queue and its dead-letter queue of ``env`` (URLs); CreateQueue is idempotent."""
+    encrypted = {"SqsManagedSseEnabled": "true"}
+    dlq_url = sqs.create_queue(QueueName=release_dlq_name(env), Attributes=encrypted)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+    queue_url = sqs.create_queue(QueueName=release_queue_name(env), Attributes={**encrypted, "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
+    return queue_url, dlq_url
 
 
 def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
@@ -203,6 +222,7 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     # The DAG notifications' topic (Terraform's notifications module makes it on AWS; CreateTopic is idempotent).
     client("sns").create_topic(Name=notification_topic_name(env))
+    create_release_queues(client("sqs"), env)
 
     result.settings_env = {
         f"{ENV_PREFIX}ENV": env,
