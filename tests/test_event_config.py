@@ -231,3 +231,18 @@ def test_the_chart_triggerers_environment_builds_the_watcher_without_the_develop
     assert (
         "ReleaseQueueProducer 360 ('eksflow-release-queue', 'dev', 'eu-west-1', '123456789012', None)" in result.stdout
     )
+
+
+def test_the_migration_guides_bridge_dag_parses_and_keeps_the_platforms_rules(tmp_path):
+    from eksflow_dev.dagcheck.check import parse_offline
+
+    guide = (REPO / "docs" / "migrating-queue-tables.md").read_text()
+    (block,) = [b.split("```", 1)[0] for b in guide.split("```python\n")[1:] if 'dag_id="batch_data_pipeline"' in b]
+    (tmp_path / "batch_data_pipeline.py").write_text(block)
+    report = parse_offline([tmp_path])
+    assert report["import_errors"] == {}
+    assert report["problems"] == {"batch_data_pipeline": []}
+    assert report["assets"]["batch_data_pipeline"] == {
+        "consumes": ["x-eksflow-queue-table://legacy_queue_db/etl_queue"],
+        "produces": ["s3://eksflow-dev-data/curated"],  # curated_events in the settings parse_offline uses
+    }

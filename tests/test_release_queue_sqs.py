@@ -152,3 +152,20 @@ def test_the_emulators_long_poll_receives_a_message_sent_while_it_waits(emulator
     sqs.send_message(QueueUrl=url, MessageBody=release("train", 5))
     poll.join(timeout=30)
     assert [message["Body"] for message in received] == [release("train", 5)]
+
+
+def test_a_stopping_triggerer_puts_back_what_it_received_and_never_advanced(queues):
+    sqs, url, _ = queues
+    sqs.send_message(QueueUrl=url, MessageBody=release("train", 6))
+
+    async def receive_then_stop():
+        producer = ReleaseQueueProducer(env=ENV, region="eu-west-1", account_id="123456789012", aws_conn_id=None)
+        stream = producer.open_stream()
+        await asyncio.wait_for(anext(stream), 30)
+        held = counts(sqs, url)
+        await stream.aclose()  # as the shared stream ends: the poll cancelled, then the producer closed
+        await producer.aclose()
+        return held
+
+    assert asyncio.run(receive_then_stop()) == (0, 1)
+    assert counts(sqs, url) == (1, 0)

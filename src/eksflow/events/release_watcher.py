@@ -14,8 +14,11 @@ job's. Ack mode decides what happens to a message only once every watcher is don
   attributes (``eksflow-rejected-field``, ``eksflow-rejected-reason``): out of the way of the good messages, kept
   intact for whoever fixes the sender, and re-drivable from the dead-letter queue. (Leaving it to the redrive would
   log it at every receive and keep it cycling for maxReceiveCount receives.)
-- an event whose persistence Airflow never confirmed (ack timeout, triggerer stopped) leaves its message on the
-  queue: SQS delivers it again, and the event carries ``receive_count``/``redelivery``.
+- an event whose persistence Airflow never confirmed leaves its message on the queue, and SQS delivers it again: at
+  once after an ack timeout, or when the triggerer stops (the producer puts back what it has not advanced; a
+  SIGKILLed one's messages return after their visibility timeout, Airflow's ack timeout + 60 s). If Airflow had
+  persisted the event after all (it does not flush its confirmations on shutdown), that is a second event; every
+  event carries ``receive_count``/``redelivery``, so a consumer can tell.
 
 The triggerer polls as its own IRSA role: no connection by default (``aws_conn_id=None``: boto3's credential chain;
 the chart's connections in the triggerer are region-only anyway), and queue URLs are the SQS endpoint the client
@@ -199,6 +202,7 @@ class ReleaseQueueProducer(SharedStreamProducer):
         self.log = logging.getLogger(__name__)
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        self._outstanding: dict[str, ReleaseDelivery] = {}  # received, not yet advanced (by receipt handle)
         self.queue_url = ""
         self.dlq_url = ""
 
@@ -226,12 +230,14 @@ class ReleaseQueueProducer(SharedStreamProducer):
             )
             for message in response.get("Messages", []):
                 delivery = ReleaseDelivery.parse(message, self.env)
+                self._outstanding[delivery.receipt_handle] = delivery
                 yield delivery, delivery
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         for item in batch:
             delivery: ReleaseDelivery = item.broker_payload
             outcome = item.outcome
+            self._outstanding.pop(delivery.receipt_handle, None)
             if outcome.rejected:
                 await self._set_aside(delivery)
             elif outcome.is_clean and delivery.taken_by:
@@ -301,4 +307,11 @@ class ReleaseQueueProducer(SharedStreamProducer):
         return True
 
     async def aclose(self) -> None:
+        # Messages received and never advanced (the triggerer is stopping): offered again now rather than after
+        # their visibility timeout, to the next triggerer. Those whose events Airflow persisted without confirming
+        # come back as redeliveries (receive_count > 1).
+        if self._client is not None:
+            for delivery in list(self._outstanding.values()):
+                await self._put_back(delivery, 0)
+        self._outstanding.clear()
         await self._stack.aclose()
