@@ -148,7 +148,12 @@ def test_rows_in_become_one_event_each_a_dag_run_writes_them_back_and_a_malforme
         "row": {"day": "2026-11-28", "part": 0, "payload": {"part": 0}},
         "redelivery": False,
     }
-    lines = [line for line in bridge.stack.log("triggerer").splitlines() if "set aside" in line]
+    # Logged when the trigger advances it (a run's sweep may have set it aside a moment before, logging in its task).
+    lines = wait_for(
+        lambda: [line for line in bridge.stack.log("triggerer").splitlines() if "set aside" in line],
+        60,
+        "the trigger's line for the malformed row",
+    )
     assert len(lines) == 1
     assert (
         f"Queue table etl_queue row {malformed} set aside (status 'failed'): column 'payload' is not valid JSON"
@@ -163,7 +168,8 @@ def _restart_mid_stream(bridge: Bridge, sig: signal.Signals, start: int) -> tupl
     alone does across the restart. Returns the rows, those still claimed when the triggerer was gone, and facts."""
     stack = bridge.stack
     wait_for(lambda: not stack.query("SELECT 1 FROM dag_run WHERE state IN ('queued', 'running')"), 120, "idle runs")
-    stack.signal("scheduler", signal.SIGTERM)
+    # Idle, so nothing is lost by killing it (its LocalExecutor's graceful stop can take minutes).
+    stack.signal("scheduler", signal.SIGKILL)
     ids = bridge.add_rows(40, start=start)
     wait_for(
         lambda: sum(bool(found) for found in bridge.events_by_row(ids).values()) >= 10,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import pytest
 from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
@@ -169,3 +170,36 @@ def test_a_stopping_triggerer_puts_back_what_it_received_and_never_advanced(queu
 
     assert asyncio.run(receive_then_stop()) == (0, 1)
     assert counts(sqs, url) == (1, 0)
+
+
+def test_a_queue_the_poll_cannot_read_is_logged_and_retried_until_it_can(emulator, queues, caplog):
+    sqs, url, dlq = queues
+    for queue in (url, dlq):
+        sqs.delete_queue(QueueUrl=queue)  # e.g. Terraform not applied yet, or the grant missing
+
+    async def scenario():
+        producer = ReleaseQueueProducer(
+            env=ENV, region="eu-west-1", account_id="123456789012", aws_conn_id=None, wait_seconds=1
+        )
+        stream = producer.open_stream()
+        first = asyncio.ensure_future(anext(stream))
+        try:
+            for _ in range(200):  # bounded: until the poll has said it cannot receive
+                if "cannot receive" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            assert not first.done()  # the poll goes on
+            create_release_queues(sqs, ENV)
+            sqs.send_message(QueueUrl=url, MessageBody=release("train", 7))
+            delivery, _ = await asyncio.wait_for(first, 30)
+        finally:
+            await stream.aclose()
+            await producer.aclose()
+        return delivery
+
+    with caplog.at_level(logging.ERROR, logger="eksflow.events.release_watcher"):
+        delivery = asyncio.run(scenario())
+    assert delivery.release.job == "train"
+    assert f"Release queue {url}: cannot receive (An error occurred (AWS.SimpleQueueService.NonExistentQueue)" in (
+        caplog.text
+    )

@@ -135,7 +135,13 @@ def scenario(tmp_path_factory, postgres, airflow_db_template) -> Scenario:
             wait_for(lambda: queue_counts(sqs, dlq)["ApproximateNumberOfMessages"] == 3, 60, "3 dead letters")
             wait_for(lambda: "no watcher of that job in this triggerer" in stack.log("triggerer"), 60, "serve put back")
             seconds["events + dead letters"] = time.monotonic() - sent
-            before_serve = queue_counts(sqs, url)
+            # The taken releases are deleted once Airflow confirmed their events; the serve release stays.
+            before_serve = wait_for(
+                lambda: (counts := queue_counts(sqs, url)) and sum(counts.values()) == 1 and counts,
+                60,
+                "only the serve release left on the queue",
+                lambda: str(queue_counts(sqs, url)),
+            )
 
             serve_started = time.monotonic()
             unpaused = stack.airflow("dags", "unpause", "on_serve_release")

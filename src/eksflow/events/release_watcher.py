@@ -8,7 +8,10 @@ job's. Ack mode decides what happens to a message only once every watcher is don
 - a release some watcher turned into an Asset event is deleted after Airflow confirmed the event persisted;
 - a release no watcher here took (a job watched by another triggerer's watchers, or by none) is put back on the
   queue after ``retry_seconds``; if nobody ever takes it, the queue's redrive policy moves it to the dead-letter
-  queue after its maxReceiveCount receives — it is never deleted silently;
+  queue after its maxReceiveCount receives — it is never deleted silently. With several triggerers (the chart runs
+  two) the watchers of one queue may sit in different ones — Airflow assigns triggers one by one — and each
+  triggerer's poll puts back the others' releases: they arrive ``retry_seconds`` later per wrong hop, and every hop
+  is a receive, so the queue's maxReceiveCount must leave room for a few (10 or more);
 - a message that is no release (``release_from_payload`` names the field), or another environment's, is rejected by
   the watchers and moved to the dead-letter queue at once, with one log line and its reason in the message's
   attributes (``eksflow-rejected-field``, ``eksflow-rejected-reason``): out of the way of the good messages, kept
@@ -30,6 +33,7 @@ the release queue and ``sqs:SendMessage`` on its dead-letter queue (plus the que
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -53,6 +57,7 @@ _MAX_VISIBILITY = 12 * 3600
 # A message is held at least this much longer than Airflow's ack timeout, so it never reappears while its event is
 # still waiting for Airflow's persistence confirmation (a second delivery would be a second event).
 _VISIBILITY_MARGIN = 60
+_MAX_BACKOFF = 60.0
 REJECTED_FIELD_ATTRIBUTE = "eksflow-rejected-field"
 REJECTED_REASON_ATTRIBUTE = "eksflow-rejected-reason"
 
@@ -218,16 +223,30 @@ class ReleaseQueueProducer(SharedStreamProducer):
     async def open_stream(self) -> AsyncIterator[tuple[ReleaseDelivery, ReleaseDelivery]]:
         # The client lives until aclose(), after the last advance: the poll is cancelled before its pending
         # advances are drained.
+        from botocore.exceptions import BotoCoreError, ClientError
+
         self._client = await self._connect()
         self.log.info("Watching release queue %s (dead-letter queue %s)", self.queue_url, self.dlq_url)
+        backoff = 0.0
         while True:
-            response = await self._client.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=self.wait_seconds,
-                VisibilityTimeout=self.visibility_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
+            try:
+                response = await self._client.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=self.wait_seconds,
+                    VisibilityTimeout=self.visibility_seconds,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                )
+            except (ClientError, BotoCoreError) as error:
+                # A missing grant or queue, an outage: keep every watcher alive and say so at a sane rate (raising
+                # would fail the watchers, which the triggerer restarts within a second, again and again).
+                backoff = min(max(2 * backoff, 1.0), _MAX_BACKOFF)
+                self.log.error(
+                    "Release queue %s: cannot receive (%s); retrying in %.0f s", self.queue_url, error, backoff
+                )
+                await asyncio.sleep(backoff)
+                continue
+            backoff = 0.0
             for message in response.get("Messages", []):
                 delivery = ReleaseDelivery.parse(message, self.env)
                 self._outstanding[delivery.receipt_handle] = delivery

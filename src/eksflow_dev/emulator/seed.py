@@ -92,14 +92,26 @@ def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6
 
 
 def create_release_queues(sqs, env: str, *, max_receives: int = RELEASE_MAX_RECEIVES) -> tuple[str, str]:
-    """The job-release queue and its dead-letter queue of ``env`` (URLs); CreateQueue is idempotent."""
+    """The job-release queue and its dead-letter queue of ``env`` (URLs). Queues that exist (e.g. made by Terraform's
+    workloads) are kept as they are: CreateQueue refuses a name that exists with other attributes."""
+
+    def existing(name: str) -> str | None:
+        try:
+            return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            return None
+
     encrypted = {"SqsManagedSseEnabled": "true"}
-    dlq_url = sqs.create_queue(QueueName=release_dlq_name(env), Attributes=encrypted)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
-    queue_url = sqs.create_queue(QueueName=release_queue_name(env), Attributes={**encrypted, "RedrivePolicy": redrive})[
-        "QueueUrl"
-    ]
+    dlq_url = (
+        existing(release_dlq_name(env))
+        or sqs.create_queue(QueueName=release_dlq_name(env), Attributes=encrypted)["QueueUrl"]
+    )
+    queue_url = existing(release_queue_name(env))
+    if queue_url is None:
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+        attributes = {**encrypted, "RedrivePolicy": redrive}
+        queue_url = sqs.create_queue(QueueName=release_queue_name(env), Attributes=attributes)["QueueUrl"]
     return queue_url, dlq_url
 
 
