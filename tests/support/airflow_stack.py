@@ -103,7 +103,6 @@ class AirflowStack:
     env: dict[str, str]
     api_port: int
     running: dict[str, processes.Managed] = field(default_factory=dict)
-    _exited: list[processes.Managed] = field(default_factory=list)
 
     COMMANDS = {
         "dag-processor": ["dag-processor"],
@@ -125,11 +124,15 @@ class AirflowStack:
     def signal(self, component: str, sig: signal.Signals, timeout: float = 60) -> int:
         """Send ``sig`` to the component's whole process tree (as a pod's stop does) and wait for it to exit."""
         managed = self.running.pop(component)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(managed.process.pid, sig)
-        code = managed.process.wait(timeout=timeout)
-        wait_for(lambda: not _group_alive(managed.process.pid), timeout, f"{component}'s processes to exit")
-        self._exited.append(managed)
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(managed.process.pid, sig)
+            code = managed.process.wait(timeout=timeout)
+            wait_for(lambda: not _group_alive(managed.process.pid), timeout, f"{component}'s processes to exit")
+        except (subprocess.TimeoutExpired, AssertionError):
+            processes.stop_pid(managed.process.pid, timeout=0)  # leave nothing behind, then fail
+            managed.process.wait(timeout=10)
+            raise
         return code
 
     def log(self, component: str) -> str:
