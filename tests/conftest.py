@@ -175,3 +175,12 @@ def postgres():
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db_template(postgres, tmp_path_factory) -> str:
+    """An Airflow metadata DB migrated once on the session's PostgreSQL, copied per stack
+    (tests/support/airflow_stack.py: airflow_stack)."""
+    from tests.support.airflow_stack import migrated_template
+
+    return migrated_template(postgres, tmp_path_factory.mktemp("airflow-db-template"))

@@ -78,6 +78,7 @@ def test_connections_are_the_role_models_and_settings_load(values):
     assert settings.schedules_enabled is dag_settings["schedules"]
     if dag_settings["awsAccountId"]:
         assert settings.sagemaker_execution_role_arn.split(":")[4] == dag_settings["awsAccountId"]
+        assert settings.account_id == dag_settings["awsAccountId"]  # in the release queue's URL
 
 
 def test_every_dag_parses_with_the_worker_pod_env():

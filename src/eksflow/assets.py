@@ -13,8 +13,20 @@ def curated_events(settings: Settings) -> Asset:
 
 
 def job_release(settings: Settings, job: str) -> Asset:
-    """The Asset a release of ``job`` updates (eksflow.jobs); its events carry the release (eksflow.releases)."""
+    """The Asset a release of ``job`` updates (eksflow.jobs). Its watcher reads the environment's release queue in
+    the triggerer; each event's payload is the release (eksflow.releases: ``release_from_payload`` reads it back)
+    with its digest, ECS family and revision (eksflow.events.release_watcher)."""
+    from airflow.sdk import AssetWatcher
+
+    from eksflow.events.release_watcher import ReleaseWatcher
     from eksflow.jobs import get_job
 
     spec = get_job(job)
-    return Asset(uri=spec.release_asset_uri(settings.env), name=spec.release_asset_name, group="eksflow-releases")
+    return Asset(
+        uri=spec.release_asset_uri(settings.env),
+        name=spec.release_asset_name,
+        group="eksflow-releases",
+        watchers=[
+            AssetWatcher(name=f"{spec.release_asset_name}__queue", trigger=ReleaseWatcher.for_job(settings, job))
+        ],
+    )

@@ -26,6 +26,9 @@ def _setting(variable: str, doc: str, **kwargs):
 class Settings:
     env: str = _setting("ENV", "the environment (dev, prod, local): part of every name a grant is scoped by")
     region: str = _setting("AWS_REGION", "AWS region (falls back to AWS_DEFAULT_REGION)")
+    account_id: str = _setting(
+        "AWS_ACCOUNT_ID", "AWS account of the platform (the chart's dagSettings.awsAccountId; in queue URLs and ARNs)"
+    )
     ecs_cluster: str = _setting("ECS_CLUSTER", "ECS cluster of the environment's batch steps")
     ecs_task_definition: str = _setting(
         "ECS_TASK_DEFINITION", "task definition family of the reference ETL step (job etl-step's, eksflow.jobs)"
@@ -90,6 +93,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         env=env,
         region=region,
+        account_id=account,
         ecs_cluster=get("ECS_CLUSTER", ecs_cluster_name(env)),
         ecs_task_definition=get("ECS_TASK_DEFINITION", etl.ecs_family(env)),
         ecs_container=get("ECS_CONTAINER", etl.container),

@@ -5,7 +5,7 @@ otherwise, e.g. inside the kind cluster's emulator pod).
 One module per concern, each patch small and documented in docs/emulator.md:
 - ``server``: the moto server entry; requests are served one at a time (moto's backends are not thread-safe),
   behind the control API of ``control`` (job seconds, fault windows, call counts); ``apply_patches`` wires
-  the rest;
+  the rest; ``sqs``: a long-polling ReceiveMessage lets other requests in while it waits;
 - ``ecs``: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``); a task's containers follow
   the task's status (moto leaves them PENDING, which makes EcsRunTaskOperator fail), and a container exits
   with ``EMULATED_EXIT_CODE`` from its environment overrides (default 0), so tests can make a task fail; a

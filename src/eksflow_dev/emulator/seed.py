@@ -22,7 +22,8 @@ The jobs (eksflow.jobs) are released as a job repository's workflow releases the
 with the commit ``SEED_GIT_SHA``, and the etl-step family (its job task role and the ECS execution role) has a
 revision whose container runs that image by digest — the family's latest, what the data pipeline runs. The release
 queue and its dead-letter queue exist, empty: the seed announces nothing (an announcement would start the pipelines
-scheduled on the release Assets).
+scheduled on the release Assets; SQS-managed encryption, redrive after ``RELEASE_MAX_RECEIVES`` receives; the release
+watchers of the local stack poll them).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ from eksflow.settings import ENV_PREFIX
 ACCOUNT_ID = "123456789012"
 SAMPLE_INPUT_KEY = "raw/events/sample.csv"
 SEED_GIT_SHA = "5eed" * 10  # the commit the seeded job images carry as their revision label and tag
-RELEASE_MAX_RECEIVES = 5  # deliveries of a release message before SQS moves it to the dead-letter queue
+# Deliveries before the release queue's redrive moves a message nobody took to the dead-letter queue (Terraform's
+# workloads set the AWS queue's own).
+RELEASE_MAX_RECEIVES = 5
 
 
 def other_env(env: str) -> str:
@@ -149,20 +152,28 @@ def _seed_families(ecs, env: str) -> None:
         )
 
 
-def _seed_release_queues(sqs, env: str) -> None:
-    """The release queue, its dead-letter queue after RELEASE_MAX_RECEIVES deliveries (unless they exist)."""
-    queues = {}
-    for name in (release_dlq_name(env), release_queue_name(env)):
+def create_release_queues(sqs, env: str, *, max_receives: int = RELEASE_MAX_RECEIVES) -> tuple[str, str]:
+    """The job-release queue and its dead-letter queue of ``env`` (URLs). Queues that exist (e.g. made by Terraform's
+    workloads) are kept as they are: CreateQueue refuses a name that exists with other attributes."""
+
+    def existing(name: str) -> str | None:
         try:
-            queues[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            return sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:
-            queues[name] = ""
-    if not queues[release_dlq_name(env)]:
-        queues[release_dlq_name(env)] = sqs.create_queue(QueueName=release_dlq_name(env))["QueueUrl"]
-    if not queues[release_queue_name(env)]:
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=queues[release_dlq_name(env)], AttributeNames=["QueueArn"])
-        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": RELEASE_MAX_RECEIVES}
-        sqs.create_queue(QueueName=release_queue_name(env), Attributes={"RedrivePolicy": json.dumps(redrive)})
+            return None
+
+    encrypted = {"SqsManagedSseEnabled": "true"}
+    dlq_url = (
+        existing(release_dlq_name(env))
+        or sqs.create_queue(QueueName=release_dlq_name(env), Attributes=encrypted)["QueueUrl"]
+    )
+    queue_url = existing(release_queue_name(env))
+    if queue_url is None:
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+        attributes = {**encrypted, "RedrivePolicy": redrive}
+        queue_url = sqs.create_queue(QueueName=release_queue_name(env), Attributes=attributes)["QueueUrl"]
+    return queue_url, dlq_url
 
 
 def _seed_releases(endpoint_url: str, region: str, env: str, result: SeedResult) -> None:
@@ -293,8 +304,7 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     # The DAG notifications' topic (Terraform's notifications module makes it on AWS; CreateTopic is idempotent).
     client("sns").create_topic(Name=notification_topic_name(env))
-
-    _seed_release_queues(client("sqs"), env)
+    create_release_queues(client("sqs"), env)
     _seed_releases(endpoint_url, region, env, result)
 
     result.settings_env = {

@@ -19,6 +19,7 @@ from eksflow_dev.emulator.iam import (
 )
 from eksflow_dev.emulator.infra import patch_infra
 from eksflow_dev.emulator.sagemaker import DEFAULT_TRAINING_METRICS, patch_sagemaker
+from eksflow_dev.emulator.sqs import patch_sqs_long_polling
 
 
 def configure_job_durations(seconds: float) -> None:
@@ -39,7 +40,7 @@ def configure_job_durations(seconds: float) -> None:
 REPLAYED_ANSWERS = 5000  # the last answers kept for retried invocations
 
 
-def serialize_requests() -> None:
+def serialize_requests():
     """One request at a time, behind the control API, fault windows and call counts of ``control``.
     moto's server is threaded but its backends are not thread-safe; twice in about
     ten Terraform applies/destroys (many calls in parallel) a security group lost a rule (a default egress
@@ -77,11 +78,12 @@ def serialize_requests() -> None:
             return [body]
 
     DomainDispatcherApplication.__call__ = middleware(__call__, configure_job_durations)
+    return lock
 
 
 def apply_patches(environ: dict[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
-    serialize_requests()
+    patch_sqs_long_polling(serialize_requests())
     patch_ecs()
     patch_ecr()
     patch_eks()
