@@ -56,7 +56,7 @@ def released_run(tmp_path_factory, postgres, airflow_db_template):
             result = release_job(emulator.url, ETL.name, built_image(root / "image", GIT_SHA), GIT_SHA)
             assert result.returncode == 0, result.stdout + result.stderr
 
-            (run_id, run_type, _) = wait_for(lambda: dag_runs(stack)[:1], 180, "the run the release starts")[0]
+            (_, run_type, _) = wait_for(lambda: dag_runs(stack)[:1], 180, "the run the release starts")[0]
             state = wait_for(
                 lambda: (s := dag_runs(stack)[0][2]) in ("success", "failed") and s, 600, "the run to end", stack.tail
             )
