@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "helm" / "eksflow"
 DEV_VALUES = CHART / "values-dev.yaml"
 VALUE_FILES = {name: CHART / f"values-{name}.yaml" for name in ("dev", "prod", "kind")}
+# The EKS Kubernetes versions rendered objects are validated against (kubernetes-validate, strict).
+EKS_KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0")
 
 
 def helm_binary() -> str:

@@ -16,6 +16,7 @@ from eksflow.roles import ROLES
 from tests.helm import (
     CHART,
     DEV_VALUES,
+    EKS_KUBERNETES_VERSIONS,
     REPO,
     REQUIRED_SETS,
     VALUE_FILES,
@@ -263,9 +264,6 @@ def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods
         assert labels[ROLE_LABEL] == role.name, where
         env = {e.name for e in (container.env or [])}
         assert not any("SQL_ALCHEMY_CONN" in name or "DATABASE" in name for name in env), where
-
-
-EKS_KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0")
 
 
 @pytest.mark.parametrize("version", EKS_KUBERNETES_VERSIONS)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from eksflow.assets import job_release
+from eksflow.events import queue_table_tasks
 from eksflow.events.queue_table import MalformedRow, QueueTable, QueueTableError, row_event_payload, row_payload
 from eksflow.events.queue_table_tasks import LegacyTable
 from eksflow.events.queue_table_trigger import QueueTableTrigger, queue_table_asset
@@ -80,6 +81,52 @@ def test_a_bad_legacy_table_setting_is_refused_naming_the_argument(changes, argu
     with pytest.raises(QueueTableError) as refused:
         LegacyTable(**{"conn_id": "legacy_db", "table": "curated_queue", "columns": ["day"], **changes})
     assert refused.value.argument == argument
+
+
+@pytest.mark.parametrize("helper", ["claim_rows_task", "write_back_task"])
+def test_the_claim_and_write_back_tasks_refuse_another_role_naming_the_network_policy(helper):
+    from airflow.sdk import DAG
+
+    arguments = {
+        "claim_rows_task": (QueueTable(**GOOD),),
+        "write_back_task": (LegacyTable(conn_id="legacy_db", table="curated_queue", columns=["day"]), []),
+    }[helper]
+    with DAG("bridge", schedule=None), pytest.raises(QueueTableError) as refused:
+        getattr(queue_table_tasks, helper)(*arguments, role="ecs-runner")
+    assert str(refused.value) == (
+        f"{helper}(): argument 'role' cannot be set (got 'ecs-runner'); leave it out: the task runs in role "
+        "'default', whose task pods networkPolicy.legacyDatabases lets reach the legacy database"
+    )
+
+
+KIT_BUILDS_THE_BRIDGE = """
+import sys
+from airflow.sdk import DAG
+from eksflow import kit
+from eksflow.events import queue_table, queue_table_tasks, queue_table_trigger
+
+homes = {"QueueTable": queue_table, "queue_table_asset": queue_table_trigger, "LegacyTable": queue_table_tasks}
+homes |= dict.fromkeys(("claim_rows", "claim_rows_task", "write_back", "write_back_task"), queue_table_tasks)
+for name, module in homes.items():
+    assert getattr(kit, name) is getattr(module, name), name
+table = kit.QueueTable(conn_id="legacy_db", table="etl_queue", payload_columns=["day"])
+curated = kit.LegacyTable(conn_id="legacy_db", table="curated", columns=["day"])
+with DAG("bridge", schedule=[kit.queue_table_asset(table, name="rows")]) as dag:
+    kit.write_back_task(curated, kit.claim_rows_task(table))
+print(sorted(task.task_id for task in dag.tasks))
+print([driver for driver in ("psycopg2", "psycopg", "asyncpg") if driver in sys.modules])
+"""
+
+
+def test_the_kit_exports_the_bridge_helpers_and_a_dag_file_using_them_loads_no_database_driver(tmp_path):
+    env = {"AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", KIT_BUILDS_THE_BRIDGE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    tasks, drivers = result.stdout.splitlines()[-2:]
+    assert tasks == "['claim_rows', 'write_back']"
+    assert drivers == "[]", "the DAG file loaded a database driver at parse time"
 
 
 def test_names_are_quoted_and_values_are_bind_parameters_in_every_statement():

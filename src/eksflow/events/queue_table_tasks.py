@@ -8,7 +8,8 @@ table for the consumers that have not moved yet (docs/migrating-queue-tables.md)
 - ``write_back``: INSERT … ON CONFLICT (key) DO NOTHING on the legacy table, keyed by the source row's id (a unique
   constraint the table must have): a retry, or a second run with the same row, writes nothing twice.
 
-Both run in a task (psycopg2, the worker's Airflow connection), in the platform's default role: no AWS access.
+Both run in a task (psycopg2, the worker's Airflow connection), in the platform's default role (``ROLE``): no AWS
+access, and the one role whose task pods the chart lets reach the legacy databases (``networkPolicy.legacyDatabases``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from eksflow.events.queue_table import (
     quote_table,
     row_payload,
 )
+from eksflow.roles import DEFAULT_ROLE
 
 log = logging.getLogger(__name__)
+# The chart's NetworkPolicy for networkPolicy.legacyDatabases selects this role's task pods (tested).
+ROLE = DEFAULT_ROLE
 
 
 @dataclass(frozen=True)
@@ -197,11 +201,26 @@ def write_back(legacy: LegacyTable, rows: Iterable[Mapping[str, Any]]) -> int:
     return len(written)
 
 
-def claim_rows_task(table: QueueTable, *, task_id: str = "claim_rows", **task_kwargs: Any):
-    """A task (default role) returning the rows this run's events name and no other run took (``claim_rows``)."""
+def _role_task(helper: str, task_id: str, task_kwargs: dict[str, Any]):
     from eksflow.kit.defaults import role_task
 
-    @role_task(task_id=task_id, **task_kwargs)
+    if "role" in task_kwargs:
+        raise QueueTableError(
+            helper,
+            "role",
+            f"cannot be set (got {task_kwargs['role']!r})",
+            f"leave it out: the task runs in role {ROLE!r}, whose task pods networkPolicy.legacyDatabases lets "
+            "reach the legacy database",
+        )
+    return role_task(ROLE, task_id=task_id, **task_kwargs)
+
+
+def claim_rows_task(table: QueueTable, *, task_id: str = "claim_rows", **task_kwargs: Any):
+    """A task (default role) returning the rows this run's events name and no other run took (``claim_rows``).
+    Its pod reaches the database where the chart's ``networkPolicy.legacyDatabases`` lets the default role's pods;
+    ``role`` cannot be given."""
+
+    @_role_task("claim_rows_task", task_id, task_kwargs)
     def claim(triggering_asset_events=None, dag_run=None) -> list[dict[str, Any]]:
         ids = row_ids_from_events(table, triggering_asset_events)
         return claim_rows(table, ids, f"{dag_run.dag_id}/{dag_run.run_id}")
@@ -210,10 +229,11 @@ def claim_rows_task(table: QueueTable, *, task_id: str = "claim_rows", **task_kw
 
 
 def write_back_task(legacy: LegacyTable, rows: Any, *, task_id: str = "write_back", **task_kwargs: Any):
-    """A task (default role) writing ``rows`` (an XComArg of ``claim_rows``-shaped rows) to the legacy table."""
-    from eksflow.kit.defaults import role_task
+    """A task (default role) writing ``rows`` (an XComArg of ``claim_rows``-shaped rows) to the legacy table.
+    Its pod reaches the database where the chart's ``networkPolicy.legacyDatabases`` lets the default role's pods;
+    ``role`` cannot be given."""
 
-    @role_task(task_id=task_id, **task_kwargs)
+    @_role_task("write_back_task", task_id, task_kwargs)
     def write(rows: list[dict[str, Any]]) -> int:
         return write_back(legacy, rows)
 

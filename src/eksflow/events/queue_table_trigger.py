@@ -200,7 +200,8 @@ class QueueTableProducer(SharedStreamProducer):
 
 def queue_table_asset(table: QueueTable, name: str):
     """The Asset a queue table's rows update: ``x-eksflow-queue-table://<conn_id>/<table>``, watched by a
-    QueueTableTrigger; a DAG scheduled on it runs for its rows (claim them with queue_table_tasks.claim_rows_task)."""
+    QueueTableTrigger in the triggerer; a DAG scheduled on it runs for its rows (claim them with ``claim_rows_task``).
+    The triggerer reaches the database only where the chart's ``networkPolicy.legacyDatabases`` lets it."""
     from airflow.sdk import Asset, AssetWatcher
 
     return Asset(

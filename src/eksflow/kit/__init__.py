@@ -1,6 +1,8 @@
 """The eksflow DAG authoring kit: provider operators with the platform's roles, retries and idempotency.
 
-Names are imported lazily, so a DAG file pays only for the provider modules it uses.
+Names are imported lazily, so a DAG file pays only for the provider modules it uses. The queue-table bridge's
+helpers (docs/migrating-queue-tables.md) live in ``eksflow.events``; their database drivers (asyncpg in the
+triggerer, psycopg2 in the tasks) are imported only when a trigger or task runs, never when a DAG file is parsed.
 """
 
 from __future__ import annotations
@@ -31,11 +33,22 @@ _EXPORTS = {
     "sagemaker_processing": "sagemaker_jobs",
     "SnsNotifier": "notify",
     "notify_owners": "notify",
+    "QueueTable": "eksflow.events.queue_table",
+    "queue_table_asset": "eksflow.events.queue_table_trigger",
+    "LegacyTable": "eksflow.events.queue_table_tasks",
+    "claim_rows": "eksflow.events.queue_table_tasks",
+    "claim_rows_task": "eksflow.events.queue_table_tasks",
+    "write_back": "eksflow.events.queue_table_tasks",
+    "write_back_task": "eksflow.events.queue_table_tasks",
 }
 
 __all__ = [
     "KitArgumentError",
+    "LegacyTable",
+    "QueueTable",
     "SnsNotifier",
+    "claim_rows",
+    "claim_rows_task",
     "default_args",
     "delete_idle_endpoints",
     "ecs_overrides",
@@ -44,6 +57,7 @@ __all__ = [
     "find_idle_endpoints",
     "find_managed_instances",
     "notify_owners",
+    "queue_table_asset",
     "released_image",
     "role_kwargs",
     "role_task",
@@ -55,6 +69,8 @@ __all__ = [
     "sagemaker_training",
     "stop_managed_instances",
     "terminate_managed_instances",
+    "write_back",
+    "write_back_task",
     "write_s3_report",
 ]
 
@@ -63,10 +79,13 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'eksflow.kit' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"eksflow.kit.{module}"), name)
+    return getattr(importlib.import_module(module if "." in module else f"eksflow.kit.{module}"), name)
 
 
 if TYPE_CHECKING:
+    from eksflow.events.queue_table import QueueTable
+    from eksflow.events.queue_table_tasks import LegacyTable, claim_rows, claim_rows_task, write_back, write_back_task
+    from eksflow.events.queue_table_trigger import queue_table_asset
     from eksflow.kit.defaults import default_args, executor_config, role_kwargs, role_task
     from eksflow.kit.ecs import ecs_overrides, ecs_run_task
     from eksflow.kit.errors import KitArgumentError
