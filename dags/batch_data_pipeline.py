@@ -24,8 +24,8 @@ The ECS steps that used to be chained through queue tables, run daily and on eve
 1. **plan_partitions** (plain Python) splits the day into `partitions` work items;
 2. **transform_partition** runs job `{ETL.name}`'s released revision of the `{ETL.ecs_family(settings.env)}`
    task definition once per partition (dynamic task mapping), at most 16 at a time: the revision of the
-   release that triggered the run, else the family's latest (the last release, its image pinned by digest);
-3. **merge_partitions** runs the same revision in `merge` mode and publishes the
+   release that triggered the run, else the last release before the run started (its image pinned by digest);
+3. **merge_partitions** runs the same revision in `merge` mode (also when a release lands mid-run) and publishes the
    `{curated.uri}` Asset, which schedules the ML pipeline.
 
 Every ECS step runs as the `ecs-runner` role, waits deferred (no worker pod while ECS runs) and

@@ -293,6 +293,8 @@ JOBS: dict[str, list[Probe]] = {
         # take no resource (IAM cannot scope them to a family); the roles a revision may name can be scoped.
         _probe(ALLOW, "ecs", "describe_task_definition", "read its job family's latest revision", lambda c, r: {
             "taskDefinition": _ETL.ecs_family(c.env)}),
+        _probe(ALLOW, "ecs", "list_task_definitions", "list its job family's revisions (the one a run started with)",
+               lambda c, r: {"familyPrefix": _ETL.ecs_family(c.env), "status": "ACTIVE", "sort": "DESC"}),
         _probe(ALLOW, "ecs", "register_task_definition", "register a job revision with the job's task and execution "
                "role (condition: iam:PassedToService)", _revision()),
         _probe(DENY, "ecs", "register_task_definition", "register a revision with tags (condition: aws:TagKeys)",

@@ -3,7 +3,10 @@ release command (its revision registered with the image pinned by digest), a lat
 family's latest is no longer the release's), then an event of the job's release Asset — as the release queue's
 AssetWatcher registers it — triggers a run of batch_data_pipeline in a migrated Airflow home (tests/support/
 asset_runs.py), and its merge step runs under `airflow tasks test` with the run's triggering_asset_events from the
-execution API. The ECS task it started ran exactly the event's revision, its container the released digest."""
+execution API. The ECS task it started ran exactly the event's revision, its container the released digest.
+
+A manual run (tests/support/manual_runs.py) that a release lands in keeps the revision released before it started:
+its start comes from the execution API as in a deployment."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from eksflow.revisions import revision_with_image
 from eksflow.settings import load_settings
 from eksflow_dev.dagcheck.home import AirflowHome
 from tests.support.asset_runs import asset_triggered_run
-from tests.support.releases import ENV, built_image, container_image, release_job
+from tests.support.manual_runs import started_manual_run
+from tests.support.releases import ENV, built_image, container_image, registered_at, release_job
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +70,39 @@ def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home
     ran = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
     assert container_image(ran, ETL.container) == release.image == outputs["image"]
     assert body.endswith(release.image)
+
+
+def _merge(home, ecs, run_id: str, env: dict[str, str]) -> tuple[dict, str]:
+    """`airflow tasks test` of the merge step in ``run_id``: the definition of the one ECS task it ran, its output."""
+    known = set(ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"])
+    result = home.run("tasks", "test", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    (new,) = set(ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]) - known
+    (task,) = ecs.describe_tasks(cluster=CLUSTER, tasks=[new])["tasks"]
+    return ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"], output
+
+
+def test_a_manual_run_keeps_the_revision_of_its_start_when_a_release_lands_mid_run_and_the_next_run_takes_it(
+    home, fresh_emulator, tmp_path
+):
+    env = {**local_connections(fresh_emulator.url, "eu-west-1"), **fresh_emulator.seeded.settings_env,
+           "AWS_ENDPOINT_URL": fresh_emulator.url}  # fmt: skip
+    ecs = fresh_emulator.client("ecs")
+    before = fresh_emulator.seeded.task_definitions[ETL.name]
+    run_id, started = started_manual_run(home, "batch_data_pipeline", env)
+    released = release_job(fresh_emulator.url, ETL.name, built_image(tmp_path / "image", SHA), SHA, "--outputs",
+                           str(tmp_path / "outputs"))  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "outputs").read_text().splitlines())
+    assert registered_at(ecs, outputs["task_definition_arn"]) > started, "precondition: released after the start"
+
+    ran, output = _merge(home, ecs, run_id, env)
+    assert ran["taskDefinitionArn"] == before, "the revision released before the run started"
+    assert container_image(ran, ETL.container) == fresh_emulator.seeded.released[ETL.name]
+    assert f"Running {before}: no release of job etl-step triggered this run" in output
+
+    next_run_id, _ = started_manual_run(home, "batch_data_pipeline", env, serialize=False)
+    ran, output = _merge(home, ecs, next_run_id, env)
+    assert ran["taskDefinitionArn"] == outputs["task_definition_arn"]
+    assert container_image(ran, ETL.container) == outputs["image"]

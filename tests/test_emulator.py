@@ -48,6 +48,39 @@ def test_ecs_container_exit_code_comes_from_the_overrides(fresh_emulator):
     assert task["containers"][0]["exitCode"] == 3
 
 
+def test_ecs_revisions_carry_their_registration_time_and_list_by_revision_in_pages(fresh_emulator):
+    ecs = fresh_emulator.client("ecs")
+    latest = ecs.describe_task_definition(taskDefinition=FAMILY)["taskDefinition"]
+    request = {"family": FAMILY, "containerDefinitions": [{"name": "etl", "image": "x", "memory": 512}]}
+    added = [ecs.register_task_definition(**request)["taskDefinition"] for _ in range(3)]
+    registered = [latest["registeredAt"], *(revision["registeredAt"] for revision in added)]
+    assert registered == sorted(registered), "registeredAt follows the registrations"
+    assert (
+        ecs.describe_task_definition(taskDefinition=added[0]["taskDefinitionArn"])["taskDefinition"]["registeredAt"]
+        == added[0]["registeredAt"]
+    )
+    ecs.deregister_task_definition(taskDefinition=added[1]["taskDefinitionArn"])
+
+    listed = ecs.list_task_definitions(familyPrefix=FAMILY, sort="DESC", maxResults=2)
+    assert listed["taskDefinitionArns"] == [added[2]["taskDefinitionArn"], added[0]["taskDefinitionArn"]]
+    pages = ecs.get_paginator("list_task_definitions").paginate(
+        familyPrefix=FAMILY, status="ACTIVE", sort="DESC", PaginationConfig={"PageSize": 1}
+    )
+    arns = [page["taskDefinitionArns"] for page in pages]
+    assert all(len(page) == 1 for page in arns) and arns[:2] == [
+        [added[2]["taskDefinitionArn"]],
+        [added[0]["taskDefinitionArn"]],
+    ]
+    revisions = [int(arn.rsplit(":", 1)[1]) for (arn,) in arns]
+    assert revisions == sorted(revisions, reverse=True) and revisions[-1] == 1, revisions
+    ascending = ecs.list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
+    assert ascending == [arn for (arn,) in reversed(arns)], "ASC (the default): oldest revision first"
+    inactive = ecs.list_task_definitions(familyPrefix=FAMILY, status="INACTIVE")["taskDefinitionArns"]
+    assert inactive == [added[1]["taskDefinitionArn"]]
+    with pytest.raises(ClientError, match="maxResults"):
+        ecs.list_task_definitions(familyPrefix=FAMILY, maxResults=101)
+
+
 def test_sagemaker_update_endpoint_moves_to_the_new_config(fresh_emulator):
     sagemaker = fresh_emulator.client("sagemaker")
     sagemaker.create_endpoint_config(

@@ -1,15 +1,17 @@
 """`ecs_run_task` runs what a job repository released, against the emulator over HTTP (the seeded environment: the
 etl-step family's latest revision runs the seeded release's image by digest): an image pinned by digest runs in the
 family's revision with that image — registered once, with the same code as the release command, then reused; a given
-revision runs as given; ``job=`` runs the revision of the release event that triggered the DAG run, else the family
-(its latest ACTIVE revision). The task's ECS call shows which (the emulator records the task's definition).
+revision runs as given; ``job=`` runs the revision of the release event that triggered the DAG run, else the newest
+revision of the family registered at or before the run started — for every step of the run, though a release lands
+mid-run. The task's ECS call shows which (the emulator records the task's definition).
 
-The operator tests call ``execute`` with the context entries the operator reads (``ti``, ``triggering_asset_events``
-built by Airflow's own accessor); tests/test_dags_released_revision.py runs the same through a real asset-triggered
-DagRun."""
+The operator tests call ``execute`` with the context entries the operator reads (``ti``, ``dag_run`` as the Task SDK's
+model, ``triggering_asset_events`` built by Airflow's own accessor); tests/test_dags_released_revision.py runs the
+same through real asset-triggered and manual DagRuns."""
 
 from __future__ import annotations
 
+import datetime as dt
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +22,16 @@ from eksflow.connections import local_connections
 from eksflow.jobs import get_job
 from eksflow.releases import Release
 from eksflow_dev.emulator.control import control
-from tests.support.releases import ENV, container_image, latest_revision, release_event, triggered_by, without_image
+from tests.support.releases import (
+    ENV,
+    container_image,
+    latest_revision,
+    registered_at,
+    release_event,
+    started_run,
+    triggered_by,
+    without_image,
+)
 
 ETL = get_job("etl-step")
 FAMILY, CONTAINER = ETL.ecs_family(ENV), ETL.container
@@ -36,19 +47,21 @@ def ecs_conn(monkeypatch, fresh_emulator):
     return fresh_emulator
 
 
-def context(run_id="manual__1", **extra):
-    ti = SimpleNamespace(dag_id="batch_data_pipeline", run_id=run_id, task_id="merge_partitions", map_index=-1)
+def context(run_id="manual__1", started=None, task_id="merge_partitions", map_index=-1, **extra):
+    """What the operator reads of a task's context: its task instance and its DAG run (started now unless told)."""
+    ti = SimpleNamespace(dag_id="batch_data_pipeline", run_id=run_id, task_id=task_id, map_index=map_index)
     ti.xcom_push = lambda **_: None
-    return {"ti": ti, **extra}
+    return {"ti": ti, "dag_run": started_run(run_id, started or dt.datetime.now(dt.UTC)), **extra}
 
 
-def run_task(emulator, run_id="manual__1", _context=None, **kwargs) -> dict:
-    """One ECS task to its end (not deferred: the emulator's tasks stop at once); the task as ECS describes it."""
+def run_task(emulator, run_id="manual__1", _context=None, *, started=None, map_index=-1, **kwargs) -> dict:
+    """One ECS task to its end (not deferred: the emulator's tasks stop at once) in a run started at ``started``
+    (default: now); the task as ECS describes it."""
     op = kit.ecs_run_task(
         task_id="merge_partitions", cluster="eksflow-local-batch",
         subnets=[emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]], deferrable=False, waiter_delay=1, **kwargs,
     )  # fmt: skip
-    op.execute(context(run_id, **(_context or {})))
+    op.execute(context(run_id, started, map_index=map_index, **(_context or {})))
     ecs = emulator.client("ecs")
     (task,) = ecs.describe_tasks(cluster="eksflow-local-batch", tasks=[op.arn])["tasks"]
     return task
@@ -83,7 +96,7 @@ def test_a_given_revision_runs_that_revision_not_the_familys_latest(ecs_conn):
     assert run_task(ecs_conn, run_id="manual__2", task_definition=arn)["taskDefinitionArn"] == arn
 
 
-def test_a_job_runs_its_familys_latest_revision_the_last_release_without_a_triggering_event(ecs_conn):
+def test_a_job_runs_the_last_release_before_its_run_started_without_a_triggering_event(ecs_conn):
     task = run_task(ecs_conn, job=ETL.name)
     assert task["taskDefinitionArn"] == ecs_conn.seeded.task_definitions[ETL.name]
     assert ran_image(ecs_conn, task) == ecs_conn.seeded.released[ETL.name]
@@ -95,6 +108,54 @@ def _released(emulator, image: str, sha: str = SHA) -> Release:
 
     revision = revision_with_image(emulator.client("ecs"), FAMILY, CONTAINER, image)
     return Release(ENV, ETL.name, image, sha, sha, revision.arn)
+
+
+def test_without_a_triggering_release_every_step_of_a_run_runs_the_revision_released_before_it_started(ecs_conn):
+    """A daily or manual run: a release lands after its first step; a retry of that step, another map index and the
+    merge step still run the revision of the run's start, a run started after the release runs the new one."""
+    ecs = ecs_conn.client("ecs")
+    before = ecs_conn.seeded.task_definitions[ETL.name]
+    started = registered_at(ecs, before)  # at or before: a revision registered as the run started is the run's
+    first = run_task(ecs_conn, job=ETL.name, started=started, map_index=0)
+    release = _released(ecs_conn, NEW_IMAGE)
+    assert registered_at(ecs, release.task_definition_arn) > started, "precondition: released after the run started"
+    assert latest_revision(ecs, FAMILY)["taskDefinitionArn"] == release.task_definition_arn
+    retry, other_index = (run_task(ecs_conn, job=ETL.name, started=started, map_index=index) for index in (0, 1))
+    merge = run_task(ecs_conn, job=ETL.name, started=started)
+    assert [t["taskDefinitionArn"] for t in (first, retry, other_index, merge)] == [before] * 4
+    assert {ran_image(ecs_conn, t) for t in (first, retry, other_index, merge)} == {ecs_conn.seeded.released[ETL.name]}
+    next_run = run_task(
+        ecs_conn, run_id="manual__2", job=ETL.name, started=registered_at(ecs, release.task_definition_arn)
+    )
+    assert next_run["taskDefinitionArn"] == release.task_definition_arn
+    assert ran_image(ecs_conn, next_run) == NEW_IMAGE
+
+
+def test_the_revision_of_a_runs_start_is_found_past_a_full_page_of_later_releases(ecs_conn):
+    ecs = ecs_conn.client("ecs")
+    before = ecs_conn.seeded.task_definitions[ETL.name]
+    started = registered_at(ecs, before)
+    for index in range(100):  # ListTaskDefinitions answers at most 100 revisions per page
+        _released(ecs_conn, f"{REGISTRY}/{ETL.repository(ENV)}@sha256:{index + 1:064x}", sha=f"{index:040x}")
+    assert run_task(ecs_conn, job=ETL.name, started=started)["taskDefinitionArn"] == before
+
+
+def test_a_run_started_before_the_familys_first_revision_fails_for_good_naming_the_family_and_the_fix(ecs_conn):
+    ecs = ecs_conn.client("ecs")
+    started = registered_at(ecs, f"{FAMILY}:1") - dt.timedelta(seconds=1)
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(ecs_conn, job=ETL.name, started=started)
+    message = str(failed.value)
+    assert f"family {FAMILY} has no ACTIVE revision registered at or before this run started" in message, message
+    assert "release job 'etl-step'" in message and "`eksflow job release`" in message, message
+    assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
+
+
+def test_a_run_without_a_start_time_fails_naming_it_before_any_aws_call(ecs_conn):
+    control(ecs_conn.url, "stats/reset", "")
+    with pytest.raises(AirflowFailException, match=r"dag_run\.start_date"):
+        run_task(ecs_conn, job=ETL.name, _context={"dag_run": started_run("manual__1", None)})
+    assert control(ecs_conn.url, "stats")["calls"] == {}
 
 
 def test_a_job_runs_the_revision_of_the_newest_release_event_that_triggered_the_run(ecs_conn):
@@ -182,3 +243,30 @@ def test_a_retry_with_an_image_reuses_its_revision_and_reattaches_to_the_running
         ecs = emulator.client("ecs")
         assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == [first[0]]
         assert first[1] == latest_revision(ecs, FAMILY)["taskDefinitionArn"]
+
+
+def test_a_retry_reattaches_to_its_task_in_the_runs_revision_though_a_release_landed_in_between(tmp_path, monkeypatch):
+    from eksflow_dev.local.emulator import running_emulator
+
+    with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"}) as emulator:
+        for key, value in local_connections(emulator.url, "eu-west-1").items():
+            monkeypatch.setenv(key, value)
+        ecs = emulator.client("ecs")
+        started = registered_at(ecs, emulator.seeded.task_definitions[ETL.name])
+
+        def try_once():
+            op = kit.ecs_run_task(
+                task_id="transform", cluster="eksflow-local-batch", job=ETL.name,
+                overrides=kit.ecs_overrides(CONTAINER, command=["run"]),
+                subnets=[emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]],
+            )  # fmt: skip
+            with pytest.raises(TaskDeferred) as deferred:  # the worker pod would exit here
+                op.execute(context(started=started, task_id="transform"))
+            return deferred.value.trigger.task_arn, op.task_definition
+
+        first = try_once()
+        _released(emulator, NEW_IMAGE)
+        second = try_once()  # the worker pod was lost; Airflow retries the same task instance
+        assert second == first
+        assert first[1] == emulator.seeded.task_definitions[ETL.name]
+        assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == [first[0]]

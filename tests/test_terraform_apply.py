@@ -239,6 +239,10 @@ def test_the_runners_may_run_what_the_job_repositories_released_with_the_role_mo
         + [role + ecs_execution_role_name(ENV)]
     )
     assert ecs["RegisterRevisionsWithoutTags"]["Condition"] == {"Null": {"aws:TagKeys": "true"}}
+    assert (ecs["ListRevisionsToPinARun"]["Action"], ecs["ListRevisionsToPinARun"]["Resource"]) == (
+        "ecs:ListTaskDefinitions",
+        "*",
+    )  # no resource type: the revision a run started with is found by listing its family
     sagemaker = {s["Sid"]: s for s in _policy(dev_platform, "sagemaker-runner", "released")["Statement"]}
     assert sorted(_as_list(sagemaker["FindReleasedJobImages"]["Resource"])) == sorted(
         f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{job.repository(ENV)}"

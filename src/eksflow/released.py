@@ -7,13 +7,21 @@ through the release queue's AssetWatcher. Airflow records a watcher's event with
 the payload is the release message's payload (``Release.to_payload()``, or its JSON text). An event made another way
 (the REST API, an outlet) carries the payload itself as its ``extra``. A run scheduled on the Asset sees the events
 that triggered it in ``context["triggering_asset_events"]``; when several releases of the job queued up, the newest
-one is run. Without such an event, the released revision of an ecs job is its family's latest ACTIVE revision (each
-release registers one; ECS runs the latest when given the family), and the released image of a job is the newest
-image in its repository tagged with a git commit SHA (the release workflow's tag).
+one is run. Without such an event (a scheduled or manual run), the released revision of an ecs job is the newest
+ACTIVE revision of its family registered at or before the DAG run started (each release registers one): the same for
+every step of the run, whenever it runs — a release landing mid-run reaches the next run. The released image of a
+job is the newest image in its repository tagged with a git commit SHA (the release workflow's tag).
+
+The run's start is ``dag_run.start_date`` of the task's context: Airflow sets it when the scheduler moves the run to
+running (also for a manual run; `airflow dags test` and `airflow tasks test` set it when they make their run) and
+leaves it alone for task retries and for tasks cleared while the run is running (airflow/models/dagrun.py
+``set_state``, taskinstance.py ``clear_task_instances``); clearing tasks of a finished run starts the run again, with
+a new start.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +36,14 @@ GIT_SHA_TAG = re.compile(r"^[0-9a-f]{40}$")
 class NotARelease(ValueError):
     """A triggering event of a release Asset does not carry a release (names the field): the run cannot know what was
     released, and a retry would not either."""
+
+
+class RunNotStarted(ValueError):
+    """The task's DAG run has no start time: the run's revision cannot be told (names the field)."""
+
+
+class NoRevisionBeforeRun(LookupError):
+    """The job's family has no ACTIVE revision registered at or before the DAG run started (names family and fix)."""
 
 
 # What the resolution calls on AWS: the runner role of the job's kind needs exactly this on the job's repository.
@@ -59,6 +75,39 @@ def triggering_release(context: Mapping[str, Any], *, job: str, env: str) -> Rel
         raise NotARelease(
             f"the event of {uri} that triggered this run ({newest.timestamp}) is no release: {error}"
         ) from None
+
+
+def run_started_at(context: Mapping[str, Any]) -> dt.datetime:
+    """When this task's DAG run started (``dag_run.start_date``); RunNotStarted naming it when the run has none."""
+    started = getattr(context.get("dag_run"), "start_date", None)
+    if started is None:
+        raise RunNotStarted(
+            "the DAG run has no start time (dag_run.start_date is not set): run the task in a DAG run the scheduler "
+            "started, or with `airflow dags test` / `airflow tasks test`"
+        )
+    return started
+
+
+@dataclass(frozen=True)
+class RunRevision:
+    arn: str
+    registered_at: dt.datetime
+
+
+def revision_at_start(ecs, *, job: str, env: str, started: dt.datetime) -> RunRevision:
+    """The newest ACTIVE revision of ``job``'s family registered at or before ``started`` (ecs:ListTaskDefinitions,
+    newest first, page by page; ecs:DescribeTaskDefinition of each revision until one is old enough: usually one)."""
+    family = get_job(job).ecs_family(env)
+    pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
+    for page in pages:
+        for arn in page.get("taskDefinitionArns", []):
+            registered = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["registeredAt"]
+            if registered <= started:
+                return RunRevision(arn, registered)
+    raise NoRevisionBeforeRun(
+        f"family {family} has no ACTIVE revision registered at or before this run started ({started.isoformat()}): "
+        f"release job {job!r} (its repository's release workflow runs `eksflow job release`), then start a new run"
+    )
 
 
 @dataclass(frozen=True)

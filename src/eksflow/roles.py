@@ -85,6 +85,8 @@ ROLES: dict[str, TaskRole] = {
                 "ecs:RunTask/DescribeTasks/StopTask/ListTasks on allowed clusters and task families",
                 "ecs:DescribeTaskDefinition; ecs:RegisterTaskDefinition without tags (IAM cannot scope either to a "
                 "family: the kit registers only a job family's copy with an image of the job's repository)",
+                "ecs:ListTaskDefinitions (no resource type: the revision registered before a DAG run started, which "
+                "every step of the run runs)",
                 "iam:PassRole on the ECS task/execution roles and the jobs' task roles only, to ECS tasks",
                 "logs:GetLogEvents on the ECS task log groups",
             ),

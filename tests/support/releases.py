@@ -103,3 +103,20 @@ def triggered_by(*events) -> dict:
     from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
     return {"triggering_asset_events": TriggeringAssetEventsAccessor.build(events)}
+
+
+def started_run(run_id: str, started: dt.datetime | None):
+    """The ``dag_run`` of a task's context (the Task SDK's model, as the execution API sends it): a manual run the
+    scheduler started at ``started`` (None: not started)."""
+    from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
+
+    return DagRun(
+        dag_id="batch_data_pipeline", run_id=run_id, logical_date=None, data_interval_start=None,
+        data_interval_end=None, run_after=started or dt.datetime.now(dt.UTC), start_date=started, end_date=None,
+        run_type=DagRunType.MANUAL, state=DagRunState.RUNNING, consumed_asset_events=[], partition_key=None,
+    )  # fmt: skip
+
+
+def registered_at(ecs, revision_arn: str) -> dt.datetime:
+    """When ECS registered a revision (DescribeTaskDefinition's registeredAt)."""
+    return ecs.describe_task_definition(taskDefinition=revision_arn)["taskDefinition"]["registeredAt"]

@@ -7,7 +7,8 @@ retries with exponential backoff, and the platform's ECS pool (``ecs_runtask``: 
 flight across all DAGs; waiting tasks keep their slot).
 
 What runs: a family (ECS runs its latest ACTIVE revision), a given revision (``family:N`` or its ARN), a job's
-released revision (``job=``: the triggering release event's revision, else the family's latest, eksflow.released),
+released revision (``job=``: the triggering release event's revision, else the newest revision of the family
+registered at or before the DAG run started — the same for every step of the run, eksflow.released),
 or an image pinned by digest (``image=``: the revision of the family with that image, registered when the latest
 does not run it yet, eksflow.revisions — the same step the release command takes).
 """
@@ -103,7 +104,8 @@ def job_of_image(image: str, env: str) -> Job | None:
 class JobRunTaskOperator(EcsRunTaskOperator):
     """EcsRunTaskOperator that first resolves what to run: the revision of ``task_definition`` (a family) pinned to
     ``image``, registered unless its latest revision runs it already; or, for ``job``, the revision of the release
-    that triggered this run, else the job's family. Every other behaviour is the provider's (reattach, deferral)."""
+    that triggered this run, else the family's newest revision registered at or before the run started. Every other
+    behaviour is the provider's (reattach, deferral)."""
 
     template_fields = (*EcsRunTaskOperator.template_fields, "image")
 
@@ -135,12 +137,24 @@ class JobRunTaskOperator(EcsRunTaskOperator):
                     release.task_definition_arn, self.job, release.image, release.git_sha,
                 )  # fmt: skip
                 return release.task_definition_arn
-            self.log.info(
-                "No release of job %s triggered this run: running family %s (ECS runs its latest ACTIVE revision, "
-                "the last release's)",
-                self.job, self.task_definition,
-            )  # fmt: skip
+            return self._revision_at_run_start(context)
         return self.task_definition
+
+    def _revision_at_run_start(self, context) -> str:
+        from eksflow.released import NoRevisionBeforeRun, RunNotStarted, revision_at_start, run_started_at
+
+        try:
+            started = run_started_at(context)
+            revision = revision_at_start(self.client, job=self.job, env=self.env, started=started)
+        except (RunNotStarted, NoRevisionBeforeRun) as error:
+            raise AirflowFailException(f"ecs_run_task(job={self.job!r}): {error}; nothing was run") from None
+        self.log.info(
+            "Running %s: no release of job %s triggered this run, so every ECS step of it runs the newest ACTIVE "
+            "revision of %s registered at or before the run started (%s; registered %s). A later release reaches "
+            "the next run.",
+            revision.arn, self.job, self.task_definition, started.isoformat(), revision.registered_at.isoformat(),
+        )  # fmt: skip
+        return revision.arn
 
     def _revision_with_image(self) -> str:
         from eksflow.revisions import revision_with_image
@@ -250,7 +264,10 @@ def ecs_run_task(
 
     - ``job="etl-step"`` (an ecs job of eksflow.jobs): what the job's repository released — the revision of the
       release that triggered this DAG run (schedule the DAG on ``eksflow.assets.job_release(settings, job)``), else
-      the job's family ``eksflow-<env>-<job>`` (ECS runs its latest ACTIVE revision: the last release's);
+      the newest ACTIVE revision of the job's family ``eksflow-<env>-<job>`` registered at or before the DAG run
+      started (ecs:ListTaskDefinitions, ecs:DescribeTaskDefinition): every step of a run — map indexes, retries,
+      re-attaches — runs the same revision, a release landing mid-run reaches the next run; a family with no
+      revision registered before the run fails the task for good naming the family;
     - ``task_definition``: a family (its latest ACTIVE revision), ``"<family>:<revision>"`` or a revision ARN.
 
     ``image``: an image pinned by digest (``<registry>/<repository>@sha256:<hex>``, in one of the platform's ecs job

@@ -4,7 +4,11 @@
 - a task's containers follow the task's status (moto leaves them PENDING, which makes EcsRunTaskOperator
   fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment overrides (default 0), so
   tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object under the ``OUTPUT_URI`` of
-  its environment overrides, as the real container writes its output.
+  its environment overrides, as the real container writes its output;
+- a revision records when it was registered (``registeredAt``), and ListTaskDefinitions sorts (``sort``: ASC, the
+  default, by family then revision; DESC the reverse) and pages (``maxResults`` 1-100, default 100; ``nextToken``) as
+  ECS does — moto has no ``registeredAt`` and lists everything in one page in registration order; the kit finds the
+  revision a DAG run started with by both.
 
 How long a task runs is moto's state manager (``ecs::task`` transitions), set by
 ``server.configure_job_durations``.
@@ -58,9 +62,47 @@ def _sync_task(task: Any) -> None:
             _write_output_marker(task)
 
 
+def _family_and_revision(arn: str) -> tuple[str, int]:
+    family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+    return family, int(revision)
+
+
+def patch_task_definition_listing() -> None:
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import TaskDefinition
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_init = TaskDefinition.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.registered_at = utcnow()  # serialized as registeredAt
+
+    def list_task_definitions(self) -> ActionResult:
+        arns = self.ecs_backend.list_task_definitions(
+            self._get_param("familyPrefix"), self._get_param("status", "ACTIVE")
+        )
+        arns = sorted(arns, key=_family_and_revision, reverse=self._get_param("sort") == "DESC")
+        size = self._get_param("maxResults", 100)
+        if not 1 <= size <= 100:
+            raise InvalidParameterException("maxResults must be between 1 and 100")
+        start = int(self._get_param("nextToken") or 0)
+        result: dict[str, Any] = {"taskDefinitionArns": arns[start : start + size]}
+        if start + size < len(arns):
+            result["nextToken"] = str(start + size)
+        return ActionResult(result)
+
+    TaskDefinition.__init__ = init
+    EC2ContainerServiceResponse.list_task_definitions = list_task_definitions
+
+
 def patch_ecs() -> None:
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
     from moto.ecs.models import EC2ContainerServiceBackend
+
+    patch_task_definition_listing()
 
     if not hasattr(NetworkInterface, "private_dns_name"):
         # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 sets it only in VPCs with

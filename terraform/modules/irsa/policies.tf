@@ -330,6 +330,14 @@ data "aws_iam_policy_document" "ecs_runner_released" {
     actions   = ["ecs:DescribeTaskDefinition"]
     resources = ["*"]
   }
+  # ecs_run_task(job=...) in a run no release triggered runs the newest revision registered before the run started:
+  # it lists the family's revisions. ecs:ListTaskDefinitions has no resource type and no condition key (Service
+  # Authorization Reference): "*" is the only resource IAM takes; it reveals revision ARNs, no definitions.
+  statement {
+    sid       = "ListRevisionsToPinARun"
+    actions   = ["ecs:ListTaskDefinitions"]
+    resources = ["*"]
+  }
   statement {
     sid       = "RegisterRevisionsWithoutTags"
     actions   = ["ecs:RegisterTaskDefinition"]
