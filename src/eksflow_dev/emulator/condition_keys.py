@@ -12,10 +12,13 @@ absent from the request, as AWS leaves out a key that does not apply.
   (``CreateEndpoint``); a plain AddTags call has none.
 - ``sagemaker:ModelArn``: on CreateTransformJob, the ARN of the model it runs (AWS authorizes the action on the
   transform job only).
-- ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask:
-  ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel: ``sagemaker.amazonaws.com``).
+- ``iam:PassedToService``: on the implicit ``iam:PassRole`` check, the service the role goes to (RunTask,
+  RegisterTaskDefinition: ``ecs-tasks.amazonaws.com``; CreateTrainingJob/CreateProcessingJob/CreateModel:
+  ``sagemaker.amazonaws.com``).
 - ``ecs:cluster``: on ECS RunTask, ListTasks, DescribeTasks, StopTask, the ARN of the request's ``cluster``
   (``default`` when it names none).
+- ``aws:RequestTag/<key>``, ``aws:TagKeys`` of the ``tags`` an ECS RegisterTaskDefinition sets (its own check and its
+  tag-on-create ``ecs:TagResource`` check, which also has ``ecs:CreateAction`` = ``RegisterTaskDefinition``).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
   parameter when the request has one.
 - ``aws:RequestTag/<key>``, ``aws:TagKeys`` also for the ``Tags`` of KMS CreateKey/TagResource.
@@ -30,6 +33,7 @@ from eksflow_dev.emulator.conditions import ContextValue, request_tags, resource
 
 PASSED_TO_SERVICE = {
     ("ecs", "RunTask"): "ecs-tasks.amazonaws.com",
+    ("ecs", "RegisterTaskDefinition"): "ecs-tasks.amazonaws.com",
     ("sagemaker", "CreateTrainingJob"): "sagemaker.amazonaws.com",
     ("sagemaker", "CreateProcessingJob"): "sagemaker.amazonaws.com",
     ("sagemaker", "CreateModel"): "sagemaker.amazonaws.com",
@@ -108,7 +112,18 @@ def _sagemaker_keys(response, operation: str, action: str) -> dict[str, ContextV
 
 
 def _ecs_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
-    if operation not in _ECS_CLUSTER_ACTIONS or not action.startswith("ecs:"):
+    if not action.startswith("ecs:"):
+        return {}
+    if operation == "RegisterTaskDefinition":
+        tags = json_body(response).get("tags")
+        keys: dict[str, ContextValue] = {}
+        if isinstance(tags, list):
+            pairs = {t["key"]: t.get("value", "") for t in tags if isinstance(t, dict) and "key" in t}
+            keys.update(request_tags(pairs))
+        if action == "ecs:TagResource":  # the tag-on-create check
+            keys["ecs:CreateAction"] = operation
+        return keys
+    if operation not in _ECS_CLUSTER_ACTIONS:
         return {}
     cluster = json_body(response).get("cluster") or "default"
     if not cluster.startswith("arn:"):

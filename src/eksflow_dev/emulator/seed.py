@@ -84,6 +84,25 @@ def _put_hourly_metric(cloudwatch, namespace, metric, dimensions, value, hours=6
     )
 
 
+def _register_etl_step(ecs, prefix: str) -> None:
+    ecs.register_task_definition(
+        family=f"{prefix}-etl-step",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "etl",
+                "image": "public.ecr.aws/docker/library/busybox:stable",
+                "essential": True,
+                "cpu": 256,
+                "memory": 512,
+            }
+        ],
+    )
+
+
 def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
 
     def client(service: str):
@@ -107,34 +126,27 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
+    # The ECS cluster, the etl-step family and the SageMaker execution role: stand-ins for the local stack, made only
+    # where Terraform's workloads module has not made the real ones (the Terraform-applied dev platform): CreateCluster
+    # would replace its cluster's settings, and another revision would become the family's latest.
     ecs = client("ecs")
-    ecs.create_cluster(clusterName=f"{prefix}-batch")
-    ecs.register_task_definition(
-        family=f"{prefix}-etl-step",
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[
-            {
-                "name": "etl",
-                "image": "public.ecr.aws/docker/library/busybox:stable",
-                "essential": True,
-                "cpu": 256,
-                "memory": 512,
-            }
-        ],
-    )
+    if not [c for c in ecs.describe_clusters(clusters=[f"{prefix}-batch"])["clusters"] if c["status"] == "ACTIVE"]:
+        ecs.create_cluster(clusterName=f"{prefix}-batch")
+    if not ecs.list_task_definitions(familyPrefix=f"{prefix}-etl-step")["taskDefinitionArns"]:
+        _register_etl_step(ecs, prefix)
 
     iam = client("iam")
-    result.roles.append(f"{prefix}-sagemaker-execution")
-    iam.create_role(
-        RoleName=f"{prefix}-sagemaker-execution",
-        AssumeRolePolicyDocument=(
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-            '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-        ),
-    )
+    try:
+        iam.get_role(RoleName=f"{prefix}-sagemaker-execution")
+    except iam.exceptions.NoSuchEntityException:
+        result.roles.append(f"{prefix}-sagemaker-execution")
+        iam.create_role(
+            RoleName=f"{prefix}-sagemaker-execution",
+            AssumeRolePolicyDocument=(
+                '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+            ),
+        )
 
     image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
