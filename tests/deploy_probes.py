@@ -1,21 +1,24 @@
-"""Least-privilege probes of the GitHub Actions roles (terraform/modules/github_oidc), one list per CI stage: the
-calls of its job (must get past IAM) and calls outside it (must be denied). Run by tests/test_deploy_roles.py with
-each role's web-identity session (a GitHub-like token of the stage's `sub`) against the applied dev platform, IAM
-enforced. The probe machinery (outcomes, the table) is tests/probes.py's.
+"""Least-privilege probes of the GitHub Actions roles (terraform/modules/github_oidc), one list per CI stage and per
+job repository's release role: the calls of its job (must get past IAM) and calls outside it (must be denied). Run by
+tests/test_deploy_roles.py with each role's web-identity session (a GitHub-like token of the stage's or job
+repository's `sub`) against the applied dev platform, IAM enforced. The probe machinery (outcomes, the table) is
+tests/probes.py's.
 
 They change nothing that outlives them: ECR writes are refused by the repository (an existing immutable tag, an
 upload nobody completes), IAM changes name roles that do not exist, EC2 creates name a VPC that does not exist, the
-lock object a probe takes is released by the next one. Conditions the emulator evaluates here are marked
-"(condition ...)":
-``s3:prefix`` of the state listing, ``iam:PolicyARN`` of attachments, ``aws:RequestTag`` of KMS CreateKey.
+lock object a probe takes is released by the next one, a task-definition revision is refused past IAM (a container
+without memory), a message is refused past IAM (longer than SQS takes). Conditions the emulator evaluates here are
+marked "(condition ...)": ``s3:prefix`` of the state listing, ``iam:PolicyARN`` of attachments, ``aws:RequestTag`` of
+KMS CreateKey and of RegisterTaskDefinition, ``ecs:CreateAction`` and ``iam:PassedToService`` of its implicit checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eksflow.jobs import JOB_TAG_KEY, JOBS, ecs_execution_role_name, sagemaker_execution_role_name
 from eksflow.platform import ecr_repository_name
-from tests.probes import ALLOW, DENY, Probe, _probe
+from tests.probes import ALLOW, DENY, TOO_LONG, Probe, _probe, other_envs_queue
 
 IMAGE_TAG = "0123456789abcdef0123456789abcdef01234567"  # main's image, pushed by the test as the push workflow does
 _CONFIG = "sha256:" + "1" * 64  # the config blob its manifest names (tests/test_deploy_roles.py MANIFEST)
@@ -33,7 +36,9 @@ class DeployContext:
     buckets: dict[str, str]
     role_arns: dict[str, str]  # stage -> its role
     db_secret_arn: str
-    image_manifest: str  # main's image manifest (IMAGE_TAG)
+    image_manifest: str  # main's image manifest (IMAGE_TAG; pushed to every job repository too)
+    release_queue_url: str = ""
+    release_dlq_url: str = ""
 
     @property
     def state_key(self) -> str:
@@ -208,3 +213,102 @@ PROBES: dict[str, list[Probe]] = {
         _probe(DENY, "rds", "describe_db_instances", "inspect the metadata DB"),
     ],
 }  # fmt: skip
+
+
+# --- The job repositories' release roles (terraform/modules/github_oidc jobs.tf), keyed by job: role key = job name.
+
+
+def _job_repo(job: str | None = None, **params):
+    """A call on a job's repository (the probing role's own when ``job`` is None)."""
+    return lambda c, r: {"repositoryName": JOBS[job or r].repository(c.env), **params}
+
+
+def _other_job(r: str) -> str:
+    return next(name for name in sorted(JOBS) if name != r)
+
+
+def _family(c: DeployContext, r: str) -> str:
+    """The probing job's family; a sagemaker job has none: the first ecs job's."""
+    job = JOBS[r] if JOBS[r].runs_on == "ecs" else next(j for j in JOBS.values() if j.runs_on == "ecs")
+    return job.ecs_family(c.env)
+
+
+def _role(c: DeployContext, name: str) -> str:
+    return f"arn:aws:iam::{c.account}:role/{name}"
+
+
+def _revision(tag_value=lambda r: r, task_role=None, **extra):
+    """A RegisterTaskDefinition of the probing job's family (or the first ecs family) as the release makes it —
+    tagged, its task role and the execution role passed — whose container has no memory: refused past IAM."""
+
+    def build(c: DeployContext, r: str) -> dict:
+        job = JOBS[r]
+        own_role = _role(c, job.task_role_name(c.env)) if job.runs_on == "ecs" else None
+        value = tag_value(r)
+        return {
+            "family": _family(c, r),
+            "containerDefinitions": [{"name": "probe", "image": "probe"}],
+            "taskRoleArn": (task_role(c, r) if task_role else own_role) or _role(c, ecs_execution_role_name(c.env)),
+            "executionRoleArn": _role(c, ecs_execution_role_name(c.env)),
+            **({"tags": [{"key": JOB_TAG_KEY, "value": value}]} if value else {}),
+            **extra,
+        }
+
+    return build
+
+
+def _send(url_of, body: str = TOO_LONG):
+    return lambda c, r: {"QueueUrl": url_of(c), "MessageBody": body}
+
+
+def job_probes(job: str) -> list[Probe]:
+    ecs = JOBS[job].runs_on == "ecs"
+    mine = ALLOW if ecs else DENY
+    return [
+        _probe(ALLOW, "ecr", "get_authorization_token", "log in to the registry"),
+        _probe(ALLOW, "ecr", "initiate_layer_upload", "upload a layer of its image", _job_repo()),
+        _probe(ALLOW, "ecr", "batch_check_layer_availability", "skip layers already pushed", _job_repo(
+            layerDigests=["sha256:" + "0" * 64])),
+        _probe(ALLOW, "ecr", "put_image", "push its image's manifest (this tag exists: refused past IAM)",
+               lambda c, r: {**_job_repo()(c, r), "imageManifest": c.image_manifest, "imageTag": IMAGE_TAG}),
+        _probe(ALLOW, "ecr", "batch_get_image", "resolve its image's digest", _job_repo(
+            imageIds=[{"imageTag": IMAGE_TAG}])),
+        _probe(ALLOW, "ecr", "describe_images", "read its images", _job_repo()),
+        _probe(ALLOW, "sqs", "send_message", "announce its release (too long: refused past IAM)",
+               _send(lambda c: c.release_queue_url)),
+        _probe(mine, "ecs", "describe_task_definition", "read its family's latest revision to copy it",
+               lambda c, r: {"taskDefinition": _family(c, r)}),
+        _probe(mine, "ecs", "register_task_definition",
+               "register a revision of its family tagged with its job (condition: aws:RequestTag, ecs:CreateAction, "
+               "iam:PassedToService)", _revision()),
+        _probe(DENY, "ecs", "register_task_definition", "register an untagged revision (condition: aws:RequestTag)",
+               _revision(tag_value=lambda r: "")),
+        _probe(DENY, "ecs", "register_task_definition",
+               "register a revision tagged with another job (condition: aws:RequestTag)", _revision(_other_job)),
+        _probe(DENY, "ecs", "register_task_definition", "pass the SageMaker execution role as a task role",
+               _revision(task_role=lambda c, r: _role(c, sagemaker_execution_role_name(c.env)))),
+        _probe(DENY, "ecs", "run_task", "run a task", lambda c, r: {
+            "cluster": f"eksflow-{c.env}-batch", "taskDefinition": _family(c, r)}),
+        _probe(DENY, "ecs", "deregister_task_definition", "deregister a revision", lambda c, r: {
+            "taskDefinition": f"{_family(c, r)}:1"}),
+        _probe(DENY, "ecr", "initiate_layer_upload", "upload to another job's repository",
+               lambda c, r: _job_repo(_other_job(r))(c, r)),
+        _probe(DENY, "ecr", "batch_get_image", "read another job's image",
+               lambda c, r: _job_repo(_other_job(r), imageIds=[{"imageTag": IMAGE_TAG}])(c, r)),
+        _probe(DENY, "ecr", "put_image", "push to the platform's Airflow repository", lambda c, r: {
+            "repositoryName": ecr_repository_name(), "imageManifest": c.image_manifest, "imageTag": "v9.9.9"}),
+        _probe(DENY, "ecr", "batch_delete_image", "delete its images", _job_repo(imageIds=[{"imageTag": IMAGE_TAG}])),
+        _probe(DENY, "ecr", "put_lifecycle_policy", "expire its released images", _job_repo(
+            lifecyclePolicyText=_LIFECYCLE)),
+        _probe(DENY, "ecr", "delete_repository", "delete its repository", _job_repo(force=True)),
+        _probe(DENY, "sqs", "send_message", "write to the dead-letter queue", _send(lambda c: c.release_dlq_url)),
+        _probe(DENY, "sqs", "send_message", "announce a release to another env", _send(other_envs_queue)),
+        _probe(DENY, "sqs", "receive_message", "read the releases", lambda c, r: {"QueueUrl": c.release_queue_url}),
+        _probe(DENY, "sqs", "purge_queue", "drop the releases", lambda c, r: {"QueueUrl": c.release_queue_url}),
+        _probe(DENY, "iam", "put_role_policy", "rewrite its own policy", lambda c, r: {
+            "RoleName": JOBS[r].github_release_role_name(c.env), "PolicyName": "probe", "PolicyDocument": "{}"}),
+        _probe(DENY, "sts", "assume_role", "become the role its job runs as", lambda c, r: {
+            "RoleArn": _role(c, JOBS[r].task_role_name(c.env) if JOBS[r].runs_on == "ecs"
+                             else sagemaker_execution_role_name(c.env)), "RoleSessionName": "probe"}),
+        _READ_DATA, _DB_SECRET, _READ_STATE_DENIED, _DESCRIBE_CLUSTER_DENIED,
+    ]  # fmt: skip

@@ -8,8 +8,9 @@ policy and the least-privilege probes cover it too.
 
 The emulator starts without IAM enforcement. An admin identity is bootstrapped first (IAM user with
 an Allow *:* policy and an access key) and Terraform applies with it; after the apply, the dev-named
-resources the DAGs use but Terraform does not own (ECS cluster and task definition, the SageMaker execution
-role, EC2 instances, endpoints) are seeded. Enforcement is switched on only around the suites that test it
+resources the DAGs use but Terraform does not own (EC2 instances, endpoints, sample data) are seeded — the ECS
+cluster, the etl-step family and the SageMaker execution role are Terraform's (modules/workloads), so the seed leaves
+them alone. Enforcement is switched on only around the suites that test it
 (``enforcement(...)``: test_least_privilege.py, test_deploy_roles.py — whose real `terraform plan` as the CI plan
 role shows that EKS calls pass under enforcement now). At the end the buckets are emptied (versions too; the
 state bucket of test_deploy_roles.py removed), Terraform destroys everything, and nothing Terraform made may be left.
@@ -34,7 +35,7 @@ from eksflow_dev.local.offline import REGION
 from tests.terraform_cli import cli_env, terraform
 
 REPO = Path(__file__).resolve().parents[1]
-SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs", "sns", "cloudwatch")
+SERVICES = ("ec2", "eks", "iam", "sts", "s3", "rds", "kms", "ecr", "logs", "sns", "cloudwatch", "ecs", "sqs")
 ENV = "dev"
 ADMIN_USER = "eksflow-terraform-admin"
 
@@ -185,5 +186,14 @@ def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
                 for v in platform.client("ec2").describe_vpcs()["Vpcs"]
                 if not v["IsDefault"] and v["VpcId"] != platform.seeded.vpc_id
             ],
+            "ecs clusters": [
+                c["clusterName"]
+                for c in platform.client("ecs").describe_clusters(
+                    clusters=platform.client("ecs").list_clusters()["clusterArns"]
+                )["clusters"]
+                if c["status"] == "ACTIVE"
+            ],
+            "ecr repositories": platform.client("ecr").describe_repositories()["repositories"],
+            "sqs queues": platform.client("sqs").list_queues().get("QueueUrls", []),
         }
         assert not any(leftovers.values()), f"destroy left resources behind: {leftovers}"

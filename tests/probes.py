@@ -21,7 +21,8 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from eksflow.jobs import ecs_execution_role_name, get_job
+from eksflow.jobs import JOBS as WORKLOAD_JOBS
+from eksflow.jobs import ecs_execution_role_name, get_job, release_queue_name, sagemaker_execution_role_name
 from eksflow.platform import (
     PROTECTED_TAG_KEY,
     ecr_repository_name,
@@ -48,6 +49,8 @@ class Context:
     db_secret_arn: str
     instance_id: str  # a managed instance
     instances: dict[str, str]  # the seeded instances: Name tag -> instance id (eksflow_dev.emulator.seed)
+    release_queue_url: str = ""  # the job-release queue and its DLQ (modules/workloads)
+    release_dlq_url: str = ""
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
@@ -276,6 +279,17 @@ def _endpoint_with_tags(why: str, tags: Callable[[Context], dict[str, str]], exp
 
 
 _KIT_TAGS = lambda c: endpoint_tags(c.env, managed=True, protected=True)  # noqa: E731 - the ML pipeline's
+TOO_LONG = "x" * (256 * 1024 + 1)  # SQS refuses a message this long past IAM: a probe sends nothing
+
+
+def _queue(url: Callable[[Context], str], **params) -> Callable[[Context, str], dict]:
+    return lambda c, r: {"QueueUrl": url(c), **params}
+
+
+def other_envs_queue(c) -> str:
+    """Another environment's release queue (a Context or a DeployContext)."""
+    return c.release_queue_url.rsplit("/", 1)[0] + "/" + release_queue_name(c.other_env)
+
 
 JOBS: dict[str, list[Probe]] = {
     "default": [*_NOT_A_TASK_ROLE_JOB, _DESCRIBE_EC2],
@@ -434,6 +448,25 @@ JOBS: dict[str, list[Probe]] = {
                _job_name("Transform", _theirs("probe-scores"))),
         _probe(DENY, "sagemaker", "stop_processing_job", "stop a processing job",
                _job_name("Processing", _mine("probe-process"))),
+        # The job-release AssetWatcher: receive (no wait: the queue's default is a 20 s long poll), delete and keep
+        # invisible its messages, read its attributes, set a bad one aside in the DLQ (too long: refused past IAM).
+        _probe(ALLOW, "sqs", "receive_message", "watch job releases", _queue(lambda c: c.release_queue_url,
+                                                                            WaitTimeSeconds=0)),
+        _probe(ALLOW, "sqs", "get_queue_attributes", "read the release queue's attributes",
+               _queue(lambda c: c.release_queue_url, AttributeNames=["All"])),
+        _probe(ALLOW, "sqs", "delete_message", "delete a release it turned into an Asset event (past IAM: no such "
+               "receipt)", _queue(lambda c: c.release_queue_url, ReceiptHandle="probe")),
+        _probe(ALLOW, "sqs", "change_message_visibility", "keep a release invisible while it works on it",
+               _queue(lambda c: c.release_queue_url, ReceiptHandle="probe", VisibilityTimeout=30)),
+        _probe(ALLOW, "sqs", "send_message", "set a malformed release aside in the DLQ (too long: refused past IAM)",
+               _queue(lambda c: c.release_dlq_url, MessageBody=TOO_LONG)),
+        _probe(DENY, "sqs", "send_message", "forge a job release", _queue(lambda c: c.release_queue_url,
+                                                                          MessageBody=TOO_LONG)),
+        _probe(DENY, "sqs", "receive_message", "read the dead letters", _queue(lambda c: c.release_dlq_url,
+                                                                               WaitTimeSeconds=0)),
+        _probe(DENY, "sqs", "purge_queue", "drop the releases", _queue(lambda c: c.release_queue_url)),
+        _probe(DENY, "sqs", "receive_message", "watch another env's releases",
+               _queue(other_envs_queue, WaitTimeSeconds=0)),
         _RUN_ECS, _TRAIN, _STOP_EC2, _READ_DATA, _WRITE_DATA, _PROCESS, _REGISTER_ECS, _RELEASED_IMAGES,
     ],
 }  # fmt: skip
@@ -454,6 +487,124 @@ for _role in JOBS:
 
 def probes_for(role: str) -> list[Probe]:
     return [*_LOGS, *_SECRETS_BACKEND, *JOBS[role], *EVERYONE_DENIED]
+
+
+# --- The roles the workloads run as (terraform/modules/workloads): ECS's task execution role, each ecs job's task role,
+# the SageMaker execution role. Role keys: "ecs-task-execution", "sagemaker-execution", "job:<job>".
+
+WORKLOAD_ROLES = ("ecs-task-execution", "sagemaker-execution",
+                  *(f"job:{name}" for name, job in WORKLOAD_JOBS.items() if job.runs_on == "ecs"))  # fmt: skip
+
+
+def workload_role_name(role: str, env: str) -> str:
+    if role == "ecs-task-execution":
+        return ecs_execution_role_name(env)
+    if role == "sagemaker-execution":
+        return sagemaker_execution_role_name(env)
+    return WORKLOAD_JOBS[role.removeprefix("job:")].task_role_name(env)
+
+
+def _image(job: str | None, tag: str = "probe") -> Callable[[Context, str], dict]:
+    """A manifest read in a job's repository (None: the platform's Airflow repository); no such tag: past IAM."""
+    return lambda c, r: {"repositoryName": WORKLOAD_JOBS[job].repository(c.env) if job else ecr_repository_name(),
+                         "imageIds": [{"imageTag": tag}]}  # fmt: skip
+
+
+def _object(purpose: str, key: str, **params) -> Callable[[Context, str], dict]:
+    return lambda c, r: {"Bucket": c.buckets[purpose], "Key": key, **params}
+
+
+def _log_stream(group: Callable[[Context], str], stream: str, **params) -> Callable[[Context, str], dict]:
+    return lambda c, r: {"logGroupName": group(c), "logStreamName": stream, **params}
+
+
+_EVENTS = {"logEvents": [{"timestamp": 1796000000000, "message": "probe"}]}
+_ANNOUNCE = _probe(DENY, "sqs", "send_message", "announce a job release",
+                   _queue(lambda c: c.release_queue_url, MessageBody=TOO_LONG))  # fmt: skip
+_OWN_POLICY = next(p for p in EVERYONE_DENIED if p.why == "rewrite its own policy")
+_WORKLOADS_DENIED = [
+    _ANNOUNCE, _RUN_ECS, _TRAIN, _DESCRIBE_EC2, _OWN_POLICY,
+    _probe(DENY, "ecr", "batch_get_image", "pull the platform's Airflow image", _image(None)),
+    *(p for p in EVERYONE_DENIED if p.why in {"create an IAM user", "read the metadata DB password",
+                                               "become another platform role"}),
+]  # fmt: skip
+
+
+def _job_task_role(job: str) -> list[Probe]:
+    spec = WORKLOAD_JOBS[job]
+    only_read = [prefix for prefix in spec.reads if prefix not in spec.writes]
+    return [
+        *(_probe(ALLOW, "s3", "get_object", f"read its input under {prefix}",
+                 _object("data", f"{prefix}probe/missing.csv")) for prefix in spec.reads),
+        *(_probe(ALLOW, "s3", "put_object", f"write its output under {prefix}",
+                 _object("data", f"{prefix}probes/{job}.json", Body=b"{}")) for prefix in spec.writes),
+        *(_probe(ALLOW, "s3", "list_objects_v2", f"list {prefix} (condition: s3:prefix)",
+                 lambda c, r, prefix=prefix: {"Bucket": c.buckets["data"], "Prefix": prefix})
+          for prefix in {*spec.reads, *spec.writes}),
+        *(_probe(DENY, "s3", "put_object", f"write under {prefix}, which it only reads",
+                 _object("data", f"{prefix}probes/{job}.json", Body=b"{}")) for prefix in only_read),
+        _probe(DENY, "s3", "get_object", "read another job's prefix", _object("data", "reports/housekeeping/x.json")),
+        _probe(DENY, "s3", "get_object", "read a sibling of its prefix",
+               _object("data", f"{spec.reads[0].rstrip('/')}-old/x.csv")),
+        _probe(DENY, "s3", "list_objects_v2", "list the whole data bucket (condition: s3:prefix)",
+               lambda c, r: {"Bucket": c.buckets["data"]}),
+        _probe(DENY, "s3", "delete_object", "delete its output", _object("data", f"{spec.writes[0]}probes/{job}.json")),
+        _probe(DENY, "s3", "get_object", "read a task log", _object("logs", "task-logs/probe/default.log")),
+        _probe(DENY, "s3", "get_object", "read a model artifact", _object("ml_artifacts", "models/probe.tar.gz")),
+        _probe(DENY, "ecr", "get_authorization_token", "log in to the registry"),
+        *_WORKLOADS_DENIED,
+    ]  # fmt: skip
+
+
+def _job_log_group(c: Context) -> str:
+    return next(job.log_group(c.env) for job in WORKLOAD_JOBS.values() if job.runs_on == "ecs")
+
+
+_TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
+_ECS_JOB = next(name for name, job in WORKLOAD_JOBS.items() if job.runs_on == "ecs")
+_SAGEMAKER_JOB = next(name for name, job in WORKLOAD_JOBS.items() if job.runs_on == "sagemaker")
+
+WORKLOAD_PROBES: dict[str, list[Probe]] = {
+    "ecs-task-execution": [
+        _probe(ALLOW, "ecr", "get_authorization_token", "log in to pull"),
+        _probe(ALLOW, "ecr", "batch_get_image", "pull an ecs job's image", _image(_ECS_JOB)),
+        _probe(ALLOW, "logs", "create_log_stream", "open the task's log stream",
+               _log_stream(_job_log_group, f"{_ECS_JOB}/main/probe")),
+        _probe(ALLOW, "logs", "put_log_events", "write the task's log", _log_stream(
+            _job_log_group, f"{_ECS_JOB}/main/probe", **_EVENTS)),
+        _probe(DENY, "ecr", "batch_get_image", "pull a sagemaker job's image", _image(_SAGEMAKER_JOB)),
+        _probe(DENY, "ecr", "put_image", "push an ecs job's image", lambda c, r: {
+            "repositoryName": WORKLOAD_JOBS[_ECS_JOB].repository(c.env), "imageManifest": "{}", "imageTag": "probe"}),
+        _probe(DENY, "logs", "put_log_events", "write another log group", _log_stream(
+            lambda c: f"/aws/eks/eksflow-{c.env}/cluster", "probe", **_EVENTS)),
+        _probe(DENY, "logs", "delete_log_group", "delete its log group", lambda c, r: {
+            "logGroupName": _job_log_group(c)}),
+        _READ_DATA, _WRITE_DATA, *_WORKLOADS_DENIED,
+    ],
+    "sagemaker-execution": [
+        _probe(ALLOW, "s3", "get_object", "read the curated training input", _object("data", "curated/_SUCCESS")),
+        _probe(ALLOW, "s3", "list_objects_v2", "list the training input (condition: s3:prefix)", lambda c, r: {
+            "Bucket": c.buckets["data"], "Prefix": "curated/"}),
+        _probe(ALLOW, "s3", "put_object", "write the model artifact", _object(
+            "ml_artifacts", "models/probes/model.tar.gz", Body=b"x")),
+        _probe(ALLOW, "s3", "get_object", "read a model artifact", _object(
+            "ml_artifacts", "models/probes/model.tar.gz")),
+        _probe(ALLOW, "ecr", "get_authorization_token", "log in to pull"),
+        _probe(ALLOW, "ecr", "batch_get_image", "pull a sagemaker job's image", _image(_SAGEMAKER_JOB)),
+        _probe(ALLOW, "logs", "create_log_stream", "open its training job's log stream", lambda c, r: {
+            "logGroupName": _TRAINING_LOGS, "logStreamName": f"{sagemaker_name_prefix(c.env)}probe/algo-1"}),
+        _probe(DENY, "logs", "create_log_stream", "open another env's training log stream", lambda c, r: {
+            "logGroupName": _TRAINING_LOGS, "logStreamName": f"{sagemaker_name_prefix(c.other_env)}probe/algo-1"}),
+        _probe(DENY, "s3", "get_object", "read raw data", _object("data", "raw/events/sample.csv")),
+        _probe(DENY, "s3", "put_object", "write curated data", _object("data", "curated/probe", Body=b"x")),
+        _probe(DENY, "s3", "list_objects_v2", "list the whole data bucket (condition: s3:prefix)", lambda c, r: {
+            "Bucket": c.buckets["data"]}),
+        _probe(DENY, "s3", "put_object", "write outside models/", _object("ml_artifacts", "other/x", Body=b"x")),
+        _probe(DENY, "ecr", "batch_get_image", "pull an ecs job's image", _image(_ECS_JOB)),
+        *_WORKLOADS_DENIED,
+    ],
+    **{f"job:{name}": _job_task_role(name) for name, job in WORKLOAD_JOBS.items() if job.runs_on == "ecs"},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

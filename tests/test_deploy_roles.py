@@ -1,7 +1,8 @@
 """The GitHub Actions roles (terraform/modules/github_oidc), enforced: the dev platform Terraform applied to the
 emulator (tests/dev_platform.py, shared with test_terraform_apply.py and test_least_privilege.py), IAM enforcement
-on, each CI stage's role assumed with a GitHub-like OIDC token of its stage (tests/support/web_identity.py; unsigned,
-the emulator evaluates the trust policies, tests/support/web_identity.py says what it does not check).
+on, each CI stage's role assumed with a GitHub-like OIDC token of its stage, each job repository's release role with
+one of that repository (tests/support/web_identity.py; unsigned, the emulator evaluates the trust policies,
+tests/support/web_identity.py says what it does not check).
 
 - Each role is assumed only with its own stage's `sub` (branch main; the image-release, <env>-plan, <env>-infra and
   <env> GitHub environments): every other stage's token, a tag or another branch, a pull request, another
@@ -11,6 +12,11 @@ the emulator evaluates the trust policies, tests/support/web_identity.py says wh
   (backend.hcl.example + the emulator's endpoint, so the S3 backend and its lock file) and `terraform plan` with the
   plan role's web-identity credentials: it succeeds with no changes, taking and releasing the lock, and no request of
   it is denied. Then `terraform output -json` with the release role's, as `make deploy STAGE=release` reads it.
+- Each job's release role is assumed only with its own repository's token in the GitHub environment named after the
+  environment (another job's repository, another environment, a branch, the platform's repository refused), and
+  probed: its release's calls allowed, ≥ 10 outside denied. An ecs job's release made with it (push, register a
+  revision by digest copying the family, announce it on the queue) leaves Terraform's next plan clean, tracking that
+  revision: Terraform neither rolls the family back to its bootstrap image nor fights the releases.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from eksflow.jobs import JOBS
 from eksflow.platform import bucket_names, ecr_repository_name
+from eksflow.releases import Release, release_from_payload
 from eksflow_dev.emulator.control import control
 from eksflow_dev.emulator.seed import other_env
 from eksflow_dev.local.offline import REGION
-from tests.deploy_probes import IMAGE_TAG, PROBES, STAGES, DeployContext
+from tests.deploy_probes import IMAGE_TAG, PROBES, STAGES, DeployContext, job_probes
 from tests.dev_platform import ENV, REPO, backend_example
 from tests.probes import run_probe, table, web_identity_session
 from tests.support.web_identity import github_actions_token
@@ -44,6 +52,16 @@ def _repository() -> str:
 
 
 REPOSITORY = _repository()
+
+
+def _job_repositories() -> dict[str, str]:
+    """job_repositories of envs/dev/terraform.tfvars: job -> the GitHub repository its release role trusts."""
+    text = (REPO / "terraform" / "envs" / ENV / "terraform.tfvars").read_text()
+    line = re.search(r"^job_repositories\s*=\s*\{(.*)\}", text, re.MULTILINE)[1]
+    return dict(re.findall(r'"([^"]+)"\s*=\s*"([^"]+)"', line))
+
+
+JOB_REPOSITORIES = _job_repositories()
 # Each stage's job: the `sub` GitHub gives it (its branch, or its job's GitHub environment).
 STAGE_TOKENS = {
     "push": {"ref": "refs/heads/main"},
@@ -133,6 +151,8 @@ def context(dev_platform, stages) -> DeployContext:
         role_arns=stages,
         db_secret_arn=dev_platform.outputs["db_secret_arn"],
         image_manifest=MANIFEST,
+        release_queue_url=dev_platform.outputs["release_queue_url"],
+        release_dlq_url=dev_platform.outputs["release_dlq_url"],
     )
 
 
@@ -220,3 +240,127 @@ def test_the_release_role_reads_the_outputs_from_the_state(dev_platform, stages,
     checks = _checks_of(dev_platform, stages["release"])
     assert checks and all(c["allowed"] or _tolerated(c) for c in checks), checks
     assert {c["action"] for c in checks} == {"s3:GetObject", "s3:ListBucket"}, checks
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The job repositories' release roles (terraform/modules/github_oidc jobs.tf).
+
+
+def _job_token(job: str, **claims) -> str:
+    return github_actions_token(JOB_REPOSITORIES[job], **({"environment": ENV} | claims))
+
+
+@pytest.fixture(scope="module")
+def job_roles(dev_platform, stages) -> dict[str, str]:
+    """Job -> its release role (the env's outputs), with main's image manifest pushed to every job repository (as a
+    release pushes it); the repositories are emptied again for the session's destroy. IAM enforced (``stages``)."""
+    ecr = dev_platform.client("ecr")
+    for job in JOBS.values():
+        ecr.put_image(repositoryName=job.repository(ENV), imageManifest=MANIFEST, imageTag=IMAGE_TAG)
+    try:
+        yield dev_platform.outputs["job_release_role_arns"]
+    finally:
+        for job in JOBS.values():
+            images = ecr.list_images(repositoryName=job.repository(ENV))["imageIds"]
+            if images:
+                ecr.batch_delete_image(repositoryName=job.repository(ENV), imageIds=images)
+
+
+def test_the_env_outputs_every_jobs_release_role(job_roles):
+    assert set(job_roles) == set(JOBS) == set(JOB_REPOSITORIES)
+    for name, arn in job_roles.items():
+        assert arn.endswith(f":role/{JOBS[name].github_release_role_name(ENV)}")
+
+
+def test_each_jobs_release_role_is_assumed_only_with_its_own_repositorys_token_of_its_env(dev_platform, job_roles):
+    """Its own repository's job in the GitHub environment named after the env is admitted; another job's repository,
+    the platform's own (even its release environment), another environment, a branch or tag without an environment,
+    a pull request, another audience are refused."""
+    refused = []
+    for job, arn in job_roles.items():
+        web_identity_session(dev_platform.url, REGION, arn, _job_token(job))
+        tokens = {f"the {other} repository's": _job_token(other) for other in JOB_REPOSITORIES if other != job} | {
+            "the platform repository's release environment": github_actions_token(REPOSITORY, environment=ENV),
+            "another env's environment": _job_token(job, environment=other_env(ENV)),
+            "its plan environment": _job_token(job, environment=f"{ENV}-plan"),
+            "main without the environment": github_actions_token(JOB_REPOSITORIES[job], ref="refs/heads/main"),
+            "a v* tag": github_actions_token(JOB_REPOSITORIES[job], ref="refs/tags/v1.0.0"),
+            "a pull request": github_actions_token(JOB_REPOSITORIES[job], ref="pull_request"),
+            "a fork": github_actions_token(f"someone/{JOB_REPOSITORIES[job].split('/')[1]}", environment=ENV),
+            "another audience": _job_token(job, audience="sigstore"),
+        }
+        for what, token in tokens.items():
+            with pytest.raises(ClientError) as error:
+                web_identity_session(dev_platform.url, REGION, arn, token)
+            details = error.value.response["Error"]
+            assert (details["Code"], details["Message"]) == REFUSED, f"{job}'s role, {what}"
+            refused.append((job, what))
+    assert len(refused) == len(JOBS) * (len(JOBS) - 1 + 8)
+
+
+def test_every_jobs_release_role_is_denied_outside_its_release(dev_platform, job_roles, context, record_property):
+    outcomes = []
+    for job, arn in job_roles.items():
+        session = web_identity_session(dev_platform.url, REGION, arn, _job_token(job))
+        outcomes += [run_probe(session, dev_platform.url, context, job, probe) for probe in job_probes(job)]
+    record_property(
+        "table: least privilege — the job repositories' release roles under IAM enforcement", table(outcomes)
+    )
+    for job in JOBS:
+        assert sum(o.probe.expect == "deny" for o in outcomes if o.role == job) >= 10, job
+    wrong = [o.line() for o in outcomes if not o.ok]
+    assert not wrong, "\n".join(wrong)
+
+
+RELEASED_SHA = "fedcba9876543210fedcba9876543210fedcba98"
+# What a release copies of the family's latest revision besides its containers (and tags).
+COPIED = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "volumes", "placementConstraints",
+          "requiresCompatibilities", "cpu", "memory", "runtimePlatform")  # fmt: skip
+
+
+def test_an_ecs_jobs_release_by_its_role_leaves_terraforms_plan_clean_tracking_the_released_revision(
+    dev_platform, job_roles, tmp_path
+):
+    """What `eksflow job release` does for an ecs job, with the job's release role (the calls themselves: the CLI
+    lives on the release side): push the image with an immutable tag, register a revision of the family with the
+    image pinned by digest copying the latest revision (containers, tags), announce it on the release queue. Then
+    Terraform plans no change — it neither puts its bootstrap image back nor re-registers — and its state tracks the
+    released revision; the announced message parses as that release."""
+    outputs = dev_platform.outputs
+    released = {}
+    for name, job in ((n, j) for n, j in JOBS.items() if j.runs_on == "ecs"):
+        session = web_identity_session(dev_platform.url, REGION, job_roles[name], _job_token(name))
+        ecr, ecs, sqs = (session.client(service, endpoint_url=dev_platform.url) for service in ("ecr", "ecs", "sqs"))
+        tag = f"git-{RELEASED_SHA[:12]}"
+        pushed = ecr.put_image(repositoryName=job.repository(ENV), imageManifest=MANIFEST, imageTag=tag)
+        image = f"{outputs['job_repository_urls'][name]}@{pushed['image']['imageId']['imageDigest']}"
+        latest = ecs.describe_task_definition(taskDefinition=job.ecs_family(ENV), include=["TAGS"])
+        definition = latest["taskDefinition"]
+        revision = ecs.register_task_definition(
+            **{key: definition[key] for key in COPIED if key in definition},
+            containerDefinitions=[{**c, "image": image} for c in definition["containerDefinitions"]],
+            tags=latest["tags"],
+        )["taskDefinition"]
+        assert revision["revision"] > definition["revision"]
+        release = Release(ENV, name, image, RELEASED_SHA, tag, revision["taskDefinitionArn"])
+        sqs.send_message(QueueUrl=outputs["release_queue_url"], MessageBody=release.to_message())
+        released[job.ecs_family(ENV)] = (release, revision["revision"])
+
+    queue = dev_platform.client("sqs")
+    messages = queue.receive_message(QueueUrl=outputs["release_queue_url"], MaxNumberOfMessages=10)["Messages"]
+    assert [release_from_payload(m["Body"], env=ENV) for m in messages] == [r for r, _ in released.values()]
+    for message in messages:
+        queue.delete_message(QueueUrl=outputs["release_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+
+    plan = dev_platform.terraform(
+        "plan", "-detailed-exitcode", "-input=false", f"-out={tmp_path / 'release.plan'}", check=False
+    )
+    assert plan.returncode == 0, (
+        f"a release made Terraform plan changes (exit {plan.returncode}):\n{plan.stdout[-6000:]}"
+    )
+    shown = json.loads(dev_platform.terraform("show", "-json", str(tmp_path / "release.plan")).stdout)
+    (workloads,) = [m for m in shown["prior_state"]["values"]["root_module"]["child_modules"]
+                    if m["address"] == "module.workloads"]  # fmt: skip
+    tracked = {r["values"]["family"]: r["values"]["revision"] for r in workloads["resources"]
+               if r["type"] == "aws_ecs_task_definition"}  # fmt: skip
+    assert tracked == {family: number for family, (_, number) in released.items()}

@@ -42,6 +42,22 @@ def test_ecs_containers_follow_the_task_and_write_their_output(fresh_emulator):
     assert arn.split("/")[-1] in body.read().decode()
 
 
+def test_a_fargate_task_whose_containers_leave_memory_to_the_task_runs(fresh_emulator):
+    """As Terraform's workloads module registers a family: memory on the task only (moto answered RunTask 500)."""
+    fresh_emulator.client("ecs").register_task_definition(
+        family=FAMILY,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "etl", "image": "example/etl:bootstrap", "essential": True}],
+    )
+    arn = run_task(fresh_emulator)
+    task = fresh_emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert task["taskDefinitionArn"].endswith(f"{FAMILY}:2")
+    assert [(c["lastStatus"], c["exitCode"]) for c in task["containers"]] == [("STOPPED", 0)]
+
+
 def test_ecs_container_exit_code_comes_from_the_overrides(fresh_emulator):
     arn = run_task(fresh_emulator, [{"name": "EMULATED_EXIT_CODE", "value": "3"}])
     task = fresh_emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]

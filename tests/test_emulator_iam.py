@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from eksflow.jobs import get_job
 from eksflow.platform import PROTECTED_TAG_KEY, bucket_names, endpoint_tags, managed_tags
 from eksflow.roles import ROLES
 from eksflow_dev.cluster import iam_roles
@@ -492,7 +493,7 @@ def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
     assert "ecs:ListTasks" in _denial(lambda: ecs.list_tasks(cluster="other-cluster"))["Message"]
     assert ecs.list_tasks(cluster=f"eksflow-{ENV}-batch")["taskArns"] == []
     # Its own cluster, passing its task role (iam:PassedToService = ecs-tasks.amazonaws.com): past IAM.
-    task_role = f"arn:aws:iam::{ACCOUNT}:role/eksflow-{ENV}-etl-task"
+    task_role = f"arn:aws:iam::{ACCOUNT}:role/{get_job('etl-step').task_role_name(ENV)}"
     network = {
         "awsvpcConfiguration": {
             "subnets": [platform.emulator.seeded.settings_env["EKSFLOW_ECS_SUBNETS"]],

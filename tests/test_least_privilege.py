@@ -12,12 +12,15 @@ in the test summary).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -27,7 +30,18 @@ from eksflow.roles import ROLES
 from eksflow_dev.dagcheck.home import AirflowHome
 from eksflow_dev.local.offline import REGION
 from tests.dev_platform import ENV
-from tests.probes import OTHER_SECRET, Context, probe_secrets, probes_for, run_probe, table, web_identity_session
+from tests.probes import (
+    OTHER_SECRET,
+    WORKLOAD_PROBES,
+    WORKLOAD_ROLES,
+    Context,
+    probe_secrets,
+    probes_for,
+    run_probe,
+    table,
+    web_identity_session,
+    workload_role_name,
+)
 from tests.support.web_identity import token_files
 
 pytestmark = pytest.mark.slow
@@ -152,6 +166,8 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
         db_secret_arn=dev_platform.outputs["db_secret_arn"],
         instance_id=dev_platform.seeded.instances["managed-busy"],
         instances=dev_platform.seeded.instances,
+        release_queue_url=dev_platform.outputs["release_queue_url"],
+        release_dlq_url=dev_platform.outputs["release_dlq_url"],
     )
     assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
     secrets = dev_platform.client("secretsmanager")
@@ -166,5 +182,63 @@ def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_pro
     for role in enforced.role_arns:
         assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
         assert any(o.probe.condition for o in outcomes if o.role == role), f"{role}: no condition probe"
+    wrong = [o.line() for o in outcomes if not o.ok]
+    assert not wrong, "\n".join(wrong)
+
+
+@contextlib.contextmanager
+def _assumed_by_the_admin(dev_platform, role_arn: str) -> Iterator[boto3.Session]:
+    """A session of a role trusted by an AWS service only (which refuses the administrator: first asserted), its trust
+    replaced by the administrator's for the session's creation, then restored."""
+    iam, sts = dev_platform.client("iam"), dev_platform.client("sts")
+    name = role_arn.rsplit("/", 1)[1]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sts.assume_role(RoleArn=role_arn, RoleSessionName="probe")
+    trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    admin = {"Effect": "Allow", "Principal": {"AWS": sts.get_caller_identity()["Arn"]}, "Action": "sts:AssumeRole"}
+    iam.update_assume_role_policy(
+        RoleName=name, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [admin]})
+    )
+    try:
+        keys = sts.assume_role(RoleArn=role_arn, RoleSessionName="probe")["Credentials"]
+    finally:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    yield boto3.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def test_every_workload_role_is_held_to_its_job(enforced, dev_platform, record_property):
+    """The roles ECS and SageMaker run the workloads as (terraform/modules/workloads): each ecs job's task role, the
+    task execution role, the SageMaker execution role, probed with calls inside and outside their job. ECS hands a
+    container its task role's credentials and SageMaker assumes its execution role, which the emulator cannot do: the
+    administrator assumes each role instead, its trust widened to the administrator for the test and restored after
+    (the service trust itself — ECS tasks or SageMaker of this account — is read in test_terraform.py and
+    test_terraform_apply.py, and refuses the administrator). Each session is then held to the role's own policies."""
+    account = dev_platform.outputs["task_role_arns"]["default"].split(":")[4]
+    roles = {role: f"arn:aws:iam::{account}:role/{workload_role_name(role, ENV)}" for role in WORKLOAD_ROLES}
+    context = Context(
+        env=ENV,
+        account=account,
+        region=REGION,
+        buckets=bucket_names(ENV),
+        role_arns={**enforced.role_arns, **roles},
+        db_secret_arn=dev_platform.outputs["db_secret_arn"],
+        instance_id=dev_platform.seeded.instances["managed-busy"],
+        instances=dev_platform.seeded.instances,
+        release_queue_url=dev_platform.outputs["release_queue_url"],
+        release_dlq_url=dev_platform.outputs["release_dlq_url"],
+    )
+    outcomes = []
+    for role, arn in roles.items():
+        with _assumed_by_the_admin(dev_platform, arn) as session:
+            outcomes += [run_probe(session, dev_platform.url, context, role, probe) for probe in WORKLOAD_PROBES[role]]
+    record_property("table: least privilege — the workloads' roles (ECS tasks, SageMaker) under IAM enforcement",
+                    table(outcomes))  # fmt: skip
+    for role in roles:
+        assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
     wrong = [o.line() for o in outcomes if not o.ok]
     assert not wrong, "\n".join(wrong)

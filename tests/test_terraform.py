@@ -16,8 +16,24 @@ from types import SimpleNamespace
 
 import pytest
 
+from eksflow.jobs import (
+    JOB_TAG_KEY,
+    JOBS,
+    ecs_cluster_name,
+    ecs_execution_role_name,
+    release_dlq_name,
+    release_queue_name,
+    sagemaker_execution_role_name,
+)
 from eksflow.model import platform_model
-from eksflow.platform import MANAGED_TAG_KEY, PROTECTED_TAG_KEY, managed_tags, notification_topic_arn
+from eksflow.platform import (
+    MANAGED_TAG_KEY,
+    PROTECTED_TAG_KEY,
+    bucket_names,
+    managed_tags,
+    notification_topic_arn,
+    sagemaker_name_prefix,
+)
 from eksflow_dev.emulator.conditions import request_tags, resource_tags
 from tests.support.iam_policy import allows
 from tests.terraform_cli import cli_env, terraform, terraform_binary
@@ -53,6 +69,14 @@ def test_module_inits_and_validates(module, tf_env, tmp_path):
         assert (module / name).is_file(), f"{module.name} lacks {name}"
 
 
+# The irsa module's release-queue inputs, valid, for the validation tests' module calls.
+QUEUE_HCL = (
+    '  release_queue_arn = "arn:aws:sqs:eu-west-1:123456789012:q"\n'
+    '  release_dlq_arn = "arn:aws:sqs:eu-west-1:123456789012:d"\n'
+    '  release_queue_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/0b7b0f6e"\n'
+)
+
+
 def _validation_errors(module: str, inputs: str, tf_env: dict, work: Path) -> str:
     """`terraform validate` of one call of a module with the given inputs: it must fail; its stderr, unwrapped."""
     work.mkdir()
@@ -70,7 +94,7 @@ def test_bad_env_fails_plan_with_the_validation_message(tf_env, tmp_path):
         '  env = "Prod_1"\n  role_model = jsondecode(file("' + str(TERRAFORM / "role-model.json") + '"))\n'
         '  oidc_provider_arn = "not-an-arn"\n  oidc_issuer = "https://x"\n  log_bucket_arn = "a"\n'
         '  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n  ecs_task_definition_families = []\n'
-        '  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n',
+        '  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n' + QUEUE_HCL,
         tf_env,
         tmp_path / "bad",
     )
@@ -98,7 +122,8 @@ def test_a_role_model_that_would_loosen_the_tag_or_secret_scopes_fails_naming_th
         f'  env = "dev"\n  role_model = jsondecode(file("{bad}"))\n'
         '  oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/x"\n  oidc_issuer = "x"\n'
         '  log_bucket_arn = "a"\n  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n'
-        '  ecs_task_definition_families = []\n  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n',
+        '  ecs_task_definition_families = []\n  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n'
+        + QUEUE_HCL,
         tf_env,
         tmp_path / "bad-model",
     )
@@ -123,7 +148,7 @@ def test_the_shared_sagemaker_name_prefix_input_is_refused_naming_the_fix(tf_env
         '  oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/x"\n  oidc_issuer = "x"\n'
         '  log_bucket_arn = "a"\n  data_bucket_arn = "b"\n  ecs_cluster_arns = []\n'
         '  ecs_task_definition_families = []\n  ecs_pass_role_arns = []\n  sagemaker_execution_role_arn = "c"\n'
-        '  sagemaker_name_prefix = "eksflow-"\n',
+        '  sagemaker_name_prefix = "eksflow-"\n' + QUEUE_HCL,
         tf_env,
         tmp_path / "shared-prefix",
     )
@@ -223,6 +248,24 @@ ACCOUNT = "123456789012"  # the emulator's
 REGION = "eu-west-1"
 
 
+QUEUE_KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b7b0f6e-0000-4000-8000-000000000003"
+BUCKET_KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b7b0f6e-0000-4000-8000-000000000004"
+ECS_JOBS = sorted(name for name, job in JOBS.items() if job.runs_on == "ecs")
+SAGEMAKER_JOBS = sorted(name for name, job in JOBS.items() if job.runs_on == "sagemaker")
+
+
+def _queue_arn(env: str, *, dlq: bool = False) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{(release_dlq_name if dlq else release_queue_name)(env)}"
+
+
+def _role_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def _repository_arn(name: str) -> str:
+    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"
+
+
 def _irsa_inputs(env: str, **extra) -> dict:
     arn = f"arn:aws:iam::{ACCOUNT}:role/eksflow-{env}"
     return {
@@ -237,6 +280,9 @@ def _irsa_inputs(env: str, **extra) -> dict:
         "ecs_task_definition_families": [f"eksflow-{env}-etl-step"],
         "ecs_pass_role_arns": [f"{arn}-etl-task"],
         "sagemaker_execution_role_arn": f"{arn}-sagemaker-execution",
+        "release_queue_arn": _queue_arn(env),
+        "release_dlq_arn": _queue_arn(env, dlq=True),
+        "release_queue_kms_key_arn": QUEUE_KMS_KEY,
         **extra,
     }
 
@@ -248,30 +294,35 @@ DEV_WITH_SECRETS = "dev-with-secrets-backend"
 PLANNED_VARIANTS = {DEV_WITH_SECRETS: ("dev", {"secrets_backend_enabled": True})}
 
 
+def _planned_modules(modules: dict[str, dict], tf_env: dict, work: Path, emulator) -> dict:
+    """`terraform show -json` of a root module calling each of ``modules`` (address -> inputs, "source" included),
+    planned against the emulator (IAM and STS only: the data sources; nothing is created)."""
+    provider = {
+        "region": REGION,
+        "access_key": "testing",
+        "secret_key": "testing",
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "endpoints": {"iam": emulator.url, "sts": emulator.url},
+    }
+    # A copy of the modules beside the root: a module that calls a sibling (../kms_key) must be called by a relative
+    # path, or Terraform refuses the sibling as outside its package.
+    shutil.copytree(TERRAFORM / "modules", work / "modules")
+    here = {address: {**inputs, "source": "./" + str(Path(inputs["source"]).relative_to(TERRAFORM))}
+            for address, inputs in modules.items()}  # fmt: skip
+    (work / "main.tf.json").write_text(json.dumps({"provider": {"aws": provider}, "module": here}, indent=2))
+    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
+    terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
+    return json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+
+
 @pytest.fixture(scope="module")
 def irsa_plan(tf_env, tmp_path_factory, emulator) -> dict:
     """`terraform show -json` of terraform/modules/irsa planned once per environment of PLANNED_ENVS and per
     variant of PLANNED_VARIANTS, with its own inputs (module address = env or variant)."""
     modules = {env: _irsa_inputs(env, **extra) for env, extra in PLANNED_ENVS.items()}
     modules |= {name: _irsa_inputs(env, **extra) for name, (env, extra) in PLANNED_VARIANTS.items()}
-    work = tmp_path_factory.mktemp("irsa-plan")
-    root = {
-        "provider": {
-            "aws": {
-                "region": REGION,
-                "access_key": "testing",
-                "secret_key": "testing",
-                "skip_credentials_validation": True,
-                "skip_metadata_api_check": True,
-                "endpoints": {"iam": emulator.url, "sts": emulator.url},
-            }
-        },
-        "module": modules,
-    }
-    (work / "main.tf.json").write_text(json.dumps(root, indent=2))
-    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
-    terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
-    return json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+    return _planned_modules(modules, tf_env, tmp_path_factory.mktemp("irsa-plan"), emulator)
 
 
 @pytest.fixture(scope="module")
@@ -725,41 +776,88 @@ def _github_oidc_inputs(env: str, **extra) -> dict:
         "db_secret_arn": _db_secret(env),
         "db_kms_key_arn": DB_KMS_KEY,
         "housekeeping_tag_keys": [MANAGED_TAG_KEY, PROTECTED_TAG_KEY],
+        "jobs": _workload_jobs(env),
+        "job_repositories": JOB_REPOSITORIES,
+        "job_tag_key": JOB_TAG_KEY,
+        "ecs_cluster_arn": _cluster_arn(env),
+        "ecs_execution_role_arn": _role_arn(ecs_execution_role_name(env)),
+        "release_queue_arn": _queue_arn(env),
+        "release_dlq_arn": _queue_arn(env, dlq=True),
+        "release_queue_kms_key_arn": QUEUE_KMS_KEY,
         **extra,
     }
 
 
+# Each job's repository on GitHub (as envs/*/terraform.tfvars name them).
+JOB_REPOSITORIES = {name: f"example/{name}" for name in JOBS}
+
+
+def _cluster_arn(env: str) -> str:
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{ecs_cluster_name(env)}"
+
+
+def _log_group_arn(name: str) -> str:
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+
+
+def _family_arn(family: str, revision: str = "*") -> str:
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:{revision}"
+
+
+def _workload_jobs(env: str) -> dict[str, dict]:
+    """The workloads module's `jobs` output for env, as the github_oidc module takes it."""
+    return {
+        name: {
+            "runs_on": job.runs_on,
+            "repository_arn": _repository_arn(job.repository(env)),
+            "ecs_family": job.ecs_family(env) if job.runs_on == "ecs" else "",
+            "task_role_arn": _role_arn(job.task_role_name(env)) if job.runs_on == "ecs" else "",
+            "log_group_arn": _log_group_arn(job.log_group(env)) if job.runs_on == "ecs" else "",
+            "github_release_role_name": job.github_release_role_name(env),
+        }
+        for name, job in JOBS.items()
+    }
+
+
 @pytest.fixture(scope="module")
-def github_oidc_plan(tf_env, tmp_path_factory, emulator) -> dict[str, dict[str, dict]]:
-    """{dev, prod, dev with a customer-managed state key: {stage: {"trust": document, "policy": document}}} of
-    terraform/modules/github_oidc planned against the emulator (IAM and STS only; nothing is created)."""
+def github_oidc_shown(tf_env, tmp_path_factory, emulator) -> dict:
+    """terraform/modules/github_oidc planned for dev, prod and dev with a customer-managed state key."""
     # The account's provider ARN is known at plan time (a created one is not: its trust policies would be unknown).
     existing = {"create_oidc_provider": False}
     modules = {env: _github_oidc_inputs(env, **existing) for env in ("dev", "prod")}
     state = {"bucket": STATE_BUCKET, "key": "eksflow/dev/terraform.tfstate", "kms_key_arn": STATE_KMS_KEY}
     modules[WITH_STATE_KEY] = _github_oidc_inputs("dev", terraform_state=state, **existing)
-    work = tmp_path_factory.mktemp("github-oidc-plan")
-    provider = {
-        "region": REGION,
-        "access_key": "testing",
-        "secret_key": "testing",
-        "skip_credentials_validation": True,
-        "skip_metadata_api_check": True,
-        "endpoints": {"iam": emulator.url, "sts": emulator.url},
-    }
-    (work / "main.tf.json").write_text(json.dumps({"provider": {"aws": provider}, "module": modules}, indent=2))
-    terraform("init", "-input=false", "-no-color", cwd=work, env=tf_env)
-    terraform("plan", "-input=false", "-no-color", "-out=plan.bin", cwd=work, env=tf_env, timeout=300)
-    shown = json.loads(terraform("show", "-json", "plan.bin", cwd=work, env=tf_env).stdout)
+    return _planned_modules(modules, tf_env, tmp_path_factory.mktemp("github-oidc-plan"), emulator)
+
+
+def _roles_of(shown: dict, name: str) -> dict[str, dict[str, dict]]:
+    """{module address: {index: {"name": role name, "trust": document, "policy": document}}} of the module's
+    aws_iam_role ``name`` and its aws_iam_role_policy of the same name, in a `terraform show -json` plan."""
     planned: dict[str, dict[str, dict]] = {}
     for module in shown["planned_values"]["root_module"]["child_modules"]:
-        stages = planned.setdefault(module["address"].removeprefix("module."), {})
+        roles = planned.setdefault(module["address"].removeprefix("module."), {})
         for resource in module["resources"]:
+            if resource["name"] != name:
+                continue
+            role = roles.setdefault(resource.get("index"), {})  # no index: a role without for_each
             if resource["type"] == "aws_iam_role":
-                stages.setdefault(resource["index"], {})["trust"] = json.loads(resource["values"]["assume_role_policy"])
+                role["name"] = resource["values"]["name"]
+                role["trust"] = json.loads(resource["values"]["assume_role_policy"])
             elif resource["type"] == "aws_iam_role_policy":
-                stages.setdefault(resource["index"], {})["policy"] = json.loads(resource["values"]["policy"])
+                role["policy"] = json.loads(resource["values"]["policy"])
     return planned
+
+
+@pytest.fixture(scope="module")
+def github_oidc_plan(github_oidc_shown) -> dict[str, dict[str, dict]]:
+    """{dev, prod, dev with a customer-managed state key: {stage: {"trust": document, "policy": document}}}."""
+    return _roles_of(github_oidc_shown, "this")
+
+
+@pytest.fixture(scope="module")
+def job_release_plan(github_oidc_shown) -> dict[str, dict[str, dict]]:
+    """{dev, prod, ...: {job: {"trust": document, "policy": document}}}: the job repositories' release roles."""
+    return _roles_of(github_oidc_shown, "job")
 
 
 SUBJECTS = {
@@ -903,9 +1001,10 @@ def _iam(kind: str, name: str) -> str:
 
 @pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
 def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other):
-    """infra applies the stack: roles, providers, buckets, cluster, DB, keys, log group, topic and alarms of its own
-    environment's names or `eksflow:env` tag — not another environment's, no IAM user or access key, no policy but
-    the EKS managed ones attached, roles passed only to EKS, no housekeeping tag set on EC2."""
+    """infra applies the stack: roles, providers, buckets, clusters, DB, keys, log groups, topic, alarms, the jobs'
+    repositories, families and queues of its own environment's names or `eksflow:env` tag — not another environment's,
+    no IAM user or access key, no policy but the EKS managed ones attached, roles passed only to EKS (the cluster's)
+    and ECS tasks (the jobs'), no housekeeping tag set on EC2, no task run, no message sent."""
     policy = _stage(github_oidc_plan, env, "infra")
     mine, theirs = resource_tags({"eksflow:env": env}), resource_tags({"eksflow:env": other})
     allowed = [
@@ -927,6 +1026,15 @@ def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other
         ("ec2:CreateTags", f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1",
          {**request_tags({"eksflow:env": env}), "ec2:CreateAction": "CreateVpc"}),
         ("sns:DeleteTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:eksflow-{env}-alarms", {}),
+        # the workloads (modules/workloads)
+        ("ecs:PutClusterCapacityProviders", _cluster_arn(env), {}),
+        ("ecs:RegisterTaskDefinition", "*", {}),
+        ("ecs:TagResource", _family_arn(JOBS[ECS_JOBS[0]].ecs_family(env), "1"), {}),
+        ("iam:PassRole", _role_arn(JOBS[ECS_JOBS[0]].task_role_name(env)), TO_ECS),
+        ("iam:PassRole", _role_arn(ecs_execution_role_name(env)), TO_ECS),
+        ("sqs:SetQueueAttributes", _queue_arn(env, dlq=True), {}),
+        ("logs:PutRetentionPolicy", _log_group_arn(JOBS[ECS_JOBS[0]].log_group(env)), {}),
+        ("ecr:PutLifecyclePolicy", _repository_arn(JOBS[SAGEMAKER_JOBS[0]].repository(env)), {}),
     ]  # fmt: skip
     denied = [
         ("iam:CreateUser", _iam("user", "eksflow-probe"), {}),
@@ -955,6 +1063,14 @@ def test_the_infra_role_manages_only_its_envs_stack(github_oidc_plan, env, other
         ("ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*", {}),
         ("secretsmanager:GetSecretValue", _db_secret(env), {}),
         ("sns:DeleteTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:eksflow-{other}-alarms", {}),
+        ("ecs:DeleteCluster", _cluster_arn(other), {}),
+        ("ecs:RunTask", _family_arn(JOBS[ECS_JOBS[0]].ecs_family(env)), {}),
+        ("iam:PassRole", _role_arn(ecs_execution_role_name(env)), {"iam:PassedToService": "ecs.amazonaws.com"}),
+        ("iam:PassRole", _role_arn(JOBS[ECS_JOBS[0]].task_role_name(other)), TO_ECS),
+        ("sqs:DeleteQueue", _queue_arn(other), {}),
+        ("sqs:SendMessage", _queue_arn(env), {}),
+        ("ecr:DeleteRepository", _repository_arn(JOBS[SAGEMAKER_JOBS[0]].repository(other)), {}),
+        ("logs:DeleteLogGroup", _log_group_arn(JOBS[ECS_JOBS[0]].log_group(other)), {}),
     ]  # fmt: skip
     assert [call for call in allowed if not allows(policy, *call)] == []
     assert [call for call in denied if allows(policy, *call)] == []
@@ -994,3 +1110,366 @@ def test_each_envs_state_input_is_where_its_backend_example_puts_the_state(env, 
     example = backend_example(env)
     assert (state["bucket"], state["key"]) == (example["bucket"], example["key"])
     assert example["use_lockfile"] == "true"  # the plan role may write <key>.tflock, nothing else
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14: the job-release queue as the triggerer's AssetWatcher uses it (terraform/modules/irsa).
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_the_triggerer_watches_its_envs_release_queue_and_sets_bad_messages_aside_in_its_dlq(
+    planned_policies, env, other
+):
+    """Airflow runs every trigger, the AssetWatchers' included, in the triggerer: it receives, deletes and keeps
+    invisible the release queue's messages and reads its attributes, and sends a malformed one to the DLQ — of its own
+    environment only; it announces no release, reads no dead letter, changes no queue; the queues' key only via SQS."""
+    triggerer = _documents(planned_policies, env, "triggerer")
+    queue, dlq = _queue_arn(env), _queue_arn(env, dlq=True)
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"):
+        assert allows(triggerer, action, queue), action
+        assert not allows(triggerer, action, _queue_arn(other)), action
+        assert not allows(triggerer, action, dlq), action
+    assert allows(triggerer, "sqs:SendMessage", dlq)
+    assert not allows(triggerer, "sqs:SendMessage", queue), "the triggerer would forge a release"
+    assert not allows(triggerer, "sqs:SendMessage", _queue_arn(other, dlq=True))
+    for action in ("sqs:PurgeQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:CreateQueue"):
+        assert not allows(triggerer, action, queue), action
+    via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert allows(triggerer, action, QUEUE_KMS_KEY, via_sqs), action
+        assert not allows(triggerer, action, QUEUE_KMS_KEY), f"{action} outside SQS"
+        assert not allows(triggerer, action, QUEUE_KMS_KEY, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}), action
+
+
+def test_no_role_but_the_triggerer_touches_a_queue(planned_policies):
+    for env in PLANNED_ENVS:
+        for role, documents in planned_policies[env].items():
+            assert ("sqs:" in json.dumps(documents)) is (role == "triggerer"), role
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14: the workloads (terraform/modules/workloads) as a plan renders them: the roles' policies and trust, the
+# job repositories and the families Terraform leaves to the releases. Applied and cross-checked in
+# test_terraform_apply.py; the roles held to their policies under IAM enforcement in test_least_privilege.py.
+
+WITH_BUCKET_KEY = "dev-with-bucket-kms-key"
+PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+
+
+def _bucket(env: str, purpose: str) -> str:
+    return f"arn:aws:s3:::{bucket_names(env)[purpose]}"
+
+
+def _workloads_inputs(env: str, **extra) -> dict:
+    return {
+        "source": str(TERRAFORM / "modules" / "workloads"),
+        "env": env,
+        "role_model": f'${{jsondecode(file("{TERRAFORM / "role-model.json"}"))}}',
+        "data_bucket_arn": _bucket(env, "data"),
+        "ml_artifacts_bucket_arn": _bucket(env, "ml_artifacts"),
+        "vpc_id": "vpc-0123456789abcdef0",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def workloads_shown(tf_env, tmp_path_factory, emulator) -> dict:
+    """terraform/modules/workloads planned for dev, prod and dev with a customer-managed bucket key."""
+    modules = {env: _workloads_inputs(env) for env in ("dev", "prod")}
+    modules[WITH_BUCKET_KEY] = _workloads_inputs("dev", bucket_kms_key_arn=BUCKET_KMS_KEY)
+    return _planned_modules(modules, tf_env, tmp_path_factory.mktemp("workloads-plan"), emulator)
+
+
+def _workload_role(shown: dict, module: str, name: str, index: str | None = None) -> dict:
+    return _roles_of(shown, name)[module][index]
+
+
+def _planned_resources(shown: dict, module: str, kind: str) -> dict:
+    """{index: planned values} of the module's resources of one type."""
+    (planned,) = [
+        m for m in shown["planned_values"]["root_module"]["child_modules"] if m["address"] == f"module.{module}"
+    ]
+    return {r.get("index"): r["values"] for r in planned["resources"] if r["type"] == kind}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_workload_roles_have_the_role_models_names_and_trust_only_their_service_in_this_account(
+    workloads_shown, env
+):
+    """ECS tasks (the execution role, each ecs job's task role) and SageMaker (its execution role) of this account
+    only (aws:SourceAccount; ECS also names its own ARNs): another account's task or job cannot run as them."""
+    ecs_trust = {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:*"},
+    }
+    roles = {("execution", None): ecs_execution_role_name(env)}
+    roles |= {("task", job): JOBS[job].task_role_name(env) for job in ECS_JOBS}
+    assert set(_roles_of(workloads_shown, "task")[env]) == set(ECS_JOBS)
+    for (name, index), role_name in roles.items():
+        role = _workload_role(workloads_shown, env, name, index)
+        assert role["name"] == role_name
+        (statement,) = role["trust"]["Statement"]
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "sts:AssumeRole")
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}, role_name
+        assert statement["Condition"] == ecs_trust, role_name
+    sagemaker = _workload_role(workloads_shown, env, "sagemaker_execution")
+    assert sagemaker["name"] == sagemaker_execution_role_name(env)
+    (statement,) = sagemaker["trust"]["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+DATA_PREFIXES = ("raw/", "curated/", "reports/", "models/")
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+@pytest.mark.parametrize("job", ECS_JOBS)
+def test_an_ecs_jobs_task_role_reads_its_reads_and_writes_its_writes_of_its_envs_data_only(
+    workloads_shown, env, other, job
+):
+    """The role model's reads and writes (src/eksflow/jobs.py) are the task role's whole S3 reach: objects under
+    those prefixes (not a sibling such as raw-old/), listing only there, no delete, no other bucket, no other
+    environment's data, no KMS right (the buckets' AWS managed key serves every principal through S3)."""
+    policy = _workload_role(workloads_shown, env, "task", job)["policy"]
+    spec, data = JOBS[job], _bucket(env, "data")
+    for prefix in DATA_PREFIXES:
+        key = f"{data}/{prefix}day=2026-01-01/part=0000/data.csv"
+        assert allows(policy, "s3:GetObject", key) is (prefix in spec.reads), prefix
+        assert allows(policy, "s3:PutObject", key) is (prefix in spec.writes), prefix
+        assert not allows(policy, "s3:DeleteObject", key), prefix
+        listing = {"s3:prefix": f"{prefix}day=2026-01-01/"}
+        assert allows(policy, "s3:ListBucket", data, listing) is (prefix in {*spec.reads, *spec.writes}), prefix
+    for prefix in {*spec.reads, *spec.writes}:
+        sibling = f"{data}/{prefix.rstrip('/')}-old/x"
+        assert not allows(policy, "s3:GetObject", sibling) and not allows(policy, "s3:PutObject", sibling)
+        assert not allows(policy, "s3:GetObject", f"{_bucket(other, 'data')}/{prefix}x")
+        for purpose in ("logs", "ml_artifacts"):
+            assert not allows(policy, "s3:GetObject", f"{_bucket(env, purpose)}/{prefix}x"), purpose
+    assert not allows(policy, "s3:ListBucket", data), "lists the whole data bucket"
+    assert "kms:" not in json.dumps(policy)
+    for action, resource in (("sqs:SendMessage", _queue_arn(env)), ("ecr:BatchGetImage", "*"), ("iam:PassRole", "*")):
+        assert not allows(policy, action, resource), action
+
+
+def test_with_a_customer_managed_bucket_key_the_workload_roles_use_it_through_s3_only(workloads_shown):
+    via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    roles = [("task", job, bool(JOBS[job].writes)) for job in ECS_JOBS] + [("sagemaker_execution", None, True)]
+    for name, index, writes in roles:
+        policy = _workload_role(workloads_shown, WITH_BUCKET_KEY, name, index)["policy"]
+        assert allows(policy, "kms:Decrypt", BUCKET_KMS_KEY, via_s3), name
+        assert allows(policy, "kms:GenerateDataKey", BUCKET_KMS_KEY, via_s3) is writes, name
+        assert not allows(policy, "kms:Decrypt", BUCKET_KMS_KEY), f"{name} decrypts outside S3"
+        assert not allows(policy, "kms:Decrypt", QUEUE_KMS_KEY, via_s3), name
+    assert "kms:" not in json.dumps(_workload_role(workloads_shown, "dev", "execution")["policy"])
+
+
+def _job_log_stream(env: str, job: str) -> str:
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{JOBS[job].log_group(env)}:log-stream:{job}/main/0123abcd"
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_the_task_execution_role_pulls_only_the_ecs_jobs_images_and_writes_only_their_log_streams(
+    workloads_shown, env, other
+):
+    """No AmazonECSTaskExecutionRolePolicy (every repository, every log group): the ecs jobs' repositories of its
+    environment, read only, and their log groups' streams."""
+    policy = _workload_role(workloads_shown, env, "execution")["policy"]
+    assert allows(policy, "ecr:GetAuthorizationToken", "*")
+    for job, spec in JOBS.items():
+        for action in PULL:
+            assert allows(policy, action, _repository_arn(spec.repository(env))) is (job in ECS_JOBS), (job, action)
+            assert not allows(policy, action, _repository_arn(spec.repository(other))), (job, action)
+    for action in (*PULL, "ecr:PutImage", "ecr:InitiateLayerUpload"):
+        assert not allows(policy, action, IMAGE_REPOSITORY), action
+    for job in ECS_JOBS:
+        assert not allows(policy, "ecr:PutImage", _repository_arn(JOBS[job].repository(env)))
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            assert allows(policy, action, _job_log_stream(env, job)), action
+            assert not allows(policy, action, _job_log_stream(other, job)), action
+        group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{JOBS[job].log_group(env)}"
+        for action in ("logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:GetLogEvents"):
+            assert not allows(policy, action, group) and not allows(policy, action, f"{group}:*"), action
+    eks_logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/eks/eksflow-{env}/cluster:log-stream:x"
+    assert not allows(policy, "logs:PutLogEvents", eks_logs)
+    assert not allows(policy, "s3:GetObject", f"{_bucket(env, 'data')}/raw/x")
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+def test_the_sagemaker_execution_role_reads_curated_data_keeps_models_and_pulls_the_sagemaker_jobs_images(
+    workloads_shown, env, other
+):
+    """What SageMaker does as this role for the ML pipeline: training input under curated/ (read), model artifacts
+    under models/ of the ML artifacts bucket (read and write), the sagemaker jobs' images, the logs of its own
+    environment's jobs and endpoints — nothing of another environment, no raw data, no other image."""
+    policy = _workload_role(workloads_shown, env, "sagemaker_execution")["policy"]
+    data, artifacts = _bucket(env, "data"), _bucket(env, "ml_artifacts")
+    assert allows(policy, "s3:GetObject", f"{data}/curated/day=2026-01-01/part=0000/_SUCCESS")
+    assert allows(policy, "s3:ListBucket", data, {"s3:prefix": "curated/"})
+    for key in ("raw/events/sample.csv", "reports/housekeeping/x.json", "curated-old/x"):
+        assert not allows(policy, "s3:GetObject", f"{data}/{key}"), key
+    assert not allows(policy, "s3:PutObject", f"{data}/curated/x")
+    assert not allows(policy, "s3:ListBucket", data)
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert allows(policy, action, f"{artifacts}/models/eksflow-{env}-churn-1a/output/model.tar.gz"), action
+        assert not allows(policy, action, f"{artifacts}/other/x"), action
+        assert not allows(policy, action, f"{_bucket(other, 'ml_artifacts')}/models/x"), action
+    assert allows(policy, "s3:ListBucket", artifacts, {"s3:prefix": "models/"})
+    assert not allows(policy, "s3:DeleteObject", f"{artifacts}/models/x")
+    for job, spec in JOBS.items():
+        for action in PULL:
+            assert allows(policy, action, _repository_arn(spec.repository(env))) is (job in SAGEMAKER_JOBS), job
+            assert not allows(policy, action, _repository_arn(spec.repository(other))), job
+    assert not allows(policy, "ecr:BatchGetImage", IMAGE_REPOSITORY)
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker"
+    for mine, theirs in (
+        (f"{logs}/TrainingJobs:log-stream:{sagemaker_name_prefix(env)}churn-1a/algo-1-1",
+         f"{logs}/TrainingJobs:log-stream:{sagemaker_name_prefix(other)}churn-1a/algo-1-1"),
+        (f"{logs}/ProcessingJobs:log-stream:{sagemaker_name_prefix(env)}features-1a/algo-1",
+         f"{logs}/ProcessingJobs:log-stream:other-features/algo-1"),
+        (f"{logs}/Endpoints/{sagemaker_name_prefix(env)}churn:log-stream:AllTraffic/i-0",
+         f"{logs}/Endpoints/{sagemaker_name_prefix(other)}churn:log-stream:AllTraffic/i-0"),
+    ):  # fmt: skip
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            assert allows(policy, action, mine), (action, mine)
+            assert not allows(policy, action, theirs), (action, theirs)
+    for action in ("iam:PassRole", "sagemaker:CreateTrainingJob", "sqs:SendMessage"):
+        assert not allows(policy, action, "*"), action
+
+
+def test_job_repositories_are_immutable_scanned_and_expire_only_what_no_release_runs(workloads_shown):
+    """A release pins its image by digest: tags never move (IMMUTABLE), every push is scanned, and the lifecycle
+    expires untagged leftovers by age but tagged images only beyond the newest 100 — never by age."""
+    repositories = _planned_resources(workloads_shown, "dev", "aws_ecr_repository")
+    assert set(repositories) == set(JOBS)
+    for job, values in repositories.items():
+        assert values["name"] == JOBS[job].repository("dev")
+        assert values["image_tag_mutability"] == "IMMUTABLE"
+        assert values["image_scanning_configuration"] == [{"scan_on_push": True}]
+        assert values["encryption_configuration"][0]["encryption_type"] == "KMS"
+    lifecycles = _planned_resources(workloads_shown, "dev", "aws_ecr_lifecycle_policy")
+    assert {values["repository"] for values in lifecycles.values()} == {JOBS[job].repository("dev") for job in JOBS}
+    for values in lifecycles.values():
+        rules = sorted(json.loads(values["policy"])["rules"], key=lambda rule: rule["rulePriority"])
+        assert [rule["selection"] for rule in rules] == [
+            {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14},
+            {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 100},
+        ]
+
+
+def test_terraform_registers_each_ecs_family_once_and_leaves_the_later_revisions_to_the_releases(workloads_shown):
+    """track_latest and skip_destroy as planned (with ignore_changes on the containers: a release's revision leaves
+    the plan clean, test_deploy_roles.py); Fargate, awsvpc, the job's task role and the execution role."""
+    families = _planned_resources(workloads_shown, "dev", "aws_ecs_task_definition")
+    assert set(families) == set(ECS_JOBS)
+    for job, values in families.items():
+        assert values["family"] == JOBS[job].ecs_family("dev")
+        assert (values["track_latest"], values["skip_destroy"]) == (True, True)
+        assert (values["requires_compatibilities"], values["network_mode"]) == (["FARGATE"], "awsvpc")
+        assert values["tags"][JOB_TAG_KEY] == job
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14: the job repositories' release roles (terraform/modules/github_oidc jobs.tf) as a plan renders them.
+# Enforced on the applied dev platform: test_deploy_roles.py.
+
+RELEASE_PUSH = ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                "ecr:DescribeImages")  # fmt: skip
+TO_ECS = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_jobs_release_role_trusts_only_its_own_repositorys_github_environment_of_its_env(job_release_plan, env):
+    assert set(job_release_plan[env]) == set(JOBS)
+    for job, role in job_release_plan[env].items():
+        assert role["name"] == JOBS[job].github_release_role_name(env)
+        (statement,) = role["trust"]["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"] == {"Federated": GITHUB_PROVIDER}
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": f"repo:{JOB_REPOSITORIES[job]}:environment:{env}",
+            }
+        }, job
+
+
+@pytest.mark.parametrize(("env", "other"), [("dev", "prod"), ("prod", "dev")])
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_each_jobs_release_role_may_make_exactly_its_release(job_release_plan, env, other, job):
+    """Push and read its image in its own repository; an ecs job: read a family to copy, register a revision only
+    tagged with its job (aws:RequestTag: RegisterTaskDefinition has no resource type), tag it only at registration,
+    pass only its own task role and the execution role, only to ECS tasks; announce the release on its environment's
+    queue, the key only via SQS. Nothing of another job, environment or the platform."""
+    policy = job_release_plan[env][job]["policy"]
+    spec, ecs = JOBS[job], JOBS[job].runs_on == "ecs"
+    own, others = _repository_arn(spec.repository(env)), [n for n in JOBS if n != job]
+    assert allows(policy, "ecr:GetAuthorizationToken", "*")
+    for action in RELEASE_PUSH:
+        assert allows(policy, action, own), action
+        assert not [n for n in others if allows(policy, action, _repository_arn(JOBS[n].repository(env)))], action
+        assert not allows(policy, action, _repository_arn(spec.repository(other))), action
+        assert not allows(policy, action, IMAGE_REPOSITORY), action
+    for action in ("ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy",
+                   "ecr:PutImageTagMutability"):  # fmt: skip
+        assert not allows(policy, action, own), action
+    tagged = request_tags({JOB_TAG_KEY: job})
+    assert allows(policy, "ecs:RegisterTaskDefinition", "*", tagged) is ecs
+    assert allows(policy, "ecs:DescribeTaskDefinition", "*") is ecs
+    assert not allows(policy, "ecs:RegisterTaskDefinition", "*"), "an untagged revision"
+    for name in others:
+        assert not allows(policy, "ecs:RegisterTaskDefinition", "*", request_tags({JOB_TAG_KEY: name})), name
+    if ecs:
+        revision = _family_arn(spec.ecs_family(env), "2")
+        assert allows(policy, "ecs:TagResource", revision, {**tagged, "ecs:CreateAction": "RegisterTaskDefinition"})
+        assert not allows(policy, "ecs:TagResource", revision, tagged), "a TagResource of its own"
+        assert allows(policy, "iam:PassRole", _role_arn(spec.task_role_name(env)), TO_ECS)
+        assert not allows(policy, "iam:PassRole", _role_arn(spec.task_role_name(env))), "to any service"
+        assert not allows(
+            policy,
+            "iam:PassRole",
+            _role_arn(spec.task_role_name(env)),
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+        )
+    assert allows(policy, "iam:PassRole", _role_arn(ecs_execution_role_name(env)), TO_ECS) is ecs
+    for name in (n for n in others if JOBS[n].runs_on == "ecs"):
+        assert not allows(policy, "iam:PassRole", _role_arn(JOBS[name].task_role_name(env)), TO_ECS), name
+    assert not allows(policy, "iam:PassRole", _role_arn(ecs_execution_role_name(other)), TO_ECS)
+    to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    assert not allows(policy, "iam:PassRole", _role_arn(sagemaker_execution_role_name(env)), to_sagemaker)
+    for action in ("ecs:RunTask", "ecs:DeregisterTaskDefinition", "ecs:UpdateService", "ecs:StopTask"):
+        assert not allows(policy, action, "*") and not allows(policy, action, _family_arn(f"eksflow-{env}-x")), action
+    assert allows(policy, "sqs:SendMessage", _queue_arn(env))
+    assert not allows(policy, "sqs:SendMessage", _queue_arn(env, dlq=True))
+    assert not allows(policy, "sqs:SendMessage", _queue_arn(other))
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue", "sqs:SetQueueAttributes"):
+        assert not allows(policy, action, _queue_arn(env)), action
+    via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert allows(policy, action, QUEUE_KMS_KEY, via_sqs), action
+        assert not allows(policy, action, QUEUE_KMS_KEY), f"{action} outside SQS"
+    for action, resource in (
+        ("s3:GetObject", f"{_bucket(env, 'data')}/curated/x"),
+        ("iam:CreateRole", _role_arn(f"eksflow-{env}-probe")),
+        ("iam:PutRolePolicy", _role_arn(spec.github_release_role_name(env))),
+        ("sts:AssumeRole", _role_arn(spec.task_role_name(env) if ecs else sagemaker_execution_role_name(env))),
+        ("secretsmanager:GetSecretValue", _db_secret(env)),
+    ):
+        assert not allows(policy, action, resource), action
+
+
+def test_job_repositories_must_name_every_job_and_no_other_naming_the_variable_and_the_fix(tf_env, tmp_path):
+    errors = _refused_plan(tf_env, tmp_path, 'job_repositories={"etl-step"="acme/etl-step","nightly"="acme/nightly"}')
+    missing = json.dumps(sorted(set(JOBS) - {"etl-step"}), separators=(",", ":"))
+    assert (
+        "job_repositories must name the GitHub repository of every job of the role model and of no other job: "
+        f'missing {missing}, unknown ["nightly"]; set job_repositories = {{ <job> = "<owner>/<name>", ... }} in '
+        "this environment's terraform.tfvars with the jobs of terraform/role-model.json (src/eksflow/jobs.py)"
+    ) in errors, errors[-2000:]
+
+
+def test_a_job_repository_that_is_not_owner_slash_name_is_refused(tf_env, tmp_path):
+    repositories = {**JOB_REPOSITORIES, "etl-step": "https://github.com/acme/etl-step"}
+    value = "{" + ",".join(f'"{job}"="{repository}"' for job, repository in repositories.items()) + "}"
+    errors = _refused_plan(tf_env, tmp_path, f"job_repositories={value}")
+    assert "job_repositories values must be GitHub repositories as owner/name" in errors, errors[-2000:]

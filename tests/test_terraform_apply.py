@@ -1,7 +1,8 @@
 """terraform/envs/dev applied for real against the AWS emulator over HTTP (every resource: VPC, EKS with
-node groups/add-ons/access entries, RDS, S3, ECR, KMS, IRSA, GitHub OIDC, alarms; tests/dev_platform.py),
-then: a second plan with no changes, cross-checks against the role model, the DAG settings and the chart
-rendered with the generated values layer, and (at the end of the session) a destroy that leaves nothing.
+node groups/add-ons/access entries, RDS, S3, ECR, KMS, the workloads — ECS cluster, task definitions, job roles,
+log groups and repositories, the SageMaker execution role, the release queues —, IRSA, GitHub OIDC, alarms;
+tests/dev_platform.py), then: a second plan with no changes, cross-checks against the role model, the DAG settings
+and the chart rendered with the generated values layer, and (at the end of the session) a destroy that leaves nothing.
 
 No drift filter: where moto read attributes back differently from AWS, the emulator was fixed instead
 (src/eksflow_dev/emulator/eks.py, infra.py), so any change in the second plan fails this test.
@@ -16,6 +17,14 @@ import json
 import pytest
 import yaml
 
+from eksflow.jobs import (
+    JOB_TAG_KEY,
+    JOBS,
+    ecs_cluster_name,
+    ecs_execution_role_name,
+    release_dlq_name,
+    release_queue_name,
+)
 from eksflow.platform import (
     CONTROL_PLANE,
     MANAGED_TAG_KEY,
@@ -300,3 +309,97 @@ def test_the_clusters_vpc_cni_enforces_network_policies(dev_platform):
     cluster = dev_platform.outputs["cluster_name"]
     addon = dev_platform.client("eks").describe_addon(clusterName=cluster, addonName="vpc-cni")["addon"]
     assert json.loads(addon.get("configurationValues") or "{}").get("enableNetworkPolicy") == "true", addon
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14: the workloads (terraform/modules/workloads) as applied.
+
+
+def test_every_job_of_the_role_model_has_its_immutable_scanned_repository(dev_platform):
+    ecr = dev_platform.client("ecr")
+    assert set(dev_platform.outputs["job_repository_urls"]) == set(JOBS)
+    for name, job in JOBS.items():
+        (repository,) = ecr.describe_repositories(repositoryNames=[job.repository(ENV)])["repositories"]
+        assert dev_platform.outputs["job_repository_urls"][name] == repository["repositoryUri"]
+        assert repository["imageTagMutability"] == "IMMUTABLE", name
+        assert repository["imageScanningConfiguration"] == {"scanOnPush": True}, name
+        assert repository["encryptionConfiguration"]["encryptionType"] == "KMS", name
+        rules = json.loads(ecr.get_lifecycle_policy(repositoryName=job.repository(ENV))["lifecyclePolicyText"])["rules"]
+        assert {(r["selection"]["tagStatus"], r["selection"]["countType"]) for r in rules} == {
+            ("untagged", "sinceImagePushed"),
+            ("any", "imageCountMoreThan"),
+        }, name
+
+
+def test_every_ecs_job_has_its_family_log_group_and_task_role_on_the_fargate_cluster(dev_platform):
+    """The cluster (Fargate capacity, Container Insights on); per ecs job its family's latest revision (Terraform's,
+    or a release's that copied it: test_deploy_roles.py) — Fargate, awsvpc, the role model's container logging to
+    the job's log group, its task role and the execution role, the job's tag —, its log group (retention, the module's
+    KMS key) and its task role, trusted by ECS tasks of this account."""
+    ecs, logs, iam = (dev_platform.client(service) for service in ("ecs", "logs", "iam"))
+    (cluster,) = ecs.describe_clusters(clusters=[ecs_cluster_name(ENV)], include=["SETTINGS"])["clusters"]
+    assert cluster["status"] == "ACTIVE"
+    assert dev_platform.outputs["ecs_cluster_name"] == cluster["clusterName"]
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    assert set(cluster["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    ecs_jobs = {name: job for name, job in JOBS.items() if job.runs_on == "ecs"}
+    assert dev_platform.outputs["ecs_task_definition_families"] == [job.ecs_family(ENV) for job in ecs_jobs.values()]
+    for name, job in ecs_jobs.items():
+        described = ecs.describe_task_definition(taskDefinition=job.ecs_family(ENV), include=["TAGS"])
+        definition = described["taskDefinition"]
+        assert (definition["requiresCompatibilities"], definition["networkMode"]) == (["FARGATE"], "awsvpc")
+        assert definition["taskRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{job.task_role_name(ENV)}"
+        assert definition["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{ecs_execution_role_name(ENV)}"
+        (container,) = definition["containerDefinitions"]
+        assert container["name"] == job.container
+        assert container["logConfiguration"]["logDriver"] == "awslogs"
+        assert container["logConfiguration"]["options"]["awslogs-group"] == job.log_group(ENV)
+        assert {"key": JOB_TAG_KEY, "value": name} in described["tags"]
+        (group,) = logs.describe_log_groups(logGroupNamePrefix=job.log_group(ENV))["logGroups"]
+        assert group["retentionInDays"] == 365 and group["kmsKeyId"].startswith("arn:aws:kms:"), group
+        trust = iam.get_role(RoleName=job.task_role_name(ENV))["Role"]["AssumeRolePolicyDocument"]
+        (statement,) = trust["Statement"]
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+def test_the_release_queue_redrives_into_its_dlq_both_encrypted_with_their_key_and_tls_only(dev_platform):
+    sqs = dev_platform.client("sqs")
+    outputs = dev_platform.outputs
+    queue = sqs.get_queue_attributes(QueueUrl=outputs["release_queue_url"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=outputs["release_dlq_url"], AttributeNames=["All"])["Attributes"]
+    assert queue["QueueArn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:{release_queue_name(ENV)}"
+    assert dlq["QueueArn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:{release_dlq_name(ENV)}"
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+    assert json.loads(dlq["RedriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [queue["QueueArn"]],
+    }
+    assert int(dlq["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"])
+    assert queue["KmsMasterKeyId"] == dlq["KmsMasterKeyId"]
+    assert queue["KmsMasterKeyId"].startswith("arn:aws:kms:"), "a customer-managed key, not alias/aws/sqs"
+    for attributes in (queue, dlq):
+        (statement,) = json.loads(attributes["Policy"])["Statement"]
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
+        assert statement["Resource"] == attributes["QueueArn"]
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _repository_of(image: str) -> str:
+    """<registry>/<repository> of an image reference pinned by tag or by digest."""
+    return image.split("@", 1)[0].rsplit(":", 1)[0]
+
+
+def test_every_family_cluster_repository_and_role_the_dag_settings_name_is_an_applied_output(dev_platform):
+    """What the DAGs run in dev (load_settings with dev's env: the defaults the chart's settings carry) exists: the
+    ECS cluster and family (with the container ecs_overrides names), the SageMaker execution role, and the
+    repositories of the training and serving images."""
+    settings = load_settings({"EKSFLOW_ENV": ENV, "EKSFLOW_AWS_ACCOUNT_ID": ACCOUNT, "EKSFLOW_AWS_REGION": REGION})
+    outputs = dev_platform.outputs
+    assert settings.ecs_cluster == outputs["ecs_cluster_name"]
+    assert settings.ecs_task_definition in outputs["ecs_task_definition_families"]
+    described = dev_platform.client("ecs").describe_task_definition(taskDefinition=settings.ecs_task_definition)
+    assert settings.ecs_container in [c["name"] for c in described["taskDefinition"]["containerDefinitions"]]
+    assert settings.sagemaker_execution_role_arn == outputs["sagemaker_execution_role_arn"]
+    for image in (settings.training_image, settings.serving_image):
+        assert _repository_of(image) in outputs["job_repository_urls"].values(), image

@@ -23,6 +23,10 @@ SAGEMAKER_EXECUTION_ROLE_NAME_PATTERN = PROJECT + "-{env}-sagemaker-execution"
 # The SQS queue job releases are announced on (and its dead-letter queue): the platform's AssetWatchers read it.
 RELEASE_QUEUE_NAME_PATTERN = PROJECT + "-{env}-job-releases"
 RELEASE_DLQ_NAME_PATTERN = PROJECT + "-{env}-job-releases-dlq"
+# The tag every task-definition revision of a job carries, with the job's name as its value: Terraform's bootstrap
+# revision has it, and a job's release role may register a revision only with it (ecs:RegisterTaskDefinition has no
+# resource type, aws:RequestTag is the one scope IAM offers), so each revision names the job whose role registered it.
+JOB_TAG_KEY = PROJECT + ":job"
 # Scheme of the job-release Assets' URIs (Airflow passes x- schemes through unnormalized).
 RELEASE_ASSET_SCHEME = "x-eksflow-release"
 

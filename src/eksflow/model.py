@@ -12,6 +12,7 @@ from eksflow.connections import cluster_connections
 from eksflow.jobs import (
     ECS_CLUSTER_NAME_PATTERN,
     ECS_EXECUTION_ROLE_NAME_PATTERN,
+    JOB_TAG_KEY,
     JOBS,
     RELEASE_DLQ_NAME_PATTERN,
     RELEASE_QUEUE_NAME_PATTERN,
@@ -78,6 +79,7 @@ def platform_model(env: str | None = None) -> dict[str, Any]:
             "sagemaker_execution_role_name_pattern": SAGEMAKER_EXECUTION_ROLE_NAME_PATTERN,
             "release_queue_name_pattern": RELEASE_QUEUE_NAME_PATTERN,
             "release_dlq_name_pattern": RELEASE_DLQ_NAME_PATTERN,
+            "job_tag_key": JOB_TAG_KEY,
         },
         "jobs": {
             job.name: {

@@ -159,8 +159,9 @@ CONTROL_PLANE: tuple[ControlPlaneComponent, ...] = (
     ControlPlaneComponent("api-server", "UI, REST and task execution API", "task-log bucket (read)"),
     ControlPlaneComponent(
         "triggerer",
-        "runs deferred waits (ECS/SageMaker/EC2 status polling)",
-        "read-only Describe* on ECS, SageMaker (eksflow-<env>- names), EC2; task-log bucket (write)",
+        "runs deferred waits (ECS/SageMaker/EC2 status polling) and the AssetWatchers (job releases)",
+        "read-only Describe* on ECS, SageMaker (eksflow-<env>- names), EC2; the job-release queue: receive, delete, "
+        "change visibility, read attributes, send to its DLQ (its KMS key via SQS only); task-log bucket (write)",
     ),
     ControlPlaneComponent(
         "dag-processor",

@@ -5,7 +5,8 @@ the policies Terraform would give its role on AWS. The role ARNs the chart gets 
 
 The root module is generated (Terraform's JSON syntax) around the real module: the emulator's IAM/STS
 endpoints, the cluster's OIDC issuer, and the names the local emulator seeds (ECS cluster and family, the
-SageMaker execution role, the buckets) from the same settings the DAGs read."""
+SageMaker execution role, the buckets) from the same settings the DAGs read; the jobs' roles and the release queues by
+the role model's names (eksflow.jobs; the local queues have no customer-managed key)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eksflow.platform import bucket_names, name_prefix
+from eksflow.jobs import JOBS, ecs_execution_role_name, release_dlq_name, release_queue_name
+from eksflow.platform import bucket_names
 from eksflow.settings import load_settings
 from eksflow_dev import terraform_cli
 from eksflow_dev.chartvalues import output_values
@@ -38,6 +40,7 @@ def root_module(emulator_url: str, settings_env: dict[str, str]) -> dict[str, An
     settings = load_settings(settings_env)
     region, account = settings.region, ACCOUNT_ID
     buckets = bucket_names(settings.env)
+    ecs_jobs = [job for job in JOBS.values() if job.runs_on == "ecs"]
     return {
         "provider": {
             "aws": {
@@ -69,8 +72,13 @@ def root_module(emulator_url: str, settings_env: dict[str, str]) -> dict[str, An
                 "data_bucket_arn": f"arn:aws:s3:::{buckets['data']}",
                 "ecs_cluster_arns": [f"arn:aws:ecs:{region}:{account}:cluster/{settings.ecs_cluster}"],
                 "ecs_task_definition_families": [settings.ecs_task_definition],
-                "ecs_pass_role_arns": [f"arn:aws:iam::{account}:role/{name_prefix(settings.env)}-etl-task"],
+                "ecs_pass_role_arns": [
+                    *(f"arn:aws:iam::{account}:role/{job.task_role_name(settings.env)}" for job in ecs_jobs),
+                    f"arn:aws:iam::{account}:role/{ecs_execution_role_name(settings.env)}",
+                ],
                 "sagemaker_execution_role_arn": settings.sagemaker_execution_role_arn,
+                "release_queue_arn": f"arn:aws:sqs:{region}:{account}:{release_queue_name(settings.env)}",
+                "release_dlq_arn": f"arn:aws:sqs:{region}:{account}:{release_dlq_name(settings.env)}",
             }
         },
         "output": {name: {"value": f"${{module.irsa.{name}}}"} for name in OUTPUTS},

@@ -6,7 +6,8 @@ One module per concern, each patch small and documented in docs/emulator.md:
 - ``server``: the moto server entry; requests are served one at a time (moto's backends are not thread-safe),
   behind the control API of ``control`` (job seconds, fault windows, call counts); ``apply_patches`` wires
   the rest; ``sqs``: a long-polling ReceiveMessage lets other requests in while it waits;
-- ``ecs``: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``); a task's containers follow
+- ``ecs``: awsvpc tasks can start (moto 5.2.5's ENI lacks ``private_dns_name``), also of a task definition whose
+  containers leave memory to the task (Fargate); a task's containers follow
   the task's status (moto leaves them PENDING, which makes EcsRunTaskOperator fail), and a container exits
   with ``EMULATED_EXIT_CODE`` from its environment overrides (default 0), so tests can make a task fail; a
   task that exits 0 writes a ``_SUCCESS`` object under the ``OUTPUT_URI`` of its environment overrides, as
@@ -14,7 +15,7 @@ One module per concern, each patch small and documented in docs/emulator.md:
 - ECS, SageMaker: with job seconds > 0 (``EKSFLOW_EMULATOR_JOB_SECONDS`` or the control API), ECS tasks,
   training, processing and transform jobs and endpoint creates/updates take that long;
 - ``eks``: add-ons and access entries (moto has neither; Terraform's eks module manages both) and a few
-  attributes moto drops; ``infra``: RDS and EC2 read-back fixes (together they let ``terraform/envs/dev``
+  attributes moto drops; ``infra``: RDS, EC2 and SQS read-back fixes (together they let ``terraform/envs/dev``
   apply and then plan clean);
 - ``iam``: IAM enforcement (when switched on): unsigned AssumeRoleWithWebIdentity/SAML as in AWS (the IRSA
   path), the web-identity exchange held to the role's trust policy (``trust``; the token's signature is not

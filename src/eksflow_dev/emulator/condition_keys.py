@@ -18,6 +18,8 @@ absent from the request, as AWS leaves out a key that does not apply.
   ``sagemaker.amazonaws.com``).
 - ``ecs:cluster``: on ECS RunTask, ListTasks, DescribeTasks, StopTask, the ARN of the request's ``cluster``
   (``default`` when it names none).
+- ``aws:RequestTag/<key>``, ``aws:TagKeys`` of the ``tags`` an ECS RegisterTaskDefinition sets (its own check and its
+  tag-on-create ``ecs:TagResource`` check, which also has ``ecs:CreateAction`` = ``RegisterTaskDefinition``).
 - ``s3:prefix``: on S3 ListObjects/ListObjectsV2 (``s3:ListBucket``) and ListObjectVersions, the ``prefix``
   parameter when the request has one.
 - ``aws:RequestTag/<key>``, ``aws:TagKeys`` also for the ``Tags`` of KMS CreateKey/TagResource.
@@ -111,10 +113,18 @@ def _sagemaker_keys(response, operation: str, action: str) -> dict[str, ContextV
 
 
 def _ecs_keys(response, operation: str, action: str) -> dict[str, ContextValue]:
-    tags = json_body(response).get("tags")
-    if action == "ecs:RegisterTaskDefinition" and isinstance(tags, list):
-        return request_tags({t["key"]: t.get("value", "") for t in tags if isinstance(t, dict) and "key" in t})
-    if operation not in _ECS_CLUSTER_ACTIONS or not action.startswith("ecs:"):
+    if not action.startswith("ecs:"):
+        return {}
+    if operation == "RegisterTaskDefinition":
+        tags = json_body(response).get("tags")
+        keys: dict[str, ContextValue] = {}
+        if isinstance(tags, list):
+            pairs = {t["key"]: t.get("value", "") for t in tags if isinstance(t, dict) and "key" in t}
+            keys.update(request_tags(pairs))
+        if action == "ecs:TagResource":  # the tag-on-create check
+            keys["ecs:CreateAction"] = operation
+        return keys
+    if operation not in _ECS_CLUSTER_ACTIONS:
         return {}
     cluster = json_body(response).get("cluster") or "default"
     if not cluster.startswith("arn:"):

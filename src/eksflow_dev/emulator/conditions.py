@@ -139,6 +139,7 @@ COMPUTED_KEYS = frozenset(
         "iam:passedtoservice",
         "iam:policyarn",
         "ecs:cluster",
+        "ecs:createaction",
         "s3:prefix",
     }
 )

@@ -1,6 +1,8 @@
 """ECS in the local emulator, where moto 5.2.5 falls short of what EcsRunTaskOperator and the pipelines need:
 
 - awsvpc tasks can start (moto's ENI lacks ``private_dns_name``);
+- a task definition whose containers leave memory to the task (Fargate: task-level ``memory``, as Terraform's
+  workloads module registers them) can run (moto's RunTask added each container's memory and failed on None: 500);
 - a task's containers follow the task's status (moto leaves them PENDING, which makes EcsRunTaskOperator
   fail), and a container exits with ``EMULATED_EXIT_CODE`` from its environment overrides (default 0), so
   tests can make a task fail; a task that exits 0 writes a ``_SUCCESS`` object under the ``OUTPUT_URI`` of
@@ -132,3 +134,24 @@ def patch_ecs() -> None:
 
     EC2ContainerServiceBackend.describe_tasks = describe_tasks
     EC2ContainerServiceBackend.list_tasks = list_tasks
+    _task_level_memory(EC2ContainerServiceBackend)
+
+
+_MEMORY_KEYS = ("memory", "Memory", "memoryReservation", "MemoryReservation")
+
+
+def _task_level_memory(backend_class) -> None:
+    from types import SimpleNamespace
+
+    original = backend_class._calculate_task_resource_requirements
+
+    def calculate(task_definition):
+        containers = task_definition.container_definitions
+        if all(any(key in c for key in _MEMORY_KEYS) for c in containers):
+            return original(task_definition)
+        # The task's memory, shared by the containers without their own (only EC2 placement reads the sum).
+        share = int(task_definition.memory or 0) // max(len(containers), 1)
+        filled = [c if any(key in c for key in _MEMORY_KEYS) else {**c, "memory": share} for c in containers]
+        return original(SimpleNamespace(container_definitions=filled))
+
+    backend_class._calculate_task_resource_requirements = staticmethod(calculate)

@@ -13,10 +13,13 @@ of moto 5.2.5 are closed here:
   least-privilege policies deny everything. For the actions the platform's policies scope, the request's resource
   ARNs are computed here (``request_resources``) and each is checked, as AWS does (Secrets Manager: the secret's ARN
   from its name; CreateTransformJob: the transform job, not its model; IAM: the role, user, OIDC provider or policy
-  named; ECR: the repository; EKS: the cluster, or the node group, add-on or access entry a call is on); the
-  implicit ``iam:PassRole`` checks of RunTask, RegisterTaskDefinition (its task and execution roles),
-  CreateTrainingJob, CreateProcessingJob and CreateModel are added, and
-  the ``sagemaker:AddTags`` check of a SageMaker create with Tags. Every check must pass before the call runs
+  named; ECR: the repository; EKS: the cluster, or the node group, add-on or access entry a call is on; ECS: the
+  cluster, task or tagged resource a call names (RegisterTaskDefinition has no resource type); SQS: the
+  queue its URL or name names, a batch call as its single-message action; CloudWatch Logs: the log stream a
+  stream's call names, the log group of a group's); the implicit ``iam:PassRole`` checks of
+  RunTask, RegisterTaskDefinition, CreateTrainingJob, CreateProcessingJob and CreateModel are added, and the
+  tag-on-create checks: ``sagemaker:AddTags`` of a SageMaker create with Tags, ``ecs:TagResource`` of a
+  RegisterTaskDefinition with tags (on the new revision). Every check must pass before the call runs
   (StopInstances of several instances: all or none). A denial names the action and the resource, like AWS's message.
   S3 HeadBucket is authorized as ``s3:ListBucket``, as in AWS (moto asked for a non-existent ``s3:HeadBucket``), and
   CloudWatch calls as ``cloudwatch:*`` (moto used the signing name, ``monitoring:*``). Each check is logged for
@@ -32,6 +35,10 @@ of moto 5.2.5 are closed here:
   every statement's Conditions are evaluated by ``conditions`` with AWS's operator semantics
   (``patch_conditions``): a statement whose Conditions do not hold does not apply; one the evaluator cannot read
   fails closed (an Allow does not apply, a Deny does) and is logged.
+
+Trust policies of sts:AssumeRole: moto checks them, but a trust naming only an AWS service (``Principal: {"Service":
+...}``) made its principal check fail with a TypeError (500); such a trust admits no IAM principal
+(``patch_service_principals``).
 
 Bucket policies: moto never supplies ``aws:SecureTransport``, so a TLS-only policy (Deny when
 ``aws:SecureTransport`` is false, as every bucket of the platform has) denied every object call. The emulator
@@ -80,6 +87,22 @@ _INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations")
 SIGNING_NAME_TO_IAM_PREFIX = {"monitoring": "cloudwatch"}  # CloudWatch signs as "monitoring"
 PASS_ROLE = "iam:PassRole"  # noqa: S105 - an IAM action, not a password
 ADD_TAGS = "sagemaker:AddTags"
+ECS_TAG_RESOURCE = "ecs:TagResource"
+# ECS calls on one cluster -> the parameter naming it (DescribeClusters: its ``clusters`` list).
+_ECS_CLUSTER_CALLS = {
+    "DescribeClusters": "cluster",
+    "CreateCluster": "clusterName",
+    "DeleteCluster": "cluster",
+    "UpdateCluster": "cluster",
+    "UpdateClusterSettings": "cluster",
+    "PutClusterCapacityProviders": "cluster",
+}
+# SQS batch calls are authorized as their single-message action.
+_SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "sqs:SendMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 # The request context of the identity-policy check under way: moto's check_action_permitted hands its statements
 # none (requests are served one at a time, server.serialize_requests).
 _CHECK_CONTEXT: ContextVar[dict | None] = ContextVar("eksflow_iam_check_context", default=None)
@@ -105,16 +128,33 @@ def _ecs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
             overrides.get("executionRoleArn") or getattr(definition, "execution_role_arn", None),
         } - {None, ""}:
             yield PASS_ROLE, role
-    elif action == "RegisterTaskDefinition":  # authorized on "*" (no resource type); the roles it names are passed
-        yield None, "*"
-        for role in {params.get("taskRoleArn"), params.get("executionRoleArn")} - {None, ""}:
-            yield PASS_ROLE, role
     elif action in {"DescribeTasks", "StopTask"}:
         cluster = (params.get("cluster") or "default").rsplit("/", 1)[-1]
         for task in params.get("tasks") or [params.get("task", "")]:
             yield None, task if task.startswith("arn:") else f"{arn}:task/{cluster}/{task}"
-    elif action in {"TagResource", "UntagResource"}:
+    elif action in {"TagResource", "UntagResource", "ListTagsForResource"}:
         yield None, params.get("resourceArn", "*")
+    elif action in _ECS_CLUSTER_CALLS:
+        names = params.get("clusters") or [params.get(_ECS_CLUSTER_CALLS[action]) or "default"]
+        yield from ((None, name if name.startswith("arn:") else f"{arn}:cluster/{name}") for name in names)
+    elif action == "RegisterTaskDefinition":
+        yield from _register_task_definition_checks(response, params, arn)
+
+
+def _register_task_definition_checks(response, params: dict, arn: str) -> Iterator[tuple[str | None, str]]:
+    """RegisterTaskDefinition has no resource type (``*``); the roles the definition names are passed to ECS
+    (``iam:PassRole``), and tags given with it are authorized as ``ecs:TagResource`` on the new revision (tag on
+    create, ``ecs:CreateAction``), as on AWS."""
+    from moto.ecs.models import ecs_backends
+
+    yield None, "*"
+    for role in {params.get("taskRoleArn"), params.get("executionRoleArn")} - {None, ""}:
+        yield PASS_ROLE, role
+    family = params.get("family")
+    if params.get("tags") and isinstance(family, str):
+        backend = ecs_backends[response.current_account][response.region]
+        revision = max(backend.task_definitions.get(family, {}) or [0]) + 1
+        yield ECS_TAG_RESOURCE, f"{arn}:task-definition/{family}:{revision}"
 
 
 def _sagemaker_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
@@ -144,10 +184,12 @@ def _ec2_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
 def _logs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
     params = json_body(response)
     group = params.get("logGroupName")
-    if action == "GetLogEvents" and group:
+    if action in {"GetLogEvents", "CreateLogStream", "PutLogEvents"} and group:
         yield None, f"{arn}:log-group:{group}:log-stream:{params.get('logStreamName', '')}"
     elif action == "DescribeLogStreams" and group:
         yield None, f"{arn}:log-group:{group}:*"
+    elif action in {"CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy"} and group:
+        yield None, f"{arn}:log-group:{group}"
 
 
 def _secretsmanager_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
@@ -173,6 +215,19 @@ def _sns_resources(response, action: str, arn: str) -> Iterator[tuple[str | None
         yield None, topic
     elif action == "CreateTopic" and params.get("Name"):
         yield None, f"{arn}:{params['Name']}"
+
+
+def _sqs_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
+    """The queue a call names: its URL (``…/<account>/<name>``) or, for CreateQueue and GetQueueUrl, its name;
+    ListQueues: moto's ``*``. JSON protocol (boto3's) or the query protocol's form."""
+    params = json_body(response) or {key: values[0] for key, values in response.querystring.items() if values}
+    url, name = params.get("QueueUrl"), params.get("QueueName")
+    if isinstance(url, str) and url.rstrip("/").count("/") >= 2:
+        account, name = url.rstrip("/").rsplit("/", 2)[1:]
+        yield _SQS_BATCH_ACTIONS.get(action), f"arn:aws:sqs:{response.region}:{account}:{name}"
+    elif isinstance(name, str) and action in {"CreateQueue", "GetQueueUrl"}:
+        account = params.get("QueueOwnerAWSAccountId") or response.current_account
+        yield None, f"arn:aws:sqs:{response.region}:{account}:{name}"
 
 
 def _iam_resources(response, action: str, arn: str) -> Iterator[tuple[str | None, str]]:
@@ -258,6 +313,7 @@ _RESOURCES = {
     "logs": _logs_resources,
     "secretsmanager": _secretsmanager_resources,
     "sns": _sns_resources,
+    "sqs": _sqs_resources,
 }
 
 
@@ -434,6 +490,24 @@ def patch_bucket_policy_context() -> None:
         return IAMPolicy(self.policy.decode()).is_action_permitted(action, resource, None, condition_values)
 
     FakeBucket.get_permission = get_permission
+
+
+def patch_service_principals() -> None:
+    """sts:AssumeRole by an IAM principal of a role whose trust names only an AWS service (``Principal: {"Service":
+    ...}``, as the ECS task and SageMaker execution roles) answered 500: moto's principal check read the trust's
+    ``AWS`` principals and found none. Such a trust admits no IAM principal (AccessDenied), as in AWS."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    def _check_principal(self, principal: str) -> bool:
+        expected = self._statement.get("Principal")
+        if not expected or expected == "*":
+            return True
+        if not isinstance(expected, dict) or "AWS" not in expected:
+            return False
+        aws = expected["AWS"]
+        return aws == "*" or principal == aws or (isinstance(aws, list) and principal in aws)
+
+    IAMPolicyStatement._check_principal = _check_principal
 
 
 def patch_user_listing() -> None:

@@ -16,12 +16,20 @@
 - EC2: a launch template's own tags (ResourceType ``launch-template``) are not copied into its launch
   data's TagSpecifications (real EC2 keeps them apart; the provider would remove them on every plan).
 
+- SQS: SetQueueAttributes changes only the attributes it names (moto cleared a queue's ``Policy`` whenever another
+  attribute was set: the queue policy Terraform had just put vanished once the DLQ's redrive-allow policy was set,
+  and the provider waited for it forever);
+- SQS: ``RedriveAllowPolicy`` is kept and read back (moto dropped it, and refused its name in GetQueueAttributes);
+  ``RedrivePolicy`` reads back as compact JSON, as AWS writes it (moto's ``", "`` and ``": "`` made every plan
+  update the queue).
+
 EKS gaps are in ``eks``. Each patch is covered by the Terraform apply test's clean second plan.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 
 
 def _rds_user_parameters() -> None:
@@ -118,6 +126,39 @@ def _unknown_launch_template_ids_are_not_found() -> None:
     LaunchTemplateBackend.delete_launch_template = delete_launch_template
 
 
+def _sqs_set_only_the_named_attributes() -> None:
+    from moto.sqs.models import Queue
+
+    original = Queue._set_attributes
+    Queue.policy = None  # before a queue's first _set_attributes
+
+    def _set_attributes(self, attributes, now=None):
+        kept = self.policy
+        original(self, attributes, now)
+        if "Policy" not in attributes:
+            self.policy = kept
+        if not self.redrive_allow_policy:  # "" resets it: the attribute is then absent, as in AWS
+            self.redrive_allow_policy = None
+
+    Queue._set_attributes = _set_attributes
+
+
+def _sqs_redrive_allow_policy() -> None:
+    from moto.sqs.models import Queue
+
+    Queue.redrive_allow_policy = None  # a queue without one: not in its attributes (None values are left out)
+    Queue.BASE_ATTRIBUTES = [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"]
+    attributes = Queue.attributes.fget
+
+    def compact_redrive_policy(self) -> dict:
+        result = attributes(self)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(compact_redrive_policy)
+
+
 def patch_infra() -> None:
     _rds_user_parameters()
     _rds_performance_insights()
@@ -125,3 +166,5 @@ def patch_infra() -> None:
     _flow_logs_into_a_bucket_prefix()
     _unknown_rule_ids_are_not_found()
     _unknown_launch_template_ids_are_not_found()
+    _sqs_set_only_the_named_attributes()
+    _sqs_redrive_allow_policy()

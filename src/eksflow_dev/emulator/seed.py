@@ -223,19 +223,26 @@ def seed(endpoint_url: str, region: str, env: str = "local") -> SeedResult:
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
+    # The ECS cluster, the etl-step family and the SageMaker execution role: stand-ins for the local stack, made only
+    # where Terraform's workloads module has not made the real ones (the Terraform-applied dev platform): CreateCluster
+    # would replace its cluster's settings, and another revision would become the family's latest.
     ecs = client("ecs")
-    ecs.create_cluster(clusterName=ecs_cluster_name(env))
+    if not [c for c in ecs.describe_clusters(clusters=[ecs_cluster_name(env)])["clusters"] if c["status"] == "ACTIVE"]:
+        ecs.create_cluster(clusterName=ecs_cluster_name(env))  # unless Terraform's exists
     _seed_families(ecs, env)
 
     iam = client("iam")
-    result.roles.append(f"{prefix}-sagemaker-execution")
-    iam.create_role(
-        RoleName=f"{prefix}-sagemaker-execution",
-        AssumeRolePolicyDocument=(
-            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-            '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-        ),
-    )
+    try:
+        iam.get_role(RoleName=f"{prefix}-sagemaker-execution")
+    except iam.exceptions.NoSuchEntityException:
+        result.roles.append(f"{prefix}-sagemaker-execution")
+        iam.create_role(
+            RoleName=f"{prefix}-sagemaker-execution",
+            AssumeRolePolicyDocument=(
+                '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+            ),
+        )
 
     image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

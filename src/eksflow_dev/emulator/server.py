@@ -15,6 +15,7 @@ from eksflow_dev.emulator.iam import (
     patch_authorization,
     patch_bucket_policy_context,
     patch_conditions,
+    patch_service_principals,
     patch_user_listing,
 )
 from eksflow_dev.emulator.infra import patch_infra
@@ -92,6 +93,7 @@ def apply_patches(environ: dict[str, str] | None = None) -> None:
     patch_conditions()
     patch_bucket_policy_context()
     patch_user_listing()
+    patch_service_principals()
     metrics = json.loads(env.get("EKSFLOW_EMULATOR_TRAINING_METRICS") or json.dumps(DEFAULT_TRAINING_METRICS))
     patch_sagemaker(metrics)
     configure_job_durations(float(env.get("EKSFLOW_EMULATOR_JOB_SECONDS", "0") or 0))

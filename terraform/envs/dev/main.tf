@@ -1,5 +1,6 @@
-# The platform of one environment: network → EKS → data → IRSA roles → GitHub OIDC → alarms. Names of
-# service accounts, the namespace, buckets and the ECR repository come from the role model (role-model.json).
+# The platform of one environment: network → EKS → data → workloads → IRSA roles → GitHub OIDC → alarms. Names of
+# service accounts, the namespace, buckets, the ECR repositories and the workloads come from the role model
+# (role-model.json).
 
 locals {
   model   = jsondecode(file("${path.module}/../../role-model.json"))
@@ -49,6 +50,18 @@ module "data" {
   deletion_protection     = var.deletion_protection
 }
 
+# What the DAGs run: the ECS cluster, each job's repository, family, roles and log group, the SageMaker execution
+# role, the job-release queue.
+module "workloads" {
+  source = "../../modules/workloads"
+
+  env                     = var.env
+  role_model              = local.model
+  data_bucket_arn         = module.data.bucket_arns["data"]
+  ml_artifacts_bucket_arn = module.data.bucket_arns["ml_artifacts"]
+  vpc_id                  = module.network.vpc_id
+}
+
 module "irsa" {
   source = "../../modules/irsa"
 
@@ -58,10 +71,14 @@ module "irsa" {
   oidc_issuer                  = module.eks.oidc_issuer
   log_bucket_arn               = module.data.bucket_arns["logs"]
   data_bucket_arn              = module.data.bucket_arns["data"]
-  ecs_cluster_arns             = var.ecs_cluster_arns
-  ecs_task_definition_families = var.ecs_task_definition_families
-  ecs_pass_role_arns           = var.ecs_pass_role_arns
-  sagemaker_execution_role_arn = var.sagemaker_execution_role_arn
+  ecs_cluster_arns             = [module.workloads.ecs_cluster_arn]
+  ecs_task_definition_families = module.workloads.ecs_task_definition_families
+  ecs_pass_role_arns           = module.workloads.ecs_pass_role_arns
+  ecs_log_group_arns           = module.workloads.ecs_log_group_arns
+  sagemaker_execution_role_arn = module.workloads.sagemaker_execution_role_arn
+  release_queue_arn            = module.workloads.release_queue_arn
+  release_dlq_arn              = module.workloads.release_dlq_arn
+  release_queue_kms_key_arn    = module.workloads.release_queue_kms_key_arn
   avp_policy_store_id          = var.avp_policy_store_id
   secrets_backend_enabled      = var.secrets_backend_enabled
 }
@@ -87,6 +104,16 @@ module "github_oidc" {
   db_secret_arn         = module.data.db_secret_arn
   db_kms_key_arn        = module.data.database_kms_key_arn
   housekeeping_tag_keys = [local.model.housekeeping_tags.managed_key, local.model.housekeeping_tags.protected_key]
+
+  # The job repositories' release roles (one per job of the role model).
+  jobs                      = module.workloads.jobs
+  job_repositories          = var.job_repositories
+  job_tag_key               = module.workloads.job_tag_key
+  ecs_cluster_arn           = module.workloads.ecs_cluster_arn
+  ecs_execution_role_arn    = module.workloads.ecs_execution_role_arn
+  release_queue_arn         = module.workloads.release_queue_arn
+  release_dlq_arn           = module.workloads.release_dlq_arn
+  release_queue_kms_key_arn = module.workloads.release_queue_kms_key_arn
 }
 
 module "alarms" {

@@ -94,3 +94,50 @@ output "notification_topic_arn" {
   description = "SNS topic of DAG notifications (subscribe DAG owners to it; the DAG settings derive the same ARN)."
   value       = module.notifications.topic_arn
 }
+
+# The workloads (modules/workloads): what the DAG settings and the job repositories' release workflows name.
+
+output "ecs_cluster_name" {
+  description = "ECS cluster of the ecs jobs (DAG settings: EKSFLOW_ECS_CLUSTER)."
+  value       = module.workloads.ecs_cluster_name
+}
+
+output "ecs_task_definition_families" {
+  description = "Task-definition families of the ecs jobs (DAG settings: EKSFLOW_ECS_TASK_DEFINITION)."
+  value       = module.workloads.ecs_task_definition_families
+}
+
+output "ecs_task_subnet_ids" {
+  description = "Subnets of the ecs jobs' tasks (chart: dagSettings.ecsSubnets)."
+  value       = module.network.private_subnet_ids
+}
+
+output "ecs_task_security_group_ids" {
+  description = "Security groups of the ecs jobs' tasks, HTTPS out only (chart: dagSettings.ecsSecurityGroups)."
+  value       = [module.workloads.ecs_task_security_group_id]
+}
+
+output "sagemaker_execution_role_arn" {
+  description = "SageMaker execution role (DAG settings: EKSFLOW_SAGEMAKER_EXECUTION_ROLE_ARN)."
+  value       = module.workloads.sagemaker_execution_role_arn
+}
+
+output "job_repository_urls" {
+  description = "ECR repository of each job's image, by job (its release pushes there)."
+  value       = { for job, workload in module.workloads.jobs : job => workload.repository_url }
+}
+
+output "job_release_role_arns" {
+  description = "Each job repository's release role, by job: the AWS_ROLE_ARN of the <env> GitHub environment of that job's repository (job_repositories)."
+  value       = module.github_oidc.job_release_role_arns
+}
+
+output "release_queue_url" {
+  description = "The job-release queue: releases are announced there, the triggerer's AssetWatcher receives them."
+  value       = module.workloads.release_queue_url
+}
+
+output "release_dlq_url" {
+  description = "The job-release queue's dead-letter queue (messages received too often, or set aside as malformed)."
+  value       = module.workloads.release_dlq_url
+}

@@ -73,24 +73,14 @@ variable "terraform_state" {
   })
 }
 
-variable "ecs_cluster_arns" {
-  description = "ECS clusters the ecs-runner role may use."
-  type        = list(string)
-}
-
-variable "ecs_task_definition_families" {
-  description = "Task-definition families the ecs-runner role may run."
-  type        = list(string)
-}
-
-variable "ecs_pass_role_arns" {
-  description = "ECS task/execution roles ecs-runner may pass."
-  type        = list(string)
-}
-
-variable "sagemaker_execution_role_arn" {
-  description = "SageMaker execution role (passed by sagemaker-runner)."
-  type        = string
+variable "job_repositories" {
+  description = "The GitHub repository (owner/name) of each job of the role model (src/eksflow/jobs.py), by job name: its release role (output job_release_role_arns) trusts that repository's GitHub environment named after env, and nothing else."
+  type        = map(string)
+  # Checked here, where the role model is read (the github_oidc module checks each value's form).
+  validation {
+    condition     = length(setsubtract(keys(local.model.jobs), keys(var.job_repositories))) == 0 && length(setsubtract(keys(var.job_repositories), keys(local.model.jobs))) == 0
+    error_message = "job_repositories must name the GitHub repository of every job of the role model and of no other job: missing ${jsonencode(sort(setsubtract(keys(local.model.jobs), keys(var.job_repositories))))}, unknown ${jsonencode(sort(setsubtract(keys(var.job_repositories), keys(local.model.jobs))))}; set job_repositories = { <job> = \"<owner>/<name>\", ... } in this environment's terraform.tfvars with the jobs of terraform/role-model.json (src/eksflow/jobs.py)."
+  }
 }
 
 variable "avp_policy_store_id" {

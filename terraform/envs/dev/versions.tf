@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9" # variable validations that read the role model
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -1,18 +1,15 @@
-env                          = "prod"
-region                       = "eu-west-1"
-cluster_name                 = "eksflow-prod"
-vpc_cidr                     = "10.20.0.0/16"
-availability_zones           = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
-github_repository            = "example/eksflow"
-terraform_state              = { bucket = "example-terraform-state", key = "eksflow/prod/terraform.tfstate" }
-ecs_cluster_arns             = ["arn:aws:ecs:eu-west-1:210987654321:cluster/eksflow-prod-batch"]
-ecs_task_definition_families = ["eksflow-prod-etl-step"]
-ecs_pass_role_arns           = ["arn:aws:iam::210987654321:role/eksflow-prod-etl-task"]
-sagemaker_execution_role_arn = "arn:aws:iam::210987654321:role/eksflow-prod-sagemaker-execution"
-multi_az                     = true
-deletion_protection          = true
-database_instance_class      = "db.m6g.large"
-avp_policy_store_id          = "PSEXAMPLEPROD000000000"
-secrets_backend_enabled      = true
+env                     = "prod"
+region                  = "eu-west-1"
+cluster_name            = "eksflow-prod"
+vpc_cidr                = "10.20.0.0/16"
+availability_zones      = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+github_repository       = "example/eksflow"
+terraform_state         = { bucket = "example-terraform-state", key = "eksflow/prod/terraform.tfstate" }
+job_repositories        = { "etl-step" = "example/etl-step", "train" = "example/train", "serve" = "example/serve" }
+multi_az                = true
+deletion_protection     = true
+database_instance_class = "db.m6g.large"
+avp_policy_store_id     = "PSEXAMPLEPROD000000000"
+secrets_backend_enabled = true
 # The EKS endpoint is private: the release job's runner inside the VPC (self-hosted runner, CodeBuild) needs 443 to it.
 # deploy_runner_security_group_ids = ["sg-0123456789abcdef0"]

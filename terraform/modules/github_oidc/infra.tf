@@ -1,10 +1,11 @@
 # infra: `terraform apply` of this environment's stack (network → EKS → data → IRSA → GitHub OIDC → alarms).
 # Scoped by what IAM can scope: IAM roles by the stack's names, OIDC providers by issuer, buckets, the ECR
-# repository, the cluster, the DB and its groups, the log group, topic and alarms by name; KMS keys by the
+# repositories, the clusters, the DB and its groups, the log groups, topic, alarms and queues by name; KMS keys by the
 # `eksflow:env` tag Terraform puts on everything it makes (default_tags); EC2 deletes by that tag too.
 # What stays broad — say so (docs/security.md): creating roles with any inline policy (equivalent to admin,
-# guarded by the <env>-infra GitHub environment's reviewers and main-only deployment branch) and EC2 network
-# creates/modifies (EC2 scopes those per resource type, which one statement cannot follow).
+# guarded by the <env>-infra GitHub environment's reviewers and main-only deployment branch), EC2 network
+# creates/modifies (EC2 scopes those per resource type, which one statement cannot follow) and ECS
+# RegisterTaskDefinition (no resource type; it can pass only the jobs' roles).
 
 locals {
   rds_arn   = "arn:${local.partition}:rds:${local.region}:${local.account}"
@@ -92,12 +93,47 @@ data "aws_iam_policy_document" "infra_writes" {
     resources = local.bucket_arns
   }
   statement {
-    sid = "ManageImageRepository"
+    sid = "ManageImageRepositories"
     actions = [
       "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:PutLifecyclePolicy", "ecr:DeleteLifecyclePolicy",
       "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:TagResource", "ecr:UntagResource",
     ]
-    resources = [var.ecr_repository_arn]
+    resources = concat([var.ecr_repository_arn], local.job_repository_arns)
+  }
+  statement {
+    sid = "ManageTheJobsCluster"
+    actions = [
+      "ecs:CreateCluster", "ecs:DeleteCluster", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
+      "ecs:PutClusterCapacityProviders", "ecs:TagResource", "ecs:UntagResource",
+    ]
+    resources = [var.ecs_cluster_arn]
+  }
+  # RegisterTaskDefinition has no resource type; its tags (default_tags) are authorized as ecs:TagResource on the
+  # jobs' families. Terraform never deregisters a revision (skip_destroy).
+  statement {
+    sid       = "RegisterTheJobsBootstrapRevisions"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "TagTheJobsRevisions"
+    actions   = ["ecs:TagResource", "ecs:UntagResource"]
+    resources = [for family in local.job_families : "arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${family}:*"]
+  }
+  statement {
+    sid       = "PassTheJobsRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = concat([for job in values(var.jobs) : job.task_role_arn if job.task_role_arn != ""], [var.ecs_execution_role_arn])
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "ManageTheReleaseQueues"
+    actions   = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"]
+    resources = local.release_queue_arns
   }
   statement {
     sid = "ManageCluster"
@@ -221,13 +257,13 @@ data "aws_iam_policy_document" "infra_writes" {
     }
   }
   statement {
-    sid = "ControlPlaneLogGroup"
+    sid = "ControlPlaneAndJobLogGroups"
     actions = [
       "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
       "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource",
       "logs:TagLogGroup", "logs:UntagLogGroup",
     ]
-    resources = [local.log_group, "${local.log_group}:*"]
+    resources = concat([local.log_group, "${local.log_group}:*"], flatten([for arn in local.job_log_group_arns : [arn, "${arn}:*"]]))
   }
   statement {
     sid       = "FlowLogDeliveryToS3"

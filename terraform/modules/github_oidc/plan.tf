@@ -2,7 +2,7 @@
 # the read calls the AWS provider makes to refresh every resource of the stack. Metadata only: no object of any
 # bucket but the state, no secret value, no decryption but the state's, no log events, no image layers, and
 # nothing that writes. Reads are scoped by name where the ARN is known before the resources exist (IAM roles,
-# buckets, the ECR repository, the cluster); EC2's Describe* calls have no resource-level permissions.
+# buckets, the ECR repositories, the clusters, the queues); EC2's Describe* calls have no resource-level permissions.
 
 locals {
   cluster_name = element(split("/", var.eks_cluster_arn), 1)
@@ -19,6 +19,11 @@ locals {
     "${local.iam_arn}:oidc-provider/${local.issuer}",
   ]
   bucket_arns = sort(values(var.bucket_arns))
+  # The workloads (modules/workloads): the jobs' repositories, log groups and families, the release queues.
+  job_repository_arns = [for job in values(var.jobs) : job.repository_arn]
+  job_log_group_arns  = [for job in values(var.jobs) : job.log_group_arn if job.log_group_arn != ""]
+  job_families        = [for job in values(var.jobs) : job.ecs_family if job.ecs_family != ""]
+  release_queue_arns  = [var.release_queue_arn, var.release_dlq_arn]
   # What the AWS provider reads of a bucket (HeadBucket is authorized as s3:ListBucket: key names, not objects).
   bucket_reads = [
     "s3:ListBucket", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite",
@@ -61,7 +66,9 @@ locals {
     "logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup",
     "sns:GetTopicAttributes", "sns:ListTagsForResource",
     "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",
+    "ecs:DescribeTaskDefinition", # no resource type
   ]
+  sqs_reads = ["sqs:GetQueueAttributes", "sqs:ListQueueTags"]
 }
 
 data "aws_iam_policy_document" "reads" {
@@ -82,9 +89,19 @@ data "aws_iam_policy_document" "reads" {
     resources = local.bucket_arns
   }
   statement {
-    sid       = "ImageRepository"
+    sid       = "ImageRepositories"
     actions   = local.ecr_reads
-    resources = [var.ecr_repository_arn]
+    resources = concat([var.ecr_repository_arn], local.job_repository_arns)
+  }
+  statement {
+    sid       = "JobsCluster"
+    actions   = ["ecs:DescribeClusters"]
+    resources = [var.ecs_cluster_arn]
+  }
+  statement {
+    sid       = "ReleaseQueues"
+    actions   = local.sqs_reads
+    resources = local.release_queue_arns
   }
   statement {
     sid       = "Cluster"

@@ -97,3 +97,54 @@ variable "housekeeping_tag_keys" {
     error_message = "housekeeping_tag_keys must be the role model's housekeeping_tags managed_key and protected_key."
   }
 }
+
+variable "jobs" {
+  description = "The jobs of the role model as the workloads module made them (its `jobs` output): each gets a release role named github_release_role_name, trusted from its repository in job_repositories."
+  type = map(object({
+    runs_on                  = string
+    repository_arn           = string
+    ecs_family               = string
+    task_role_arn            = string
+    log_group_arn            = string
+    github_release_role_name = string
+  }))
+}
+
+variable "job_repositories" {
+  description = "The GitHub repository (owner/name) each job is built and released from, by job name: its release role trusts that repository's GitHub environment named after env only."
+  type        = map(string)
+  validation {
+    condition     = alltrue([for repository in values(var.job_repositories) : can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", repository))])
+    error_message = "job_repositories values must be GitHub repositories as owner/name, e.g. { etl-step = \"acme/etl-step\" }."
+  }
+}
+
+variable "ecs_cluster_arn" {
+  description = "The jobs' ECS cluster (the workloads module's): infra manages it, plan reads it."
+  type        = string
+}
+
+variable "job_tag_key" {
+  description = "The role model's workloads.job_tag_key: a job's release role registers only revisions tagged with it and the job's name."
+  type        = string
+}
+
+variable "ecs_execution_role_arn" {
+  description = "The ECS task execution role (the workloads module's): an ecs job's release role passes it with its own task role."
+  type        = string
+}
+
+variable "release_queue_arn" {
+  description = "The job-release queue (the workloads module's): every release role sends its release there."
+  type        = string
+}
+
+variable "release_dlq_arn" {
+  description = "The job-release queue's dead-letter queue (the workloads module's): infra manages it, no release role may use it."
+  type        = string
+}
+
+variable "release_queue_kms_key_arn" {
+  description = "The release queue's KMS key: the release roles use it through SQS only."
+  type        = string
+}

@@ -194,7 +194,9 @@ data "aws_iam_policy_document" "ec2_ops" {
   }
 }
 
-# The triggerer runs every deferred wait, so it may read the status of what tasks start — nothing more.
+# The triggerer runs every deferred wait, so it may read the status of what tasks start; and the AssetWatchers (Airflow
+# runs every trigger in the triggerer), whose job-release watcher receives, deletes and keeps invisible the messages
+# of the release queue, reads its attributes and sets a malformed message aside in the DLQ — nothing more.
 data "aws_iam_policy_document" "triggerer" {
   statement {
     sid     = "DescribeEcsTasks"
@@ -212,6 +214,29 @@ data "aws_iam_policy_document" "triggerer" {
     sid       = "DescribeInstances"
     actions   = ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus"]
     resources = ["*"]
+  }
+  statement {
+    sid       = "WatchJobReleases"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [var.release_queue_arn]
+  }
+  statement {
+    sid       = "SetAsideMalformedReleases"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.release_dlq_arn]
+  }
+  dynamic "statement" {
+    for_each = var.release_queue_kms_key_arn == null ? [] : [var.release_queue_kms_key_arn]
+    content {
+      sid       = "ReleaseQueueKeyThroughSqs"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
+    }
   }
 }
 

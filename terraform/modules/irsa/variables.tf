@@ -116,29 +116,57 @@ variable "data_bucket_arn" {
 }
 
 variable "ecs_cluster_arns" {
-  description = "ECS clusters the ecs-runner role may run tasks on."
+  description = "ECS clusters the ecs-runner role may run tasks on (the workloads module's ecs_cluster_arn)."
   type        = list(string)
 }
 
 variable "ecs_task_definition_families" {
-  description = "Task-definition families the ecs-runner role may run (any revision)."
+  description = "Task-definition families the ecs-runner role may run, any revision (the workloads module's ecs_task_definition_families)."
   type        = list(string)
 }
 
 variable "ecs_pass_role_arns" {
-  description = "ECS task and execution roles the ecs-runner role may pass to RunTask."
+  description = "ECS task and execution roles the ecs-runner role may pass to RunTask (the workloads module's ecs_pass_role_arns)."
   type        = list(string)
 }
 
 variable "ecs_log_group_arns" {
-  description = "CloudWatch log groups of the ECS tasks (read, to show task logs in Airflow)."
+  description = "CloudWatch log groups of the ECS tasks, read to show task logs in Airflow (the workloads module's ecs_log_group_arns)."
   type        = list(string)
   default     = []
 }
 
 variable "sagemaker_execution_role_arn" {
-  description = "The SageMaker execution role; the only role sagemaker-runner may pass."
+  description = "The SageMaker execution role; the only role sagemaker-runner may pass (the workloads module's)."
   type        = string
+}
+
+variable "release_queue_arn" {
+  description = "The job-release queue the triggerer's AssetWatcher receives from (the workloads module's release_queue_arn)."
+  type        = string
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", var.release_queue_arn))
+    error_message = "release_queue_arn must be an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)."
+  }
+}
+
+variable "release_dlq_arn" {
+  description = "Its dead-letter queue: the triggerer sets malformed release messages aside there (the workloads module's release_dlq_arn)."
+  type        = string
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}$", var.release_dlq_arn))
+    error_message = "release_dlq_arn must be an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)."
+  }
+}
+
+variable "release_queue_kms_key_arn" {
+  description = "The KMS key of both release queues: the triggerer uses it through SQS only (the workloads module's release_queue_kms_key_arn). null: queues without a customer-managed key (the local stack's), no KMS right."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.release_queue_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", coalesce(var.release_queue_kms_key_arn, "-")))
+    error_message = "release_queue_kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), or null for queues without a customer-managed key."
+  }
 }
 
 # Retired: it set one prefix (eksflow-) for every environment, so in a shared account each environment's roles reached
