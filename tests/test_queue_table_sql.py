@@ -209,6 +209,43 @@ def test_advance_marks_confirmed_rows_emitted_rejected_ones_failed_and_leaves_un
     ]
 
 
+NESTED = "[" * 5000 + "]" * 5000  # json.loads raises RecursionError on it
+
+
+@pytest.mark.parametrize("column_type", ["text", "jsonb"])
+def test_a_row_nested_too_deeply_to_decode_is_set_aside_and_the_producer_goes_on(legacy, column_type):
+    legacy.sql(f"ALTER TABLE etl_queue ALTER COLUMN payload TYPE {column_type} USING payload::{column_type}")
+    good, nested, after = legacy.add(3)
+    legacy.sql("UPDATE etl_queue SET payload = %s WHERE id = %s", (NESTED, nested))
+
+    async def scenario():
+        producer = QueueTableProducer(table())
+        stream = producer.open_stream()
+        try:
+            deliveries = {d.row_id: d for d in await _drain(stream, 3)}
+            await producer.advance([AdvanceItem(deliveries[nested], REJECTED)])
+        finally:
+            await stream.aclose()
+            await producer.aclose()
+        return deliveries
+
+    deliveries = asyncio.run(scenario())
+    assert str(deliveries[nested].problem) == "column 'payload' is JSON nested too deeply to decode"
+    assert deliveries[after].payload == {"day": "2026-11-28", "part": 2, "payload": {"part": 2}}
+    assert legacy.statuses() == {good: "claimed", nested: "failed", after: "claimed"}
+
+
+@pytest.mark.parametrize("column_type", ["text", "jsonb"])
+def test_the_sweep_sets_aside_a_row_nested_too_deeply_and_takes_the_good_ones(legacy, column_type):
+    legacy.sql(f"ALTER TABLE etl_queue ALTER COLUMN payload TYPE {column_type} USING payload::{column_type}")
+    good, nested, after = legacy.add(3)
+    legacy.sql("UPDATE etl_queue SET status = 'emitted'")
+    legacy.sql("UPDATE etl_queue SET payload = %s WHERE id = %s", (NESTED, nested))
+    rows = claim_rows(table(), [], "dag/run-1")
+    assert [row["row_id"] for row in rows] == [good, after]
+    assert legacy.statuses() == {good: "consumed", nested: "failed", after: "consumed"}
+
+
 # ---- the DAG's tasks --------------------------------------------------------------------------------------------
 
 

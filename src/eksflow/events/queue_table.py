@@ -206,17 +206,41 @@ class MalformedRow(ValueError):
         super().__init__(f"column {column!r} {problem}")
 
 
+class UndecodableJson:
+    """A json/jsonb value the driver could not decode; ``row_payload`` reports it as a MalformedRow."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def decode_json(text: str | bytes) -> Any:
+    """json.loads for the database drivers' json/jsonb codecs: a value it cannot decode (not JSON, or nested so
+    deeply that json.loads raises RecursionError) becomes an UndecodableJson, so one row never fails a whole fetch."""
+    try:
+        return json.loads(text)
+    except Exception as error:  # any decode failure is the row's problem, not the fetch's
+        return UndecodableJson(error)
+
+
+def _decode_problem(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "is JSON nested too deeply to decode"
+    return f"is not valid JSON ({error})"
+
+
 def row_payload(table: QueueTable, values: dict[str, Any]) -> dict[str, Any]:
     """The JSON-able payload of a row's payload columns (json_columns parsed), or MalformedRow naming the column."""
     payload = {}
     for column in table.payload_columns:
         value = values[column]
-        if column in table.json_columns and isinstance(value, str):  # a json/jsonb column arrives parsed
-            try:
-                value = json.loads(value)
-            except ValueError as error:
-                raise MalformedRow(column, f"is not valid JSON ({error})") from None
-        payload[column] = _jsonable(column, value)
+        if column in table.json_columns and isinstance(value, (str, bytes)):  # a json/jsonb column arrives parsed
+            value = decode_json(value)
+        if isinstance(value, UndecodableJson):
+            raise MalformedRow(column, _decode_problem(value.error))
+        try:
+            payload[column] = _jsonable(column, value)
+        except RecursionError:
+            raise MalformedRow(column, "is nested too deeply for an Asset event") from None
     return payload
 
 

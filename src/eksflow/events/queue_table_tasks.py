@@ -28,6 +28,7 @@ from eksflow.events.queue_table import (
     _check_conn_id,
     _check_value,
     _columns,
+    decode_json,
     quote_identifier,
     quote_table,
     row_payload,
@@ -75,11 +76,12 @@ class LegacyTable:
 
 def _connect(conn_id: str):
     import psycopg2
+    import psycopg2.extras
     from airflow.sdk.bases.hook import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
     extra = conn.extra_dejson
-    return psycopg2.connect(
+    connection = psycopg2.connect(
         host=conn.host or "localhost",
         port=conn.port or 5432,
         user=conn.login or None,
@@ -88,6 +90,10 @@ def _connect(conn_id: str):
         sslmode=extra.get("sslmode", "prefer"),
         application_name="eksflow-queue-table-task",
     )
+    # One undecodable json/jsonb value must not fail the fetch of the other rows: row_payload sets it aside.
+    psycopg2.extras.register_default_json(connection, loads=decode_json)
+    psycopg2.extras.register_default_jsonb(connection, loads=decode_json)
+    return connection
 
 
 def row_ids_from_events(table: QueueTable, triggering_asset_events: Mapping | None) -> list[Any]:

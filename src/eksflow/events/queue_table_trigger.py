@@ -32,7 +32,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer, reject_shared_stream_event
 
-from eksflow.events.queue_table import MalformedRow, QueueTable, row_event_payload, row_payload
+from eksflow.events.queue_table import MalformedRow, QueueTable, decode_json, row_event_payload, row_payload
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class QueueTableProducer(SharedStreamProducer):
             server_settings={"application_name": "eksflow-queue-table-trigger"},
         )
         for type_name in ("json", "jsonb"):
-            await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            await connection.set_type_codec(type_name, encoder=json.dumps, decoder=decode_json, schema="pg_catalog")
         return connection
 
     async def _connected(self) -> Any:
