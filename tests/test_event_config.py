@@ -47,7 +47,7 @@ GOOD = {"conn_id": "legacy_db", "table": "public.etl_queue", "payload_columns": 
         ({"claimed": "ready"}, "claimed", "give each state its own value"),
         ({"batch_size": 0}, "batch_size", "e.g. 100"),
         ({"batch_size": True}, "batch_size", "e.g. 100"),
-        ({"batch_size": 50_000}, "batch_size", "at most 10000"),
+        ({"batch_size": 501}, "batch_size", "at most 500"),
         ({"poll_interval": 0}, "poll_interval", "e.g. 5.0"),
         ({"claim": "advisory_lock"}, "claim", "skip_locked, for_update"),
         ({"conn_id": "legacy db!"}, "conn_id", "e.g. 'legacy_queue_db'"),

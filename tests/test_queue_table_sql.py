@@ -13,11 +13,11 @@ import uuid
 
 import asyncpg
 import pytest
-from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
+from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamManager
 
 from eksflow.events.queue_table import QueueTable
 from eksflow.events.queue_table_tasks import LegacyTable, claim_rows, write_back
-from eksflow.events.queue_table_trigger import QueueTableProducer
+from eksflow.events.queue_table_trigger import QueueTableProducer, QueueTableTrigger
 from tests.support.airflow_stack import connect, create_database
 
 CLEAN = AdvanceOutcome(acked=1, failed=0)
@@ -174,6 +174,37 @@ def test_the_producer_keeps_at_most_batch_size_rows_in_flight_until_airflow_conf
     assert waited
     assert sorted(in_db.values()) == ["claimed", "claimed", "ready", "ready", "ready"]
     assert third.row_id == first[1].row_id + 1
+
+
+def test_two_thousand_claimed_rows_are_recovered_a_page_at_a_time_without_overflowing_airflows_queue(legacy):
+    legacy.sql(
+        "INSERT INTO etl_queue (status, day, part, payload) "
+        "SELECT 'claimed', '2026-11-28', n, '{}' FROM generate_series(1, 2000) AS n"
+    )
+    queue = table(batch_size=500)
+
+    async def scenario():
+        manager = SharedStreamManager()  # Airflow's, with its default subscriber queue (1024 events)
+        trigger = QueueTableTrigger(**queue.as_kwargs())
+        key = trigger.shared_stream_key()
+        events = []
+
+        async def consume():
+            async for event in trigger.filter_shared_stream(manager.subscribe(trigger_id=1, trigger=trigger, key=key)):
+                events.append(event.payload)
+                manager.confirm_persisted([manager.bind_pending_event(trigger_id=1, key=key)])
+                if len(events) == 2000:
+                    return
+
+        try:
+            await asyncio.wait_for(consume(), 120)
+        finally:
+            await manager.unsubscribe(1, key)
+        return events
+
+    events = asyncio.run(scenario())
+    assert len({event["row_id"] for event in events}) == 2000
+    assert all(event["redelivery"] for event in events)
 
 
 def test_advance_marks_confirmed_rows_emitted_rejected_ones_failed_and_leaves_unconfirmed_ones_claimed(legacy, caplog):

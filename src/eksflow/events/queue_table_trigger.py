@@ -135,17 +135,28 @@ class QueueTableProducer(SharedStreamProducer):
     async def open_stream(self) -> AsyncIterator[tuple[RowDelivery, RowDelivery]]:
         table = self.table
         self._connection = await self._connected()
-        recovered = await self._fetch(table.claimed_rows_sql(), table.claimed)
-        log.info(
-            "Watching queue table %s (%s): %d row(s) claimed before and never confirmed, emitted again",
-            self.name,
-            table.conn_id,
-            len(recovered),
-        )
-        for record in recovered:
-            self._in_flight += 1
-            delivery = self._delivery(record, redelivery=True)
-            yield delivery, delivery
+        log.info("Watching queue table %s (%s)", self.name, table.conn_id)
+        recovered, last_id = 0, None
+        while True:  # rows claimed before and never confirmed: a page at a time, never more than batch_size in flight
+            self._room.clear()
+            room = table.batch_size - self._in_flight
+            if room <= 0:
+                await self._room.wait()
+                continue
+            if last_id is None:
+                records = await self._fetch(table.claimed_rows_sql(), table.claimed, room)
+            else:
+                records = await self._fetch(table.claimed_rows_sql(after=True), table.claimed, room, last_id)
+            if not records:
+                break
+            for record in records:
+                last_id = record[table.id_column]
+                recovered += 1
+                self._in_flight += 1
+                delivery = self._delivery(record, redelivery=True)
+                yield delivery, delivery
+        if recovered:
+            log.info("Queue table %s: %d row(s) claimed before and never confirmed, re-emitted", self.name, recovered)
         while True:
             self._room.clear()
             room = table.batch_size - self._in_flight
