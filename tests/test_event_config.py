@@ -293,3 +293,13 @@ def test_the_migration_guides_bridge_dag_parses_and_keeps_the_platforms_rules(tm
         "consumes": ["x-eksflow-queue-table://legacy_queue_db/etl_queue"],
         "produces": ["s3://eksflow-dev-data/curated"],  # curated_events in the settings parse_offline uses
     }
+
+
+def test_a_claim_limit_over_airflows_max_map_length_is_refused_naming_the_argument():
+    from airflow.sdk import DAG
+
+    with DAG("bridge", schedule=None), pytest.raises(QueueTableError) as refused:
+        queue_table_tasks.claim_rows_task(QueueTable(**GOOD), limit=2000)
+    assert str(refused.value) == (
+        "claim_rows(): argument 'limit' must be an integer 1-1000, got 2000; stay under max_map_length (1024)"
+    )

@@ -310,6 +310,26 @@ def test_sweeping_takes_every_claimed_or_emitted_row_and_sets_aside_a_malformed_
     assert legacy.statuses() == {emitted: "consumed", claimed: "consumed", ready: "ready", malformed: "failed"}
 
 
+def test_the_sweep_takes_at_most_limit_rows_in_id_order_and_a_retry_stays_within_it(legacy):
+    rows = legacy.add(5)
+    legacy.sql("UPDATE etl_queue SET status = 'emitted'")
+    first = claim_rows(table(), [rows[4]], "dag/run-1", limit=3)  # its own event's row counts towards the limit
+    retried = claim_rows(table(), [rows[4]], "dag/run-1", limit=3)
+    second = claim_rows(table(), [], "dag/run-2", limit=3)
+    assert [row["row_id"] for row in first] == [rows[0], rows[1], rows[4]]
+    assert retried == first
+    assert [row["row_id"] for row in second] == [rows[2], rows[3]]
+
+
+def test_a_backlog_of_emitted_rows_is_swept_at_most_500_rows_a_run(legacy):
+    legacy.sql(
+        "INSERT INTO etl_queue (status, day, part, payload) "
+        "SELECT 'emitted', '2026-11-28', n, '{}' FROM generate_series(1, 1200) AS n"
+    )
+    assert len(claim_rows(table(), [], "dag/run-1")) == 500
+    assert sorted(legacy.statuses().values()).count("consumed") == 500
+
+
 def test_writing_back_twice_writes_each_row_once(legacy):
     curated = LegacyTable(conn_id="legacy_db", table="curated_queue", columns=("day", "part"))
     rows = [
