@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import uuid
 
 import asyncpg
@@ -275,6 +276,41 @@ def test_the_sweep_sets_aside_a_row_nested_too_deeply_and_takes_the_good_ones(le
     rows = claim_rows(table(), [], "dag/run-1")
     assert [row["row_id"] for row in rows] == [good, after]
     assert legacy.statuses() == {good: "consumed", nested: "failed", after: "consumed"}
+
+
+def test_the_trigger_verifies_the_server_against_the_connections_sslrootcert(legacy, monkeypatch, tmp_path):
+    # No TLS server here: the CA file named in the connection's extra must be the one asyncpg loads (verify-full).
+    ca = tmp_path / "rds-global-bundle.pem"
+    ca.write_text("not a certificate\n")  # loading it fails: proof it is the file asyncpg reads, not ~/.postgresql
+    monkeypatch.setenv("AIRFLOW_CONN_LEGACY_DB", f"{legacy.dsn}?sslmode=verify-full&sslrootcert={ca}")
+    with pytest.raises(ssl.SSLError, match="NO_CERTIFICATE_OR_CRL_FOUND"):
+        asyncio.run(QueueTableProducer(table())._connect())
+
+
+def test_the_claim_task_passes_the_connections_certificate_settings_to_libpq(legacy, monkeypatch):
+    # A mock, unlike the trigger's test: libpq reads sslrootcert only after a TLS server accepted SSL (none here).
+    import psycopg2
+
+    from eksflow.events import queue_table_tasks
+
+    seen = {}
+
+    def connect(**kwargs):
+        seen.update(kwargs)
+        raise LookupError("captured")
+
+    monkeypatch.setattr(psycopg2, "connect", connect)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEGACY_DB", f"{legacy.dsn}?sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem"
+    )
+    with pytest.raises(LookupError):
+        queue_table_tasks._connect("legacy_db")
+    assert {name: seen.get(name) for name in ("sslmode", "sslrootcert", "sslcert", "sslkey")} == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/ca.pem",
+        "sslcert": "/c.pem",
+        "sslkey": "/k.pem",
+    }
 
 
 # ---- the DAG's tasks --------------------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ def _connect(conn_id: str):
         password=conn.password or None,
         dbname=conn.schema or None,
         sslmode=extra.get("sslmode", "prefer"),
+        **{name: extra[name] for name in ("sslrootcert", "sslcert", "sslkey") if extra.get(name)},
         application_name="eksflow-queue-table-task",
     )
     # One undecodable json/jsonb value must not fail the fetch of the other rows: row_payload sets it aside.

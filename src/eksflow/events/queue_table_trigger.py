@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,10 @@ class QueueTableProducer(SharedStreamProducer):
 
         conn = await BaseHook.aget_connection(self.table.conn_id)
         extra = conn.extra_dejson
+        # libpq's certificate settings (verify-full against RDS needs its CA bundle): asyncpg reads them from a DSN.
+        certificates = {name: extra[name] for name in ("sslrootcert", "sslcert", "sslkey") if extra.get(name)}
         connection = await asyncpg.connect(
+            dsn=f"postgresql://?{urllib.parse.urlencode(certificates)}" if certificates else None,
             host=conn.host or "localhost",
             port=conn.port or 5432,
             user=conn.login or None,
