@@ -303,3 +303,15 @@ def test_a_claim_limit_over_airflows_max_map_length_is_refused_naming_the_argume
     assert str(refused.value) == (
         "claim_rows(): argument 'limit' must be an integer 1-1000, got 2000; stay under max_map_length (1024)"
     )
+
+
+def test_a_message_whose_parse_fails_unexpectedly_is_rejected_as_a_body_problem_not_raised(monkeypatch):
+    # A mock: release_from_payload itself now maps every failure it knows; this pins the poll's last guard.
+    from eksflow.events import release_watcher
+
+    def parse(body, env):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(release_watcher, "release_from_payload", parse)
+    delivery = release_watcher.ReleaseDelivery.parse({"MessageId": "m", "ReceiptHandle": "r", "Body": "{}"}, "dev")
+    assert str(delivery.problem) == "release message field 'body' could not be read (KeyError: 'surprise')"
