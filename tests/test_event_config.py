@@ -47,7 +47,7 @@ GOOD = {"conn_id": "legacy_db", "table": "public.etl_queue", "payload_columns": 
         ({"claimed": "ready"}, "claimed", "give each state its own value"),
         ({"batch_size": 0}, "batch_size", "e.g. 100"),
         ({"batch_size": True}, "batch_size", "e.g. 100"),
-        ({"batch_size": 50_000}, "batch_size", "at most 10000"),
+        ({"batch_size": 501}, "batch_size", "at most 500"),
         ({"poll_interval": 0}, "poll_interval", "e.g. 5.0"),
         ({"claim": "advisory_lock"}, "claim", "skip_locked, for_update"),
         ({"conn_id": "legacy db!"}, "conn_id", "e.g. 'legacy_queue_db'"),
@@ -293,3 +293,25 @@ def test_the_migration_guides_bridge_dag_parses_and_keeps_the_platforms_rules(tm
         "consumes": ["x-eksflow-queue-table://legacy_queue_db/etl_queue"],
         "produces": ["s3://eksflow-dev-data/curated"],  # curated_events in the settings parse_offline uses
     }
+
+
+def test_a_claim_limit_over_airflows_max_map_length_is_refused_naming_the_argument():
+    from airflow.sdk import DAG
+
+    with DAG("bridge", schedule=None), pytest.raises(QueueTableError) as refused:
+        queue_table_tasks.claim_rows_task(QueueTable(**GOOD), limit=2000)
+    assert str(refused.value) == (
+        "claim_rows(): argument 'limit' must be an integer 1-1000, got 2000; stay under max_map_length (1024)"
+    )
+
+
+def test_a_message_whose_parse_fails_unexpectedly_is_rejected_as_a_body_problem_not_raised(monkeypatch):
+    # A mock: release_from_payload itself now maps every failure it knows; this pins the poll's last guard.
+    from eksflow.events import release_watcher
+
+    def parse(body, env):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(release_watcher, "release_from_payload", parse)
+    delivery = release_watcher.ReleaseDelivery.parse({"MessageId": "m", "ReceiptHandle": "r", "Body": "{}"}, "dev")
+    assert str(delivery.problem) == "release message field 'body' could not be read (KeyError: 'surprise')"

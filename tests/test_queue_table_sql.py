@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import uuid
 
 import asyncpg
 import pytest
-from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
+from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamManager
 
 from eksflow.events.queue_table import QueueTable
 from eksflow.events.queue_table_tasks import LegacyTable, claim_rows, write_back
-from eksflow.events.queue_table_trigger import QueueTableProducer
+from eksflow.events.queue_table_trigger import QueueTableProducer, QueueTableTrigger
 from tests.support.airflow_stack import connect, create_database
 
 CLEAN = AdvanceOutcome(acked=1, failed=0)
@@ -176,6 +177,37 @@ def test_the_producer_keeps_at_most_batch_size_rows_in_flight_until_airflow_conf
     assert third.row_id == first[1].row_id + 1
 
 
+def test_two_thousand_claimed_rows_are_recovered_a_page_at_a_time_without_overflowing_airflows_queue(legacy):
+    legacy.sql(
+        "INSERT INTO etl_queue (status, day, part, payload) "
+        "SELECT 'claimed', '2026-11-28', n, '{}' FROM generate_series(1, 2000) AS n"
+    )
+    queue = table(batch_size=500)
+
+    async def scenario():
+        manager = SharedStreamManager()  # Airflow's, with its default subscriber queue (1024 events)
+        trigger = QueueTableTrigger(**queue.as_kwargs())
+        key = trigger.shared_stream_key()
+        events = []
+
+        async def consume():
+            async for event in trigger.filter_shared_stream(manager.subscribe(trigger_id=1, trigger=trigger, key=key)):
+                events.append(event.payload)
+                manager.confirm_persisted([manager.bind_pending_event(trigger_id=1, key=key)])
+                if len(events) == 2000:
+                    return
+
+        try:
+            await asyncio.wait_for(consume(), 120)
+        finally:
+            await manager.unsubscribe(1, key)
+        return events
+
+    events = asyncio.run(scenario())
+    assert len({event["row_id"] for event in events}) == 2000
+    assert all(event["redelivery"] for event in events)
+
+
 def test_advance_marks_confirmed_rows_emitted_rejected_ones_failed_and_leaves_unconfirmed_ones_claimed(legacy, caplog):
     good, bad, slow, consumed = legacy.add(4)
     legacy.sql("UPDATE etl_queue SET payload = 'not json' WHERE id = %s", (bad,))
@@ -209,6 +241,78 @@ def test_advance_marks_confirmed_rows_emitted_rejected_ones_failed_and_leaves_un
     ]
 
 
+NESTED = "[" * 5000 + "]" * 5000  # json.loads raises RecursionError on it
+
+
+@pytest.mark.parametrize("column_type", ["text", "jsonb"])
+def test_a_row_nested_too_deeply_to_decode_is_set_aside_and_the_producer_goes_on(legacy, column_type):
+    legacy.sql(f"ALTER TABLE etl_queue ALTER COLUMN payload TYPE {column_type} USING payload::{column_type}")
+    good, nested, after = legacy.add(3)
+    legacy.sql("UPDATE etl_queue SET payload = %s WHERE id = %s", (NESTED, nested))
+
+    async def scenario():
+        producer = QueueTableProducer(table())
+        stream = producer.open_stream()
+        try:
+            deliveries = {d.row_id: d for d in await _drain(stream, 3)}
+            await producer.advance([AdvanceItem(deliveries[nested], REJECTED)])
+        finally:
+            await stream.aclose()
+            await producer.aclose()
+        return deliveries
+
+    deliveries = asyncio.run(scenario())
+    assert str(deliveries[nested].problem) == "column 'payload' is JSON nested too deeply to decode"
+    assert deliveries[after].payload == {"day": "2026-11-28", "part": 2, "payload": {"part": 2}}
+    assert legacy.statuses() == {good: "claimed", nested: "failed", after: "claimed"}
+
+
+@pytest.mark.parametrize("column_type", ["text", "jsonb"])
+def test_the_sweep_sets_aside_a_row_nested_too_deeply_and_takes_the_good_ones(legacy, column_type):
+    legacy.sql(f"ALTER TABLE etl_queue ALTER COLUMN payload TYPE {column_type} USING payload::{column_type}")
+    good, nested, after = legacy.add(3)
+    legacy.sql("UPDATE etl_queue SET status = 'emitted'")
+    legacy.sql("UPDATE etl_queue SET payload = %s WHERE id = %s", (NESTED, nested))
+    rows = claim_rows(table(), [], "dag/run-1")
+    assert [row["row_id"] for row in rows] == [good, after]
+    assert legacy.statuses() == {good: "consumed", nested: "failed", after: "consumed"}
+
+
+def test_the_trigger_verifies_the_server_against_the_connections_sslrootcert(legacy, monkeypatch, tmp_path):
+    # No TLS server here: the CA file named in the connection's extra must be the one asyncpg loads (verify-full).
+    ca = tmp_path / "rds-global-bundle.pem"
+    ca.write_text("not a certificate\n")  # loading it fails: proof it is the file asyncpg reads, not ~/.postgresql
+    monkeypatch.setenv("AIRFLOW_CONN_LEGACY_DB", f"{legacy.dsn}?sslmode=verify-full&sslrootcert={ca}")
+    with pytest.raises(ssl.SSLError, match="NO_CERTIFICATE_OR_CRL_FOUND"):
+        asyncio.run(QueueTableProducer(table())._connect())
+
+
+def test_the_claim_task_passes_the_connections_certificate_settings_to_libpq(legacy, monkeypatch):
+    # A mock, unlike the trigger's test: libpq reads sslrootcert only after a TLS server accepted SSL (none here).
+    import psycopg2
+
+    from eksflow.events import queue_table_tasks
+
+    seen = {}
+
+    def connect(**kwargs):
+        seen.update(kwargs)
+        raise LookupError("captured")
+
+    monkeypatch.setattr(psycopg2, "connect", connect)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEGACY_DB", f"{legacy.dsn}?sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem"
+    )
+    with pytest.raises(LookupError):
+        queue_table_tasks._connect("legacy_db")
+    assert {name: seen.get(name) for name in ("sslmode", "sslrootcert", "sslcert", "sslkey")} == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/ca.pem",
+        "sslcert": "/c.pem",
+        "sslkey": "/k.pem",
+    }
+
+
 # ---- the DAG's tasks --------------------------------------------------------------------------------------------
 
 
@@ -240,6 +344,26 @@ def test_sweeping_takes_every_claimed_or_emitted_row_and_sets_aside_a_malformed_
     rows = claim_rows(table(), [], "dag/run-1")
     assert [row["row_id"] for row in rows] == [emitted, claimed]
     assert legacy.statuses() == {emitted: "consumed", claimed: "consumed", ready: "ready", malformed: "failed"}
+
+
+def test_the_sweep_takes_at_most_limit_rows_in_id_order_and_a_retry_stays_within_it(legacy):
+    rows = legacy.add(5)
+    legacy.sql("UPDATE etl_queue SET status = 'emitted'")
+    first = claim_rows(table(), [rows[4]], "dag/run-1", limit=3)  # its own event's row counts towards the limit
+    retried = claim_rows(table(), [rows[4]], "dag/run-1", limit=3)
+    second = claim_rows(table(), [], "dag/run-2", limit=3)
+    assert [row["row_id"] for row in first] == [rows[0], rows[1], rows[4]]
+    assert retried == first
+    assert [row["row_id"] for row in second] == [rows[2], rows[3]]
+
+
+def test_a_backlog_of_emitted_rows_is_swept_at_most_500_rows_a_run(legacy):
+    legacy.sql(
+        "INSERT INTO etl_queue (status, day, part, payload) "
+        "SELECT 'emitted', '2026-11-28', n, '{}' FROM generate_series(1, 1200) AS n"
+    )
+    assert len(claim_rows(table(), [], "dag/run-1")) == 500
+    assert sorted(legacy.statuses().values()).count("consumed") == 500
 
 
 def test_writing_back_twice_writes_each_row_once(legacy):

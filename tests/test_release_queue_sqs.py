@@ -203,3 +203,19 @@ def test_a_queue_the_poll_cannot_read_is_logged_and_retried_until_it_can(emulato
     assert f"Release queue {url}: cannot receive (An error occurred (AWS.SimpleQueueService.NonExistentQueue)" in (
         caplog.text
     )
+
+
+def test_a_hostile_message_is_rejected_to_the_dead_letter_queue_and_the_poll_goes_on(queues):
+    sqs, url, dlq = queues
+    oversized, nested = "[" * 100_000, "[" * 10_000  # 100 KB; under the size limit but too deep for json.loads
+    for body in (oversized, nested, release("train", 5)):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    deliveries = receive_and_advance({oversized: REJECTED, nested: REJECTED, "train": CLEAN}, taken={"train"})
+    assert str(deliveries[oversized].problem) == (
+        "release message field 'body' is 100000 bytes; a release message is at most 16384 (MAX_MESSAGE_BYTES)"
+    )
+    assert str(deliveries[nested].problem) == "release message field 'body' is JSON nested too deeply to decode"
+    assert deliveries["train"].release.git_sha == f"{5:040x}"
+    assert counts(sqs, url) == (0, 0)
+    moved = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert sorted(len(message["Body"]) for message in moved) == [10_000, 100_000]

@@ -27,6 +27,10 @@ _TASK_DEFINITION_RE = re.compile(
 )
 
 
+# A release message is < 2 KiB; SQS carries up to 256 KiB, so a larger body is refused before it is parsed.
+MAX_MESSAGE_BYTES = 16 * 1024
+
+
 class ReleaseMessageError(ValueError):
     """A release message that is not one: names the field and what is wrong with it."""
 
@@ -63,9 +67,16 @@ class Release:
 def release_from_payload(payload: object, *, env: str | None = None) -> Release:
     """The release a message body (JSON text) or payload (dict) describes; ``env``: refuse another environment's."""
     if isinstance(payload, (str, bytes)):
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        if size > MAX_MESSAGE_BYTES:
+            raise ReleaseMessageError(
+                "body", f"is {size} bytes; a release message is at most {MAX_MESSAGE_BYTES} (MAX_MESSAGE_BYTES)"
+            )
         try:
             payload = json.loads(payload)
-        except ValueError as error:
+        except RecursionError:
+            raise ReleaseMessageError("body", "is JSON nested too deeply to decode") from None
+        except Exception as error:  # any decode failure (ValueError, UnicodeDecodeError, ...) is the body's
             raise ReleaseMessageError("body", f"is not JSON ({error})") from None
     if not isinstance(payload, dict):
         raise ReleaseMessageError("body", f"must be a JSON object, got {type(payload).__name__}")

@@ -26,6 +26,9 @@ CLAIM_MODES = ("skip_locked", "for_update")
 # PostgreSQL's identifiers as the catalog stores them (unquoted DDL folds to lowercase): letters, digits, _ and $,
 # not starting with a digit, at most 63 bytes.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+# Rows in flight become events queued for each subscriber; Airflow's queue holds 1024
+# ([triggerer] shared_stream_subscriber_queue_size) and fails the trigger when it overflows.
+MAX_BATCH_SIZE = 500
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
@@ -91,7 +94,8 @@ class QueueTable:
         is set aside as ``failed``
     :param consumed_by_column: a text column the claim task records the consuming run in (``<dag_id>/<run_id>``):
         what makes a retried claim take the same rows again, and a duplicate event's run take none
-    :param batch_size: rows claimed at a time; also the most rows in flight (claimed, not yet confirmed)
+    :param batch_size: rows claimed at a time; also the most rows in flight (claimed, not yet confirmed); at most
+        500, so they fit Airflow's shared-stream subscriber queue (1024 events)
     :param poll_interval: seconds between looks at an empty table
     :param claim: ``skip_locked`` (``FOR UPDATE SKIP LOCKED``: concurrent claimers pass each other's rows) or
         ``for_update`` (plain ``FOR UPDATE``, where SKIP LOCKED is not available: a concurrent claimer waits for the
@@ -147,8 +151,14 @@ class QueueTable:
             )
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not self.batch_size >= 1:
             raise QueueTableError(helper, "batch_size", f"must be an integer >= 1, got {self.batch_size!r}", "e.g. 100")
-        if self.batch_size > 10_000:
-            raise QueueTableError(helper, "batch_size", f"is {self.batch_size}", "use at most 10000 rows per claim")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise QueueTableError(
+                helper,
+                "batch_size",
+                f"is {self.batch_size}",
+                f"use at most {MAX_BATCH_SIZE}: the rows in flight must fit Airflow's shared-stream subscriber queue "
+                "([triggerer] shared_stream_subscriber_queue_size, 1024)",
+            )
         poll = self.poll_interval
         if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 3600:
             raise QueueTableError(helper, "poll_interval", f"must be 0-3600 seconds, got {poll!r}", "e.g. 5.0")
@@ -187,10 +197,13 @@ class QueueTable:
             f"RETURNING {selected}"
         )
 
-    def claimed_rows_sql(self) -> str:
-        """$1 claimed → rows claimed earlier and never confirmed (re-emitted when the trigger starts)."""
+    def claimed_rows_sql(self, *, after: bool = False) -> str:
+        """$1 claimed, $2 limit (, $3 the last id of the page before, with ``after``) → a page of the rows claimed
+        earlier and never confirmed (re-emitted when the trigger starts, a page at a time within the in-flight
+        limit)."""
         table, ident, status, selected = self.quoted_names()
-        return f"SELECT {selected} FROM {table} WHERE {status} = $1 ORDER BY {ident}"  # noqa: S608 - quoted names
+        keyset = f" AND {ident} > $3" if after else ""
+        return f"SELECT {selected} FROM {table} WHERE {status} = $1{keyset} ORDER BY {ident} LIMIT $2"  # noqa: S608
 
     def mark_sql(self) -> str:
         """$1 new status, $2 ids, $3 claimed: moves only rows still claimed (a consumed row stays consumed)."""
@@ -206,17 +219,41 @@ class MalformedRow(ValueError):
         super().__init__(f"column {column!r} {problem}")
 
 
+class UndecodableJson:
+    """A json/jsonb value the driver could not decode; ``row_payload`` reports it as a MalformedRow."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def decode_json(text: str | bytes) -> Any:
+    """json.loads for the database drivers' json/jsonb codecs: a value it cannot decode (not JSON, or nested so
+    deeply that json.loads raises RecursionError) becomes an UndecodableJson, so one row never fails a whole fetch."""
+    try:
+        return json.loads(text)
+    except Exception as error:  # any decode failure is the row's problem, not the fetch's
+        return UndecodableJson(error)
+
+
+def _decode_problem(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "is JSON nested too deeply to decode"
+    return f"is not valid JSON ({error})"
+
+
 def row_payload(table: QueueTable, values: dict[str, Any]) -> dict[str, Any]:
     """The JSON-able payload of a row's payload columns (json_columns parsed), or MalformedRow naming the column."""
     payload = {}
     for column in table.payload_columns:
         value = values[column]
-        if column in table.json_columns and isinstance(value, str):  # a json/jsonb column arrives parsed
-            try:
-                value = json.loads(value)
-            except ValueError as error:
-                raise MalformedRow(column, f"is not valid JSON ({error})") from None
-        payload[column] = _jsonable(column, value)
+        if column in table.json_columns and isinstance(value, (str, bytes)):  # a json/jsonb column arrives parsed
+            value = decode_json(value)
+        if isinstance(value, UndecodableJson):
+            raise MalformedRow(column, _decode_problem(value.error))
+        try:
+            payload[column] = _jsonable(column, value)
+        except RecursionError:
+            raise MalformedRow(column, "is nested too deeply for an Asset event") from None
     return payload
 
 

@@ -28,6 +28,7 @@ from eksflow.events.queue_table import (
     _check_conn_id,
     _check_value,
     _columns,
+    decode_json,
     quote_identifier,
     quote_table,
     row_payload,
@@ -75,19 +76,25 @@ class LegacyTable:
 
 def _connect(conn_id: str):
     import psycopg2
+    import psycopg2.extras
     from airflow.sdk.bases.hook import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
     extra = conn.extra_dejson
-    return psycopg2.connect(
+    connection = psycopg2.connect(
         host=conn.host or "localhost",
         port=conn.port or 5432,
         user=conn.login or None,
         password=conn.password or None,
         dbname=conn.schema or None,
         sslmode=extra.get("sslmode", "prefer"),
+        **{name: extra[name] for name in ("sslrootcert", "sslcert", "sslkey") if extra.get(name)},
         application_name="eksflow-queue-table-task",
     )
+    # One undecodable json/jsonb value must not fail the fetch of the other rows: row_payload sets it aside.
+    psycopg2.extras.register_default_json(connection, loads=decode_json)
+    psycopg2.extras.register_default_jsonb(connection, loads=decode_json)
+    return connection
 
 
 def row_ids_from_events(table: QueueTable, triggering_asset_events: Mapping | None) -> list[Any]:
@@ -101,19 +108,41 @@ def row_ids_from_events(table: QueueTable, triggering_asset_events: Mapping | No
     return list(ids)
 
 
-def claim_rows(table: QueueTable, row_ids: Iterable[Any], consumer: str, *, sweep: bool = True) -> list[dict[str, Any]]:
+# Airflow maps at most [core] max_map_length (1024) task instances over a list: a run's rows stay well under it.
+SWEEP_LIMIT = 500
+
+
+def _check_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise QueueTableError(
+            "claim_rows", "limit", f"must be an integer 1-1000, got {limit!r}", "stay under max_map_length (1024)"
+        )
+
+
+def claim_rows(
+    table: QueueTable, row_ids: Iterable[Any], consumer: str, *, sweep: bool = True, limit: int = SWEEP_LIMIT
+) -> list[dict[str, Any]]:
     """The rows ``consumer`` (``<dag_id>/<run_id>``) takes, sorted by id, each as ``{"row_id": …, "row": {payload
     columns}}``: those of ``row_ids`` (its triggering events) no run took before — and with ``sweep`` every other row
     the trigger has claimed or emitted too. Airflow 3.3.2 gives a run only the events up to the one that queued it
     (apache/airflow#56050): events that arrive while a run is queued wait for the next event's run, and the last
     ones of a burst would wait for the next row. Sweeping, the first run after a row's claim takes it; its own event's
-    run finds it taken. Rows another run took are skipped (logged); a retried claim returns what its run took."""
+    run finds it taken. Rows another run took are skipped (logged); a retried claim returns what its run took, and
+    may sweep rows claimed since. ``limit``: the sweep stops at this many rows in all (the run's own and those a
+    retry took before count; the rest wait for the next run), so a task mapped over them stays under Airflow's
+    max_map_length (1024)."""
+    _check_limit(limit)
     ids = list(row_ids)
     if not ids and not sweep:
         return []
     quoted_table, ident, status, selected = table.quoted_names()
     taken_by = quote_identifier("QueueTable", "consumed_by_column", table.consumed_by_column)
-    which = "" if sweep else f" AND {ident} = ANY(%(ids)s)"
+    which = (
+        f" AND ({ident} = ANY(%(ids)s) OR {ident} IN (SELECT {ident} FROM {quoted_table} "  # noqa: S608
+        f"WHERE {status} IN (%(claimed)s, %(emitted)s) ORDER BY {ident} LIMIT %(room)s))"
+        if sweep
+        else f" AND {ident} = ANY(%(ids)s)"
+    )
     parameters = {
         "ids": ids,
         "consumer": consumer,
@@ -124,6 +153,8 @@ def claim_rows(table: QueueTable, row_ids: Iterable[Any], consumer: str, *, swee
     with contextlib.closing(_connect(table.conn_id)) as connection, connection, connection.cursor() as cursor:
         cursor.execute(f"SELECT {selected} FROM {quoted_table} WHERE {taken_by} = %(consumer)s", parameters)  # noqa: S608
         rows = cursor.fetchall()  # a retry of this run's claim: what it took before
+        taken_before = {row[0] for row in rows}
+        parameters["room"] = max(0, limit - len(rows) - len([i for i in ids if i not in taken_before]))
         cursor.execute(
             f"UPDATE {quoted_table} SET {status} = %(consumed)s, {taken_by} = %(consumer)s "  # noqa: S608
             f"WHERE {status} IN (%(claimed)s, %(emitted)s){which} RETURNING {selected}",
@@ -215,16 +246,18 @@ def _role_task(helper: str, task_id: str, task_kwargs: dict[str, Any]):
     return role_task(ROLE, task_id=task_id, **task_kwargs)
 
 
-def claim_rows_task(table: QueueTable, *, task_id: str = "claim_rows", **task_kwargs: Any):
-    """A task (default role) returning the rows this run's events name and no other run took (``claim_rows``).
+def claim_rows_task(table: QueueTable, *, task_id: str = "claim_rows", limit: int = SWEEP_LIMIT, **task_kwargs: Any):
+    """A task (default role) returning the rows this run's events name and no other run took (``claim_rows``), at
+    most ``limit`` swept rows in all (default 500; at most 1000, under Airflow's max_map_length).
     Its pod reaches the database where the chart's ``networkPolicy.legacyDatabases`` lets the default role's pods;
     ``role`` cannot be given."""
 
     @_role_task("claim_rows_task", task_id, task_kwargs)
     def claim(triggering_asset_events=None, dag_run=None) -> list[dict[str, Any]]:
         ids = row_ids_from_events(table, triggering_asset_events)
-        return claim_rows(table, ids, f"{dag_run.dag_id}/{dag_run.run_id}")
+        return claim_rows(table, ids, f"{dag_run.dag_id}/{dag_run.run_id}", limit=limit)
 
+    _check_limit(limit)
     return claim()
 
 

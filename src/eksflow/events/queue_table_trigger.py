@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer, reject_shared_stream_event
 
-from eksflow.events.queue_table import MalformedRow, QueueTable, row_event_payload, row_payload
+from eksflow.events.queue_table import MalformedRow, QueueTable, decode_json, row_event_payload, row_payload
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,10 @@ class QueueTableProducer(SharedStreamProducer):
 
         conn = await BaseHook.aget_connection(self.table.conn_id)
         extra = conn.extra_dejson
+        # libpq's certificate settings (verify-full against RDS needs its CA bundle): asyncpg reads them from a DSN.
+        certificates = {name: extra[name] for name in ("sslrootcert", "sslcert", "sslkey") if extra.get(name)}
         connection = await asyncpg.connect(
+            dsn=f"postgresql://?{urllib.parse.urlencode(certificates)}" if certificates else None,
             host=conn.host or "localhost",
             port=conn.port or 5432,
             user=conn.login or None,
@@ -105,7 +109,7 @@ class QueueTableProducer(SharedStreamProducer):
             server_settings={"application_name": "eksflow-queue-table-trigger"},
         )
         for type_name in ("json", "jsonb"):
-            await connection.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            await connection.set_type_codec(type_name, encoder=json.dumps, decoder=decode_json, schema="pg_catalog")
         return connection
 
     async def _connected(self) -> Any:
@@ -135,17 +139,28 @@ class QueueTableProducer(SharedStreamProducer):
     async def open_stream(self) -> AsyncIterator[tuple[RowDelivery, RowDelivery]]:
         table = self.table
         self._connection = await self._connected()
-        recovered = await self._fetch(table.claimed_rows_sql(), table.claimed)
-        log.info(
-            "Watching queue table %s (%s): %d row(s) claimed before and never confirmed, emitted again",
-            self.name,
-            table.conn_id,
-            len(recovered),
-        )
-        for record in recovered:
-            self._in_flight += 1
-            delivery = self._delivery(record, redelivery=True)
-            yield delivery, delivery
+        log.info("Watching queue table %s (%s)", self.name, table.conn_id)
+        recovered, last_id = 0, None
+        while True:  # rows claimed before and never confirmed: a page at a time, never more than batch_size in flight
+            self._room.clear()
+            room = table.batch_size - self._in_flight
+            if room <= 0:
+                await self._room.wait()
+                continue
+            if last_id is None:
+                records = await self._fetch(table.claimed_rows_sql(), table.claimed, room)
+            else:
+                records = await self._fetch(table.claimed_rows_sql(after=True), table.claimed, room, last_id)
+            if not records:
+                break
+            for record in records:
+                last_id = record[table.id_column]
+                recovered += 1
+                self._in_flight += 1
+                delivery = self._delivery(record, redelivery=True)
+                yield delivery, delivery
+        if recovered:
+            log.info("Queue table %s: %d row(s) claimed before and never confirmed, re-emitted", self.name, recovered)
         while True:
             self._room.clear()
             room = table.batch_size - self._in_flight

@@ -87,6 +87,8 @@ class ReleaseDelivery:
             delivery.release = release_from_payload(delivery.body, env=env)
         except ReleaseMessageError as error:
             delivery.problem = error
+        except Exception as error:  # one message never stops the poll every watcher shares: to the DLQ with it
+            delivery.problem = ReleaseMessageError("body", f"could not be read ({type(error).__name__}: {error})")
         return delivery
 
 

@@ -206,6 +206,9 @@ def run_dags(home, emulator, dag_files: dict[str, str], progress=print, connecti
     from eksflow_dev.dagcheck.actions import INSTRUMENT
 
     env = {
+        # Connections the caller exports (a throwaway database a task opens, e.g. a queue-table bridge's); the
+        # roles' AWS connections below always win: the dry run's AWS is the emulator's.
+        **{name: value for name, value in os.environ.items() if name.startswith("AIRFLOW_CONN_")},
         **(connections or local_connections(emulator.url, REGION)),
         **emulator.seeded.settings_env,
         "AWS_ENDPOINT_URL": emulator.url,
