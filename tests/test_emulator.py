@@ -44,17 +44,17 @@ def test_ecs_containers_follow_the_task_and_write_their_output(fresh_emulator):
 
 def test_a_fargate_task_whose_containers_leave_memory_to_the_task_runs(fresh_emulator):
     """As Terraform's workloads module registers a family: memory on the task only (moto answered RunTask 500)."""
-    fresh_emulator.client("ecs").register_task_definition(
+    registered = fresh_emulator.client("ecs").register_task_definition(
         family=FAMILY,
         requiresCompatibilities=["FARGATE"],
         networkMode="awsvpc",
         cpu="256",
         memory="512",
         containerDefinitions=[{"name": "etl", "image": "example/etl:bootstrap", "essential": True}],
-    )
+    )["taskDefinition"]
     arn = run_task(fresh_emulator)
     task = fresh_emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
-    assert task["taskDefinitionArn"].endswith(f"{FAMILY}:2")
+    assert task["taskDefinitionArn"] == registered["taskDefinitionArn"]
     assert [(c["lastStatus"], c["exitCode"]) for c in task["containers"]] == [("STOPPED", 0)]
 
 

@@ -39,6 +39,7 @@ from eksflow.platform import (
     sagemaker_name_prefix,
     secrets_backend_prefixes,
 )
+from eksflow.releases import ecr_registry
 from eksflow.roles import ROLES
 from eksflow.settings import load_settings
 from eksflow_dev.emulator.conditions import request_tags, resource_tags
@@ -385,15 +386,10 @@ def test_the_release_queue_redrives_into_its_dlq_both_encrypted_with_their_key_a
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def _repository_of(image: str) -> str:
-    """<registry>/<repository> of an image reference pinned by tag or by digest."""
-    return image.split("@", 1)[0].rsplit(":", 1)[0]
-
-
 def test_every_family_cluster_repository_and_role_the_dag_settings_name_is_an_applied_output(dev_platform):
     """What the DAGs run in dev (load_settings with dev's env: the defaults the chart's settings carry) exists: the
     ECS cluster and family (with the container ecs_overrides names), the SageMaker execution role, and the
-    repositories of the training and serving images."""
+    repository of every job whose released image a DAG runs (released_image, ecs_run_task(job=...))."""
     settings = load_settings({"EKSFLOW_ENV": ENV, "EKSFLOW_AWS_ACCOUNT_ID": ACCOUNT, "EKSFLOW_AWS_REGION": REGION})
     outputs = dev_platform.outputs
     assert settings.ecs_cluster == outputs["ecs_cluster_name"]
@@ -401,5 +397,6 @@ def test_every_family_cluster_repository_and_role_the_dag_settings_name_is_an_ap
     described = dev_platform.client("ecs").describe_task_definition(taskDefinition=settings.ecs_task_definition)
     assert settings.ecs_container in [c["name"] for c in described["taskDefinition"]["containerDefinitions"]]
     assert settings.sagemaker_execution_role_arn == outputs["sagemaker_execution_role_arn"]
-    for image in (settings.training_image, settings.serving_image):
-        assert _repository_of(image) in outputs["job_repository_urls"].values(), image
+    for job in JOBS.values():
+        url = f"{ecr_registry(ACCOUNT, REGION)}/{job.repository(ENV)}"
+        assert url in outputs["job_repository_urls"].values(), job.name

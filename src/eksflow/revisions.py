@@ -5,12 +5,15 @@ RunTask cannot override a container's image, so running a new image means a new 
 the family's latest ACTIVE revision with exactly one change, the job's container's ``image``. When the latest
 revision already runs that image it is reused (a retry, a re-run, a second DAG run: no revision per call). The
 copy carries every field RegisterTaskDefinition takes (botocore's model of the call, so a field ECS adds later is
-copied too) but the tags: tags are no part of the definition, and registering with tags needs ``ecs:TagResource``,
-which the platform's roles do not have.
+copied too) but the tags: tags are no part of the definition. A release (``tags=``) tags its revision with the family's
+tags and its own (a job's release role may register only revisions tagged with its job, ``eksflow.jobs.JOB_TAG_KEY``;
+Terraform's family, tracking the latest revision, keeps its tags); the kit registers untagged revisions (ecs-runner
+may not tag).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Read-only fields DescribeTaskDefinition returns that RegisterTaskDefinition does not take (taskDefinitionArn,
@@ -40,12 +43,16 @@ def register_fields(ecs) -> frozenset[str]:
     return frozenset(members) - NOT_COPIED
 
 
-def revision_with_image(ecs, family: str, container: str, image: str) -> Revision:
+def revision_with_image(
+    ecs, family: str, container: str, image: str, *, tags: Mapping[str, str] | None = None
+) -> Revision:
     """The revision of ``family`` whose ``container`` runs ``image`` (pinned by digest): its latest ACTIVE revision
     when that already runs the image, else a new one registered as a copy of it with only that image replaced.
     ``ecs``: a boto3 ECS client (ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, iam:PassRole of the
-    revision's task and execution roles)."""
-    latest = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    revision's task and execution roles). ``tags``: register the copy with the latest revision's tags and these
+    (ecs:TagResource on create)."""
+    described = ecs.describe_task_definition(taskDefinition=family, **({"include": ["TAGS"]} if tags else {}))
+    latest = described["taskDefinition"]
     containers = latest.get("containerDefinitions") or []
     names = [definition.get("name") for definition in containers]
     if container not in names:
@@ -63,5 +70,8 @@ def revision_with_image(ecs, family: str, container: str, image: str) -> Revisio
         {**definition, "image": image} if definition.get("name") == container else definition
         for definition in containers
     ]
+    if tags:
+        merged = {tag["key"]: tag["value"] for tag in described.get("tags") or []} | dict(tags)
+        request["tags"] = [{"key": key, "value": value} for key, value in sorted(merged.items())]
     registered = ecs.register_task_definition(**request)["taskDefinition"]
     return Revision(registered["taskDefinitionArn"], image, registered=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from eksflow.jobs import Job, get_job, release_queue_name
+from eksflow.jobs import JOB_TAG_KEY, Job, get_job, release_queue_name
 from eksflow.platform import validate_env
 from eksflow.releases import Release, ecr_registry, release_from_payload
 from eksflow.revisions import Revision, RevisionError, revision_with_image
@@ -41,7 +41,7 @@ PUSH_ACTIONS = (
     "ecr:CompleteLayerUpload",
     "ecr:PutImage",
 )
-REGISTER_ACTIONS = ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "iam:PassRole")
+REGISTER_ACTIONS = ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole")
 ANNOUNCE_ACTIONS = ("sqs:GetQueueUrl", "sqs:SendMessage")
 DEFAULT_PART_BYTES = 10 * 1024 * 1024  # when InitiateLayerUpload names no part size
 RERUN = "re-running the job is safe: what was done is verified and reused"
@@ -191,7 +191,9 @@ def release(
     if family:
         where = f"family {family} (and iam:PassRole of its task and execution roles)"
         with steps.step(names[1], _denied_note(REGISTER_ACTIONS, where, job, env)):
-            revision = revision_with_image(session.client("ecs"), family, job.container, image)
+            revision = revision_with_image(
+                session.client("ecs"), family, job.container, image, tags={JOB_TAG_KEY: job.name}
+            )
             verb = "registered" if revision.registered else "reused (its latest revision runs the image)"
             progress(f"{revision.family_revision} {verb}: container {job.container!r} runs {image}")
 
