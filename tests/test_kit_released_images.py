@@ -53,12 +53,30 @@ def test_the_newest_git_sha_tagged_image_is_the_released_one_by_digest_and_logge
     assert f"Released image of job train: {image} (newest git-SHA tag {SEED_GIT_SHA} of {REPOSITORY}" in log
 
 
-def test_the_triggering_release_events_image_wins_without_looking_in_ecr(sagemaker_conn):
-    released = f"{REGISTRY}/{REPOSITORY}@sha256:{'e' * 64}"
+def test_the_triggering_release_events_image_wins_once_its_repository_holds_the_digest(sagemaker_conn):
+    ecr = sagemaker_conn.client("ecr")
+    released = sagemaker_conn.seeded.released[TRAIN.name]
+    push_image(ecr, "f" * 40, {REVISION_LABEL: "f" * 40}, repository=REPOSITORY)  # newer in ECR, not this run's
     event = release_event(Release(ENV, TRAIN.name, released, SHA, SHA), asset_uri=TRAIN.release_asset_uri(ENV))
-    control(sagemaker_conn.url, "stats/reset", "")
     assert resolve(**triggered_by(event)) == released
-    assert "ecr:DescribeImages" not in control(sagemaker_conn.url, "stats")["calls"]
+
+
+def test_a_triggering_release_of_a_digest_its_repository_does_not_hold_fails_for_good_naming_both(sagemaker_conn):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    forged = f"{REGISTRY}/{REPOSITORY}@sha256:{'e' * 64}"
+    event = release_event(Release(ENV, TRAIN.name, forged, SHA, SHA), asset_uri=TRAIN.release_asset_uri(ENV))
+    with pytest.raises(AirflowFailException, match=f"names image {forged}, but ECR repository {REPOSITORY} holds no"):
+        resolve(**triggered_by(event))
+
+
+def test_a_triggering_release_of_another_registry_fails_for_good_naming_the_image_field(sagemaker_conn):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    foreign = f"registry.attacker.example/{REPOSITORY}@sha256:{'e' * 64}"
+    event = release_event(Release(ENV, TRAIN.name, foreign, SHA, SHA), asset_uri=TRAIN.release_asset_uri(ENV))
+    with pytest.raises(AirflowFailException, match=r"field 'image' is in registry 'registry\.attacker\.example'"):
+        resolve(**triggered_by(event))
 
 
 def test_a_triggering_event_that_is_no_release_of_the_job_fails_for_good_naming_why(sagemaker_conn):

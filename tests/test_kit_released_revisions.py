@@ -146,7 +146,9 @@ def test_a_run_started_before_the_familys_first_revision_fails_for_good_naming_t
     with pytest.raises(AirflowFailException) as failed:
         run_task(ecs_conn, job=ETL.name, started=started)
     message = str(failed.value)
-    assert f"family {FAMILY} has no ACTIVE revision registered at or before this run started" in message, message
+    assert f"family {FAMILY} has no trusted ACTIVE revision registered at or before this run started" in message, (
+        message
+    )
     assert "release job 'etl-step'" in message and "`eksflow job release`" in message, message
     assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
 
@@ -270,3 +272,66 @@ def test_a_retry_reattaches_to_its_task_in_the_runs_revision_though_a_release_la
         assert second == first
         assert first[1] == emulator.seeded.task_definitions[ETL.name]
         assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == [first[0]]
+
+
+FOREIGN_IMAGE = f"registry.attacker.example/{ETL.repository(ENV)}@sha256:{'f' * 64}"
+
+
+def test_an_image_of_another_registry_named_like_the_jobs_repository_is_refused_before_any_aws_call(ecs_conn):
+    with pytest.raises(kit.KitArgumentError, match=r"'image'.*registry\.attacker\.example"):
+        kit.ecs_run_task(task_id="t", cluster="eksflow-local-batch", job=ETL.name, image=FOREIGN_IMAGE, subnets=["s"])
+
+
+def test_a_triggering_release_whose_revision_runs_another_image_fails_for_good_naming_both(ecs_conn):
+    """A forged or stale announcement (e.g. a rollback to an old revision ARN) cannot run another image."""
+    seeded = ecs_conn.seeded.task_definitions[ETL.name]
+    forged = Release(ENV, ETL.name, NEW_IMAGE, SHA, SHA, seeded)  # the seeded revision runs the seeded image
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(
+            ecs_conn, job=ETL.name, _context=triggered_by(release_event(forged, asset_uri=ETL.release_asset_uri(ENV)))
+        )
+    message = str(failed.value)
+    assert seeded in message and NEW_IMAGE in message and ecs_conn.seeded.released[ETL.name] in message, message
+    assert ecs_conn.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
+
+
+def test_a_triggering_release_of_another_registry_fails_for_good_naming_the_image_field(ecs_conn):
+    seeded = ecs_conn.seeded.task_definitions[ETL.name]
+    foreign = Release(ENV, ETL.name, FOREIGN_IMAGE, SHA, SHA, seeded)
+    with pytest.raises(AirflowFailException, match=r"field 'image' is in registry 'registry\.attacker\.example'"):
+        run_task(
+            ecs_conn, job=ETL.name, _context=triggered_by(release_event(foreign, asset_uri=ETL.release_asset_uri(ENV)))
+        )
+
+
+def _hostile_revisions(ecs) -> list[str]:
+    """Revisions of the job's family a DAG author could register as ecs-runner: a sidecar from another registry, and
+    the job's container under another task role."""
+    latest = latest_revision(ecs, FAMILY)
+    base = {k: latest[k] for k in ("family", "taskRoleArn", "executionRoleArn", "networkMode", "cpu", "memory",
+                                   "requiresCompatibilities", "containerDefinitions")}  # fmt: skip
+    sidecar = {"name": "sidecar", "image": f"registry.attacker.example/miner@sha256:{'a' * 64}", "essential": False}
+    with_sidecar = {**base, "containerDefinitions": [*base["containerDefinitions"], sidecar]}
+    other_role = {**base, "taskRoleArn": "arn:aws:iam::123456789012:role/eksflow-local-job-other"}
+    return [
+        ecs.register_task_definition(**r)["taskDefinition"]["taskDefinitionArn"] for r in (with_sidecar, other_role)
+    ]
+
+
+def test_a_hostile_revision_registered_after_a_release_is_skipped_by_job_runs_and_not_copied_by_the_next_release(
+    ecs_conn, caplog
+):
+    ecs = ecs_conn.client("ecs")
+    released = ecs_conn.seeded.task_definitions[ETL.name]
+    hostile = _hostile_revisions(ecs)
+    assert latest_revision(ecs, FAMILY)["taskDefinitionArn"] == hostile[-1], "precondition: a hostile one is latest"
+    task = run_task(ecs_conn, job=ETL.name)
+    assert task["taskDefinitionArn"] == released
+    assert all(f"Skipping revision {arn}" in caplog.text for arn in hostile), caplog.text
+    copied = run_task(ecs_conn, run_id="manual__2", job=ETL.name, image=NEW_IMAGE)
+    definition = ecs.describe_task_definition(taskDefinition=copied["taskDefinitionArn"])["taskDefinition"]
+    assert copied["taskDefinitionArn"] not in [released, *hostile]
+    base = ecs.describe_task_definition(taskDefinition=released)["taskDefinition"]
+    assert without_image(definition, CONTAINER) == without_image(base, CONTAINER), "a copy of the released revision"
+    assert [c["name"] for c in definition["containerDefinitions"]] == [CONTAINER]
+    assert definition["taskRoleArn"].endswith(f":role/{ETL.task_role_name(ENV)}")

@@ -238,6 +238,19 @@ def test_a_job_release_is_a_reusable_workflow_run_in_the_callers_environment_wit
     assert job["environment"] == "${{ inputs.environment }}"
     (credentials,) = [s for s in job["steps"] if _uses("aws-actions/configure-aws-credentials")(s)]
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert credentials["with"]["aws-region"] == "${{ vars.AWS_REGION }}"
+
+
+def test_a_private_platform_repository_is_checked_out_with_the_optional_platform_token():
+    """The caller's GITHUB_TOKEN cannot read a private platform repository: an optional secret can."""
+    workflow = _load("job-release.yml")
+    secrets = workflow[True]["workflow_call"]["secrets"]
+    assert set(secrets) == {"platform-token"} and secrets["platform-token"]["required"] is False
+    steps = workflow["jobs"]["release"]["steps"]
+    (platform,) = [s for s in steps if _uses("actions/checkout")(s) and s["with"].get("repository")]
+    assert platform["with"]["token"] == "${{ secrets.platform-token || github.token }}"
+    (job,) = [s for s in steps if _uses("actions/checkout")(s) and not s["with"].get("repository")]
+    assert "token" not in job["with"], "the job repository is read with the caller's own token"
 
 
 def test_a_job_release_builds_before_any_credential_and_releases_from_the_pinned_platform_commit():

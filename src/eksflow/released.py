@@ -50,19 +50,22 @@ class NoRevisionBeforeRun(LookupError):
 DESCRIBE_IMAGES = "ecr:DescribeImages"
 
 
-def release_from_event_extra(extra: Any, *, env: str, job: str) -> Release:
+def release_from_event_extra(extra: Any, *, env: str, job: str, registry: str | None = None) -> Release:
     """The release an Asset event's ``extra`` carries (a watcher's event or the payload itself), of ``job`` in
-    ``env``; ReleaseMessageError naming the field otherwise."""
+    ``env`` (with an image of ``registry``, the platform's ECR registry); ReleaseMessageError naming the field
+    otherwise."""
     payload = extra.get("payload") if isinstance(extra, Mapping) and extra.get("from_trigger") else extra
-    release = release_from_payload(payload, env=env)
+    release = release_from_payload(payload, env=env, registry=registry)
     if release.job != job:
         raise ReleaseMessageError("job", f"is {release.job!r}, but this is job {job!r}'s release Asset")
     return release
 
 
-def triggering_release(context: Mapping[str, Any], *, job: str, env: str) -> Release | None:
+def triggering_release(
+    context: Mapping[str, Any], *, job: str, env: str, registry: str | None = None
+) -> Release | None:
     """The newest release of ``job`` among the events of its release Asset that triggered this DAG run; None when the
-    run was not triggered by one (a manual or time-scheduled run)."""
+    run was not triggered by one (a manual or time-scheduled run). ``registry``: the platform's ECR registry."""
     uri = get_job(job).release_asset_uri(env)
     events = context.get("triggering_asset_events") or {}
     found = [event for asset in events if getattr(asset, "uri", None) == uri for event in events[asset]]
@@ -70,7 +73,7 @@ def triggering_release(context: Mapping[str, Any], *, job: str, env: str) -> Rel
         return None
     newest = max(found, key=lambda event: event.timestamp)
     try:
-        return release_from_event_extra(newest.extra, env=env, job=job)
+        return release_from_event_extra(newest.extra, env=env, job=job, registry=registry)
     except ReleaseMessageError as error:
         raise NotARelease(
             f"the event of {uri} that triggered this run ({newest.timestamp}) is no release: {error}"
@@ -94,19 +97,21 @@ class RunRevision:
     registered_at: dt.datetime
 
 
-def revision_at_start(ecs, *, job: str, env: str, started: dt.datetime) -> RunRevision:
-    """The newest ACTIVE revision of ``job``'s family registered at or before ``started`` (ecs:ListTaskDefinitions,
-    newest first, page by page; ecs:DescribeTaskDefinition of each revision until one is old enough: usually one)."""
-    family = get_job(job).ecs_family(env)
-    pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
-    for page in pages:
-        for arn in page.get("taskDefinitionArns", []):
-            registered = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["registeredAt"]
-            if registered <= started:
-                return RunRevision(arn, registered)
+def revision_at_start(ecs, *, job: str, env: str, started: dt.datetime, registry: str) -> RunRevision:
+    """The newest trusted ACTIVE revision of ``job``'s family registered at or before ``started``
+    (ecs:ListTaskDefinitions, newest first, page by page; ecs:DescribeTaskDefinition of each revision until one is
+    old enough: usually one). A revision the platform did not make (eksflow.revisions.untrusted_revision_problem:
+    another container, image or role) is skipped with a warning naming it."""
+    from eksflow.revisions import trusted_revisions
+
+    spec = get_job(job)
+    for definition in trusted_revisions(ecs, job=spec, env=env, registry=registry):
+        if definition["registeredAt"] <= started:
+            return RunRevision(definition["taskDefinitionArn"], definition["registeredAt"])
     raise NoRevisionBeforeRun(
-        f"family {family} has no ACTIVE revision registered at or before this run started ({started.isoformat()}): "
-        f"release job {job!r} (its repository's release workflow runs `eksflow job release`), then start a new run"
+        f"family {spec.ecs_family(env)} has no trusted ACTIVE revision registered at or before this run started "
+        f"({started.isoformat()}): release job {job!r} (its repository's release workflow runs `eksflow job "
+        "release`), then start a new run"
     )
 
 
@@ -140,9 +145,20 @@ def newest_released_image(ecr, *, job: str, env: str, region: str) -> ReleasedIm
     return ReleasedImage(image, f"newest git-SHA tag {tag} of {repository}, pushed {detail['imagePushedAt']}")
 
 
-def released_image(context: Mapping[str, Any], ecr, *, job: str, env: str, region: str) -> ReleasedImage:
-    """The image of ``job`` this run uses: its triggering release event's, else the newest released one."""
-    release = triggering_release(context, job=job, env=env)
+def released_image(
+    context: Mapping[str, Any], ecr, *, job: str, env: str, region: str, registry: str | None = None
+) -> ReleasedImage:
+    """The image of ``job`` this run uses: its triggering release event's (an image of ``registry``, the platform's
+    ECR registry, whose digest its repository holds: ecr:DescribeImages), else the newest released one."""
+    release = triggering_release(context, job=job, env=env, registry=registry)
     if release is not None:
+        repository = get_job(job).repository(env)
+        try:
+            ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": release.digest}])
+        except ecr.exceptions.ImageNotFoundException:
+            raise NotARelease(
+                f"the triggering release of job {job!r} names image {release.image}, but ECR repository {repository} "
+                f"holds no image {release.digest}: the announcement is forged or stale; release the job again"
+            ) from None
         return ReleasedImage(release.image, f"the triggering release of commit {release.git_sha}")
     return newest_released_image(ecr, job=job, env=env, region=region)

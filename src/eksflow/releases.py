@@ -64,8 +64,10 @@ class Release:
         return json.dumps(self.to_payload(), sort_keys=True)
 
 
-def release_from_payload(payload: object, *, env: str | None = None) -> Release:
-    """The release a message body (JSON text) or payload (dict) describes; ``env``: refuse another environment's."""
+def release_from_payload(payload: object, *, env: str | None = None, registry: str | None = None) -> Release:
+    """The release a message body (JSON text) or payload (dict) describes; ``env``: refuse another environment's;
+    ``registry``: the platform's ECR registry (``ecr_registry(account, region)``): refuse an image of another one (a
+    repository's name alone says nothing about whose registry holds it)."""
     if isinstance(payload, (str, bytes)):
         size = len(payload.encode() if isinstance(payload, str) else payload)
         if size > MAX_MESSAGE_BYTES:
@@ -101,6 +103,10 @@ def release_from_payload(payload: object, *, env: str | None = None) -> Release:
     image = _IMAGE_RE.match(fields["image"])
     if not image:
         raise ReleaseMessageError("image", f"must be <registry>/<repository>@sha256:<64 hex>, got {fields['image']!r}")
+    if registry is not None and image["registry"] != registry:
+        raise ReleaseMessageError(
+            "image", f"is in registry {image['registry']!r}, not the platform's ECR registry {registry!r}"
+        )
     if image["repository"] != job.repository(fields["env"]):
         raise ReleaseMessageError(
             "image",

@@ -198,7 +198,9 @@ def release(
             progress(f"{revision.family_revision} {verb}: container {job.container!r} runs {image}")
 
     release_ = Release(env, job.name, image, request.git_sha, tag, revision.arn if revision else "")
-    release_from_payload(release_.to_payload(), env=env)  # what the watcher will parse, checked before it is sent
+    release_from_payload(
+        release_.to_payload(), env=env, registry=ecr_registry(found.registry_id, request.region)
+    )  # what the watcher will parse, checked before it is sent
     message_id = ""
     if announce:
         queue = release_queue_name(env)

@@ -93,12 +93,24 @@ def _ecs_jobs() -> list[Job]:
     return [job for job in JOBS.values() if job.runs_on == "ecs"]
 
 
+def platform_registry() -> str:
+    """The platform's ECR registry (the DAG settings' account and Region): the only registry whose images run."""
+    from eksflow.releases import ecr_registry
+    from eksflow.settings import load_settings
+
+    settings = load_settings()
+    return ecr_registry(settings.account_id, settings.region)
+
+
 def job_of_image(image: str, env: str) -> Job | None:
-    """The platform's ecs job whose repository (in ``env``) holds ``image``; None for any other repository."""
+    """The platform's ecs job whose repository (in ``env``, in the platform's ECR registry) holds ``image``; None
+    for any other repository or registry (a repository's name alone says nothing about whose registry holds it)."""
     from eksflow.releases import pinned_image
 
     pinned = pinned_image(image)
-    return next((job for job in _ecs_jobs() if pinned and pinned.repository == job.repository(env)), None)
+    if pinned is None or pinned.registry != platform_registry():
+        return None
+    return next((job for job in _ecs_jobs() if pinned.repository == job.repository(env)), None)
 
 
 class JobRunTaskOperator(EcsRunTaskOperator):
@@ -128,10 +140,11 @@ class JobRunTaskOperator(EcsRunTaskOperator):
             from eksflow.released import NotARelease, triggering_release
 
             try:
-                release = triggering_release(context, job=self.job, env=self.env)
+                release = triggering_release(context, job=self.job, env=self.env, registry=platform_registry())
             except NotARelease as error:
                 raise AirflowFailException(f"{error}; nothing was run (no retry: the event stays what it is)") from None
             if release is not None:
+                self._check_released_revision(release)
                 self.log.info(
                     "Running %s: the revision of the release of job %s that triggered this run (image %s, commit %s)",
                     release.task_definition_arn, self.job, release.image, release.git_sha,
@@ -140,12 +153,35 @@ class JobRunTaskOperator(EcsRunTaskOperator):
             return self._revision_at_run_start(context)
         return self.task_definition
 
+    def _check_released_revision(self, release) -> None:
+        """The announced revision runs the announced image, and is one the platform made: a forged or stale
+        announcement (e.g. a rollback to an old revision with another image) runs nothing."""
+        from eksflow.revisions import untrusted_revision_problem
+
+        job = get_job(self.job)
+        definition = self.client.describe_task_definition(taskDefinition=release.task_definition_arn)["taskDefinition"]
+        ran = [c.get("image") for c in definition.get("containerDefinitions") or [] if c.get("name") == job.container]
+        if ran != [release.image]:
+            raise AirflowFailException(
+                f"the triggering release of job {self.job} announces revision {release.task_definition_arn} with "
+                f"image {release.image}, but that revision's container {job.container!r} runs "
+                f"{', '.join(map(str, ran)) or 'nothing'}: nothing was run (release the job again)"
+            )
+        problem = untrusted_revision_problem(definition, job=job, env=self.env, registry=platform_registry())
+        if problem:
+            raise AirflowFailException(
+                f"the triggering release of job {self.job} announces revision {release.task_definition_arn}, which "
+                f"the platform did not make ({problem}): nothing was run"
+            )
+
     def _revision_at_run_start(self, context) -> str:
         from eksflow.released import NoRevisionBeforeRun, RunNotStarted, revision_at_start, run_started_at
 
         try:
             started = run_started_at(context)
-            revision = revision_at_start(self.client, job=self.job, env=self.env, started=started)
+            revision = revision_at_start(
+                self.client, job=self.job, env=self.env, started=started, registry=platform_registry()
+            )
         except (RunNotStarted, NoRevisionBeforeRun) as error:
             raise AirflowFailException(f"ecs_run_task(job={self.job!r}): {error}; nothing was run") from None
         self.log.info(
@@ -157,7 +193,7 @@ class JobRunTaskOperator(EcsRunTaskOperator):
         return revision.arn
 
     def _revision_with_image(self) -> str:
-        from eksflow.revisions import revision_with_image
+        from eksflow.revisions import RevisionError, revision_with_image, trusted_base
 
         helper = "ecs_run_task"
         problem = pinned_image_problem(self.image)
@@ -169,7 +205,16 @@ class JobRunTaskOperator(EcsRunTaskOperator):
                 f"{helper}(): argument 'image' {self.image!r} (as rendered) is not in "
                 f"{_repositories_named(self.env, job)}; run only images the job repositories released"
             )
-        revision = revision_with_image(self.client, self.task_definition, job.container, self.image)
+        if self.task_definition != job.ecs_family(self.env):
+            raise AirflowFailException(
+                f"{helper}(): family {self.task_definition!r} is not job {job.name!r}'s "
+                f"({job.ecs_family(self.env)!r}): an image of a job's repository runs only in that job's family"
+            )
+        base = trusted_base(self.client, job=job, env=self.env, registry=platform_registry())
+        try:
+            revision = revision_with_image(self.client, self.task_definition, job.container, self.image, base=base)
+        except RevisionError as error:
+            raise AirflowFailException(f"{helper}(): {error}; nothing was run") from None
         verb = "Registered" if revision.registered else "Reusing"
         self.log.info("%s revision %s: container %r runs %s", verb, revision.arn, job.container, revision.image)
         return revision.arn

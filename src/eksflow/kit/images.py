@@ -34,11 +34,14 @@ class ReleasedImageOperator(AwsBaseOperator[EcrHook]):
     def execute(self, context) -> str:
         from airflow.providers.common.compat.sdk import AirflowFailException
 
+        from eksflow.kit.ecs import platform_registry
         from eksflow.released import NotARelease, released_image
 
         ecr = self.hook.conn
         try:
-            found = released_image(context, ecr, job=self.job, env=self.env, region=ecr.meta.region_name)
+            found = released_image(
+                context, ecr, job=self.job, env=self.env, region=ecr.meta.region_name, registry=platform_registry()
+            )
         except NotARelease as error:
             raise AirflowFailException(f"{error} (no retry: the event stays what it is)") from None
         self.log.info("Released image of job %s: %s", self.job, found)
