@@ -130,6 +130,15 @@ class DevPlatform:
             set_iam_enforcement(self.url, False)
 
 
+def _empty_repositories(platform: DevPlatform) -> None:
+    """Every ECR repository's images (the seeded releases, what tests pushed): Terraform deletes only empty ones."""
+    ecr = platform.client("ecr")
+    for repository in ecr.describe_repositories()["repositories"]:
+        images = ecr.list_images(repositoryName=repository["repositoryName"])["imageIds"]
+        if images:
+            ecr.batch_delete_image(repositoryName=repository["repositoryName"], imageIds=images)
+
+
 def _empty_buckets(platform: DevPlatform) -> None:
     s3 = platform.client("s3")
     state_bucket = backend_example(ENV)["bucket"]  # made by upload_state, not by Terraform: removed here
@@ -171,6 +180,7 @@ def applied_dev_platform(tmp: Path) -> Iterator[DevPlatform]:
 
         set_iam_enforcement(emulator.url, False)
         _empty_buckets(platform)
+        _empty_repositories(platform)
         platform.terraform("destroy", "-auto-approve", "-input=false")
         leftovers = {
             "eks clusters": platform.client("eks").list_clusters()["clusters"],

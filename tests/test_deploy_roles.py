@@ -253,7 +253,8 @@ def _job_token(job: str, **claims) -> str:
 @pytest.fixture(scope="module")
 def job_roles(dev_platform, stages) -> dict[str, str]:
     """Job -> its release role (the env's outputs), with main's image manifest pushed to every job repository (as a
-    release pushes it); the repositories are emptied again for the session's destroy. IAM enforced (``stages``)."""
+    release pushes it), removed again after (the seeded releases stay: other files' DAG runs run them; the session's
+    teardown empties the repositories before its destroy). IAM enforced (``stages``)."""
     ecr = dev_platform.client("ecr")
     for job in JOBS.values():
         ecr.put_image(repositoryName=job.repository(ENV), imageManifest=MANIFEST, imageTag=IMAGE_TAG)
@@ -261,9 +262,7 @@ def job_roles(dev_platform, stages) -> dict[str, str]:
         yield dev_platform.outputs["job_release_role_arns"]
     finally:
         for job in JOBS.values():
-            images = ecr.list_images(repositoryName=job.repository(ENV))["imageIds"]
-            if images:
-                ecr.batch_delete_image(repositoryName=job.repository(ENV), imageIds=images)
+            ecr.batch_delete_image(repositoryName=job.repository(ENV), imageIds=[{"imageTag": IMAGE_TAG}])
 
 
 def test_the_env_outputs_every_jobs_release_role(job_roles):
