@@ -59,9 +59,7 @@ def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home
            "AWS_ENDPOINT_URL": fresh_emulator.url}  # fmt: skip
     asset = job_release(load_settings({**home.env, **env}), ETL.name)
     run_id = asset_triggered_run(home, "batch_data_pipeline", asset, release.to_payload(), env)
-    result = home.run("tasks", "test", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=600)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-5000:]
+    output = _tested_merge(home, run_id, env)
     assert f"Running {release.task_definition_arn}: the revision of the release of job etl-step" in output
 
     (task_arn,) = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
@@ -72,12 +70,26 @@ def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home
     assert body.endswith(release.image)
 
 
+def _tested_merge(home, run_id: str, env: dict[str, str]) -> str:
+    """The output of `airflow tasks test` of the merge step in ``run_id``, which must have succeeded: the command exits
+    0 also when the task failed (airflow/cli/commands/task_command.py task_test), so the state is read back too."""
+    result = home.run("tasks", "test", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=600)
+    output = result.stdout + result.stderr
+    state = home.run("tasks", "state", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=300)
+    ended = state.stdout.strip().splitlines()[-1:] if state.returncode == 0 else [state.stderr[-2000:]]
+    if result.returncode != 0 or ended != ["success"]:
+        failures = [line for line in output.splitlines() if any(k in line for k in ("rror", "xception", "Traceback"))]
+        raise AssertionError(
+            f"the merge step ended {ended} (exit {result.returncode}); its errors:\n" + "\n".join(failures[-40:])
+            + "\n--- the output's end:\n" + "\n".join(output.splitlines()[-60:])
+        )
+    return output
+
+
 def _merge(home, ecs, run_id: str, env: dict[str, str]) -> tuple[dict, str]:
     """`airflow tasks test` of the merge step in ``run_id``: the definition of the one ECS task it ran, its output."""
     known = set(ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"])
-    result = home.run("tasks", "test", "batch_data_pipeline", "merge_partitions", run_id, extra_env=env, timeout=600)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-5000:]
+    output = _tested_merge(home, run_id, env)
     (new,) = set(ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]) - known
     (task,) = ecs.describe_tasks(cluster=CLUSTER, tasks=[new])["tasks"]
     return ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"], output

@@ -167,6 +167,7 @@ def _restart_mid_stream(bridge: Bridge, sig: signal.Signals, start: int) -> tupl
     meanwhile, so no run's sweep takes a row before the new triggerer re-emits it: the events show what the trigger
     alone does across the restart. Returns the rows, those still claimed when the triggerer was gone, and facts."""
     stack = bridge.stack
+    stack.ensure("triggerer", "scheduler")
     wait_for(lambda: not stack.query("SELECT 1 FROM dag_run WHERE state IN ('queued', 'running')"), 120, "idle runs")
     # Idle, so nothing is lost by killing it (its LocalExecutor's graceful stop can take minutes).
     stack.signal("scheduler", signal.SIGKILL)

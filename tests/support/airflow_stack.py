@@ -90,6 +90,7 @@ def _base_env(home: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__FERNET_KEY": "",  # the chart's comes from a Secret
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT prints every thread's stack: what a hung process was doing
     }
 
 
@@ -121,7 +122,7 @@ class AirflowStack:
             processes.wait_http(f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health", 180, process=managed)
         return managed
 
-    def signal(self, component: str, sig: signal.Signals, timeout: float = 60) -> int:
+    def signal(self, component: str, sig: signal.Signals, timeout: float = 180) -> int:
         """Send ``sig`` to the component's whole process tree (as a pod's stop does) and wait for it to exit."""
         managed = self.running.pop(component)
         try:
@@ -129,11 +130,23 @@ class AirflowStack:
                 os.killpg(managed.process.pid, sig)
             code = managed.process.wait(timeout=timeout)
             wait_for(lambda: not _group_alive(managed.process.pid), timeout, f"{component}'s processes to exit")
-        except (subprocess.TimeoutExpired, AssertionError):
+        except (subprocess.TimeoutExpired, AssertionError) as hung:
+            # Every Python process of the tree prints its threads' stacks (PYTHONFAULTHANDLER) into the log.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(managed.process.pid, signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                managed.process.wait(timeout=10)
             processes.stop_pid(managed.process.pid, timeout=0)  # leave nothing behind, then fail
             managed.process.wait(timeout=10)
-            raise
+            log = processes.tail(self.home / "logs" / f"{component}.log", 150)
+            raise AssertionError(f"{component} did not exit within {timeout:.0f} s of {sig.name} ({hung}):\n{log}")
         return code
+
+    def ensure(self, *components: str) -> None:
+        """Start those of ``components`` that are not running (a test that failed midway may have stopped one)."""
+        for component in components:
+            if component not in self.running:
+                self.start(component)
 
     def log(self, component: str) -> str:
         return (self.home / "logs" / f"{component}.log").read_text(errors="replace")
