@@ -139,7 +139,8 @@ class AirflowStack:
             processes.stop_pid(managed.process.pid, timeout=0)  # leave nothing behind, then fail
             managed.process.wait(timeout=10)
             log = processes.tail(self.home / "logs" / f"{component}.log", 150)
-            raise AssertionError(f"{component} did not exit within {timeout:.0f} s of {sig.name} ({hung}):\n{log}")
+            problem = f"{component} did not exit within {timeout:.0f} s of {sig.name} ({hung})"
+            raise AssertionError(f"{problem}:\n{log}") from hung
         return code
 
     def ensure(self, *components: str) -> None:
