@@ -80,8 +80,10 @@ def _tested_merge(home, run_id: str, env: dict[str, str]) -> str:
     if result.returncode != 0 or ended != ["success"]:
         failures = [line for line in output.splitlines() if any(k in line for k in ("rror", "xception", "Traceback"))]
         raise AssertionError(
-            f"the merge step ended {ended} (exit {result.returncode}); its errors:\n" + "\n".join(failures[-40:])
-            + "\n--- the output's end:\n" + "\n".join(output.splitlines()[-60:])
+            f"the merge step ended {ended} (exit {result.returncode}); its errors:\n"
+            + "\n".join(failures[-40:])
+            + "\n--- the output's end:\n"
+            + "\n".join(output.splitlines()[-60:])
         )
     return output
 
