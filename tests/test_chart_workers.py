@@ -26,7 +26,7 @@ from tests.helm import (
     rendered_templates,
     template_args,
 )
-from tests.support.worker_pods import reference_worker_pods, serialized
+from tests.support.worker_pods import REFERENCE_DAG_IDS, reference_worker_pods, serialized
 
 POD_TEMPLATES = REPO / "pod_templates"
 ROLE_MODEL = REPO / "terraform" / "role-model.json"
@@ -247,7 +247,7 @@ def worker_pods():
 
 
 def test_every_task_pod_is_restricted_resourced_and_runs_as_its_role(worker_pods):
-    assert len(worker_pods) == 17  # every task of the three reference DAGs
+    assert {dag_id for dag_id, *_ in worker_pods} == REFERENCE_DAG_IDS  # a pod for every task of every reference DAG
     for dag_id, task_id, role, pod in worker_pods:
         where = f"{dag_id}.{task_id}"
         assert pod.spec.service_account_name == role.service_account, where

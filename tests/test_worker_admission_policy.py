@@ -15,7 +15,7 @@ from kubernetes.client import models as k8s
 from eksflow_dev.cluster.client import ClientError
 from tests.helm import rendered_templates
 from tests.support.cluster import chart_render, client_as, control_plane, kubectl
-from tests.support.worker_pods import build_worker_pod, reference_worker_pods, serialized
+from tests.support.worker_pods import REFERENCE_DAG_IDS, build_worker_pod, reference_worker_pods, serialized
 
 NAMESPACE = "eksflow"
 POLICY = "eksflow-eksflow-worker-pods"
@@ -64,7 +64,7 @@ def templates(docs):
 
 def test_every_reference_task_pod_airflow_builds_is_admitted_from_the_scheduler(scheduler, docs):
     pods = reference_worker_pods(docs)
-    assert len(pods) == 17  # every task of the three reference DAGs (ml_pipeline's train_image/serve_image too)
+    assert {dag_id for dag_id, *_ in pods} == REFERENCE_DAG_IDS  # a pod for every task of every reference DAG
     for dag_id, task_id, role, pod in pods:
         created = scheduler.create(PODS, serialized(pod))
         assert created["spec"]["serviceAccountName"] == role.service_account, (dag_id, task_id)

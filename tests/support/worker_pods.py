@@ -15,6 +15,7 @@ from tests.helm import rendered_templates
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
+REFERENCE_DAG_IDS = frozenset(path.stem for path in DAGS.glob("*.py"))  # each reference DAG file is named after its DAG
 
 
 def reference_dagbag():
@@ -24,7 +25,10 @@ def reference_dagbag():
     with pytest.MonkeyPatch.context() as patch:
         for key, value in PARSE_ENV.items():
             patch.setenv(key, value)
-        return DagBag(dag_folder=str(DAGS))
+        bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    assert set(bag.dags) == REFERENCE_DAG_IDS, f"dags/ files and their DAG ids differ: {sorted(bag.dags)}"
+    return bag
 
 
 def airflow_cfg(docs) -> configparser.ConfigParser:
