@@ -21,7 +21,10 @@ job's. Ack mode decides what happens to a message only once every watcher is don
   once after an ack timeout, or when the triggerer stops (the producer puts back what it has not advanced; a
   SIGKILLed one's messages return after their visibility timeout, Airflow's ack timeout + 60 s). If Airflow had
   persisted the event after all (it does not flush its confirmations on shutdown), that is a second event; every
-  event carries ``receive_count``/``redelivery``, so a consumer can tell.
+  event carries ``receive_count``/``redelivery``, so a consumer can tell. A release sent in the last
+  ``wait_seconds`` before a stop may be taken by the stopped triggerer's long poll, which SQS finishes for a
+  connection that is gone: it arrives one visibility timeout later (late, not lost;
+  tests/test_release_watcher_restart.py).
 
 The triggerer polls as its own IRSA role: no connection by default (``aws_conn_id=None``: boto3's credential chain;
 the chart's connections in the triggerer are region-only anyway), and queue URLs are the SQS endpoint the client
@@ -331,7 +334,12 @@ class ReleaseQueueProducer(SharedStreamProducer):
         # Messages received and never advanced (the triggerer is stopping): offered again now rather than after
         # their visibility timeout, to the next triggerer. Those whose events Airflow persisted without confirming
         # come back as redeliveries (receive_count > 1).
-        if self._client is not None:
+        if self._client is not None and self._outstanding:
+            self.log.info(
+                "Stopping: %d release message(s) not yet advanced go back on %s now",
+                len(self._outstanding),
+                release_queue_name(self.env),
+            )
             for delivery in list(self._outstanding.values()):
                 await self._put_back(delivery, 0)
         self._outstanding.clear()
