@@ -44,7 +44,8 @@ def test_missing_outputs_are_named():
     del outputs["log_bucket"], outputs["region"], outputs["ecs_task_security_group_ids"]
     result = _run(outputs)
     assert result.returncode == 2
-    assert "terraform outputs lack region, log_bucket, ecs_task_security_group_ids: run `terraform apply`" in result.stderr
+    lacking = "region, log_bucket, ecs_task_security_group_ids"
+    assert f"terraform outputs lack {lacking}: run `terraform apply`" in result.stderr
 
 
 def test_roles_that_differ_from_the_role_model_are_refused():
