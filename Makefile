@@ -156,7 +156,7 @@ kit-docs: $(STAMP) ## regenerate docs/kit-reference.md (settings, roles, kit hel
 
 ENV ?= dev
 TF_VALUES := build/chart-values-$(ENV).yaml
-chart-values: $(STAMP) ## write build/chart-values-$(ENV).yaml (role ARNs, bucket, region, image repo) from Terraform outputs
+chart-values: $(STAMP) ## write build/chart-values-$(ENV).yaml (role ARNs, bucket, region, image repo, ECS task network) from Terraform outputs
 	@test -d terraform/envs/$(ENV) || { echo "ENV=$(ENV): no terraform/envs/$(ENV) (use dev or prod)"; exit 2; }
 	@mkdir -p build
 	terraform -chdir=terraform/envs/$(ENV) output -json > build/terraform-outputs-$(ENV).json

@@ -26,7 +26,12 @@ def test_outputs_become_the_values_layer():
     assert result.returncode == 0, result.stderr
     values = yaml.safe_load(result.stdout)
     assert values["region"] == "eu-central-1"
-    assert values["dagSettings"] == {"env": "prod", "awsAccountId": "210987654321"}
+    assert values["dagSettings"] == {
+        "env": "prod",
+        "awsAccountId": "210987654321",
+        "ecsSubnets": ["subnet-0c1b2c3d4e5f60718", "subnet-0c1b2c3d4e5f60719"],
+        "ecsSecurityGroups": ["sg-0c1b2c3d4e5f60720"],
+    }
     assert values["image"] == {"repository": "210987654321.dkr.ecr.eu-central-1.amazonaws.com/eksflow/airflow"}
     assert values["workers"]["roles"]["ecs-runner"] == {"iamRoleArn": ARN + "eksflow-prod-task-ecs-runner"}
     assert set(values["controlPlane"]) == {c.name for c in CONTROL_PLANE}
@@ -36,10 +41,11 @@ def test_outputs_become_the_values_layer():
 
 def test_missing_outputs_are_named():
     outputs = _outputs()
-    del outputs["log_bucket"], outputs["region"]
+    del outputs["log_bucket"], outputs["region"], outputs["ecs_task_security_group_ids"]
     result = _run(outputs)
     assert result.returncode == 2
-    assert "terraform outputs lack region, log_bucket: run `terraform apply`" in result.stderr
+    lacking = "region, log_bucket, ecs_task_security_group_ids"
+    assert f"terraform outputs lack {lacking}: run `terraform apply`" in result.stderr
 
 
 def test_roles_that_differ_from_the_role_model_are_refused():

@@ -233,8 +233,9 @@ def test_a_release_events_payload_is_the_release_with_digest_family_and_revision
         tag="v1.2.0",
         task_definition_arn="arn:aws:ecs:eu-west-1:123456789012:task-definition/eksflow-dev-etl-step:7",
     )
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     delivery = ReleaseDelivery.parse(
-        {"MessageId": "m-1", "ReceiptHandle": "r", "Body": release.to_message(), "Attributes": {}}, "dev"
+        {"MessageId": "m-1", "ReceiptHandle": "r", "Body": release.to_message(), "Attributes": {}}, "dev", registry
     )
     payload = release_event_payload(delivery)
     assert payload == {
@@ -246,7 +247,9 @@ def test_a_release_events_payload_is_the_release_with_digest_family_and_revision
         "receive_count": 1,
         "redelivery": False,
     }
-    foreign = ReleaseDelivery.parse({"MessageId": "m-2", "ReceiptHandle": "r", "Body": release.to_message()}, "prod")
+    foreign = ReleaseDelivery.parse(
+        {"MessageId": "m-2", "ReceiptHandle": "r", "Body": release.to_message()}, "prod", registry
+    )
     assert foreign.release is None and foreign.problem.field == "env"
 
 
@@ -309,9 +312,11 @@ def test_a_message_whose_parse_fails_unexpectedly_is_rejected_as_a_body_problem_
     # A mock: release_from_payload itself now maps every failure it knows; this pins the poll's last guard.
     from eksflow.events import release_watcher
 
-    def parse(body, env):
+    def parse(body, **_):
         raise KeyError("surprise")
 
     monkeypatch.setattr(release_watcher, "release_from_payload", parse)
-    delivery = release_watcher.ReleaseDelivery.parse({"MessageId": "m", "ReceiptHandle": "r", "Body": "{}"}, "dev")
+    delivery = release_watcher.ReleaseDelivery.parse(
+        {"MessageId": "m", "ReceiptHandle": "r", "Body": "{}"}, "dev", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    )
     assert str(delivery.problem) == "release message field 'body' could not be read (KeyError: 'surprise')"

@@ -45,6 +45,8 @@ def _terraform_outputs() -> dict:
         "control_plane_role_arns": {c.name: arn + c.iam_role_name("dev") for c in CONTROL_PLANE},
         "log_bucket": "eksflow-dev-logs",
         "vpc_cidr": "10.10.0.0/16",
+        "ecs_task_subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+        "ecs_task_security_group_ids": ["sg-0a1b2c3d4e5f60720"],
         "db_secret_arn": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-1",
         "db_endpoint": "eksflow-dev.abc.eu-west-1.rds.amazonaws.com:5432",
     }

@@ -16,10 +16,10 @@ from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
 
 from eksflow.events.release_watcher import ReleaseQueueProducer
 from eksflow.jobs import release_dlq_name, release_queue_name
-from eksflow.releases import Release
-from eksflow_dev.emulator.seed import create_release_queues
-from eksflow_dev.local.offline import offline_env
+from eksflow_dev.emulator.seed import ACCOUNT_ID, create_release_queues
+from eksflow_dev.local.offline import REGION, offline_env
 from tests.support.airflow_stack import wait_for
+from tests.support.releases import release as released
 
 ENV = "relq"  # queues of their own on the shared emulator
 CLEAN = AdvanceOutcome(acked=2, failed=0)
@@ -28,13 +28,7 @@ TIMED_OUT = AdvanceOutcome(acked=1, failed=1)
 
 
 def release(job: str, n: int) -> str:
-    return Release(
-        env=ENV,
-        job=job,
-        image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/eksflow-{ENV}-{job}@sha256:{n:064x}",
-        git_sha=f"{n:040x}",
-        tag=f"v{n}",
-    ).to_message()
+    return released(job, n, ENV).to_message()
 
 
 @pytest.fixture()
@@ -64,8 +58,8 @@ def receive_and_advance(outcomes: dict[str, AdvanceOutcome], taken: set[str], re
     async def scenario():
         producer = ReleaseQueueProducer(
             env=ENV,
-            region="eu-west-1",
-            account_id="123456789012",
+            region=REGION,
+            account_id=ACCOUNT_ID,
             aws_conn_id=None,
             wait_seconds=1,
             retry_seconds=retry_seconds,
@@ -160,7 +154,7 @@ def test_a_stopping_triggerer_puts_back_what_it_received_and_never_advanced(queu
     sqs.send_message(QueueUrl=url, MessageBody=release("train", 6))
 
     async def receive_then_stop():
-        producer = ReleaseQueueProducer(env=ENV, region="eu-west-1", account_id="123456789012", aws_conn_id=None)
+        producer = ReleaseQueueProducer(env=ENV, region=REGION, account_id=ACCOUNT_ID, aws_conn_id=None)
         stream = producer.open_stream()
         await asyncio.wait_for(anext(stream), 30)
         held = counts(sqs, url)
@@ -178,9 +172,7 @@ def test_a_queue_the_poll_cannot_read_is_logged_and_retried_until_it_can(emulato
         sqs.delete_queue(QueueUrl=queue)  # e.g. Terraform not applied yet, or the grant missing
 
     async def scenario():
-        producer = ReleaseQueueProducer(
-            env=ENV, region="eu-west-1", account_id="123456789012", aws_conn_id=None, wait_seconds=1
-        )
+        producer = ReleaseQueueProducer(env=ENV, region=REGION, account_id=ACCOUNT_ID, aws_conn_id=None, wait_seconds=1)
         stream = producer.open_stream()
         first = asyncio.ensure_future(anext(stream))
         try:

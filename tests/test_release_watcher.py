@@ -4,8 +4,8 @@ the emulator's SQS over HTTP (the seeded release queue and its dead-letter queue
 
 One scenario (the module's fixture) and what it shows: each valid release becomes exactly one Asset event of its
 job, carrying the release; another job's release is left on the queue for its watcher — taken once that watcher
-starts; a message that is no release, and another environment's, are moved to the dead-letter queue with one log
-line naming the field, and the watchers keep going."""
+starts; a message that is no release, another environment's, and one whose image is in another registry than the
+platform's are moved to the dead-letter queue with one log line naming the field, and the watchers keep going."""
 
 from __future__ import annotations
 
@@ -18,32 +18,18 @@ from pathlib import Path
 import pytest
 
 from eksflow.jobs import release_dlq_name, release_queue_name
-from eksflow.releases import Release
+from eksflow.releases import ecr_registry
 from eksflow_dev.local.emulator import Emulator, running_emulator
+from eksflow_dev.local.offline import REGION
 from tests.support.airflow_stack import AirflowStack, airflow_stack, wait_for
+from tests.support.releases import ENV, REGISTRY, release
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = "local"
-REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 # Seconds a release no watcher here took stays invisible before it is offered again: long against the few seconds
 # the serve watcher takes to start, short against the wait (the seeded queue's redrive takes it after 5 receives).
 RETRY_SECONDS = 6
-
-
-def release(job: str, n: int, env: str = ENV) -> Release:
-    ecs = job == "etl-step"
-    return Release(
-        env=env,
-        job=job,
-        image=f"{REGISTRY}/eksflow-{env}-{job}@sha256:{n:064x}",
-        git_sha=f"{n:040x}",
-        tag=f"v{n}",
-        task_definition_arn=(
-            f"arn:aws:ecs:eu-west-1:123456789012:task-definition/eksflow-{env}-{job}:{n}" if ecs else ""
-        ),
-    )
 
 
 ETL_1, TRAIN_1, SERVE_1, ETL_2 = (
@@ -54,6 +40,8 @@ ETL_1, TRAIN_1, SERVE_1, ETL_2 = (
 )
 NOT_A_RELEASE = {**ETL_1.to_payload(), "image": f"{REGISTRY}/eksflow-local-etl-step:latest"}
 ANOTHER_ENV = release("etl-step", 5, env="prod").to_payload()
+# The job's repository name, in another account's registry: not an image the platform runs.
+FOREIGN_REGISTRY = release("etl-step", 6, registry=ecr_registry("210987654321", REGION)).to_payload()
 
 
 @dataclass
@@ -122,6 +110,7 @@ def scenario(tmp_path_factory, postgres, airflow_db_template) -> Scenario:
                 json.dumps(NOT_A_RELEASE),
                 "release etl-step please",
                 json.dumps(ANOTHER_ENV),
+                json.dumps(FOREIGN_REGISTRY),
                 ETL_2.to_message(),
             ):
                 sqs.send_message(QueueUrl=url, MessageBody=body)
@@ -132,7 +121,7 @@ def scenario(tmp_path_factory, postgres, airflow_db_template) -> Scenario:
                 return counts == {"job_release__etl_step": 2, "job_release__train": 1} and found
 
             wait_for(settled, 120, "the etl-step and train events", stack.tail)
-            wait_for(lambda: queue_counts(sqs, dlq)["ApproximateNumberOfMessages"] == 3, 60, "3 dead letters")
+            wait_for(lambda: queue_counts(sqs, dlq)["ApproximateNumberOfMessages"] == 4, 60, "4 dead letters")
             wait_for(lambda: "no watcher of that job in this triggerer" in stack.log("triggerer"), 60, "serve put back")
             seconds["events + dead letters"] = time.monotonic() - sent
             # The taken releases are deleted once Airflow confirmed their events; the serve release stays.
@@ -186,21 +175,29 @@ def test_another_jobs_release_stays_on_the_queue_until_its_watcher_takes_it(scen
     assert put_back and all("for job 'serve'" in line for line in put_back)
 
 
-def test_a_message_that_is_no_release_or_another_environments_is_set_aside_with_one_line_naming_the_field(scenario):
-    fields = sorted(m["MessageAttributes"]["eksflow-rejected-field"]["StringValue"] for m in scenario.dead_letters)
-    assert fields == ["body", "env", "image"]
-    bodies = {m["MessageAttributes"]["eksflow-rejected-field"]["StringValue"]: m["Body"] for m in scenario.dead_letters}
-    assert bodies["body"] == "release etl-step please"  # intact, for whoever fixes the sender
-    assert json.loads(bodies["env"]) == ANOTHER_ENV
-    lines = [line for line in scenario.stack.log("triggerer").splitlines() if "set aside to dead-letter queue" in line]
-    assert len(lines) == 3
-    expected = {
-        "image": "release message field 'image' must be <registry>/<repository>@sha256:<64 hex>",
-        "body": "release message field 'body' is not JSON",
-        "env": "release message field 'env' is 'prod', but this is environment 'local'",
+def test_a_message_that_is_no_release_another_environments_or_another_registrys_is_set_aside_naming_the_field(
+    scenario,
+):
+    # Each body intact (for whoever fixes the sender), with the field it was rejected for.
+    rejected = {
+        m["Body"]: m["MessageAttributes"]["eksflow-rejected-field"]["StringValue"] for m in scenario.dead_letters
     }
-    for field, words in expected.items():
-        assert sum(words in line for line in lines) == 1, (field, lines)
+    assert rejected == {
+        json.dumps(NOT_A_RELEASE): "image",
+        "release etl-step please": "body",
+        json.dumps(ANOTHER_ENV): "env",
+        json.dumps(FOREIGN_REGISTRY): "image",
+    }
+    lines = [line for line in scenario.stack.log("triggerer").splitlines() if "set aside to dead-letter queue" in line]
+    assert len(lines) == 4
+    for words in (
+        "release message field 'image' must be <registry>/<repository>@sha256:<64 hex>",
+        "release message field 'body' is not JSON",
+        "release message field 'env' is 'prod', but this is environment 'local'",
+        f"release message field 'image' is in registry '{ecr_registry('210987654321', REGION)}', not the platform's "
+        f"ECR registry '{REGISTRY}'",
+    ):
+        assert sum(words in line for line in lines) == 1, (words, lines)
 
 
 def test_the_watchers_keep_going_after_a_bad_message(scenario):

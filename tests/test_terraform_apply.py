@@ -214,6 +214,20 @@ def test_dev_example_values_match_what_terraform_generates(dev_platform):
     assert example["networkPolicy"]["apiServerIngressFrom"] == generated["networkPolicy"]["apiServerIngressFrom"]
 
 
+def test_the_generated_layer_starts_ecs_tasks_in_the_applied_subnets_and_task_security_group(dev_platform):
+    """`make chart-values` takes the ecs jobs' network from the outputs: the VPC's private subnets and the tasks'
+    security group, as they exist after the apply."""
+    generated = yaml.safe_load(dev_platform.values_layer.read_text())["dagSettings"]
+    outputs = dev_platform.outputs
+    assert generated["ecsSubnets"] == outputs["ecs_task_subnet_ids"] and generated["ecsSubnets"]
+    assert generated["ecsSecurityGroups"] == outputs["ecs_task_security_group_ids"] and generated["ecsSecurityGroups"]
+    ec2 = dev_platform.client("ec2")
+    subnets = ec2.describe_subnets(SubnetIds=generated["ecsSubnets"])["Subnets"]
+    assert not any(subnet["MapPublicIpOnLaunch"] for subnet in subnets)
+    (group,) = ec2.describe_security_groups(GroupIds=generated["ecsSecurityGroups"])["SecurityGroups"]
+    assert {subnet["VpcId"] for subnet in subnets} == {group["VpcId"]}
+
+
 def _statements(platform, role: str) -> dict[str, dict]:
     return {s["Sid"]: s for s in _policy(platform, role)["Statement"]}
 

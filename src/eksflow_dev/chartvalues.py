@@ -1,7 +1,7 @@
 """Terraform outputs → a Helm values layer for the chart (``make chart-values ENV=…``).
 
 The layer holds only what Terraform knows (env, region, account, image repository, IRSA role ARNs, log
-bucket, the VPC's CIDR for the NetworkPolicies); the
+bucket, the ecs jobs' task subnets and security groups, the VPC's CIDR for the NetworkPolicies); the
 environment's ``helm/eksflow/values-<env>.yaml`` holds everything else and comes first on the command line.
 """
 
@@ -21,6 +21,8 @@ REQUIRED_OUTPUTS = (
     "control_plane_role_arns",
     "log_bucket",
     "vpc_cidr",
+    "ecs_task_subnet_ids",
+    "ecs_task_security_group_ids",
 )
 
 
@@ -60,7 +62,13 @@ def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
     _check_roles("control_plane_role_arns", control_plane, {c.name for c in CONTROL_PLANE})
     return {
         "region": outputs["region"],
-        "dagSettings": {"env": outputs["env"], "awsAccountId": _account_id(tasks)},
+        "dagSettings": {
+            "env": outputs["env"],
+            "awsAccountId": _account_id(tasks),
+            # Where ecs_run_task starts the ecs jobs' tasks (EKSFLOW_ECS_SUBNETS / EKSFLOW_ECS_SECURITY_GROUPS).
+            "ecsSubnets": list(outputs["ecs_task_subnet_ids"]),
+            "ecsSecurityGroups": list(outputs["ecs_task_security_group_ids"]),
+        },
         "image": {"repository": outputs["ecr_repository_url"]},
         "controlPlane": {name: {"iamRoleArn": arn} for name, arn in sorted(control_plane.items())},
         "workers": {"roles": {name: {"iamRoleArn": arn} for name, arn in sorted(tasks.items())}},

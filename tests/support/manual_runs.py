@@ -10,50 +10,34 @@ Run as ``python -m tests.support.manual_runs <dag_id>`` with the home's environm
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import sys
 
 from eksflow_dev.dagcheck.home import AirflowHome
+from tests.support.dag_runs import made_in_home, new_dag_run
 
 
 def started_manual_run(
     home: AirflowHome, dag_id: str, extra_env: dict[str, str], *, serialize: bool = True
 ) -> tuple[str, dt.datetime]:
     """The run id and start of a new manual run of ``dag_id``, started (``serialize=False``: the DAG is already)."""
-    if serialize:
-        serialized = home.run("dags", "reserialize", extra_env=extra_env, timeout=300)
-        if serialized.returncode != 0:
-            raise RuntimeError(f"airflow dags reserialize failed:\n{serialized.stderr[-3000:]}")
-    command = [sys.executable, "-m", "tests.support.manual_runs", dag_id]
-    made = subprocess.run(
-        command, env={**home.env, **extra_env}, capture_output=True, text=True, timeout=300, check=False
-    )
-    if made.returncode != 0:
-        raise RuntimeError(f"making the manual run failed:\n{made.stderr[-3000:]}")
-    run_id, started = made.stdout.strip().splitlines()[-1].split()
+    made = made_in_home(home, extra_env, "tests.support.manual_runs", dag_id, serialize=serialize)
+    run_id, started = made.split()
     return run_id, dt.datetime.fromisoformat(started)
 
 
 def main(dag_id: str) -> str:
-    from airflow.models.dagrun import DagRun
-    from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils import timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
     with create_session() as session:
-        dag = SerializedDagModel.get_dag(dag_id, session=session)
-        now = timezone.utcnow()
-        run = dag.create_dagrun(
-            run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=None, run_after=now),
-            logical_date=None,
-            data_interval=None,
-            run_after=now,
+        run = new_dag_run(
+            session,
+            dag_id,
             run_type=DagRunType.MANUAL,
             triggered_by=DagRunTriggeredByType.REST_API,
             state=DagRunState.QUEUED,
-            session=session,
         )
         run.state = DagRunState.RUNNING  # the scheduler's _update_state
         run.start_date = timezone.utcnow()

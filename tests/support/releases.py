@@ -10,15 +10,35 @@ import sys
 import tarfile
 from pathlib import Path
 
-from eksflow.jobs import release_queue_name
-from eksflow.releases import Release
+from eksflow.jobs import get_job, release_queue_name
+from eksflow.releases import Release, ecr_registry
+from eksflow_dev.emulator.seed import ACCOUNT_ID
+from eksflow_dev.local.offline import REGION
 from eksflow_dev.oci_layout import write_layout
 from tests.support.ecr import REVISION_LABEL, aws_env
 
 ENV = "local"  # the seeded emulator's environment
+REGISTRY = ecr_registry(ACCOUNT_ID, REGION)  # the seeded emulator's: the platform's registry in the tests
 
 # Fields DescribeTaskDefinition sets per revision (not copied by a release).
 PER_REVISION = frozenset({"taskDefinitionArn", "revision", "registeredAt", "registeredBy", "deregisteredAt", "status"})
+
+
+def release(job: str, n: int, env: str = ENV, *, registry: str = REGISTRY) -> Release:
+    """Release number ``n`` of ``job``: image digest, commit and (an ecs job's) task-definition revision all ``n``."""
+    definition = get_job(job)
+    return Release(
+        env=env,
+        job=job,
+        image=f"{registry}/{definition.repository(env)}@sha256:{n:064x}",
+        git_sha=f"{n:040x}",
+        tag=f"v{n}",
+        task_definition_arn=(
+            f"arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task-definition/{definition.ecs_family(env)}:{n}"
+            if definition.runs_on == "ecs"
+            else ""
+        ),
+    )
 
 
 def built_image(path: Path, git_sha: str, content: bytes = b"", *, tar: bool = False) -> Path:

@@ -17,6 +17,8 @@ def terraform_outputs(**overrides) -> dict:
         "control_plane_role_arns": {c.name: ARN + c.name for c in CONTROL_PLANE},
         "log_bucket": "eksflow-prod-logs",
         "vpc_cidr": "10.20.0.0/16",
+        "ecs_task_subnet_ids": ["subnet-0c1b2c3d4e5f60718", "subnet-0c1b2c3d4e5f60719"],
+        "ecs_task_security_group_ids": ["sg-0c1b2c3d4e5f60720"],
         "db_secret_arn": "arn:aws:secretsmanager:eu-central-1:210987654321:secret:rds!db-1",
         **overrides,
     }

@@ -12,7 +12,8 @@ job's. Ack mode decides what happens to a message only once every watcher is don
   two) the watchers of one queue may sit in different ones — Airflow assigns triggers one by one — and each
   triggerer's poll puts back the others' releases: they arrive ``retry_seconds`` later per wrong hop, and every hop
   is a receive, so the queue's maxReceiveCount must leave room for a few (10 or more);
-- a message that is no release (``release_from_payload`` names the field), or another environment's, is rejected by
+- a message that is no release (``release_from_payload`` names the field), another environment's, or one whose image
+  is in another registry than the platform's ECR registry (the watchers' account and Region), is rejected by
   the watchers and moved to the dead-letter queue at once, with one log line and its reason in the message's
   attributes (``eksflow-rejected-field``, ``eksflow-rejected-reason``): out of the way of the good messages, kept
   intact for whoever fixes the sender, and re-drivable from the dead-letter queue. (Leaving it to the redrive would
@@ -49,7 +50,7 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer, re
 
 from eksflow.jobs import get_job, release_dlq_name, release_queue_name
 from eksflow.platform import validate_env
-from eksflow.releases import Release, ReleaseMessageError, release_from_payload
+from eksflow.releases import Release, ReleaseMessageError, ecr_registry, release_from_payload
 
 # Long-poll wait of one receive (SQS allows at most 20 s).
 WAIT_SECONDS = int(os.environ.get("EKSFLOW_RELEASE_WAIT_SECONDS", "20"))
@@ -79,7 +80,8 @@ class ReleaseDelivery:
     taken_by: set[str] = field(default_factory=set)
 
     @classmethod
-    def parse(cls, message: dict[str, Any], env: str) -> ReleaseDelivery:
+    def parse(cls, message: dict[str, Any], env: str, registry: str) -> ReleaseDelivery:
+        """``env``, ``registry``: the watchers' environment and the platform's ECR registry (``ecr_registry``)."""
         delivery = cls(
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
@@ -87,7 +89,7 @@ class ReleaseDelivery:
             receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
         )
         try:
-            delivery.release = release_from_payload(delivery.body, env=env)
+            delivery.release = release_from_payload(delivery.body, env=env, registry=registry)
         except ReleaseMessageError as error:
             delivery.problem = error
         except Exception as error:  # one message never stops the poll every watcher shares: to the DLQ with it
@@ -204,6 +206,7 @@ class ReleaseQueueProducer(SharedStreamProducer):
         self.env = env
         self.region = region
         self.account_id = account_id
+        self.registry = ecr_registry(account_id, region)  # the platform's: the only one whose images run
         self.aws_conn_id = aws_conn_id
         self.wait_seconds = int(kwargs.get("wait_seconds", WAIT_SECONDS))
         self.retry_seconds = int(kwargs.get("retry_seconds", RETRY_SECONDS))
@@ -253,7 +256,7 @@ class ReleaseQueueProducer(SharedStreamProducer):
                 continue
             backoff = 0.0
             for message in response.get("Messages", []):
-                delivery = ReleaseDelivery.parse(message, self.env)
+                delivery = ReleaseDelivery.parse(message, self.env, self.registry)
                 self._outstanding[delivery.receipt_handle] = delivery
                 yield delivery, delivery
 

@@ -34,6 +34,9 @@ def terraform_outputs(region: str, role_arns: dict[str, dict[str, str]] | None =
         "control_plane_role_arns": {c.name: _role_arn(c.iam_role_name(ENV)) for c in CONTROL_PLANE},
         "log_bucket": bucket_names(ENV)["logs"],
         "vpc_cidr": POD_CIDR,  # the local cluster's pod network: PostgreSQL and the dependencies are reached there
+        # The seeded emulator's subnets and security group come in a layer after this one (eksflow_dev.kind).
+        "ecs_task_subnet_ids": [],
+        "ecs_task_security_group_ids": [],
         **(role_arns or {}),
     }
 
