@@ -542,7 +542,7 @@ def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
 
 
 def _etl_revision_request() -> dict:
-    """A revision of the etl-step family as a release registers it: the job's container, its task and execution roles."""
+    """A revision of the etl-step family as a release registers it: its container, its task and execution roles."""
     job = get_job("etl-step")
     return {
         "family": job.ecs_family(ENV),
