@@ -343,6 +343,20 @@ def test_a_triggering_release_of_another_registry_fails_for_good_naming_the_imag
         )
 
 
+def test_a_triggering_release_announcing_an_untagged_revision_fails_for_good_naming_the_tag(ecs_conn):
+    """A forged announcement of a revision with the announced image that no release registered (untagged): nothing
+    runs (ecs-runner could not run it either), and the failure names the missing tag."""
+    untagged = _register_untagged(ecs_conn.client("ecs"), NEW_IMAGE)
+    forged = Release(ENV, ETL.name, NEW_IMAGE, SHA, SHA, untagged)
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(
+            ecs_conn, job=ETL.name, _context=triggered_by(release_event(forged, asset_uri=ETL.release_asset_uri(ENV)))
+        )
+    message = str(failed.value)
+    assert untagged in message and f"it is not tagged {JOB_TAG_KEY}={ETL.name}" in message, message
+    assert ecs_conn.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
+
+
 def _hostile_revisions(ecs) -> list[str]:
     """Revisions of the job's family someone with RegisterTaskDefinition (not ecs-runner any more) could register:
     a sidecar from another registry, and the job's container under another task role — tagged with the job, as a
