@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from eksflow.jobs import (
+    JOB_TAG_KEY,
+    ecs_execution_role_name,
+    get_job,
+    release_queue_name,
+    sagemaker_execution_role_name,
+)
 from eksflow.jobs import JOBS as WORKLOAD_JOBS
-from eksflow.jobs import ecs_execution_role_name, get_job, release_queue_name, sagemaker_execution_role_name
 from eksflow.platform import (
     PROTECTED_TAG_KEY,
     ecr_repository_name,
@@ -51,6 +57,8 @@ class Context:
     instances: dict[str, str]  # the seeded instances: Name tag -> instance id (eksflow_dev.emulator.seed)
     release_queue_url: str = ""  # the job-release queue and its DLQ (modules/workloads)
     release_dlq_url: str = ""
+    # Revisions of the etl-step family by kind (RELEASED, UNTAGGED, OTHER_JOBS): the ecs-runner's RunTask probes.
+    revisions: dict[str, str] = field(default_factory=dict)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
@@ -237,8 +245,9 @@ _PROCESS = _probe(DENY, "sagemaker", "create_processing_job", "start a processin
                   _processing_job(_mine("probe-process")))  # fmt: skip
 
 
-# Running what a job repository released (the "released" policy of terraform/modules/irsa): the ecs-runner registers
-# a revision of a job family (a copy with the job's roles), the sagemaker-runner finds a SageMaker job's released image.
+# Running what a job repository released (the "job" and "released" policies of terraform/modules/irsa): the ecs-runner
+# runs only revisions tagged with their family's job (a release's, Terraform's) and registers none; the
+# sagemaker-runner finds a SageMaker job's released image.
 def _role(name: Callable[[str], str]) -> Callable[[Context], str]:
     return lambda c: f"arn:aws:iam::{c.account}:role/{name(c.env)}"
 
@@ -249,8 +258,8 @@ _EXECUTION_ROLE = _role(ecs_execution_role_name)
 
 
 def _revision(task_role: Callable[[Context], str] = _JOB_TASK_ROLE, **extra) -> Callable[[Context, str], dict]:
-    """A revision of the etl-step family as the kit registers it (its job's task role, the execution role). Its
-    container has no memory: past IAM, ECS refuses it and nothing is registered."""
+    """A revision of the etl-step family with its job's task role and the execution role. Its container has no
+    memory: past IAM, ECS refuses it and nothing is registered."""
     return lambda c, r: {
         "family": _ETL.ecs_family(c.env), "taskRoleArn": task_role(c), "executionRoleArn": _EXECUTION_ROLE(c),
         "containerDefinitions": [{"name": _ETL.container, "image": "probe"}], **extra,
@@ -259,6 +268,17 @@ def _revision(task_role: Callable[[Context], str] = _JOB_TASK_ROLE, **extra) -> 
 
 def _images(job: str, env: Callable[[Context], str] = lambda c: c.env) -> Callable[[Context, str], dict]:
     return lambda c, r: {"repositoryName": get_job(job).repository(env(c))}
+
+
+# The etl-step revisions of Context.revisions: the released one (tagged with its job), one registered without tags and
+# one tagged with another job (as someone with RegisterTaskDefinition could; test_least_privilege registers them).
+RELEASED, UNTAGGED, OTHER_JOBS = "released", "untagged", "tagged with another job"
+
+
+def _run_revision(kind: str) -> Callable[[Context, str], dict]:
+    """RunTask of one of the context's etl-step revisions on its cluster, with a launch type ECS refuses: past IAM,
+    nothing starts."""
+    return lambda c, r: {"cluster": c.cluster, "taskDefinition": c.revisions[kind], "launchType": "PROBE"}
 
 
 _REGISTER_ECS = _probe(DENY, "ecs", "register_task_definition", "register a task-definition revision", _revision())
@@ -303,22 +323,22 @@ JOBS: dict[str, list[Probe]] = {
                lambda c, r: {"cluster": "other-cluster", "taskDefinition": f"eksflow-{c.env}-etl-step"}),
         _probe(DENY, "ecs", "list_tasks", "list tasks of another cluster (condition: ecs:cluster)",
                lambda c, r: {"cluster": "other-cluster"}),
-        # Revisions with a released image (ecs_run_task(image=...)): DescribeTaskDefinition and RegisterTaskDefinition
-        # take no resource (IAM cannot scope them to a family); the roles a revision may name can be scoped.
+        # What a job released (ecs_run_task(job=..., image=...)): its family's revisions are read and listed
+        # (DescribeTaskDefinition and ListTaskDefinitions take no resource), only those tagged with the job run.
         _probe(ALLOW, "ecs", "describe_task_definition", "read its job family's latest revision", lambda c, r: {
-            "taskDefinition": _ETL.ecs_family(c.env)}),
+            "taskDefinition": _ETL.ecs_family(c.env), "include": ["TAGS"]}),
         _probe(ALLOW, "ecs", "list_task_definitions", "list its job family's revisions (the one a run started with)",
                lambda c, r: {"familyPrefix": _ETL.ecs_family(c.env), "status": "ACTIVE", "sort": "DESC"}),
-        _probe(ALLOW, "ecs", "register_task_definition", "register a job revision with the job's task and execution "
-               "role (condition: iam:PassedToService)", _revision()),
-        _probe(DENY, "ecs", "register_task_definition", "register a revision with tags (condition: aws:TagKeys)",
-               _revision(tags=[{"key": "owner", "value": "data"}])),
-        _probe(DENY, "ecs", "register_task_definition", "register a revision passing another platform role",
-               _revision(task_role=lambda c: c.role_arns["ec2-ops"])),
-        _probe(DENY, "ecs", "register_task_definition", "register a revision passing the SageMaker execution role",
-               _revision(task_role=_role(lambda env: f"eksflow-{env}-sagemaker-execution"))),
-        _probe(DENY, "ecs", "register_task_definition", "register a revision passing another env's job role",
-               _revision(task_role=lambda c: f"arn:aws:iam::{c.account}:role/{_ETL.task_role_name(c.other_env)}")),
+        _probe(ALLOW, "ecs", "run_task", "run its job's released revision (condition: aws:ResourceTag)",
+               _run_revision(RELEASED)),
+        _probe(DENY, "ecs", "run_task", "run an untagged revision of its job's family (condition: aws:ResourceTag)",
+               _run_revision(UNTAGGED)),
+        _probe(DENY, "ecs", "run_task", "run a revision of its job's family tagged with another job (condition: "
+               "aws:ResourceTag)", _run_revision(OTHER_JOBS)),
+        _probe(DENY, "ecs", "register_task_definition", "register a job revision with the job's task and execution "
+               "role", _revision()),
+        _probe(DENY, "ecs", "register_task_definition", "register a job revision tagged with its job", _revision(
+            tags=[{"key": JOB_TAG_KEY, "value": _ETL.name}])),
         _probe(DENY, "ecs", "deregister_task_definition", "deregister a job revision", lambda c, r: {
             "taskDefinition": f"{_ETL.ecs_family(c.env)}:1"}),
         _RELEASED_IMAGES,

@@ -16,7 +16,7 @@ import pytest
 
 from eksflow.assets import job_release
 from eksflow.connections import local_connections
-from eksflow.jobs import get_job
+from eksflow.jobs import JOB_TAG_KEY, get_job
 from eksflow.releases import release_from_payload
 from eksflow.revisions import revision_with_image
 from eksflow.settings import load_settings
@@ -52,7 +52,9 @@ def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home
          "git_sha": SHA, "tag": SHA, "task_definition_arn": outputs["task_definition_arn"]}, env=ENV,
     )  # fmt: skip
     ecs = fresh_emulator.client("ecs")
-    later = revision_with_image(ecs, ETL.ecs_family(ENV), ETL.container, f"{outputs['image'][:-64]}{'f' * 64}")
+    later = revision_with_image(
+        ecs, ETL.ecs_family(ENV), ETL.container, f"{outputs['image'][:-64]}{'f' * 64}", tags={JOB_TAG_KEY: ETL.name}
+    )
     assert later.registered and later.arn != release.task_definition_arn, "the family's latest is another revision"
 
     env = {**local_connections(fresh_emulator.url, "eu-west-1"), **fresh_emulator.seeded.settings_env,

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from eksflow.jobs import get_job
+from eksflow.jobs import JOB_TAG_KEY, ecs_execution_role_name, get_job
 from eksflow.platform import PROTECTED_TAG_KEY, bucket_names, endpoint_tags, managed_tags
 from eksflow.roles import ROLES
 from eksflow_dev.cluster import iam_roles
@@ -40,6 +40,9 @@ SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}"
 ECS_TASK_ROLE, TRAINING_ROLE = "eksflow-test-etl-task", "eksflow-test-training"
 PASSED_TO_ECS = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 PASSED_TO_SAGEMAKER = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+# A family whose revisions are tagged with a job (revision -> the tag's value; None: untagged).
+TAGGED_FAMILY = "eksflow-test-job"
+REVISION_TAGS = {1: "etl-step", 2: None, 3: "train"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,19 @@ def enforced(tmp_path_factory):
             # As terraform/modules/irsa's PassTaskRoles and PassExecutionRole: each role only to its service.
             {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{ECS_TASK_ROLE}"), "Condition": PASSED_TO_ECS},
             {**allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{TRAINING_ROLE}"), "Condition": PASSED_TO_SAGEMAKER},
+            # As terraform/modules/irsa's RunTaggedRevisions*: a revision of the family only when tagged with its job.
+            {
+                **allow("ecs:RunTask", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{TAGGED_FAMILY}:*"),
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{JOB_TAG_KEY}": "etl-step"}},
+            },
         ]
+        ecs = emulator.client("ecs")
+        for tags in REVISION_TAGS.values():  # revisions 1, 2, 3 in this order
+            ecs.register_task_definition(
+                family=TAGGED_FAMILY,
+                containerDefinitions=[{"name": "etl", "image": "probe", "memory": 64}],
+                **({"tags": [{"key": JOB_TAG_KEY, "value": tags}]} if tags else {}),
+            )
         secrets = emulator.client("secretsmanager")
         for name in ("eksflow/connections/probe", "eksflow/elsewhere/probe"):
             secrets.create_secret(Name=name, SecretString="aws://")
@@ -288,6 +303,22 @@ def test_a_sagemaker_create_with_tags_needs_add_tags_on_what_it_creates(enforced
     )
     assert denied["Code"] == "AccessDeniedException"
     assert f"sagemaker:AddTags on resource: {SAGEMAKER}:endpoint/eksflow-test-other" in denied["Message"]
+
+
+def test_run_task_is_checked_against_the_tags_of_the_revision_it_runs(enforced):
+    """aws:ResourceTag on RunTask is the tags of the task-definition revision it runs: a revision tagged with the
+    allowed job gets past IAM (only the missing cluster is left), an untagged one or one tagged with another job is
+    denied naming the revision."""
+    emulator, role_arn, _ = enforced
+    ecs = _session(emulator.url, role_arn).client("ecs", endpoint_url=emulator.url)
+    for revision, tag in REVISION_TAGS.items():
+        arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{TAGGED_FAMILY}:{revision}"
+        outcome = _denial(lambda revision=revision: ecs.run_task(taskDefinition=f"{TAGGED_FAMILY}:{revision}"))
+        if tag == "etl-step":
+            assert outcome["Code"] != "AccessDeniedException", outcome
+        else:
+            assert outcome["Code"] == "AccessDeniedException", (tag, outcome)
+            assert f"ecs:RunTask on resource: {arn}" in outcome["Message"], outcome
 
 
 def test_secrets_are_checked_against_their_arn(enforced):
@@ -510,20 +541,56 @@ def test_ecs_runner_runs_and_lists_tasks_only_on_its_cluster(platform):
     assert started["tasks"], started
 
 
-def test_ecs_runner_registers_job_revisions_passing_only_the_jobs_roles_and_without_tags(platform):
-    """The "released" policy: RegisterTaskDefinition (no resource IAM could scope) only without tags, and the
-    revision's task and execution roles passed only if they are the jobs' (iam:PassRole, checked per role)."""
+def _etl_revision_request() -> dict:
+    """A revision of the etl-step family as a release registers it: its container, its task and execution roles."""
+    job = get_job("etl-step")
+    return {
+        "family": job.ecs_family(ENV),
+        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{job.task_role_name(ENV)}",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{ecs_execution_role_name(ENV)}",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{"name": job.container, "image": "public.ecr.aws/hostile/image:latest"}],
+    }
+
+
+def test_ecs_runner_may_not_register_a_revision(platform):
+    """No RegisterTaskDefinition: not with the job's own roles, not untagged, not tagged with the job."""
     ecs = platform.client("ecs-runner", "ecs")
-    seeded = ecs.describe_task_definition(taskDefinition=f"eksflow-{ENV}-etl-step")["taskDefinition"]
-    copy = {key: seeded[key] for key in ("family", "taskRoleArn", "executionRoleArn", "containerDefinitions",
-                                         "networkMode", "requiresCompatibilities", "cpu", "memory")}  # fmt: skip
-    registered = ecs.register_task_definition(**copy)["taskDefinition"]
-    assert registered["revision"] == seeded["revision"] + 1
-    tagged = _denial(lambda: ecs.register_task_definition(**copy, tags=[{"key": "owner", "value": "data"}]))
-    assert tagged["Message"].endswith("is not authorized to perform: ecs:RegisterTaskDefinition"), tagged
-    other_role = f"arn:aws:iam::{ACCOUNT}:role/{ROLES['ec2-ops'].iam_role_name(ENV)}"
-    passing = _denial(lambda: ecs.register_task_definition(**{**copy, "taskRoleArn": other_role}))
-    assert f"iam:PassRole on resource: {other_role}" in passing["Message"], passing
+    request = _etl_revision_request()
+    for tags in ({}, {"tags": [{"key": JOB_TAG_KEY, "value": "etl-step"}]}):
+        denied = _denial(lambda tags=tags: ecs.register_task_definition(**request, **tags))
+        assert denied["Code"] == "AccessDeniedException", denied
+        assert "is not authorized to perform: ecs:RegisterTaskDefinition" in denied["Message"], denied
+
+
+@pytest.mark.parametrize("tag", [None, "train"], ids=["untagged", "tagged-with-another-job"])
+def test_ecs_runner_may_not_run_a_revision_of_its_family_not_tagged_with_the_families_job(platform, tag):
+    """A revision of a platform family someone else registered (a job's task role, any image) — untagged, or tagged
+    with another job — is not runnable under ecs-runner (condition: aws:ResourceTag/eksflow:job on the revision);
+    the family's released revision is (on its own cluster, passing the job's roles: past IAM)."""
+    admin = platform.admin_client("ecs")
+    tags = {"tags": [{"key": JOB_TAG_KEY, "value": tag}]} if tag else {}
+    hostile = admin.register_task_definition(**_etl_revision_request(), **tags)["taskDefinition"]["taskDefinitionArn"]
+    try:
+        ecs = platform.client("ecs-runner", "ecs")
+        settings = platform.emulator.seeded.settings_env
+        network = {
+            "awsvpcConfiguration": {
+                "subnets": [settings["EKSFLOW_ECS_SUBNETS"]],
+                "securityGroups": [settings["EKSFLOW_ECS_SECURITY_GROUPS"]],
+            }
+        }
+        run = {"cluster": f"eksflow-{ENV}-batch", "launchType": "FARGATE", "networkConfiguration": network}
+        denied = _denial(lambda: ecs.run_task(taskDefinition=hostile, **run))
+        assert denied["Code"] == "AccessDeniedException", denied
+        assert f"ecs:RunTask on resource: {hostile}" in denied["Message"], denied
+        released = platform.emulator.seeded.task_definitions["etl-step"]
+        assert ecs.run_task(taskDefinition=released, **run)["tasks"]
+    finally:
+        admin.deregister_task_definition(taskDefinition=hostile)
 
 
 def test_sagemaker_runner_reads_the_image_lists_of_the_sagemaker_jobs_repositories_only(platform):

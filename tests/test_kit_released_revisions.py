@@ -1,9 +1,10 @@
 """`ecs_run_task` runs what a job repository released, against the emulator over HTTP (the seeded environment: the
 etl-step family's latest revision runs the seeded release's image by digest): an image pinned by digest runs in the
-family's revision with that image — registered once, with the same code as the release command, then reused; a given
-revision runs as given; ``job=`` runs the revision of the release event that triggered the DAG run, else the newest
-revision of the family registered at or before the run started — for every step of the run, though a release lands
-mid-run. The task's ECS call shows which (the emulator records the task's definition).
+revision its release registered (the kit registers nothing: an image no release registered, or a revision not tagged
+with the job, is never run); a given revision runs as given; ``job=`` runs the revision of the release event that
+triggered the DAG run, else the newest revision of the family registered at or before the run started — for every
+step of the run, though a release lands mid-run. The task's ECS call shows which (the emulator records the task's
+definition).
 
 The operator tests call ``execute`` with the context entries the operator reads (``ti``, ``dag_run`` as the Task SDK's
 model, ``triggering_asset_events`` built by Airflow's own accessor); tests/test_dags_released_revision.py runs the
@@ -19,7 +20,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from eksflow import kit
 from eksflow.connections import local_connections
-from eksflow.jobs import get_job
+from eksflow.jobs import JOB_TAG_KEY, get_job
 from eksflow.releases import Release
 from eksflow_dev.emulator.control import control
 from tests.support.releases import (
@@ -30,7 +31,6 @@ from tests.support.releases import (
     release_event,
     started_run,
     triggered_by,
-    without_image,
 )
 
 ETL = get_job("etl-step")
@@ -72,20 +72,57 @@ def ran_image(emulator, task: dict) -> str:
     return container_image(definition["taskDefinition"], CONTAINER)
 
 
-def test_an_image_by_digest_runs_in_a_revision_registered_once_and_reused_by_later_runs(ecs_conn):
+def test_an_image_by_digest_runs_the_revision_its_release_registered_though_a_later_release_is_latest(ecs_conn):
     ecs = ecs_conn.client("ecs")
-    before = latest_revision(ecs, FAMILY)
-    first = run_task(ecs_conn, task_definition=FAMILY, image=NEW_IMAGE)
-    registered = latest_revision(ecs, FAMILY)
-    assert registered["revision"] == before["revision"] + 1
-    assert first["taskDefinitionArn"] == registered["taskDefinitionArn"]
-    assert ran_image(ecs_conn, first) == NEW_IMAGE, "the task ran the image by its digest"
-    assert without_image(registered, CONTAINER) == without_image(before, CONTAINER)
+    release = _released(ecs_conn, NEW_IMAGE)
+    _released(ecs_conn, f"{REGISTRY}/{ETL.repository(ENV)}@sha256:{'c' * 64}", sha="c" * 40)  # the family's latest
+    before = latest_revision(ecs, FAMILY)["revision"]
     control(ecs_conn.url, "stats/reset", "")
+    first = run_task(ecs_conn, task_definition=FAMILY, image=NEW_IMAGE)
     second = run_task(ecs_conn, run_id="manual__2", job=ETL.name, image=NEW_IMAGE)
-    assert second["taskDefinitionArn"] == registered["taskDefinitionArn"], "the revision is reused"
+    assert first["taskDefinitionArn"] == second["taskDefinitionArn"] == release.task_definition_arn
+    assert ran_image(ecs_conn, first) == NEW_IMAGE, "the task ran the image by its digest"
     calls = control(ecs_conn.url, "stats")["calls"]
-    assert "ecs:RegisterTaskDefinition" not in calls and calls["ecs:DescribeTaskDefinition"] == 1, calls
+    assert "ecs:RegisterTaskDefinition" not in calls, calls
+    assert latest_revision(ecs, FAMILY)["revision"] == before, "nothing registered"
+
+
+def test_an_image_no_release_registered_fails_for_good_naming_the_release_command_and_runs_nothing(ecs_conn):
+    ecs = ecs_conn.client("ecs")
+    before = latest_revision(ecs, FAMILY)["revision"]
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(ecs_conn, job=ETL.name, image=NEW_IMAGE)
+    message = str(failed.value)
+    assert f"argument 'image' {NEW_IMAGE!r} (as rendered) was never released" in message, message
+    assert f"tagged {JOB_TAG_KEY}={ETL.name}" in message, message
+    assert f"`eksflow job release --env {ENV} --job {ETL.name} --image" in message, message
+    assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
+    assert latest_revision(ecs, FAMILY)["revision"] == before, "the kit registered nothing"
+
+
+def test_an_untagged_revision_someone_else_registered_with_the_image_is_never_picked(ecs_conn, caplog):
+    """A copy of the released revision with NEW_IMAGE, registered without the job's tag (not by a release): image=
+    fails as unreleased; once a release registers the image, its revision runs, not the later untagged one."""
+    ecs = ecs_conn.client("ecs")
+    untagged = _register_untagged(ecs, NEW_IMAGE)
+    with pytest.raises(AirflowFailException, match="was never released"):
+        run_task(ecs_conn, job=ETL.name, image=NEW_IMAGE)
+    assert f"Skipping revision {untagged}" in caplog.text and f"not tagged {JOB_TAG_KEY}=etl-step" in caplog.text
+    release = _released(ecs_conn, NEW_IMAGE)
+    later = _register_untagged(ecs, NEW_IMAGE)
+    assert latest_revision(ecs, FAMILY)["taskDefinitionArn"] == later, "precondition: the untagged one is latest"
+    task = run_task(ecs_conn, job=ETL.name, image=NEW_IMAGE)
+    assert task["taskDefinitionArn"] == release.task_definition_arn
+    assert run_task(ecs_conn, run_id="manual__2", job=ETL.name)["taskDefinitionArn"] == release.task_definition_arn
+
+
+def _register_untagged(ecs, image: str) -> str:
+    """A copy of the family's latest revision with ``image``, registered without tags (as an admin could)."""
+    latest = latest_revision(ecs, FAMILY)
+    copy = {k: latest[k] for k in ("family", "taskRoleArn", "executionRoleArn", "networkMode", "cpu", "memory",
+                                   "requiresCompatibilities")}  # fmt: skip
+    containers = [{**c, "image": image} if c["name"] == CONTAINER else c for c in latest["containerDefinitions"]]
+    return ecs.register_task_definition(**copy, containerDefinitions=containers)["taskDefinition"]["taskDefinitionArn"]
 
 
 def test_a_given_revision_runs_that_revision_not_the_familys_latest(ecs_conn):
@@ -103,10 +140,11 @@ def test_a_job_runs_the_last_release_before_its_run_started_without_a_triggering
 
 
 def _released(emulator, image: str, sha: str = SHA) -> Release:
-    """A release of etl-step as the release command makes it: its revision registered, its event's payload."""
+    """A release of etl-step as the release command makes it: its revision registered (tagged with the job), its
+    event's payload."""
     from eksflow.revisions import revision_with_image
 
-    revision = revision_with_image(emulator.client("ecs"), FAMILY, CONTAINER, image)
+    revision = revision_with_image(emulator.client("ecs"), FAMILY, CONTAINER, image, tags={JOB_TAG_KEY: ETL.name})
     return Release(ENV, ETL.name, image, sha, sha, revision.arn)
 
 
@@ -222,12 +260,13 @@ def test_a_templated_image_that_renders_to_a_tag_fails_before_any_aws_call(ecs_c
     assert control(ecs_conn.url, "stats")["calls"] == {}
 
 
-def test_a_retry_with_an_image_reuses_its_revision_and_reattaches_to_the_running_task(tmp_path, monkeypatch):
+def test_a_retry_with_an_image_runs_its_released_revision_and_reattaches_to_the_running_task(tmp_path, monkeypatch):
     from eksflow_dev.local.emulator import running_emulator
 
     with running_emulator(tmp_path, {"EKSFLOW_EMULATOR_JOB_SECONDS": "120"}) as emulator:
         for key, value in local_connections(emulator.url, "eu-west-1").items():
             monkeypatch.setenv(key, value)
+        release = _released(emulator, NEW_IMAGE)
 
         def try_once():
             op = kit.ecs_run_task(
@@ -244,7 +283,7 @@ def test_a_retry_with_an_image_reuses_its_revision_and_reattaches_to_the_running
         assert second == first
         ecs = emulator.client("ecs")
         assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == [first[0]]
-        assert first[1] == latest_revision(ecs, FAMILY)["taskDefinitionArn"]
+        assert first[1] == release.task_definition_arn
 
 
 def test_a_retry_reattaches_to_its_task_in_the_runs_revision_though_a_release_landed_in_between(tmp_path, monkeypatch):
@@ -304,23 +343,40 @@ def test_a_triggering_release_of_another_registry_fails_for_good_naming_the_imag
         )
 
 
+def test_a_triggering_release_announcing_an_untagged_revision_fails_for_good_naming_the_tag(ecs_conn):
+    """A forged announcement of a revision with the announced image that no release registered (untagged): nothing
+    runs (ecs-runner could not run it either), and the failure names the missing tag."""
+    untagged = _register_untagged(ecs_conn.client("ecs"), NEW_IMAGE)
+    forged = Release(ENV, ETL.name, NEW_IMAGE, SHA, SHA, untagged)
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(
+            ecs_conn, job=ETL.name, _context=triggered_by(release_event(forged, asset_uri=ETL.release_asset_uri(ENV)))
+        )
+    message = str(failed.value)
+    assert untagged in message and f"it is not tagged {JOB_TAG_KEY}={ETL.name}" in message, message
+    assert ecs_conn.client("ecs").list_tasks(cluster="eksflow-local-batch")["taskArns"] == []
+
+
 def _hostile_revisions(ecs) -> list[str]:
-    """Revisions of the job's family a DAG author could register as ecs-runner: a sidecar from another registry, and
-    the job's container under another task role."""
+    """Revisions of the job's family someone with RegisterTaskDefinition (not ecs-runner any more) could register:
+    a sidecar from another registry, and the job's container under another task role — tagged with the job, as a
+    release role could tag them: the content checks (defence in depth) still skip them."""
     latest = latest_revision(ecs, FAMILY)
     base = {k: latest[k] for k in ("family", "taskRoleArn", "executionRoleArn", "networkMode", "cpu", "memory",
-                                   "requiresCompatibilities", "containerDefinitions")}  # fmt: skip
+                                   "requiresCompatibilities")}  # fmt: skip
+    containers = [{**c, "image": NEW_IMAGE} if c["name"] == CONTAINER else c for c in latest["containerDefinitions"]]
     sidecar = {"name": "sidecar", "image": f"registry.attacker.example/miner@sha256:{'a' * 64}", "essential": False}
-    with_sidecar = {**base, "containerDefinitions": [*base["containerDefinitions"], sidecar]}
-    other_role = {**base, "taskRoleArn": "arn:aws:iam::123456789012:role/eksflow-local-job-other"}
+    with_sidecar = {**base, "containerDefinitions": [*containers, sidecar]}
+    other_role = {**base, "containerDefinitions": containers,
+                  "taskRoleArn": "arn:aws:iam::123456789012:role/eksflow-local-job-other"}  # fmt: skip
+    tags = [{"key": JOB_TAG_KEY, "value": ETL.name}]
     return [
-        ecs.register_task_definition(**r)["taskDefinition"]["taskDefinitionArn"] for r in (with_sidecar, other_role)
+        ecs.register_task_definition(**r, tags=tags)["taskDefinition"]["taskDefinitionArn"]
+        for r in (with_sidecar, other_role)
     ]
 
 
-def test_a_hostile_revision_registered_after_a_release_is_skipped_by_job_runs_and_not_copied_by_the_next_release(
-    ecs_conn, caplog
-):
+def test_a_tagged_revision_with_another_container_or_role_is_skipped_by_job_and_image_runs(ecs_conn, caplog):
     ecs = ecs_conn.client("ecs")
     released = ecs_conn.seeded.task_definitions[ETL.name]
     hostile = _hostile_revisions(ecs)
@@ -328,10 +384,6 @@ def test_a_hostile_revision_registered_after_a_release_is_skipped_by_job_runs_an
     task = run_task(ecs_conn, job=ETL.name)
     assert task["taskDefinitionArn"] == released
     assert all(f"Skipping revision {arn}" in caplog.text for arn in hostile), caplog.text
-    copied = run_task(ecs_conn, run_id="manual__2", job=ETL.name, image=NEW_IMAGE)
-    definition = ecs.describe_task_definition(taskDefinition=copied["taskDefinitionArn"])["taskDefinition"]
-    assert copied["taskDefinitionArn"] not in [released, *hostile]
-    base = ecs.describe_task_definition(taskDefinition=released)["taskDefinition"]
-    assert without_image(definition, CONTAINER) == without_image(base, CONTAINER), "a copy of the released revision"
-    assert [c["name"] for c in definition["containerDefinitions"]] == [CONTAINER]
-    assert definition["taskRoleArn"].endswith(f":role/{ETL.task_role_name(ENV)}")
+    with pytest.raises(AirflowFailException, match="was never released"):
+        run_task(ecs_conn, run_id="manual__2", job=ETL.name, image=NEW_IMAGE)
+    assert ecs.list_tasks(cluster="eksflow-local-batch")["taskArns"] == [task["taskArn"]]

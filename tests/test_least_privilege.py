@@ -25,13 +25,18 @@ import pytest
 from botocore.exceptions import ClientError
 
 from eksflow.connections import web_identity_connections
+from eksflow.jobs import JOB_TAG_KEY, JOBS, get_job
 from eksflow.platform import bucket_names
+from eksflow.revisions import register_fields
 from eksflow.roles import ROLES
 from eksflow_dev.dagcheck.home import AirflowHome
 from eksflow_dev.local.offline import REGION
 from tests.dev_platform import ENV
 from tests.probes import (
+    OTHER_JOBS,
     OTHER_SECRET,
+    RELEASED,
+    UNTAGGED,
     WORKLOAD_PROBES,
     WORKLOAD_ROLES,
     Context,
@@ -47,6 +52,7 @@ from tests.support.web_identity import token_files
 pytestmark = pytest.mark.slow
 
 DAY = "2026-11-28"
+ETL = get_job("etl-step")
 
 
 @dataclass
@@ -155,35 +161,59 @@ def test_a_missing_permission_fails_the_dag_with_the_denied_action(enforced, dev
     assert "is not authorized to perform: ec2:DescribeInstances" in output
 
 
+@contextlib.contextmanager
+def _etl_revisions(ecs) -> Iterator[dict[str, str]]:
+    """The etl-step family's latest revision (a release's or Terraform's: tagged with its job) and two copies of it
+    someone with RegisterTaskDefinition could register — untagged, tagged with another job — by kind (tests.probes:
+    RELEASED, UNTAGGED, OTHER_JOBS). Afterwards the copies are deregistered and a copy of the released one with its
+    tags (as a release registers it) is the family's latest again: later tests and Terraform's plan see a release."""
+    family = ETL.ecs_family(ENV)
+    described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    released, tags = described["taskDefinition"], described.get("tags") or []
+    assert {"key": JOB_TAG_KEY, "value": ETL.name} in tags, f"precondition: {family}'s latest is tagged: {tags}"
+    request = {key: value for key, value in released.items() if key in register_fields(ecs)}
+    other = next(name for name in JOBS if name != ETL.name)
+    register = lambda **extra: ecs.register_task_definition(**request, **extra)["taskDefinition"]["taskDefinitionArn"]  # noqa: E731
+    hostile = {UNTAGGED: register(), OTHER_JOBS: register(tags=[{"key": JOB_TAG_KEY, "value": other}])}
+    try:
+        yield {RELEASED: released["taskDefinitionArn"], **hostile}
+    finally:
+        for arn in hostile.values():
+            ecs.deregister_task_definition(taskDefinition=arn)
+        register(tags=tags)
+
+
 def test_every_role_is_denied_outside_its_job(enforced, dev_platform, record_property):
     ec2 = dev_platform.client("ec2")
-    context = Context(
-        env=ENV,
-        account=dev_platform.outputs["task_role_arns"]["default"].split(":")[4],
-        region=REGION,
-        buckets=bucket_names(ENV),
-        role_arns=enforced.role_arns,
-        db_secret_arn=dev_platform.outputs["db_secret_arn"],
-        instance_id=dev_platform.seeded.instances["managed-busy"],
-        instances=dev_platform.seeded.instances,
-        release_queue_url=dev_platform.outputs["release_queue_url"],
-        release_dlq_url=dev_platform.outputs["release_dlq_url"],
-    )
-    assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
-    secrets = dev_platform.client("secretsmanager")
-    for name in [*probe_secrets(context.env).values(), *probe_secrets(context.other_env).values(), OTHER_SECRET]:
-        secrets.create_secret(Name=name, SecretString="aws://")
-    outcomes = []
-    for role, arn in enforced.role_arns.items():
-        session = web_identity_session(dev_platform.url, REGION, arn, enforced.token(role))
-        outcomes += [run_probe(session, dev_platform.url, context, role, probe) for probe in probes_for(role)]
-    record_property("table: least privilege — probes per role under IAM enforcement", table(outcomes))
-    assert set(enforced.role_arns) == {*ROLES, "scheduler", "api-server", "triggerer", "dag-processor"}
-    for role in enforced.role_arns:
-        assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
-        assert any(o.probe.condition for o in outcomes if o.role == role), f"{role}: no condition probe"
-    wrong = [o.line() for o in outcomes if not o.ok]
-    assert not wrong, "\n".join(wrong)
+    with _etl_revisions(dev_platform.client("ecs")) as revisions:
+        context = Context(
+            env=ENV,
+            account=dev_platform.outputs["task_role_arns"]["default"].split(":")[4],
+            region=REGION,
+            buckets=bucket_names(ENV),
+            role_arns=enforced.role_arns,
+            db_secret_arn=dev_platform.outputs["db_secret_arn"],
+            instance_id=dev_platform.seeded.instances["managed-busy"],
+            instances=dev_platform.seeded.instances,
+            release_queue_url=dev_platform.outputs["release_queue_url"],
+            release_dlq_url=dev_platform.outputs["release_dlq_url"],
+            revisions=revisions,
+        )
+        assert ec2.describe_instances(InstanceIds=[context.instance_id])["Reservations"]
+        secrets = dev_platform.client("secretsmanager")
+        for name in [*probe_secrets(context.env).values(), *probe_secrets(context.other_env).values(), OTHER_SECRET]:
+            secrets.create_secret(Name=name, SecretString="aws://")
+        outcomes = []
+        for role, arn in enforced.role_arns.items():
+            session = web_identity_session(dev_platform.url, REGION, arn, enforced.token(role))
+            outcomes += [run_probe(session, dev_platform.url, context, role, probe) for probe in probes_for(role)]
+        record_property("table: least privilege — probes per role under IAM enforcement", table(outcomes))
+        assert set(enforced.role_arns) == {*ROLES, "scheduler", "api-server", "triggerer", "dag-processor"}
+        for role in enforced.role_arns:
+            assert sum(o.probe.expect == "deny" for o in outcomes if o.role == role) >= 10, role
+            assert any(o.probe.condition for o in outcomes if o.role == role), f"{role}: no condition probe"
+        wrong = [o.line() for o in outcomes if not o.ok]
+        assert not wrong, "\n".join(wrong)
 
 
 @contextlib.contextmanager

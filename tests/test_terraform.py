@@ -1141,6 +1141,47 @@ def test_the_triggerer_watches_its_envs_release_queue_and_sets_bad_messages_asid
         assert not allows(triggerer, action, QUEUE_KMS_KEY, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}), action
 
 
+@pytest.mark.parametrize("env", PLANNED_ENVS)
+def test_ecs_runner_runs_only_revisions_tagged_with_their_familys_job_and_registers_or_tags_none(planned_policies, env):
+    """RunTask of a revision of a job's family only when the revision is tagged eksflow:job = that job
+    (aws:ResourceTag on the task-definition resource): an untagged revision, or one tagged with another job, is not
+    runnable. No RegisterTaskDefinition (tagged or not), no TagResource on a revision, no PassRole but what RunTask
+    passes (the jobs' task roles and the execution role, to ECS tasks)."""
+    runner = _documents(planned_policies, env, "task-ecs-runner")
+    cluster = {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/eksflow-{env}-batch"}
+    for name in ECS_JOBS:
+        revision = _family_arn(JOBS[name].ecs_family(env), "7")
+        assert allows(runner, "ecs:RunTask", revision, {**cluster, **resource_tags({JOB_TAG_KEY: name})}), name
+        assert not allows(runner, "ecs:RunTask", revision, cluster), f"{name}: an untagged revision"
+        for other in (n for n in JOBS if n != name):
+            assert not allows(runner, "ecs:RunTask", revision, {**cluster, **resource_tags({JOB_TAG_KEY: other})})
+        tagged = {**request_tags({JOB_TAG_KEY: name}), "ecs:CreateAction": "RegisterTaskDefinition"}
+        assert not allows(runner, "ecs:TagResource", revision, tagged), f"{name}: tags a revision"
+        assert not allows(runner, "ecs:RegisterTaskDefinition", "*", request_tags({JOB_TAG_KEY: name})), name
+    assert not allows(runner, "ecs:RegisterTaskDefinition", "*"), "an untagged revision"
+    assert allows(runner, "ecs:DescribeTaskDefinition", "*") and allows(runner, "ecs:ListTaskDefinitions", "*")
+    passed = {r for document in runner for st in document["Statement"] if "iam:PassRole" in _actions(st)
+              for r in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])}  # fmt: skip
+    assert passed == set(_irsa_inputs(env)["ecs_pass_role_arns"]), passed
+
+
+def _actions(statement: dict) -> list[str]:
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def test_an_ecs_family_that_is_no_role_model_jobs_fails_the_plan_naming_the_input_and_the_fix(
+    tf_env, tmp_path, emulator
+):
+    """ecs-runner runs a family's revisions only when tagged with its job: a family the role model has no ecs job
+    for has no job to require, so the plan stops naming the input."""
+    inputs = _irsa_inputs("dev", ecs_task_definition_families=["eksflow-dev-etl-step", "eksflow-dev-other"])
+    with pytest.raises(AssertionError) as failed:
+        _planned_modules({"dev": inputs}, tf_env, tmp_path, emulator)
+    text = " ".join(str(failed.value).split())
+    assert "ecs_task_definition_families must be the role model's ecs job families (eksflow-dev-etl-step)" in text, text
+    assert "pass the workloads module's ecs_task_definition_families" in text, text
+
+
 def test_no_role_but_the_triggerer_touches_a_queue(planned_policies):
     for env in PLANNED_ENVS:
         for role, documents in planned_policies[env].items():

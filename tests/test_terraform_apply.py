@@ -237,8 +237,14 @@ def test_dag_settings_of_dev_are_what_the_roles_may_use(dev_platform):
     the ones dev's tfvars let ecs-runner and sagemaker-runner touch."""
     settings = load_settings({"EKSFLOW_ENV": ENV})
     ecs = _statements(dev_platform, "ecs-runner")
-    run_task = ecs["RunTaskDefinitions"]
-    assert any(f":task-definition/{settings.ecs_task_definition}:" in arn for arn in _as_list(run_task["Resource"]))
+    # One RunTask statement per ecs job's family: its revisions only when tagged with the job.
+    run_tasks = {st["Resource"]: st for st in ecs.values() if st["Action"] == "ecs:RunTask"}
+    families = {job.ecs_family(ENV): job.name for job in JOBS.values() if job.runs_on == "ecs"}
+    assert set(run_tasks) == {f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{f}:*" for f in families}
+    for arn, statement in run_tasks.items():
+        job = families[arn.rsplit("/", 1)[-1].removesuffix(":*")]
+        assert statement["Condition"]["StringEquals"] == {f"aws:ResourceTag/{JOB_TAG_KEY}": job}, statement
+    run_task = run_tasks[f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{settings.ecs_task_definition}:*"]
     allowed_clusters = _as_list(run_task["Condition"]["ArnEquals"]["ecs:cluster"])
     assert any(arn.endswith(f":cluster/{settings.ecs_cluster}") for arn in allowed_clusters)
     tasks = _as_list(ecs["WatchAndStopTasks"]["Resource"])
@@ -252,21 +258,16 @@ def _as_list(value) -> list:
 
 
 def test_the_runners_may_run_what_the_job_repositories_released_with_the_role_models_names(dev_platform):
-    """The "released" policies: ecs-runner passes exactly the ecs jobs' task roles and the ECS execution role to the
-    revisions it registers; sagemaker-runner lists the images of exactly the SageMaker jobs' repositories."""
-    from eksflow.jobs import JOBS, ecs_execution_role_name
-
-    role = f"arn:aws:iam::{ACCOUNT}:role/"
+    """The "released" policies: ecs-runner reads and lists revisions (to find the one a release registered) and
+    registers none — no RegisterTaskDefinition in any of its policies, and it passes roles only as RunTask does (the
+    "job" policy); sagemaker-runner lists the images of exactly the SageMaker jobs' repositories."""
     ecs = {s["Sid"]: s for s in _policy(dev_platform, "ecs-runner", "released")["Statement"]}
-    assert sorted(_as_list(ecs["PassJobRolesToRevisions"]["Resource"])) == sorted(
-        [role + job.task_role_name(ENV) for job in JOBS.values() if job.runs_on == "ecs"]
-        + [role + ecs_execution_role_name(ENV)]
-    )
-    assert ecs["RegisterRevisionsWithoutTags"]["Condition"] == {"Null": {"aws:TagKeys": "true"}}
-    assert (ecs["ListRevisionsToPinARun"]["Action"], ecs["ListRevisionsToPinARun"]["Resource"]) == (
-        "ecs:ListTaskDefinitions",
-        "*",
-    )  # no resource type: the revision a run started with is found by listing its family
+    assert {sid: (st["Action"], st["Resource"]) for sid, st in ecs.items()} == {
+        "ReadTaskDefinitions": ("ecs:DescribeTaskDefinition", "*"),
+        "ListRevisionsToPinARun": ("ecs:ListTaskDefinitions", "*"),
+    }  # no resource type: the revision to run is found by listing and reading its family's
+    every = json.dumps([_policy(dev_platform, "ecs-runner", name) for name in ("job", "released")])
+    assert "ecs:RegisterTaskDefinition" not in every
     sagemaker = {s["Sid"]: s for s in _policy(dev_platform, "sagemaker-runner", "released")["Statement"]}
     assert sorted(_as_list(sagemaker["FindReleasedJobImages"]["Resource"])) == sorted(
         f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{job.repository(ENV)}"

@@ -1,20 +1,24 @@
-"""Task-definition revisions pinned by an image digest: the one home of the step both the release command (``eksflow
-job release``, a job repository's workflow) and the kit (``ecs_run_task(image=...)``, in a worker pod) take.
+"""Task-definition revisions pinned by an image digest, and the revisions of a job the platform made.
 
-RunTask cannot override a container's image, so running a new image means a new revision of the family: a copy of
-the family's latest ACTIVE revision with exactly one change, the job's container's ``image``. When the latest
-revision already runs that image it is reused (a retry, a re-run, a second DAG run: no revision per call). The
-copy carries every field RegisterTaskDefinition takes (botocore's model of the call, so a field ECS adds later is
-copied too) but the tags: tags are no part of the definition. A release (``tags=``) tags its revision with the family's
-tags and its own (a job's release role may register only revisions tagged with its job, ``eksflow.jobs.JOB_TAG_KEY``;
-Terraform's family, tracking the latest revision, keeps its tags); the kit registers untagged revisions (ecs-runner
-may not tag).
+A release (``eksflow job release``, a job repository's workflow, eksflow_dev.job_release) registers the revision of
+the job's family that runs its image: RunTask cannot override a container's image, so running a new image means a
+new revision — a copy of the family's latest ACTIVE revision with exactly one change, the job's container's
+``image``, tagged with the family's tags and ``eksflow.jobs.JOB_TAG_KEY`` = the job (a job's release role may register
+only so; Terraform's family, tracking the latest revision, keeps its tags). When the latest revision already runs that
+image and carries those tags it is reused (a retry of the release: no revision per call). The copy carries every
+field RegisterTaskDefinition takes (botocore's model of the call, so a field ECS adds later is copied too) but the
+tags: tags are no part of the definition.
+
+The kit registers nothing: ecs-runner may run only revisions tagged with their family's job (IAM, aws:ResourceTag on
+RunTask), and picks among those (:func:`trusted_revisions`) — for ``image=``, the newest whose job container runs
+exactly that image (:func:`revision_running`) — keeping the content checks of :func:`untrusted_revision_problem` as
+defence in depth (docs/security.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -46,14 +50,24 @@ def register_fields(ecs) -> frozenset[str]:
     return frozenset(members) - NOT_COPIED
 
 
-def untrusted_revision_problem(definition: dict, *, job, env: str, registry: str, image: bool = True) -> str | None:
-    """Why a revision of ``job``'s family is not one the platform made (None when it is): its only container is the
-    job's, running an image pinned by digest in the job's repository of the platform's ECR ``registry``, and it runs
-    as the job's task role with the platform's execution role (of the revision's own account). ecs-runner may
-    RegisterTaskDefinition on any family (IAM cannot scope it), so a revision is trusted by what it is, not by being
-    the newest (docs/security.md)."""
-    from eksflow.jobs import ecs_execution_role_name
+def untrusted_revision_problem(
+    definition: dict, tags: list[dict] | None, *, job, env: str, registry: str
+) -> str | None:
+    """Why a revision of ``job``'s family is not one the platform made (None when it is): it is tagged
+    ``JOB_TAG_KEY`` = the job (``tags``: DescribeTaskDefinition's with include=["TAGS"]; only the job's release role
+    and Terraform tag so, and ecs-runner runs nothing else), its only container is the job's, running an image pinned
+    by digest in the job's repository of the platform's ECR ``registry``, and it runs as the job's task role with the
+    platform's execution role (of the revision's own account). The tag is what IAM enforces; the content checks are
+    defence in depth (a release role registers what its job's workflow builds: docs/security.md)."""
+    from eksflow.jobs import JOB_TAG_KEY, ecs_execution_role_name
     from eksflow.releases import pinned_image
+
+    tagged = [tag.get("value") for tag in tags or [] if tag.get("key") == JOB_TAG_KEY]
+    if tagged != [job.name]:
+        return (
+            f"it is not tagged {JOB_TAG_KEY}={job.name} (its {JOB_TAG_KEY} tags: {tagged!r}): only a release of the "
+            "job (`eksflow job release`) and Terraform register runnable revisions"
+        )
 
     arn = definition.get("taskDefinitionArn", "")
     parts = arn.split(":")
@@ -65,7 +79,7 @@ def untrusted_revision_problem(definition: dict, *, job, env: str, registry: str
         return f"its containers are {names!r}, job {job.name!r}'s revisions have only {job.container!r}"
     (only,) = definition["containerDefinitions"]
     pinned = pinned_image(only.get("image"))
-    if image and (pinned is None or pinned.registry != registry or pinned.repository != job.repository(env)):
+    if pinned is None or pinned.registry != registry or pinned.repository != job.repository(env):
         return (
             f"container {job.container!r} runs {only.get('image')!r}, not an image pinned by digest in "
             f"{registry}/{job.repository(env)}"
@@ -79,44 +93,49 @@ def untrusted_revision_problem(definition: dict, *, job, env: str, registry: str
     return None
 
 
-def trusted_revisions(ecs, *, job, env: str, registry: str, image: bool = True) -> Iterator[dict]:
+def trusted_revisions(ecs, *, job, env: str, registry: str) -> Iterator[dict]:
     """The ACTIVE revisions of ``job``'s family that pass :func:`untrusted_revision_problem`, newest first
-    (ecs:ListTaskDefinitions, ecs:DescribeTaskDefinition); each other one is skipped with a warning naming it."""
+    (ecs:ListTaskDefinitions, ecs:DescribeTaskDefinition with its tags); each other one is skipped with a warning
+    naming it."""
     family = job.ecs_family(env)
     pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
     for page in pages:
         for arn in page.get("taskDefinitionArns", []):
             if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
                 continue  # familyPrefix is a prefix: eksflow-dev-etl-step-x is another family
-            definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            problem = untrusted_revision_problem(definition, job=job, env=env, registry=registry, image=image)
+            described = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+            definition = described["taskDefinition"]
+            problem = untrusted_revision_problem(definition, described.get("tags"), job=job, env=env, registry=registry)
             if problem:
                 log.warning("Skipping revision %s of %s: not one the platform made (%s)", arn, family, problem)
                 continue
             yield definition
 
 
-def revision_with_image(
-    ecs,
-    family: str,
-    container: str,
-    image: str,
-    *,
-    base: Callable[[], dict] | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> Revision:
-    """The revision of ``family`` whose ``container`` runs ``image`` (pinned by digest): its latest ACTIVE revision
-    when that already runs the image, else a new one registered as a copy of it with only that image replaced.
-    ``base``: the revision to start from instead of the latest (e.g. the newest trusted one, :func:`trusted_base`).
-    ``ecs``: a boto3 ECS client (ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, iam:PassRole of the
-    revision's task and execution roles). ``tags``: register the copy with the family's latest revision's tags and
-    these (ecs:TagResource on create: a release's; the kit registers untagged)."""
-    described = (
-        ecs.describe_task_definition(taskDefinition=family, **({"include": ["TAGS"]} if tags else {}))
-        if tags or not base
-        else {}
-    )
-    latest = base() if base else described["taskDefinition"]
+def container_image(definition: dict, container: str) -> str | None:
+    """The image ``container`` of a revision runs (None when it has no such container)."""
+    found = [c.get("image") for c in definition.get("containerDefinitions") or [] if c.get("name") == container]
+    return found[0] if len(found) == 1 else None
+
+
+def revision_running(ecs, *, job, env: str, registry: str, image: str) -> dict | None:
+    """The newest trusted ACTIVE revision of ``job``'s family whose job container runs exactly ``image`` (a release
+    of that image registered it), or None."""
+    for definition in trusted_revisions(ecs, job=job, env=env, registry=registry):
+        if container_image(definition, job.container) == image:
+            return definition
+    return None
+
+
+def revision_with_image(ecs, family: str, container: str, image: str, *, tags: Mapping[str, str]) -> Revision:
+    """The revision of ``family`` whose ``container`` runs ``image`` (pinned by digest), tagged with the family's
+    latest revision's tags and ``tags`` (a release's: ``JOB_TAG_KEY`` = its job): the family's latest ACTIVE revision
+    when it already runs the image with those tags, else a new one registered as a copy of it with only that image
+    replaced. ``ecs``: a boto3 ECS client (ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, ecs:TagResource on
+    create, iam:PassRole of the revision's task and execution roles: a job's release role)."""
+    described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
+    latest = described["taskDefinition"]
+    latest_tags = {tag["key"]: tag["value"] for tag in described.get("tags") or []}
     containers = latest.get("containerDefinitions") or []
     names = [definition.get("name") for definition in containers]
     if container not in names:
@@ -126,7 +145,8 @@ def revision_with_image(
             "replaces (eksflow.jobs), name it so in the family's task definition (Terraform)"
         )
     (current,) = [definition for definition in containers if definition.get("name") == container]
-    if current.get("image") == image:
+    merged = latest_tags | dict(tags)
+    if current.get("image") == image and merged == latest_tags:
         return Revision(latest["taskDefinitionArn"], image, registered=False)
     fields = register_fields(ecs)
     request = {key: value for key, value in latest.items() if key in fields}
@@ -134,33 +154,6 @@ def revision_with_image(
         {**definition, "image": image} if definition.get("name") == container else definition
         for definition in containers
     ]
-    if tags:
-        merged = {tag["key"]: tag["value"] for tag in described.get("tags") or []} | dict(tags)
-        request["tags"] = [{"key": key, "value": value} for key, value in sorted(merged.items())]
+    request["tags"] = [{"key": key, "value": value} for key, value in sorted(merged.items())]
     registered = ecs.register_task_definition(**request)["taskDefinition"]
     return Revision(registered["taskDefinitionArn"], image, registered=True)
-
-
-class NoTrustedRevision(RevisionError):
-    """The job's family has no ACTIVE revision the platform made: names the family and the fix."""
-
-
-def trusted_base(ecs, *, job, env: str, registry: str) -> Callable[[], dict]:
-    """The ``base`` of :func:`revision_with_image` for ``job``: its family's newest trusted revision."""
-
-    def newest() -> dict:
-        for definition in trusted_revisions(ecs, job=job, env=env, registry=registry):
-            return definition
-        # The first release: no revision runs a released image yet; the family's first revision (a stand-in image)
-        # is copied if it has the job's container alone and the job's roles (its image is what the copy replaces).
-        for definition in trusted_revisions(ecs, job=job, env=env, registry=registry, image=False):
-            log.warning("No revision of %s runs a released image yet: copying %s", job.ecs_family(env),
-                        definition["taskDefinitionArn"])  # fmt: skip
-            return definition
-        raise NoTrustedRevision(
-            f"family {job.ecs_family(env)} has no ACTIVE revision the platform made (its job container alone, an "
-            f"image of {registry}/{job.repository(env)} pinned by digest, the job's task and execution roles): "
-            "apply the platform's Terraform (it registers the family's first revision), then release the job"
-        )
-
-    return newest

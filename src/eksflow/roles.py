@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from eksflow.jobs import JOB_TAG_KEY
 from eksflow.platform import MANAGED_TAG_KEY, POD_TEMPLATE_DIR, PROJECT, PROTECTED_TAG_KEY, name_prefix
 
 
@@ -82,12 +83,13 @@ ROLES: dict[str, TaskRole] = {
             services=frozenset({"ecs", "logs"}),
             resources=_SMALL,
             aws_permissions=(
-                "ecs:RunTask/DescribeTasks/StopTask/ListTasks on allowed clusters and task families",
-                "ecs:DescribeTaskDefinition; ecs:RegisterTaskDefinition without tags (IAM cannot scope either to a "
-                "family: the kit registers only a job family's copy with an image of the job's repository)",
+                f"ecs:RunTask on allowed clusters of the jobs' families' revisions tagged {JOB_TAG_KEY}=<the family's "
+                "job> only (the releases' and Terraform's: it registers and tags no revision)",
+                "ecs:DescribeTasks/StopTask/ListTasks on allowed clusters",
+                "ecs:DescribeTaskDefinition (no resource type: which revision a release registered, its tags)",
                 "ecs:ListTaskDefinitions (no resource type: the revision registered before a DAG run started, which "
                 "every step of the run runs)",
-                "iam:PassRole on the ECS task/execution roles and the jobs' task roles only, to ECS tasks",
+                "iam:PassRole on the jobs' task roles and the ECS execution role only, to ECS tasks (RunTask)",
                 "logs:GetLogEvents on the ECS task log groups",
             ),
         ),

@@ -9,8 +9,9 @@ flight across all DAGs; waiting tasks keep their slot).
 What runs: a family (ECS runs its latest ACTIVE revision), a given revision (``family:N`` or its ARN), a job's
 released revision (``job=``: the triggering release event's revision, else the newest revision of the family
 registered at or before the DAG run started — the same for every step of the run, eksflow.released),
-or an image pinned by digest (``image=``: the revision of the family with that image, registered when the latest
-does not run it yet, eksflow.revisions — the same step the release command takes).
+or a released image pinned by digest (``image=``: the newest revision of the job's family a release of that image
+registered, eksflow.revisions). ecs-runner runs only revisions tagged with their family's job (the releases' and
+Terraform's) and registers none.
 """
 
 from __future__ import annotations
@@ -114,10 +115,10 @@ def job_of_image(image: str, env: str) -> Job | None:
 
 
 class JobRunTaskOperator(EcsRunTaskOperator):
-    """EcsRunTaskOperator that first resolves what to run: the revision of ``task_definition`` (a family) pinned to
-    ``image``, registered unless its latest revision runs it already; or, for ``job``, the revision of the release
-    that triggered this run, else the family's newest revision registered at or before the run started. Every other
-    behaviour is the provider's (reattach, deferral)."""
+    """EcsRunTaskOperator that first resolves what to run: the newest revision of ``task_definition`` (a job's
+    family) that a release of ``image`` registered; or, for ``job``, the revision of the release that triggered this
+    run, else the family's newest revision registered at or before the run started. Every other behaviour is the
+    provider's (reattach, deferral)."""
 
     template_fields = (*EcsRunTaskOperator.template_fields, "image")
 
@@ -135,7 +136,7 @@ class JobRunTaskOperator(EcsRunTaskOperator):
 
     def _what_to_run(self, context) -> str:
         if self.image:
-            return self._revision_with_image()
+            return self._released_revision()
         if self.job:
             from eksflow.released import NotARelease, triggering_release
 
@@ -159,7 +160,8 @@ class JobRunTaskOperator(EcsRunTaskOperator):
         from eksflow.revisions import untrusted_revision_problem
 
         job = get_job(self.job)
-        definition = self.client.describe_task_definition(taskDefinition=release.task_definition_arn)["taskDefinition"]
+        described = self.client.describe_task_definition(taskDefinition=release.task_definition_arn, include=["TAGS"])
+        definition = described["taskDefinition"]
         ran = [c.get("image") for c in definition.get("containerDefinitions") or [] if c.get("name") == job.container]
         if ran != [release.image]:
             raise AirflowFailException(
@@ -167,7 +169,9 @@ class JobRunTaskOperator(EcsRunTaskOperator):
                 f"image {release.image}, but that revision's container {job.container!r} runs "
                 f"{', '.join(map(str, ran)) or 'nothing'}: nothing was run (release the job again)"
             )
-        problem = untrusted_revision_problem(definition, job=job, env=self.env, registry=platform_registry())
+        problem = untrusted_revision_problem(
+            definition, described.get("tags"), job=job, env=self.env, registry=platform_registry()
+        )
         if problem:
             raise AirflowFailException(
                 f"the triggering release of job {self.job} announces revision {release.task_definition_arn}, which "
@@ -192,8 +196,9 @@ class JobRunTaskOperator(EcsRunTaskOperator):
         )  # fmt: skip
         return revision.arn
 
-    def _revision_with_image(self) -> str:
-        from eksflow.revisions import RevisionError, revision_with_image, trusted_base
+    def _released_revision(self) -> str:
+        from eksflow.jobs import JOB_TAG_KEY
+        from eksflow.revisions import revision_running
 
         helper = "ecs_run_task"
         problem = pinned_image_problem(self.image)
@@ -210,14 +215,20 @@ class JobRunTaskOperator(EcsRunTaskOperator):
                 f"{helper}(): family {self.task_definition!r} is not job {job.name!r}'s "
                 f"({job.ecs_family(self.env)!r}): an image of a job's repository runs only in that job's family"
             )
-        base = trusted_base(self.client, job=job, env=self.env, registry=platform_registry())
-        try:
-            revision = revision_with_image(self.client, self.task_definition, job.container, self.image, base=base)
-        except RevisionError as error:
-            raise AirflowFailException(f"{helper}(): {error}; nothing was run") from None
-        verb = "Registered" if revision.registered else "Reusing"
-        self.log.info("%s revision %s: container %r runs %s", verb, revision.arn, job.container, revision.image)
-        return revision.arn
+        revision = revision_running(self.client, job=job, env=self.env, registry=platform_registry(), image=self.image)
+        if revision is None:
+            raise AirflowFailException(
+                f"{helper}(): argument 'image' {self.image!r} (as rendered) was never released: no ACTIVE revision of "
+                f"family {self.task_definition} tagged {JOB_TAG_KEY}={job.name} runs it in container "
+                f"{job.container!r}. Release it — `eksflow job release --env {self.env} --job {job.name} --image "
+                "<build> --git-sha <commit>` (the job repository's release workflow) registers its revision — or "
+                f"pass job={job.name!r} without image= to run the latest release; nothing was run"
+            )
+        self.log.info(
+            "Running %s: the newest revision of %s released with image %s",
+            revision["taskDefinitionArn"], self.task_definition, self.image,
+        )  # fmt: skip
+        return revision["taskDefinitionArn"]
 
 
 def _repositories_named(env: str, job: Job | None = None) -> str:
@@ -268,7 +279,8 @@ def _check_what_runs(helper: str, task_definition: Any, job: Any, image: Any, en
             helper,
             "task_definition",
             f"is a revision ({family!r}) but 'image' asks for the revision with that image",
-            "pass the family alone, e.g. 'eksflow-dev-etl-step': the kit registers (or reuses) its revision",
+            "pass the family alone, e.g. 'eksflow-dev-etl-step': the kit runs the revision a release of the image "
+            "registered",
         )
     if not is_deferred_value(image):
         owner = job_of_image(image, env)
@@ -315,11 +327,12 @@ def ecs_run_task(
       revision registered before the run fails the task for good naming the family;
     - ``task_definition``: a family (its latest ACTIVE revision), ``"<family>:<revision>"`` or a revision ARN.
 
-    ``image``: an image pinned by digest (``<registry>/<repository>@sha256:<hex>``, in one of the platform's ecs job
-    repositories; templated allowed): the step runs the revision of the family (``job``'s, or ``task_definition``
-    given as a family) whose job container runs that image — the latest revision when it already does, else a new
-    revision registered as its copy with only that image replaced (ecs:DescribeTaskDefinition,
-    ecs:RegisterTaskDefinition). ``env``: the environment of the names (default ``EKSFLOW_ENV``).
+    ``image``: a released image pinned by digest (``<registry>/<repository>@sha256:<hex>``, in one of the platform's
+    ecs job repositories; templated allowed): the step runs the newest ACTIVE revision of the job's family (``job``'s,
+    or ``task_definition`` given as a family) tagged with the job whose job container runs exactly that image — the
+    revision `eksflow job release` registered for it (ecs:ListTaskDefinitions, ecs:DescribeTaskDefinition). The kit
+    registers nothing: an image no release registered fails the task naming the release command.
+    ``env``: the environment of the names (default ``EKSFLOW_ENV``).
 
     ``launch_type="FARGATE"`` needs ``subnets`` (awsvpc networking); ``"EC2"`` may omit them.
     """

@@ -5,8 +5,9 @@ absent from the request, as AWS leaves out a key that does not apply.
 
 - ``aws:SecureTransport``: ``true`` — the emulator stands in for AWS's HTTPS endpoints.
 - ``aws:ResourceTag/<key>``: the tags of the resource checked — EC2 instances (moto's EC2 tags), SageMaker endpoints,
-  endpoint configs, models, training, processing and transform jobs (their tags in moto's SageMaker backend). A
-  resource that does not exist yet (a create) has none.
+  endpoint configs, models, training, processing and transform jobs (their tags in moto's SageMaker backend), ECS
+  task-definition revisions (``task-definition/<family>:<revision>``, their tags in moto's ECS backend: RunTask's
+  check on the revision it runs). A resource that does not exist yet (a create) has none.
 - ``aws:RequestTag/<key>``, ``aws:TagKeys``: the ``Tags`` a SageMaker request sets (AddTags, a Create* with Tags), the
   ``tags`` of ECS RegisterTaskDefinition.
 - ``sagemaker:TaggingAction``: on the ``sagemaker:AddTags`` check of a create with Tags, the create's action name
@@ -82,7 +83,18 @@ def _sagemaker_tags(account: str, region: str, resource: str) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in getattr(found, "tags", None) or []}
 
 
-_TAGS_BY_SERVICE = {"ec2": _ec2_tags, "sagemaker": _sagemaker_tags}
+def _ecs_tags(account: str, region: str, resource: str) -> dict[str, str]:
+    from moto.ecs.models import ecs_backends
+
+    kind, _, revision = resource.partition("/")
+    family, _, number = revision.rpartition(":")
+    if kind != "task-definition" or not number.isdigit():
+        return {}
+    found = ecs_backends[account][region].task_definitions.get(family, {}).get(int(number))
+    return {tag["key"]: tag["value"] for tag in getattr(found, "tags", None) or []}
+
+
+_TAGS_BY_SERVICE = {"ec2": _ec2_tags, "sagemaker": _sagemaker_tags, "ecs": _ecs_tags}
 
 
 def tags_of(resource: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from pathlib import Path
 import boto3
 
 from eksflow.jobs import (
+    JOB_TAG_KEY,
     JOBS,
     ecs_cluster_name,
     ecs_execution_role_name,
@@ -124,7 +125,7 @@ class _EmulatorSession:
 
 def _seed_families(ecs, env: str) -> None:
     """Each ecs job's family with a first revision (a stand-in image, replaced by the seeded release), unless one
-    exists (Terraform's)."""
+    exists (Terraform's), tagged with its job as Terraform tags it (ecs-runner runs only revisions so tagged)."""
     account_role = f"arn:aws:iam::{ACCOUNT_ID}:role/"
     for job in (j for j in JOBS.values() if j.runs_on == "ecs"):
         try:
@@ -149,6 +150,7 @@ def _seed_families(ecs, env: str) -> None:
                     "memory": 512,
                 }
             ],
+            tags=[{"key": JOB_TAG_KEY, "value": job.name}],
         )
 
 

@@ -1,15 +1,33 @@
 # Least-privilege policies of the roles that call AWS besides writing logs.
 
+# RunTask runs only a revision tagged with its family's job (eksflow.jobs.JOB_TAG_KEY = the job's name): Terraform's
+# revisions and the job's release role's (tag on create, modules/github_oidc/jobs.tf). ecs-runner registers and tags
+# no revision (its ecs:TagResource is on tasks only), so a revision someone else registered untagged — with a job's
+# task role and any image or command — is not runnable under it (docs/security.md). One statement per family: the
+# tag value is that family's job (the role model's ecs jobs, local.job_of_family).
 data "aws_iam_policy_document" "ecs_runner" {
-  statement {
-    sid     = "RunTaskDefinitions"
-    actions = ["ecs:RunTask"]
-    resources = [for family in var.ecs_task_definition_families :
-    "arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${family}:*"]
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = var.ecs_cluster_arns
+  lifecycle {
+    precondition {
+      condition     = alltrue([for family in var.ecs_task_definition_families : contains(keys(local.job_of_family), family)])
+      error_message = "ecs_task_definition_families must be the role model's ecs job families (${join(", ", keys(local.job_of_family))}): ecs-runner runs a family's revisions only when tagged with its job, so each family must have one (pass the workloads module's ecs_task_definition_families)."
+    }
+  }
+  dynamic "statement" {
+    for_each = var.ecs_task_definition_families
+    content {
+      sid       = "RunTaggedRevisions${replace(title(replace(lookup(local.job_of_family, statement.value, ""), "-", " ")), " ", "")}"
+      actions   = ["ecs:RunTask"]
+      resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${statement.value}:*"]
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = var.ecs_cluster_arns
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${local.job_tag_key}"
+        values   = [lookup(local.job_of_family, statement.value, "")]
+      }
     }
   }
   statement {
@@ -321,67 +339,37 @@ resource "aws_iam_role_policy" "notify" {
   policy = data.aws_iam_policy_document.notify.json
 }
 
-# What the runner roles need to run what the job repositories released (the kit: ecs_run_task(image=...),
+# What the runner roles need to run what the job repositories released (the kit: ecs_run_task(job=..., image=...),
 # released_image; eksflow/revisions.py, eksflow/released.py), in a policy of its own ("released") beside "job".
 # Names from the role model's jobs and workloads with var.env.
 locals {
   ecs_jobs       = { for name, job in var.role_model.jobs : name => job if job.runs_on == "ecs" }
   sagemaker_jobs = { for name, job in var.role_model.jobs : name => job if job.runs_on == "sagemaker" }
 
-  # The roles a registered revision names (copied from the family's latest revision): the ecs jobs' task roles and the
-  # ECS execution role.
-  job_revision_role_arns = concat(
-    [for job in values(local.ecs_jobs) :
-    "arn:${local.partition}:iam::${local.account}:role/${replace(job.task_role_name_pattern, "{env}", var.env)}"],
-    ["arn:${local.partition}:iam::${local.account}:role/${replace(var.role_model.workloads.ecs_execution_role_name_pattern, "{env}", var.env)}"],
-  )
+  # The tag a runnable revision carries, and each ecs job's family -> the job (its value there).
+  job_tag_key   = var.role_model.workloads.job_tag_key
+  job_of_family = { for name, job in local.ecs_jobs : replace(job.ecs_family_pattern, "{env}", var.env) => name }
   sagemaker_job_repository_arns = [for job in values(local.sagemaker_jobs) :
   "arn:${local.partition}:ecr:${local.region}:${local.account}:repository/${replace(job.repository_pattern, "{env}", var.env)}"]
 }
 
 data "aws_iam_policy_document" "ecs_runner_released" {
-  # checkov:skip=CKV_AWS_290: ecs:RegisterTaskDefinition has no resource type (Service Authorization Reference): "*" is the only resource IAM takes; narrowed by the tag condition here, the PassRole scope and RunTask's family scope, and by the kit (below)
-  # checkov:skip=CKV_AWS_355: ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition support no resource-level permissions: "*" is required
+  # checkov:skip=CKV_AWS_355: ecs:DescribeTaskDefinition and ecs:ListTaskDefinitions support no resource-level permissions: "*" is required
   #
-  # IAM cannot narrow these two to a family, an image or a container: neither action has a resource type, and
-  # RegisterTaskDefinition's only condition keys are aws:RequestTag/aws:TagKeys (DescribeTaskDefinition has none).
-  # What holds a registered revision in: RunTask runs only the platform's families (the "job" policy), the only
-  # roles a revision may pass to ECS are the jobs' task roles and the execution role (below), and the execution role
-  # pulls only from the job repositories. The kit registers nothing else: a copy of a platform job family's latest
-  # revision with only the job container's image replaced, by an image pinned by digest in that job's repository
-  # (eksflow.kit.ecs, eksflow.revisions).
+  # Read-only: ecs-runner registers no revision (the releases and Terraform do, tagged with the job; RunTask runs only
+  # those, the "job" policy). ecs_run_task(job=...) finds the revision to run among the family's ACTIVE revisions
+  # tagged with the job: the one whose container runs image=, else the newest registered before the run started.
+  # ecs:DescribeTaskDefinition (tags included) and ecs:ListTaskDefinitions have no resource type and no condition key
+  # (Service Authorization Reference): "*" is the only resource IAM takes; they reveal definitions, change nothing.
   statement {
-    sid       = "ReadTaskDefinitionsToCopy"
+    sid       = "ReadTaskDefinitions"
     actions   = ["ecs:DescribeTaskDefinition"]
     resources = ["*"]
   }
-  # ecs_run_task(job=...) in a run no release triggered runs the newest revision registered before the run started:
-  # it lists the family's revisions. ecs:ListTaskDefinitions has no resource type and no condition key (Service
-  # Authorization Reference): "*" is the only resource IAM takes; it reveals revision ARNs, no definitions.
   statement {
     sid       = "ListRevisionsToPinARun"
     actions   = ["ecs:ListTaskDefinitions"]
     resources = ["*"]
-  }
-  statement {
-    sid       = "RegisterRevisionsWithoutTags"
-    actions   = ["ecs:RegisterTaskDefinition"]
-    resources = ["*"]
-    condition {
-      test     = "Null"
-      variable = "aws:TagKeys"
-      values   = ["true"]
-    }
-  }
-  statement {
-    sid       = "PassJobRolesToRevisions"
-    actions   = ["iam:PassRole"]
-    resources = local.job_revision_role_arns
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
   }
 }
 

@@ -34,15 +34,17 @@ variable "role_model" {
     sagemaker_name_prefix_pattern = string
     # The SNS topic of an environment's DAG notifications, with {env} (sns:Publish is scoped to it).
     notification_topic_name_pattern = string
-    # The jobs the DAGs run and the workloads' roles (eksflow.jobs), with {env}: what the runner roles may register,
-    # pass and read to run a job's released image (policies.tf, the "released" policy).
+    # The jobs the DAGs run and the workloads' names (eksflow.jobs), with {env}: which job's tag a family's runnable
+    # revisions carry (policies.tf, ecs_runner) and what the runner roles read to run a job's release ("released").
     jobs = map(object({
       runs_on                = string
       repository_pattern     = string
       task_role_name_pattern = string
+      ecs_family_pattern     = string
     }))
     workloads = object({
       ecs_execution_role_name_pattern = string
+      job_tag_key                     = string
     })
   })
   validation {
@@ -121,7 +123,7 @@ variable "ecs_cluster_arns" {
 }
 
 variable "ecs_task_definition_families" {
-  description = "Task-definition families the ecs-runner role may run, any revision (the workloads module's ecs_task_definition_families)."
+  description = "Task-definition families the ecs-runner role may run (the workloads module's ecs_task_definition_families; the role model's ecs job families): a revision only when tagged with its family's job."
   type        = list(string)
 }
 
