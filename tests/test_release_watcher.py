@@ -10,10 +10,8 @@ platform's are moved to the dead-letter queue with one log line naming the field
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -22,11 +20,10 @@ from eksflow.releases import ecr_registry
 from eksflow_dev.local.emulator import Emulator, running_emulator
 from eksflow_dev.local.offline import REGION
 from tests.support.airflow_stack import AirflowStack, airflow_stack, wait_for
-from tests.support.releases import ENV, REGISTRY, release
+from tests.support.releases import ENV, REGISTRY, queue_counts, release, release_consumer_dags
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 # Seconds a release no watcher here took stays invisible before it is offered again: long against the few seconds
 # the serve watcher takes to start, short against the wait (the seeded queue's redrive takes it after 5 receives).
 RETRY_SECONDS = 6
@@ -71,18 +68,10 @@ def watcher_count(stack: AirflowStack) -> int:
     )[0][0]
 
 
-def queue_counts(sqs, url: str) -> dict[str, int]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return {name: int(attributes[name]) for name in names}
-
-
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, postgres, airflow_db_template) -> Scenario:
     root = tmp_path_factory.mktemp("release-watcher")
-    dags = root / "dags"
-    dags.mkdir()
-    shutil.copy(REPO / "tests" / "event_dags" / "release_consumers.py", dags)
+    dags = release_consumer_dags(root)
     seconds: dict[str, float] = {}
     start = time.monotonic()
     with running_emulator(root / "emulator") as emulator:

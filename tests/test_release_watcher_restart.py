@@ -13,12 +13,10 @@ triggerer's unfinished long poll (SQS completes it for a connection that is gone
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -26,11 +24,10 @@ from eksflow.jobs import release_dlq_name, release_queue_name
 from eksflow.releases import Release
 from eksflow_dev.local.emulator import Emulator, running_emulator
 from tests.support.airflow_stack import AirflowStack, airflow_stack, wait_for
-from tests.support.releases import ENV, release
+from tests.support.releases import ENV, queue_counts, release, release_consumer_dags
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 ASSET = "job_release__etl_step"
 # Airflow's per-event ack timeout, short: a SIGKILLed triggerer's messages come back after it + the watcher's 60 s.
 ACK_TIMEOUT_SECONDS = 10
@@ -63,17 +60,13 @@ class Watchers:
     def queued(self, name: str) -> int:
         sqs = self.emulator.client("sqs")
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-        return sum(int(attributes[name]) for name in names)
+        return sum(queue_counts(sqs, url).values())
 
 
 @pytest.fixture(scope="module")
 def watchers(tmp_path_factory, postgres, airflow_db_template) -> Watchers:
     root = tmp_path_factory.mktemp("release-restart")
-    dags = root / "dags"
-    dags.mkdir()
-    shutil.copy(REPO / "tests" / "event_dags" / "release_consumers.py", dags)
+    dags = release_consumer_dags(root)
     with running_emulator(root / "emulator") as emulator:
         env = {
             **emulator.seeded.settings_env,

@@ -140,3 +140,20 @@ def started_run(run_id: str, started: dt.datetime | None):
 def registered_at(ecs, revision_arn: str) -> dt.datetime:
     """When ECS registered a revision (DescribeTaskDefinition's registeredAt)."""
     return ecs.describe_task_definition(taskDefinition=revision_arn)["taskDefinition"]["registeredAt"]
+
+
+def release_consumer_dags(root: Path) -> Path:
+    """A DAGs folder under ``root`` holding tests/event_dags/release_consumers.py (DAGs scheduled on job releases)."""
+    import shutil
+
+    dags = root / "dags"
+    dags.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "event_dags" / "release_consumers.py", dags)
+    return dags
+
+
+def queue_counts(sqs, url: str) -> dict[str, int]:
+    """Messages on a queue: visible, and in flight (received, not yet deleted or put back)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {name: int(attributes[name]) for name in names}
