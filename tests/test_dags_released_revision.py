@@ -52,9 +52,7 @@ def test_an_asset_triggered_run_runs_the_revision_its_release_event_carries(home
          "git_sha": SHA, "tag": SHA, "task_definition_arn": outputs["task_definition_arn"]}, env=ENV,
     )  # fmt: skip
     ecs = fresh_emulator.client("ecs")
-    later = revision_with_image(
-        ecs, ETL.ecs_family(ENV), ETL.container, f"{outputs['image'][:-64]}{'f' * 64}", tags={JOB_TAG_KEY: ETL.name}
-    )
+    later = revision_with_image(ecs, ETL, ENV, f"{outputs['image'][:-64]}{'f' * 64}", tags={JOB_TAG_KEY: ETL.name})
     assert later.registered and later.arn != release.task_definition_arn, "the family's latest is another revision"
 
     env = {**local_connections(fresh_emulator.url, "eu-west-1"), **fresh_emulator.seeded.settings_env,

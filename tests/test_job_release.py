@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from eksflow.jobs import get_job, release_queue_name
+from eksflow.jobs import JOB_TAG_KEY, get_job, release_queue_name
 from eksflow.releases import release_from_payload
 from eksflow_dev.emulator.control import bootstrap_admin, control, set_iam_enforcement
 from eksflow_dev.emulator.seed import SEED_GIT_SHA
@@ -35,6 +35,7 @@ ETL = get_job("etl-step")
 TRAIN = get_job("train")
 FAMILY, REPOSITORY, CONTAINER = ETL.ecs_family(ENV), ETL.repository(ENV), ETL.container
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+JOB_TAGS = [{"key": JOB_TAG_KEY, "value": ETL.name}]  # what Terraform's revisions and the releases carry
 
 
 def register_base_revision(ecs) -> dict:
@@ -69,7 +70,7 @@ def register_base_revision(ecs) -> dict:
         family=FAMILY, taskRoleArn=seeded["taskRoleArn"], executionRoleArn=seeded["executionRoleArn"],
         networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="1024", memory="2048",
         containerDefinitions=[job, sidecar], volumes=[{"name": "scratch"}],
-        runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+        runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}, tags=JOB_TAGS,
     )  # fmt: skip
     return latest_revision(ecs, FAMILY)
 
@@ -181,10 +182,12 @@ def test_a_squatted_sha_tag_stops_the_release_before_any_revision_or_announcemen
 def test_a_failing_step_says_what_was_done_and_what_was_not(fresh_emulator, tmp_path):
     """The family's latest revision lost the job's container: the image is pushed, no revision, no announcement."""
     ecs = fresh_emulator.client("ecs")
-    renamed = {**latest_revision(ecs, FAMILY)["containerDefinitions"][0], "name": "transform"}
+    latest = latest_revision(ecs, FAMILY)
+    renamed = {**latest["containerDefinitions"][0], "name": "transform"}
     ecs.register_task_definition(
         family=FAMILY, containerDefinitions=[renamed], networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-        cpu="256", memory="512",
+        cpu="256", memory="512", taskRoleArn=latest["taskRoleArn"], executionRoleArn=latest["executionRoleArn"],
+        tags=JOB_TAGS,
     )  # fmt: skip
     result = release_job(fresh_emulator.url, ETL.name, built_image(tmp_path / "image", SHA), SHA)
     assert result.returncode == 1
@@ -195,6 +198,35 @@ def test_a_failing_step_says_what_was_done_and_what_was_not(fresh_emulator, tmp_
         f"{release_queue_name(ENV)}. re-running the job is safe"
     ) in result.stderr
     assert release_messages(fresh_emulator.client("sqs")) == []
+
+
+def test_a_latest_revision_the_platform_did_not_make_is_never_copied_and_the_error_says_how_to_clear_it(
+    fresh_emulator, tmp_path
+):
+    """An untagged revision on top of the family (registered by someone else — a DAG author's task before ecs-runner
+    lost RegisterTaskDefinition, an admin): a release copying it would bless its content with the job's tag."""
+    ecs = fresh_emulator.client("ecs")
+    latest = latest_revision(ecs, FAMILY)
+    hostile = {**latest["containerDefinitions"][0], "command": ["sh", "-c", "aws s3 cp s3://elsewhere ."]}
+    foreign = ecs.register_task_definition(
+        family=FAMILY, containerDefinitions=[hostile], networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="256", memory="512", taskRoleArn=latest["taskRoleArn"], executionRoleArn=latest["executionRoleArn"],
+    )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+    result = release_job(fresh_emulator.url, ETL.name, built_image(tmp_path / "image", SHA), SHA)
+    assert result.returncode == 1
+    assert f"the latest ACTIVE revision of family {FAMILY}, {foreign}, which a release copies, is not one the " in (
+        result.stderr
+    )
+    assert f"it is not tagged {JOB_TAG_KEY}={ETL.name}" in result.stderr
+    assert f"Deregister it (`aws ecs deregister-task-definition --task-definition {foreign}`)" in result.stderr
+    assert latest_revision(ecs, FAMILY)["taskDefinitionArn"] == foreign, "no revision registered"
+    assert release_messages(fresh_emulator.client("sqs")) == []
+
+    ecs.deregister_task_definition(taskDefinition=foreign)
+    again = release_job(fresh_emulator.url, ETL.name, built_image(tmp_path / "image", SHA), SHA)
+    assert again.returncode == 0, again.stderr
+    released = latest_revision(ecs, FAMILY)
+    assert released["containerDefinitions"][0].get("command") == latest["containerDefinitions"][0].get("command")
 
 
 def test_a_missing_release_queue_fails_the_announcement_after_push_and_revision(fresh_emulator, tmp_path):

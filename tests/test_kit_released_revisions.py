@@ -102,12 +102,14 @@ def test_an_image_no_release_registered_fails_for_good_naming_the_release_comman
 
 def test_an_untagged_revision_someone_else_registered_with_the_image_is_never_picked(ecs_conn, caplog):
     """A copy of the released revision with NEW_IMAGE, registered without the job's tag (not by a release): image=
-    fails as unreleased; once a release registers the image, its revision runs, not the later untagged one."""
+    fails as unreleased; once a release registers the image (the untagged one cleared first: a release never copies
+    it), its revision runs, not a later untagged one."""
     ecs = ecs_conn.client("ecs")
     untagged = _register_untagged(ecs, NEW_IMAGE)
     with pytest.raises(AirflowFailException, match="was never released"):
         run_task(ecs_conn, job=ETL.name, image=NEW_IMAGE)
     assert f"Skipping revision {untagged}" in caplog.text and f"not tagged {JOB_TAG_KEY}=etl-step" in caplog.text
+    ecs.deregister_task_definition(taskDefinition=untagged)  # a release copies no untagged revision (test_job_release)
     release = _released(ecs_conn, NEW_IMAGE)
     later = _register_untagged(ecs, NEW_IMAGE)
     assert latest_revision(ecs, FAMILY)["taskDefinitionArn"] == later, "precondition: the untagged one is latest"
@@ -144,7 +146,7 @@ def _released(emulator, image: str, sha: str = SHA) -> Release:
     event's payload."""
     from eksflow.revisions import revision_with_image
 
-    revision = revision_with_image(emulator.client("ecs"), FAMILY, CONTAINER, image, tags={JOB_TAG_KEY: ETL.name})
+    revision = revision_with_image(emulator.client("ecs"), ETL, ENV, image, tags={JOB_TAG_KEY: ETL.name})
     return Release(ENV, ETL.name, image, sha, sha, revision.arn)
 
 

@@ -59,21 +59,11 @@ def untrusted_revision_problem(
     by digest in the job's repository of the platform's ECR ``registry``, and it runs as the job's task role with the
     platform's execution role (of the revision's own account). The tag is what IAM enforces; the content checks are
     defence in depth (a release role registers what its job's workflow builds: docs/security.md)."""
-    from eksflow.jobs import JOB_TAG_KEY, ecs_execution_role_name
     from eksflow.releases import pinned_image
 
-    tagged = [tag.get("value") for tag in tags or [] if tag.get("key") == JOB_TAG_KEY]
-    if tagged != [job.name]:
-        return (
-            f"it is not tagged {JOB_TAG_KEY}={job.name} (its {JOB_TAG_KEY} tags: {tagged!r}): only a release of the "
-            "job (`eksflow job release`) and Terraform register runnable revisions"
-        )
-
-    arn = definition.get("taskDefinitionArn", "")
-    parts = arn.split(":")
-    if len(parts) < 6:
-        return f"its ARN {arn!r} is no task-definition ARN"
-    role_prefix = f"arn:{parts[1]}:iam::{parts[4]}:role/"
+    problem = unreleased_revision_problem(definition, tags, job=job, env=env)
+    if problem:
+        return problem
     names = [c.get("name") for c in definition.get("containerDefinitions") or []]
     if names != [job.container]:
         return f"its containers are {names!r}, job {job.name!r}'s revisions have only {job.container!r}"
@@ -84,6 +74,26 @@ def untrusted_revision_problem(
             f"container {job.container!r} runs {only.get('image')!r}, not an image pinned by digest in "
             f"{registry}/{job.repository(env)}"
         )
+    return None
+
+
+def unreleased_revision_problem(definition: dict, tags: list[dict] | None, *, job, env: str) -> str | None:
+    """Why a revision of ``job``'s family is not Terraform's or a release's (None when it is): it must be tagged
+    ``JOB_TAG_KEY`` = the job (only they tag so) and run as the job's task role with the platform's execution role
+    (of the revision's own account). What a release copies (any containers: a sidecar of Terraform's stays)."""
+    from eksflow.jobs import JOB_TAG_KEY, ecs_execution_role_name
+
+    tagged = [tag.get("value") for tag in tags or [] if tag.get("key") == JOB_TAG_KEY]
+    if tagged != [job.name]:
+        return (
+            f"it is not tagged {JOB_TAG_KEY}={job.name} (its {JOB_TAG_KEY} tags: {tagged!r}): only a release of the "
+            "job (`eksflow job release`) and Terraform register runnable revisions"
+        )
+    arn = definition.get("taskDefinitionArn", "")
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return f"its ARN {arn!r} is no task-definition ARN"
+    role_prefix = f"arn:{parts[1]}:iam::{parts[4]}:role/"
     for field, expected in (
         ("taskRoleArn", role_prefix + job.task_role_name(env)),
         ("executionRoleArn", role_prefix + ecs_execution_role_name(env)),
@@ -127,17 +137,29 @@ def revision_running(ecs, *, job, env: str, registry: str, image: str) -> dict |
     return None
 
 
-def revision_with_image(ecs, family: str, container: str, image: str, *, tags: Mapping[str, str]) -> Revision:
-    """The revision of ``family`` whose ``container`` runs ``image`` (pinned by digest), tagged with the family's
-    latest revision's tags and ``tags`` (a release's: ``JOB_TAG_KEY`` = its job): the family's latest ACTIVE revision
-    when it already runs the image with those tags, else a new one registered as a copy of it with only that image
-    replaced. ``ecs``: a boto3 ECS client (ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, ecs:TagResource on
-    create, iam:PassRole of the revision's task and execution roles: a job's release role)."""
+def revision_with_image(ecs, job, env: str, image: str, *, tags: Mapping[str, str]) -> Revision:
+    """The revision of ``job``'s family whose job container runs ``image`` (pinned by digest), tagged with the
+    family's latest revision's tags and ``tags`` (a release's: ``JOB_TAG_KEY`` = its job): the family's latest ACTIVE
+    revision when it already runs the image with those tags, else a new one registered as a copy of it with only that
+    image replaced. The latest revision is copied only when Terraform or a release made it
+    (:func:`unreleased_revision_problem`: tagged with the job, the job's roles) — a revision someone else registered
+    is never blessed with the job's tag by a release. ``ecs``: a boto3 ECS client
+    (ecs:DescribeTaskDefinition, ecs:RegisterTaskDefinition, ecs:TagResource on create, iam:PassRole of the revision's
+    task and execution roles: a job's release role)."""
+    family, container = job.ecs_family(env), job.container
     described = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])
     latest = described["taskDefinition"]
     latest_tags = {tag["key"]: tag["value"] for tag in described.get("tags") or []}
     containers = latest.get("containerDefinitions") or []
     names = [definition.get("name") for definition in containers]
+    problem = unreleased_revision_problem(latest, described.get("tags"), job=job, env=env)
+    if problem:
+        arn = latest["taskDefinitionArn"]
+        raise RevisionError(
+            f"the latest ACTIVE revision of family {family}, {arn}, which a release copies, is not one the platform "
+            f"made: {problem}. Deregister it (`aws ecs deregister-task-definition --task-definition {arn}`) and "
+            "release again (docs/upgrade.md)"
+        )
     if container not in names:
         raise RevisionError(
             f"task definition {latest['taskDefinitionArn']} has no container {container!r} (its containers: "

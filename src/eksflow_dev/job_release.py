@@ -191,9 +191,7 @@ def release(
     if family:
         where = f"family {family} (and iam:PassRole of its task and execution roles)"
         with steps.step(names[1], _denied_note(REGISTER_ACTIONS, where, job, env)):
-            revision = revision_with_image(
-                session.client("ecs"), family, job.container, image, tags={JOB_TAG_KEY: job.name}
-            )
+            revision = revision_with_image(session.client("ecs"), job, env, image, tags={JOB_TAG_KEY: job.name})
             verb = "registered" if revision.registered else "reused (its latest revision runs the image)"
             progress(f"{revision.family_revision} {verb}: container {job.container!r} runs {image}")
 

@@ -100,11 +100,32 @@ def patch_task_definition_listing() -> None:
     EC2ContainerServiceResponse.list_task_definitions = list_task_definitions
 
 
+def patch_latest_active_revision() -> None:
+    """A family named without a revision (DescribeTaskDefinition, RunTask, and the IAM check of RunTask's resource)
+    is its latest ACTIVE revision, as in ECS; moto 5.2.5 takes the highest revision even when deregistered."""
+    from moto.ecs.exceptions import TaskDefinitionNotFoundException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.describe_task_definition
+
+    def describe_task_definition(self, task_definition_str: str):
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return original(self, task_definition_str)
+        active = [rev for rev, d in self.task_definitions.get(name, {}).items() if d.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return self.task_definitions[name][max(active)]
+
+    EC2ContainerServiceBackend.describe_task_definition = describe_task_definition
+
+
 def patch_ecs() -> None:
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
     from moto.ecs.models import EC2ContainerServiceBackend
 
     patch_task_definition_listing()
+    patch_latest_active_revision()
 
     if not hasattr(NetworkInterface, "private_dns_name"):
         # RunTask with awsvpc networking reads it from the task's ENI; moto 5.2.5 sets it only in VPCs with
