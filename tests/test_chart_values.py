@@ -48,6 +48,12 @@ def test_missing_outputs_are_named():
     assert f"terraform outputs lack {lacking}: run `terraform apply`" in result.stderr
 
 
+def test_an_environment_without_ecs_task_subnets_is_refused_naming_the_output():
+    result = _run(_outputs(ecs_task_subnet_ids=[]))
+    assert result.returncode == 2
+    assert "terraform output ecs_task_subnet_ids is empty: ECS tasks need subnets and a security group" in result.stderr
+
+
 def test_roles_that_differ_from_the_role_model_are_refused():
     tasks = {name: ARN + name for name in ROLES if name != "ec2-ops"} | {"gpu-runner": ARN + "gpu"}
     result = _run(_outputs(task_role_arns=tasks))

@@ -60,6 +60,12 @@ def chart_values(terraform_outputs: dict[str, Any]) -> dict[str, Any]:
     tasks, control_plane = outputs["task_role_arns"], outputs["control_plane_role_arns"]
     _check_roles("task_role_arns", tasks, set(ROLES))
     _check_roles("control_plane_role_arns", control_plane, {c.name for c in CONTROL_PLANE})
+    for name in ("ecs_task_subnet_ids", "ecs_task_security_group_ids"):
+        if not outputs[name] and outputs["env"] != "local":  # the local stack layers the emulator's seeded ids after
+            raise ValueError(
+                f"terraform output {name} is empty: ECS tasks need subnets and a security group — check the "
+                "workloads module's inputs in terraform/envs/<env> and run `terraform apply`"
+            )
     return {
         "region": outputs["region"],
         "dagSettings": {

@@ -308,8 +308,8 @@ class ReleaseQueueProducer(SharedStreamProducer):
         if sent:  # else it stays on the queue, comes back and is rejected again
             await self._call("DeleteMessage", QueueUrl=self.queue_url, ReceiptHandle=delivery.receipt_handle)
 
-    async def _put_back(self, delivery: ReleaseDelivery, seconds: int) -> None:
-        await self._call(
+    async def _put_back(self, delivery: ReleaseDelivery, seconds: int) -> bool:
+        return await self._call(
             "ChangeMessageVisibility",
             QueueUrl=self.queue_url,
             ReceiptHandle=delivery.receipt_handle,
@@ -319,7 +319,7 @@ class ReleaseQueueProducer(SharedStreamProducer):
     async def _call(self, operation: str, **kwargs: Any) -> bool:
         """One SQS call; a refused one is logged, not raised: the message then simply comes back (at worst a
         redelivery), where raising would end every watcher's poll."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         method = {
             "DeleteMessage": self._client.delete_message,
@@ -328,7 +328,7 @@ class ReleaseQueueProducer(SharedStreamProducer):
         }[operation]
         try:
             await method(**kwargs)
-        except ClientError as error:
+        except (ClientError, BotoCoreError) as error:
             self.log.warning("SQS %s on %s failed: %s", operation, kwargs.get("QueueUrl"), error)
             return False
         return True
@@ -338,12 +338,14 @@ class ReleaseQueueProducer(SharedStreamProducer):
         # their visibility timeout, to the next triggerer. Those whose events Airflow persisted without confirming
         # come back as redeliveries (receive_count > 1).
         if self._client is not None and self._outstanding:
+            back = 0
+            for delivery in list(self._outstanding.values()):
+                back += await self._put_back(delivery, 0)
             self.log.info(
-                "Stopping: %d release message(s) not yet advanced go back on %s now",
+                "Stopping: %d of %d release message(s) not yet advanced went back on %s",
+                back,
                 len(self._outstanding),
                 release_queue_name(self.env),
             )
-            for delivery in list(self._outstanding.values()):
-                await self._put_back(delivery, 0)
         self._outstanding.clear()
         await self._stack.aclose()

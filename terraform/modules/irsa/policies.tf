@@ -15,7 +15,7 @@ data "aws_iam_policy_document" "ecs_runner" {
   dynamic "statement" {
     for_each = var.ecs_task_definition_families
     content {
-      sid       = "RunTaggedRevisions${replace(title(replace(lookup(local.job_of_family, statement.value, ""), "-", " ")), " ", "")}"
+      sid       = "RunTaggedRevisions${replace(title(replace(lookup(local.job_of_family, statement.value, ""), "/[^A-Za-z0-9]+/", " ")), " ", "")}"
       actions   = ["ecs:RunTask"]
       resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${statement.value}:*"]
       condition {
