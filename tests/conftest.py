@@ -84,6 +84,18 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True)
+def _signal_mask_unchanged():
+    """A test that leaves signals blocked in this process fails: every process it starts later inherits the mask (a
+    triggerer started with SIGTERM blocked never stops: tests/test_queue_table_bridge.py hung in CI that way)."""
+    import signal
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert after == before, f"the test left signals {sorted(s.name for s in after - before)} blocked in this process"
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> Iterator[Emulator]:
     with running_emulator(tmp_path_factory.mktemp("emulator")) as running:

@@ -466,8 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.listen) != len(args.connect):
         parser.error("give one --connect per --listen, in the same order")
-    # Blocked before any thread starts, so every thread inherits the mask and sigwait() below receives them.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    # Blocked before any thread starts, so every thread inherits the mask and sigwait() below receives them; restored
+    # on return (a caller in the same process — a test — would otherwise start every later child with them blocked).
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     forwarders: list[Forwarder] = []
     try:
         for (listen_ns, listen), (connect_ns, connect) in zip(args.listen, args.connect, strict=True):
@@ -481,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for forwarder in forwarders:
             forwarder.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
     return 0
 
 
